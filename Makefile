@@ -1,0 +1,80 @@
+# ngx_ws_relay_module: build, test and run.
+#
+#   make          build the dynamic module: build/ngx_ws_relay_module.so
+#   make test     run every test suite (installs missing packages)
+#   make run      nginx + a local Redis on nginx.conf.example, foreground
+#   make fuzz     run the libFuzzer targets for a bounded time
+
+SHELL := /bin/bash
+
+NGINX_SRC   ?= /usr/share/nginx/src
+NGINX_BIN   ?= /usr/sbin/nginx
+BUILD       := $(CURDIR)/build
+NGX_BUILD   := $(BUILD)/nginx
+MODULE_SO   := $(BUILD)/ngx_ws_relay_module.so
+SOURCES     := config $(wildcard ngx_ws_relay_module/*.[ch])
+
+# Debian packages each target needs; installed when missing.
+BUILD_PKGS  := nginx nginx-dev libhiredis-dev libjansson-dev gcc make
+TEST_PKGS   := redis-server libtest-base-perl libprotocol-websocket-perl \
+               libtest-longstring-perl liblist-moreutils-perl \
+               libhttp-message-perl libtext-diff-perl libipc-run-perl
+FUZZ_PKGS   := clang libclang-rt-14-dev
+
+TEST_PORT       ?= 1984
+TEST_REDIS_PORT ?= 6399
+FUZZ_SECONDS    ?= 60
+
+.PHONY: all module deps test-deps test run fuzz clean
+
+all: module
+
+module: $(MODULE_SO)
+
+define install_missing
+	@missing=$$(for p in $(1); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:" $$missing; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q -o DPkg::Lock::Timeout=600 $$missing; \
+	fi
+endef
+
+deps:
+	$(call install_missing,$(BUILD_PKGS))
+
+test-deps: deps
+	$(call install_missing,$(TEST_PKGS))
+
+$(NGX_BUILD)/Makefile: config
+	@$(MAKE) --no-print-directory deps
+	rm -rf $(NGX_BUILD)
+	mkdir -p $(BUILD)
+	cp -r $(NGINX_SRC) $(NGX_BUILD)
+	cd $(NGX_BUILD) && . ./conf_flags \
+	    && ./configure "$${NGX_CONF_FLAGS[@]}" \
+	                   --add-dynamic-module=$(CURDIR)
+
+$(MODULE_SO): $(NGX_BUILD)/Makefile $(SOURCES)
+	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
+	cp $(NGX_BUILD)/objs/ngx_ws_relay_module.so $@
+
+test: test-deps module
+	TEST_NGINX_BINARY=$(NGINX_BIN) \
+	TEST_NGINX_LOAD_MODULES=$(MODULE_SO) \
+	TEST_NGINX_SERVER_PORT=$(TEST_PORT) \
+	TEST_NGINX_REDIS_PORT=$(TEST_REDIS_PORT) \
+	PERL5LIB=$(CURDIR)/t/lib$${PERL5LIB:+:$$PERL5LIB} \
+	    prove -r t/
+
+run: test-deps module
+	./run.sh
+
+fuzz: module
+	$(call install_missing,$(FUZZ_PKGS))
+	$(MAKE) -C fuzz run SECONDS=$(FUZZ_SECONDS)
+
+clean:
+	rm -rf $(BUILD) t/servroot*

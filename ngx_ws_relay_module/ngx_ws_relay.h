@@ -1,0 +1,51 @@
+
+/*
+ * Copyright (C) ngx_ws_relay_module authors
+ */
+
+
+#ifndef _NGX_WS_RELAY_H_INCLUDED_
+#define _NGX_WS_RELAY_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+typedef struct ngx_ws_relay_conn_s  ngx_ws_relay_conn_t;
+typedef struct ngx_ws_relay_user_s  ngx_ws_relay_user_t;
+
+
+typedef struct {
+    ngx_uint_t                  max_connections;
+    ngx_msec_t                  close_timeout;
+} ngx_ws_relay_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                  enable;
+    ngx_msec_t                  heartbeat;
+    size_t                      max_message_size;
+    size_t                      send_buffer;
+    ngx_http_complex_value_t   *user_id;
+} ngx_ws_relay_loc_conf_t;
+
+
+/* this worker: the node of the cluster it is */
+typedef struct {
+    ngx_str_t                   node_id;
+    ngx_uint_t                  next_connection;
+    ngx_ws_relay_main_conf_t   *main_conf;
+} ngx_ws_relay_worker_t;
+
+
+extern ngx_module_t           ngx_ws_relay_module;
+extern ngx_ws_relay_worker_t  ngx_ws_relay_worker;
+
+
+ngx_int_t ngx_ws_relay_handshake_handler(ngx_http_request_t *r);
+uint64_t ngx_ws_relay_now_ms(void);
+
+
+#endif /* _NGX_WS_RELAY_H_INCLUDED_ */

@@ -1,0 +1,727 @@
+
+/*
+ * Copyright (C) ngx_ws_relay_module authors
+ */
+
+
+#include "ngx_ws_relay.h"
+#include "ngx_ws_relay_conn.h"
+#include "ngx_ws_relay_registry.h"
+#include "ngx_ws_relay_router.h"
+
+
+#define NGX_WS_RELAY_READ_BUFFER   65536
+/* reads in a row before a busy client yields to the others */
+#define NGX_WS_RELAY_READS_IN_ROW  8
+
+
+static void ngx_ws_relay_conn_read_handler(ngx_event_t *rev);
+static void ngx_ws_relay_conn_write_handler(ngx_event_t *wev);
+static void ngx_ws_relay_conn_process(ngx_ws_relay_conn_t *wc, u_char *pos,
+    u_char *last);
+static void ngx_ws_relay_conn_data(ngx_ws_relay_conn_t *wc,
+    ngx_ws_relay_frame_event_t *ev);
+static void ngx_ws_relay_conn_control(ngx_ws_relay_conn_t *wc,
+    ngx_ws_relay_frame_event_t *ev);
+static void ngx_ws_relay_conn_fail(ngx_ws_relay_conn_t *wc, ngx_uint_t code,
+    const char *reason);
+static ngx_int_t ngx_ws_relay_conn_heartbeat(ngx_ws_relay_conn_t *wc);
+static u_char *ngx_ws_relay_conn_reserve(ngx_ws_relay_conn_t *wc,
+    size_t len);
+static ngx_int_t ngx_ws_relay_conn_flush(ngx_ws_relay_conn_t *wc);
+static void ngx_ws_relay_conn_post_write(ngx_ws_relay_conn_t *wc);
+static void ngx_ws_relay_conn_finalize(ngx_ws_relay_conn_t *wc);
+static void ngx_ws_relay_conn_cleanup(void *data);
+
+
+/* one read buffer for all connections of the worker */
+static u_char  *ngx_ws_relay_read_buffer;
+
+
+ngx_int_t
+ngx_ws_relay_conn_start(ngx_http_request_t *r, ngx_ws_relay_loc_conf_t *wlcf)
+{
+    ngx_str_t                  user_id;
+    ngx_connection_t          *c;
+    ngx_pool_cleanup_t        *cln;
+    ngx_ws_relay_conn_t       *wc;
+    ngx_ws_relay_main_conf_t  *wmcf;
+
+    c = r->connection;
+    wmcf = ngx_http_get_module_main_conf(r, ngx_ws_relay_module);
+
+    if (ngx_ws_relay_read_buffer == NULL) {
+        ngx_ws_relay_read_buffer = ngx_alloc(NGX_WS_RELAY_READ_BUFFER,
+                                             ngx_cycle->log);
+        if (ngx_ws_relay_read_buffer == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    wc = ngx_pcalloc(r->pool, sizeof(ngx_ws_relay_conn_t));
+    if (wc == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_ws_relay_conn_cleanup;
+    cln->data = wc;
+
+    wc->request = r;
+    wc->connection = c;
+    wc->conf = wlcf;
+    wc->alive = 1;
+
+    wc->id.data = ngx_pnalloc(r->pool, ngx_ws_relay_worker.node_id.len
+                                       + 1 + NGX_INT_T_LEN);
+    if (wc->id.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    wc->id.len = ngx_sprintf(wc->id.data, "%V-%ui",
+                             &ngx_ws_relay_worker.node_id,
+                             ++ngx_ws_relay_worker.next_connection)
+                 - wc->id.data;
+
+    ngx_ws_relay_frame_parser_init(&wc->parser, wlcf->max_message_size);
+
+    ngx_http_set_ctx(r, wc, ngx_ws_relay_module);
+
+    r->main->count++;
+
+    c->log->action = "relaying WebSocket messages";
+    c->read->handler = ngx_ws_relay_conn_read_handler;
+    c->write->handler = ngx_ws_relay_conn_write_handler;
+
+    /* nginx calls back idle connections when the worker shuts down */
+    c->idle = 1;
+
+    if (ngx_ws_relay_registry_connections() >= wmcf->max_connections) {
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "ws relay: at capacity (%ui connections)",
+                      wmcf->max_connections);
+
+        ngx_ws_relay_router_capacity(wc);
+        wc->read_closed = 1;
+        ngx_ws_relay_conn_close(wc, NGX_WS_RELAY_CLOSE_TRY_AGAIN,
+                                "Try Again Later");
+        return NGX_DONE;
+    }
+
+    ngx_ws_relay_registry_add(wc);
+
+    if (wlcf->user_id) {
+        if (ngx_http_complex_value(r, wlcf->user_id, &user_id) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (user_id.len > NGX_WS_RELAY_MAX_USER_ID) {
+            ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                          "ws relay: user id from ws_relay_user_id is longer "
+                          "than %d bytes", NGX_WS_RELAY_MAX_USER_ID);
+
+        } else if (user_id.len) {
+            if (ngx_ws_relay_registry_set_user(wc, &user_id) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            wc->user_fixed = 1;
+        }
+    }
+
+    ngx_ws_relay_router_welcome(wc);
+
+    c->read->cancelable = 1;
+    ngx_add_timer(c->read, wlcf->heartbeat);
+
+    /* frames the client sent right behind the handshake */
+
+    if (r->header_in->pos < r->header_in->last) {
+        ngx_ws_relay_conn_process(wc, r->header_in->pos, r->header_in->last);
+        r->header_in->pos = r->header_in->last;
+    }
+
+    if (c->read->ready) {
+        ngx_post_event(c->read, &ngx_posted_events);
+    }
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_DONE;
+}
+
+
+ngx_str_t *
+ngx_ws_relay_conn_sender(ngx_ws_relay_conn_t *wc)
+{
+    return wc->user ? &wc->user->sn.str : &wc->id;
+}
+
+
+static void
+ngx_ws_relay_conn_read_handler(ngx_event_t *rev)
+{
+    ssize_t               n;
+    ngx_uint_t            reads;
+    ngx_connection_t     *c;
+    ngx_ws_relay_conn_t  *wc;
+
+    c = rev->data;
+    wc = ngx_http_get_module_ctx((ngx_http_request_t *) c->data,
+                                 ngx_ws_relay_module);
+
+    if (c->close) {
+        /* the worker is shutting down */
+        c->close = 0;
+        c->idle = 0;
+        ngx_ws_relay_conn_close(wc, NGX_WS_RELAY_CLOSE_GOING_AWAY,
+                                "server shutting down");
+    }
+
+    if (rev->timedout) {
+        rev->timedout = 0;
+
+        if (ngx_ws_relay_conn_heartbeat(wc) != NGX_OK) {
+            ngx_ws_relay_conn_finalize(wc);
+            return;
+        }
+    }
+
+    for (reads = 0; rev->ready; /* void */) {
+
+        n = c->recv(c, ngx_ws_relay_read_buffer, NGX_WS_RELAY_READ_BUFFER);
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == 0 || n == NGX_ERROR) {
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                           "ws relay: peer closed the connection");
+            ngx_ws_relay_conn_finalize(wc);
+            return;
+        }
+
+        wc->alive = 1;
+
+        if (!wc->read_closed) {
+            ngx_ws_relay_conn_process(wc, ngx_ws_relay_read_buffer,
+                                      ngx_ws_relay_read_buffer + n);
+        }
+
+        if (++reads == NGX_WS_RELAY_READS_IN_ROW && rev->ready) {
+            ngx_post_event(rev, &ngx_posted_events);
+            return;
+        }
+    }
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_ws_relay_conn_finalize(wc);
+    }
+}
+
+
+static void
+ngx_ws_relay_conn_process(ngx_ws_relay_conn_t *wc, u_char *pos, u_char *last)
+{
+    ngx_int_t                   rc;
+    ngx_ws_relay_frame_event_t  ev;
+
+    while (!wc->read_closed) {
+
+        rc = ngx_ws_relay_frame_parse(&wc->parser, &pos, last, &ev);
+
+        if (rc == NGX_AGAIN) {
+            return;
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_ws_relay_conn_fail(wc, wc->parser.error_code,
+                                   wc->parser.error);
+            return;
+        }
+
+        if (ev.type == NGX_WS_RELAY_FRAME_CONTROL) {
+            ngx_ws_relay_conn_control(wc, &ev);
+
+        } else {
+            ngx_ws_relay_conn_data(wc, &ev);
+        }
+    }
+}
+
+
+static void
+ngx_ws_relay_conn_data(ngx_ws_relay_conn_t *wc, ngx_ws_relay_frame_event_t *ev)
+{
+    u_char  *p;
+    size_t   size;
+
+    if (ev->first) {
+        wc->utf8_state = 0;
+        wc->message_len = 0;
+    }
+
+    if (ev->opcode == NGX_WS_RELAY_OP_TEXT
+        && ngx_ws_relay_utf8_check(&wc->utf8_state, ev->data, ev->len)
+           != NGX_OK)
+    {
+        ngx_ws_relay_conn_fail(wc, NGX_WS_RELAY_CLOSE_INVALID_DATA,
+                               "invalid UTF-8 in a text message");
+        return;
+    }
+
+    if (ev->last && ev->opcode == NGX_WS_RELAY_OP_TEXT
+        && !ngx_ws_relay_utf8_complete(wc->utf8_state))
+    {
+        ngx_ws_relay_conn_fail(wc, NGX_WS_RELAY_CLOSE_INVALID_DATA,
+                               "invalid UTF-8 in a text message");
+        return;
+    }
+
+    if (ev->last && wc->message_len == 0) {
+        /* the whole message is in this read: no copy */
+        if (!wc->closing) {
+            ngx_ws_relay_router_message(wc, ev->data, ev->len);
+        }
+
+        return;
+    }
+
+    if (wc->message_len + ev->len > wc->message_size) {
+        size = ngx_max(wc->message_size * 2, wc->message_len + ev->len);
+        size = ngx_min(size, wc->conf->max_message_size);
+
+        p = ngx_alloc(size, wc->connection->log);
+        if (p == NULL) {
+            ngx_ws_relay_conn_fail(wc, NGX_WS_RELAY_CLOSE_INTERNAL,
+                                   "out of memory");
+            return;
+        }
+
+        if (wc->message) {
+            ngx_memcpy(p, wc->message, wc->message_len);
+            ngx_free(wc->message);
+        }
+
+        wc->message = p;
+        wc->message_size = size;
+    }
+
+    ngx_memcpy(wc->message + wc->message_len, ev->data, ev->len);
+    wc->message_len += ev->len;
+
+    if (!ev->last) {
+        return;
+    }
+
+    if (!wc->closing) {
+        ngx_ws_relay_router_message(wc, wc->message, wc->message_len);
+    }
+
+    ngx_free(wc->message);
+    wc->message = NULL;
+    wc->message_len = 0;
+    wc->message_size = 0;
+}
+
+
+static void
+ngx_ws_relay_conn_control(ngx_ws_relay_conn_t *wc,
+    ngx_ws_relay_frame_event_t *ev)
+{
+    const char  *error;
+    ngx_uint_t   code, error_code;
+
+    switch (ev->opcode) {
+
+    case NGX_WS_RELAY_OP_PING:
+        (void) ngx_ws_relay_conn_send(wc, NGX_WS_RELAY_OP_PONG, ev->data,
+                                      ev->len);
+        return;
+
+    case NGX_WS_RELAY_OP_PONG:
+        return;
+
+    default: /* NGX_WS_RELAY_OP_CLOSE */
+
+        if (ngx_ws_relay_frame_parse_close(ev->data, ev->len, &code,
+                                           &error_code, &error)
+            != NGX_OK)
+        {
+            ngx_ws_relay_conn_fail(wc, error_code, error);
+            return;
+        }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
+                       "ws relay: close %ui received", code);
+
+        wc->close_received = 1;
+        wc->read_closed = 1;
+
+        /* echo the code, then close once it is flushed */
+        ngx_ws_relay_conn_close(wc, code == NGX_WS_RELAY_CLOSE_NO_STATUS
+                                    ? 0 : code, NULL);
+        ngx_ws_relay_conn_post_write(wc);
+        return;
+    }
+}
+
+
+static void
+ngx_ws_relay_conn_fail(ngx_ws_relay_conn_t *wc, ngx_uint_t code,
+    const char *reason)
+{
+    ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0,
+                  "ws relay: client error, closing with %ui: %s",
+                  code, reason);
+
+    wc->read_closed = 1;
+    ngx_ws_relay_conn_close(wc, code, reason);
+}
+
+
+static ngx_int_t
+ngx_ws_relay_conn_heartbeat(ngx_ws_relay_conn_t *wc)
+{
+    if (wc->closing) {
+        return NGX_OK;
+    }
+
+    if (!wc->alive) {
+        ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0,
+                      "ws relay: heartbeat timeout, closing");
+        return NGX_ERROR;
+    }
+
+    wc->alive = 0;
+
+    (void) ngx_ws_relay_conn_send(wc, NGX_WS_RELAY_OP_PING, NULL, 0);
+
+    ngx_add_timer(wc->connection->read, wc->conf->heartbeat);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Queues a close frame (code 0: an empty one) and starts the close
+ * timeout; the connection is finalized by its own handlers once the frame
+ * is flushed and the peer has answered, or when the timeout fires.
+ */
+
+void
+ngx_ws_relay_conn_close(ngx_ws_relay_conn_t *wc, ngx_uint_t code,
+    const char *reason)
+{
+    u_char                    *p;
+    size_t                     len, reason_len;
+    ngx_connection_t          *c;
+    ngx_ws_relay_main_conf_t  *wmcf;
+
+    if (wc->closing) {
+        return;
+    }
+
+    wc->closing = 1;
+    c = wc->connection;
+
+    reason_len = reason ? ngx_min(ngx_strlen(reason), 120) : 0;
+    len = code ? 2 + reason_len : 0;
+
+    p = ngx_ws_relay_conn_reserve(wc, 2 + len);
+
+    if (p) {
+        p = ngx_ws_relay_frame_write_header(p, NGX_WS_RELAY_OP_CLOSE,
+                                            NGX_WS_RELAY_FIN, len);
+        if (code) {
+            *p++ = (u_char) (code >> 8);
+            *p++ = (u_char) code;
+            ngx_memcpy(p, reason, reason_len);
+        }
+    }
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    /* not cancelable: a shutting down worker waits for the close */
+    wmcf = ngx_http_get_module_main_conf(wc->request, ngx_ws_relay_module);
+    ngx_add_timer(c->write, wmcf->close_timeout);
+
+    ngx_ws_relay_conn_post_write(wc);
+}
+
+
+ngx_int_t
+ngx_ws_relay_conn_send(ngx_ws_relay_conn_t *wc, ngx_uint_t opcode,
+    u_char *data, size_t len)
+{
+    u_char  *p;
+
+    if (wc->closing) {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_ws_relay_conn_reserve(wc, ngx_ws_relay_frame_header_size(len)
+                                      + len);
+    if (p == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_ws_relay_frame_write_header(p, opcode, NGX_WS_RELAY_FIN, len);
+
+    if (len) {
+        ngx_memcpy(p, data, len);
+    }
+
+    ngx_ws_relay_conn_post_write(wc);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_ws_relay_conn_send_frame(ngx_ws_relay_conn_t *wc, u_char *frame,
+    size_t len)
+{
+    u_char  *p;
+
+    if (wc->closing) {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_ws_relay_conn_reserve(wc, len);
+    if (p == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(p, frame, len);
+
+    ngx_ws_relay_conn_post_write(wc);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Room for len more bytes at the end of the send queue.  A queue that
+ * would pass ws_relay_send_buffer closes the connection (1008) instead.
+ */
+
+static u_char *
+ngx_ws_relay_conn_reserve(ngx_ws_relay_conn_t *wc, size_t len)
+{
+    u_char  *p;
+    size_t   queued, size;
+
+    queued = wc->out_last - wc->out_pos;
+
+    if (!wc->closing && queued + len > wc->conf->send_buffer) {
+        ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0,
+                      "ws relay: send queue over %uz bytes, closing with 1008",
+                      wc->conf->send_buffer);
+
+        wc->read_closed = 1;
+        ngx_ws_relay_conn_close(wc, NGX_WS_RELAY_CLOSE_POLICY,
+                                "send queue full");
+        return NULL;
+    }
+
+    if (wc->out_last + len > wc->out_size) {
+
+        if (queued + len <= wc->out_size) {
+            ngx_memmove(wc->out, wc->out + wc->out_pos, queued);
+
+        } else {
+            size = ngx_max(wc->out_size * 2, queued + len);
+            size = ngx_max(size, 1024);
+
+            p = ngx_alloc(size, wc->connection->log);
+            if (p == NULL) {
+                return NULL;
+            }
+
+            if (wc->out) {
+                ngx_memcpy(p, wc->out + wc->out_pos, queued);
+                ngx_free(wc->out);
+            }
+
+            wc->out = p;
+            wc->out_size = size;
+        }
+
+        wc->out_pos = 0;
+        wc->out_last = queued;
+    }
+
+    p = wc->out + wc->out_last;
+    wc->out_last += len;
+
+    return p;
+}
+
+
+/*
+ * Frames queued while the worker handles a batch of events go out
+ * together: the write handler runs once, after the batch.
+ */
+
+static void
+ngx_ws_relay_conn_post_write(ngx_ws_relay_conn_t *wc)
+{
+    ngx_event_t  *wev;
+
+    wev = wc->connection->write;
+
+    if (!wev->posted && (wev->ready || wc->closing)) {
+        ngx_post_event(wev, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_ws_relay_conn_write_handler(ngx_event_t *wev)
+{
+    ngx_int_t             rc;
+    ngx_connection_t     *c;
+    ngx_ws_relay_conn_t  *wc;
+
+    c = wev->data;
+    wc = ngx_http_get_module_ctx((ngx_http_request_t *) c->data,
+                                 ngx_ws_relay_module);
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "ws relay: close handshake timed out");
+        ngx_ws_relay_conn_finalize(wc);
+        return;
+    }
+
+    rc = ngx_ws_relay_conn_flush(wc);
+
+    if (rc == NGX_ERROR) {
+        ngx_ws_relay_conn_finalize(wc);
+        return;
+    }
+
+    if (rc == NGX_AGAIN) {
+        if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+            ngx_ws_relay_conn_finalize(wc);
+        }
+
+        return;
+    }
+
+    if (!wc->closing) {
+        return;
+    }
+
+    if (wc->close_received) {
+        ngx_ws_relay_conn_finalize(wc);
+        return;
+    }
+
+    /* our close is out: wait for the peer's close or its FIN */
+
+    if (!wc->write_shutdown) {
+        wc->write_shutdown = 1;
+
+        if (ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN) == -1) {
+            ngx_ws_relay_conn_finalize(wc);
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_ws_relay_conn_flush(ngx_ws_relay_conn_t *wc)
+{
+    ssize_t              n;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    c = wc->connection;
+    r = wc->request;
+
+    if (r->out) {
+        /* the rest of the 101 response */
+        if (ngx_http_output_filter(r, NULL) == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (r->out) {
+            return NGX_AGAIN;
+        }
+    }
+
+    while (wc->out_pos < wc->out_last) {
+
+        if (!c->write->ready) {
+            return NGX_AGAIN;
+        }
+
+        n = c->send(c, wc->out + wc->out_pos, wc->out_last - wc->out_pos);
+
+        if (n == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (n == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
+        wc->out_pos += n;
+    }
+
+    /* an idle connection keeps no send buffer */
+
+    if (wc->out) {
+        ngx_free(wc->out);
+        wc->out = NULL;
+        wc->out_pos = 0;
+        wc->out_last = 0;
+        wc->out_size = 0;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_ws_relay_conn_finalize(ngx_ws_relay_conn_t *wc)
+{
+    ngx_http_request_t  *r;
+
+    r = wc->request;
+
+    /* nothing left to read: no lingering close */
+    r->connection->read->ready = 0;
+
+    ngx_http_finalize_request(r, NGX_DONE);
+}
+
+
+static void
+ngx_ws_relay_conn_cleanup(void *data)
+{
+    ngx_ws_relay_conn_t  *wc = data;
+
+    ngx_ws_relay_registry_remove(wc);
+
+    if (wc->out) {
+        ngx_free(wc->out);
+        wc->out = NULL;
+    }
+
+    if (wc->message) {
+        ngx_free(wc->message);
+        wc->message = NULL;
+    }
+}

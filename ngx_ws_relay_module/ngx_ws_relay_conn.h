@@ -1,0 +1,66 @@
+
+/*
+ * Copyright (C) ngx_ws_relay_module authors
+ */
+
+
+#ifndef _NGX_WS_RELAY_CONN_H_INCLUDED_
+#define _NGX_WS_RELAY_CONN_H_INCLUDED_
+
+
+#include "ngx_ws_relay.h"
+#include "ngx_ws_relay_frame.h"
+
+
+struct ngx_ws_relay_conn_s {
+    ngx_queue_t                   queue;
+    ngx_queue_t                   user_queue;
+    ngx_ws_relay_user_t          *user;
+
+    ngx_http_request_t           *request;
+    ngx_connection_t             *connection;
+    ngx_ws_relay_loc_conf_t      *conf;
+
+    ngx_str_t                     id;
+
+    ngx_ws_relay_frame_parser_t   parser;
+    uint32_t                      utf8_state;
+
+    /* a message that arrived in several reads */
+    u_char                       *message;
+    size_t                        message_len;
+    size_t                        message_size;
+
+    /* frames waiting for the socket: out[out_pos .. out_last) */
+    u_char                       *out;
+    size_t                        out_pos;
+    size_t                        out_last;
+    size_t                        out_size;
+
+    unsigned                      registered:1;
+    /* the user id came from ws_relay_user_id, not from the client */
+    unsigned                      user_fixed:1;
+    /* something arrived since the last heartbeat tick */
+    unsigned                      alive:1;
+    /* our close frame is queued: nothing else goes out */
+    unsigned                      closing:1;
+    unsigned                      close_received:1;
+    /* the peer broke the protocol or sent close: no more parsing */
+    unsigned                      read_closed:1;
+    unsigned                      write_shutdown:1;
+    unsigned                      overflow:1;
+};
+
+
+ngx_int_t ngx_ws_relay_conn_start(ngx_http_request_t *r,
+    ngx_ws_relay_loc_conf_t *wlcf);
+ngx_int_t ngx_ws_relay_conn_send(ngx_ws_relay_conn_t *wc, ngx_uint_t opcode,
+    u_char *data, size_t len);
+ngx_int_t ngx_ws_relay_conn_send_frame(ngx_ws_relay_conn_t *wc,
+    u_char *frame, size_t len);
+void ngx_ws_relay_conn_close(ngx_ws_relay_conn_t *wc, ngx_uint_t code,
+    const char *reason);
+ngx_str_t *ngx_ws_relay_conn_sender(ngx_ws_relay_conn_t *wc);
+
+
+#endif /* _NGX_WS_RELAY_CONN_H_INCLUDED_ */

@@ -1,0 +1,250 @@
+
+/*
+ * Copyright (C) ngx_ws_relay_module authors
+ */
+
+
+#include "ngx_ws_relay.h"
+#include "ngx_ws_relay_registry.h"
+
+
+static void *ngx_ws_relay_create_main_conf(ngx_conf_t *cf);
+static char *ngx_ws_relay_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_ws_relay_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_ws_relay_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_ws_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_ws_relay_init_process(ngx_cycle_t *cycle);
+
+
+static ngx_command_t  ngx_ws_relay_commands[] = {
+
+    { ngx_string("ws_relay"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_ws_relay,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_relay_max_connections"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ws_relay_main_conf_t, max_connections),
+      NULL },
+
+    { ngx_string("ws_relay_close_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ws_relay_main_conf_t, close_timeout),
+      NULL },
+
+    { ngx_string("ws_relay_heartbeat"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_relay_loc_conf_t, heartbeat),
+      NULL },
+
+    { ngx_string("ws_relay_max_message_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_relay_loc_conf_t, max_message_size),
+      NULL },
+
+    { ngx_string("ws_relay_send_buffer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_relay_loc_conf_t, send_buffer),
+      NULL },
+
+    { ngx_string("ws_relay_user_id"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_relay_loc_conf_t, user_id),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_ws_relay_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_ws_relay_create_main_conf,         /* create main configuration */
+    ngx_ws_relay_init_main_conf,           /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_ws_relay_create_loc_conf,          /* create location configuration */
+    ngx_ws_relay_merge_loc_conf            /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_ws_relay_module = {
+    NGX_MODULE_V1,
+    &ngx_ws_relay_module_ctx,              /* module context */
+    ngx_ws_relay_commands,                 /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_ws_relay_init_process,             /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+ngx_ws_relay_worker_t  ngx_ws_relay_worker;
+
+
+static void *
+ngx_ws_relay_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_ws_relay_main_conf_t  *wmcf;
+
+    wmcf = ngx_pcalloc(cf->pool, sizeof(ngx_ws_relay_main_conf_t));
+    if (wmcf == NULL) {
+        return NULL;
+    }
+
+    wmcf->max_connections = NGX_CONF_UNSET_UINT;
+    wmcf->close_timeout = NGX_CONF_UNSET_MSEC;
+
+    return wmcf;
+}
+
+
+static char *
+ngx_ws_relay_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_ws_relay_main_conf_t  *wmcf = conf;
+
+    ngx_conf_init_uint_value(wmcf->max_connections, 4000);
+    ngx_conf_init_msec_value(wmcf->close_timeout, 5000);
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_ws_relay_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_ws_relay_loc_conf_t  *wlcf;
+
+    wlcf = ngx_pcalloc(cf->pool, sizeof(ngx_ws_relay_loc_conf_t));
+    if (wlcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     wlcf->user_id = NULL;
+     */
+
+    wlcf->enable = NGX_CONF_UNSET;
+    wlcf->heartbeat = NGX_CONF_UNSET_MSEC;
+    wlcf->max_message_size = NGX_CONF_UNSET_SIZE;
+    wlcf->send_buffer = NGX_CONF_UNSET_SIZE;
+
+    return wlcf;
+}
+
+
+static char *
+ngx_ws_relay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_ws_relay_loc_conf_t  *prev = parent;
+    ngx_ws_relay_loc_conf_t  *conf = child;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_msec_value(conf->heartbeat, prev->heartbeat, 30000);
+    ngx_conf_merge_size_value(conf->max_message_size, prev->max_message_size,
+                              1024 * 1024);
+    ngx_conf_merge_size_value(conf->send_buffer, prev->send_buffer,
+                              1024 * 1024);
+
+    if (conf->user_id == NULL) {
+        conf->user_id = prev->user_id;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_ws_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ws_relay_loc_conf_t *wlcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (wlcf->enable != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    wlcf->enable = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_ws_relay_handshake_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_relay_init_process(ngx_cycle_t *cycle)
+{
+    u_char                    *p;
+    ngx_ws_relay_main_conf_t  *wmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_relay_module);
+    if (wmcf == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_ws_relay_worker.main_conf = wmcf;
+
+    ngx_ws_relay_registry_init();
+
+    /* unique across hosts and restarts: hostname, pid, start time */
+
+    p = ngx_pnalloc(cycle->pool, cycle->hostname.len + 2 * NGX_INT_T_LEN + 2);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_ws_relay_worker.node_id.data = p;
+    ngx_ws_relay_worker.node_id.len = ngx_sprintf(p, "%V-%P-%xL",
+                                                  &cycle->hostname, ngx_pid,
+                                                  ngx_ws_relay_now_ms())
+                                      - p;
+
+    return NGX_OK;
+}
+
+
+uint64_t
+ngx_ws_relay_now_ms(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
+}

@@ -1,0 +1,545 @@
+
+/*
+ * Copyright (C) ngx_ws_relay_module authors
+ */
+
+
+#include "ngx_ws_relay.h"
+#include "ngx_ws_relay_conn.h"
+#include "ngx_ws_relay_registry.h"
+#include "ngx_ws_relay_router.h"
+
+
+typedef void (*ngx_ws_relay_handler_pt)(ngx_ws_relay_conn_t *wc,
+    json_t *message);
+
+
+typedef struct {
+    ngx_str_t                 type;
+    ngx_ws_relay_handler_pt   handler;
+} ngx_ws_relay_route_t;
+
+
+static void ngx_ws_relay_router_register(ngx_ws_relay_conn_t *wc,
+    json_t *message);
+static void ngx_ws_relay_router_ping(ngx_ws_relay_conn_t *wc,
+    json_t *message);
+static void ngx_ws_relay_router_chat(ngx_ws_relay_conn_t *wc,
+    json_t *message);
+static void ngx_ws_relay_router_notification(ngx_ws_relay_conn_t *wc,
+    json_t *message);
+static void ngx_ws_relay_router_unsupported(ngx_ws_relay_conn_t *wc,
+    json_t *type);
+static void ngx_ws_relay_router_send(ngx_ws_relay_conn_t *wc, json_t *json);
+static void ngx_ws_relay_router_error(ngx_ws_relay_conn_t *wc,
+    const char *text);
+static ngx_int_t ngx_ws_relay_router_frame(json_t *json, ngx_str_t *frame);
+static ngx_int_t ngx_ws_relay_json_depth_ok(u_char *p, size_t len);
+static ngx_int_t ngx_ws_relay_json_falsy(json_t *value);
+static json_t *ngx_ws_relay_json_str(ngx_str_t *s);
+
+
+static ngx_ws_relay_route_t  ngx_ws_relay_routes[] = {
+    { ngx_string("register"), ngx_ws_relay_router_register },
+    { ngx_string("ping"), ngx_ws_relay_router_ping },
+    { ngx_string("chat"), ngx_ws_relay_router_chat },
+    { ngx_string("notification"), ngx_ws_relay_router_notification },
+    { ngx_null_string, NULL }
+};
+
+
+/* room kept in front of dumped JSON for a frame header */
+static u_char  *ngx_ws_relay_scratch;
+static size_t   ngx_ws_relay_scratch_size;
+
+
+void
+ngx_ws_relay_router_welcome(ngx_ws_relay_conn_t *wc)
+{
+    json_t  *json;
+
+    json = json_pack("{s:s, s:s, s:o, s:I, s:I}",
+                     "type", "welcome",
+                     "message", "connected",
+                     "connectionId", ngx_ws_relay_json_str(&wc->id),
+                     "processId", (json_int_t) ngx_pid,
+                     "timestamp", (json_int_t) ngx_ws_relay_now_ms());
+
+    if (json && wc->user_fixed) {
+        json_object_set_new(json, "userId",
+                            ngx_ws_relay_json_str(&wc->user->sn.str));
+    }
+
+    ngx_ws_relay_router_send(wc, json);
+}
+
+
+void
+ngx_ws_relay_router_capacity(ngx_ws_relay_conn_t *wc)
+{
+    ngx_ws_relay_router_error(wc,
+                          "Server is at capacity, please try again later");
+}
+
+
+void
+ngx_ws_relay_router_message(ngx_ws_relay_conn_t *wc, u_char *data,
+    size_t len)
+{
+    json_t                *message, *type;
+    ngx_str_t              name;
+    json_error_t           error;
+    ngx_ws_relay_route_t  *route;
+
+    message = NULL;
+
+    if (ngx_ws_relay_json_depth_ok(data, len) == NGX_OK) {
+        message = json_loadb((char *) data, len, JSON_REJECT_DUPLICATES,
+                             &error);
+    } else {
+        ngx_cpystrn((u_char *) error.text, (u_char *) "nested too deeply",
+                    JSON_ERROR_TEXT_LENGTH);
+    }
+
+    if (message == NULL || !json_is_object(message)) {
+        ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0,
+                      "ws relay: invalid message from client: %s",
+                      message ? "not an object" : error.text);
+
+        json_decref(message);
+        ngx_ws_relay_router_error(wc, "Invalid message format");
+        return;
+    }
+
+    type = json_object_get(message, "type");
+
+    if (json_is_string(type)) {
+        name.data = (u_char *) json_string_value(type);
+        name.len = json_string_length(type);
+
+        for (route = ngx_ws_relay_routes; route->handler; route++) {
+            if (route->type.len == name.len
+                && ngx_strncmp(route->type.data, name.data, name.len) == 0)
+            {
+                route->handler(wc, message);
+                json_decref(message);
+                return;
+            }
+        }
+    }
+
+    ngx_ws_relay_router_unsupported(wc, type);
+    json_decref(message);
+}
+
+
+static void
+ngx_ws_relay_router_register(ngx_ws_relay_conn_t *wc, json_t *message)
+{
+    json_t     *user;
+    ngx_str_t   user_id;
+
+    user = json_object_get(message, "userId");
+
+    if (ngx_ws_relay_json_falsy(user)) {
+        ngx_ws_relay_router_error(wc, "Missing userId in register message");
+        return;
+    }
+
+    if (!json_is_string(user)) {
+        ngx_ws_relay_router_error(wc, "userId must be a string");
+        return;
+    }
+
+    user_id.data = (u_char *) json_string_value(user);
+    user_id.len = json_string_length(user);
+
+    if (user_id.len > NGX_WS_RELAY_MAX_USER_ID) {
+        ngx_ws_relay_router_error(wc, "userId is too long");
+        return;
+    }
+
+    if (wc->user_fixed
+        && (user_id.len != wc->user->sn.str.len
+            || ngx_memcmp(user_id.data, wc->user->sn.str.data, user_id.len)
+               != 0))
+    {
+        ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0,
+                      "ws relay: client \"%V\" tried to register as \"%V\"",
+                      &wc->user->sn.str, &user_id);
+
+        ngx_ws_relay_router_error(wc,
+                             "Cannot register as another user: the user id "
+                             "is set by the server");
+        return;
+    }
+
+    if (ngx_ws_relay_registry_set_user(wc, &user_id) != NGX_OK) {
+        ngx_ws_relay_router_error(wc, "Internal server error");
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
+                   "ws relay: connection %V registered as \"%V\"",
+                   &wc->id, &user_id);
+
+    ngx_ws_relay_router_send(wc,
+        json_pack("{s:s, s:s, s:O, s:I}",
+                  "type", "register",
+                  "status", "success",
+                  "userId", user,
+                  "timestamp", (json_int_t) ngx_ws_relay_now_ms()));
+}
+
+
+static void
+ngx_ws_relay_router_ping(ngx_ws_relay_conn_t *wc, json_t *message)
+{
+    ngx_ws_relay_router_send(wc,
+        json_pack("{s:s, s:I}",
+                  "type", "pong",
+                  "timestamp", (json_int_t) ngx_ws_relay_now_ms()));
+}
+
+
+static void
+ngx_ws_relay_router_chat(ngx_ws_relay_conn_t *wc, json_t *message)
+{
+    json_t      *target, *text, *chat;
+    ngx_str_t    user_id;
+    ngx_uint_t   n;
+
+    target = json_object_get(message, "targetUserId");
+    text = json_object_get(message, "text");
+
+    if (!ngx_ws_relay_json_falsy(target) && !json_is_string(target)) {
+        ngx_ws_relay_router_error(wc, "targetUserId must be a string");
+        return;
+    }
+
+    chat = json_pack("{s:s}", "type", "chat");
+    if (chat == NULL) {
+        return;
+    }
+
+    if (text) {
+        json_object_set(chat, "text", text);
+    }
+
+    json_object_set_new(chat, "sender",
+                        ngx_ws_relay_json_str(ngx_ws_relay_conn_sender(wc)));
+    json_object_set_new(chat, "timestamp",
+                        json_integer((json_int_t) ngx_ws_relay_now_ms()));
+
+    if (ngx_ws_relay_json_falsy(target)) {
+        /* no target: the message comes back to its sender */
+        ngx_ws_relay_router_send(wc, chat);
+        return;
+    }
+
+    user_id.data = (u_char *) json_string_value(target);
+    user_id.len = json_string_length(target);
+
+    n = ngx_ws_relay_router_deliver_local(&user_id, chat);
+    json_decref(chat);
+
+    ngx_ws_relay_router_send(wc,
+        json_pack("{s:s, s:O, s:b, s:I}",
+                  "type", "chat_delivered",
+                  "targetUserId", target,
+                  "delivered", n > 0,
+                  "timestamp", (json_int_t) ngx_ws_relay_now_ms()));
+}
+
+
+static void
+ngx_ws_relay_router_notification(ngx_ws_relay_conn_t *wc, json_t *message)
+{
+    json_t      *target, *action, *data, *notification;
+    ngx_str_t    user_id;
+    ngx_uint_t   n;
+
+    target = json_object_get(message, "targetUserId");
+
+    if (ngx_ws_relay_json_falsy(target)) {
+        ngx_ws_relay_router_error(wc,
+                             "Missing targetUserId in notification message");
+        return;
+    }
+
+    if (!json_is_string(target)) {
+        ngx_ws_relay_router_error(wc, "targetUserId must be a string");
+        return;
+    }
+
+    action = json_object_get(message, "action");
+    data = json_object_get(message, "data");
+
+    notification = json_pack("{s:s, s:o, s:o, s:o, s:I}",
+                        "type", "notification",
+                        "action", ngx_ws_relay_json_falsy(action)
+                                  ? json_string("general") : json_incref(action),
+                        "data", ngx_ws_relay_json_falsy(data)
+                                ? json_object() : json_incref(data),
+                        "sender",
+                        ngx_ws_relay_json_str(ngx_ws_relay_conn_sender(wc)),
+                        "timestamp", (json_int_t) ngx_ws_relay_now_ms());
+    if (notification == NULL) {
+        return;
+    }
+
+    user_id.data = (u_char *) json_string_value(target);
+    user_id.len = json_string_length(target);
+
+    n = ngx_ws_relay_router_deliver_local(&user_id, notification);
+    json_decref(notification);
+
+    ngx_ws_relay_router_send(wc,
+        json_pack("{s:s, s:O, s:b, s:I, s:I}",
+                  "type", "notification_result",
+                  "targetUserId", target,
+                  "delivered", n > 0,
+                  "connections", (json_int_t) n,
+                  "timestamp", (json_int_t) ngx_ws_relay_now_ms()));
+}
+
+
+static void
+ngx_ws_relay_router_unsupported(ngx_ws_relay_conn_t *wc, json_t *type)
+{
+    char    *dumped;
+    json_t  *json;
+
+    if (type == NULL) {
+        dumped = NULL;
+
+    } else if (json_is_string(type)) {
+        dumped = strdup(json_string_value(type));
+
+    } else {
+        dumped = json_dumps(type, JSON_ENCODE_ANY|JSON_COMPACT);
+    }
+
+    json = json_pack("{s:s, s:s+}",
+                     "type", "error",
+                     "message", "Unsupported message type: ",
+                     dumped ? dumped : "undefined");
+    free(dumped);
+
+    ngx_ws_relay_router_send(wc, json);
+}
+
+
+/*
+ * Sends the message to every connection of the user on this worker and
+ * returns how many took it.  The frame is built once for all of them.
+ */
+
+ngx_uint_t
+ngx_ws_relay_router_deliver_local(ngx_str_t *user_id, json_t *message)
+{
+    ngx_str_t             frame;
+    ngx_uint_t            n;
+    ngx_queue_t          *q;
+    ngx_ws_relay_conn_t  *wc;
+    ngx_ws_relay_user_t  *user;
+
+    user = ngx_ws_relay_registry_find_user(user_id);
+    if (user == NULL) {
+        return 0;
+    }
+
+    if (ngx_ws_relay_router_frame(message, &frame) != NGX_OK) {
+        return 0;
+    }
+
+    n = 0;
+
+    for (q = ngx_queue_head(&user->connections);
+         q != ngx_queue_sentinel(&user->connections);
+         q = ngx_queue_next(q))
+    {
+        wc = ngx_queue_data(q, ngx_ws_relay_conn_t, user_queue);
+
+        if (ngx_ws_relay_conn_send_frame(wc, frame.data, frame.len) == NGX_OK)
+        {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+/* takes the reference to json */
+
+static void
+ngx_ws_relay_router_send(ngx_ws_relay_conn_t *wc, json_t *json)
+{
+    ngx_str_t  frame;
+
+    if (json == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, wc->connection->log, 0,
+                      "ws relay: could not build a reply");
+        return;
+    }
+
+    if (ngx_ws_relay_router_frame(json, &frame) == NGX_OK) {
+        (void) ngx_ws_relay_conn_send_frame(wc, frame.data, frame.len);
+    }
+
+    json_decref(json);
+}
+
+
+static void
+ngx_ws_relay_router_error(ngx_ws_relay_conn_t *wc, const char *text)
+{
+    ngx_ws_relay_router_send(wc,
+        json_pack("{s:s, s:s}", "type", "error", "message", text));
+}
+
+
+/*
+ * Dumps JSON into the worker's scratch buffer, leaving room in front of
+ * it for a frame header.  The result lives until the next dump.
+ */
+
+ngx_int_t
+ngx_ws_relay_json_dump(json_t *json, ngx_str_t *out)
+{
+    u_char  *p;
+    size_t   n, size;
+
+    for ( ;; ) {
+        n = 0;
+
+        if (ngx_ws_relay_scratch) {
+            n = json_dumpb(json,
+                           (char *) ngx_ws_relay_scratch
+                           + NGX_WS_RELAY_MAX_HEADER,
+                           ngx_ws_relay_scratch_size - NGX_WS_RELAY_MAX_HEADER,
+                           JSON_COMPACT|JSON_PRESERVE_ORDER);
+
+            if (n == 0) {
+                return NGX_ERROR;
+            }
+
+            if (n <= ngx_ws_relay_scratch_size - NGX_WS_RELAY_MAX_HEADER) {
+                break;
+            }
+        }
+
+        size = ngx_max(4096, 2 * (n + NGX_WS_RELAY_MAX_HEADER));
+
+        p = ngx_alloc(size, ngx_cycle->log);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_ws_relay_scratch) {
+            ngx_free(ngx_ws_relay_scratch);
+        }
+
+        ngx_ws_relay_scratch = p;
+        ngx_ws_relay_scratch_size = size;
+    }
+
+    out->data = ngx_ws_relay_scratch + NGX_WS_RELAY_MAX_HEADER;
+    out->len = n;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_relay_router_frame(json_t *json, ngx_str_t *frame)
+{
+    u_char     *p;
+    ngx_str_t   text;
+
+    if (ngx_ws_relay_json_dump(json, &text) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = text.data - ngx_ws_relay_frame_header_size(text.len);
+
+    (void) ngx_ws_relay_frame_write_header(p, NGX_WS_RELAY_OP_TEXT,
+                                           NGX_WS_RELAY_FIN, text.len);
+
+    frame->data = p;
+    frame->len = text.data + text.len - p;
+
+    return NGX_OK;
+}
+
+
+/* jansson nests up to 2048 levels deep: clients get far fewer */
+
+static ngx_int_t
+ngx_ws_relay_json_depth_ok(u_char *p, size_t len)
+{
+    u_char      *end;
+    ngx_uint_t   depth, in_string;
+
+    depth = 0;
+    in_string = 0;
+
+    for (end = p + len; p < end; p++) {
+
+        if (in_string) {
+            if (*p == '\\') {
+                p++;
+
+            } else if (*p == '"') {
+                in_string = 0;
+            }
+
+            continue;
+        }
+
+        switch (*p) {
+
+        case '"':
+            in_string = 1;
+            break;
+
+        case '[':
+        case '{':
+            if (++depth > NGX_WS_RELAY_MAX_JSON_DEPTH) {
+                return NGX_ERROR;
+            }
+            break;
+
+        case ']':
+        case '}':
+            if (depth) {
+                depth--;
+            }
+            break;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* what JavaScript calls falsy, as the old server tested fields */
+
+static ngx_int_t
+ngx_ws_relay_json_falsy(json_t *value)
+{
+    return value == NULL
+           || json_is_null(value)
+           || json_is_false(value)
+           || (json_is_string(value) && json_string_length(value) == 0)
+           || (json_is_integer(value) && json_integer_value(value) == 0)
+           || (json_is_real(value) && json_real_value(value) == 0);
+}
+
+
+static json_t *
+ngx_ws_relay_json_str(ngx_str_t *s)
+{
+    return json_stringn((char *) s->data, s->len);
+}

@@ -1,0 +1,28 @@
+
+/*
+ * Copyright (C) ngx_ws_relay_module authors
+ */
+
+
+#ifndef _NGX_WS_RELAY_ROUTER_H_INCLUDED_
+#define _NGX_WS_RELAY_ROUTER_H_INCLUDED_
+
+
+#include "ngx_ws_relay.h"
+#include <jansson.h>
+
+
+/* nesting of client JSON beyond this is refused */
+#define NGX_WS_RELAY_MAX_JSON_DEPTH  32
+
+
+void ngx_ws_relay_router_welcome(ngx_ws_relay_conn_t *wc);
+void ngx_ws_relay_router_capacity(ngx_ws_relay_conn_t *wc);
+void ngx_ws_relay_router_message(ngx_ws_relay_conn_t *wc, u_char *data,
+    size_t len);
+ngx_uint_t ngx_ws_relay_router_deliver_local(ngx_str_t *user_id,
+    json_t *message);
+ngx_int_t ngx_ws_relay_json_dump(json_t *json, ngx_str_t *out);
+
+
+#endif /* _NGX_WS_RELAY_ROUTER_H_INCLUDED_ */
