@@ -59,7 +59,7 @@ $(NGX_BUILD)/Makefile: config
 
 $(MODULE_SO): $(NGX_BUILD)/Makefile $(SOURCES)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
-	cp $(NGX_BUILD)/objs/ngx_ws_relay_module.so $@
+	cp $(NGX_BUILD)/objs/ngx_ws_relay_module.so $@.tmp && mv -f $@.tmp $@
 
 test: test-deps module
 	TEST_NGINX_BINARY=$(NGINX_BIN) \

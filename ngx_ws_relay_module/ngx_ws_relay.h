@@ -18,8 +18,22 @@ typedef struct ngx_ws_relay_user_s  ngx_ws_relay_user_t;
 
 
 typedef struct {
+    ngx_str_t                   host;          /* null-terminated */
+    ngx_int_t                   port;
+    ngx_str_t                   unix_path;     /* null-terminated */
+    ngx_str_t                   password;
+    ngx_int_t                   db;
+    ngx_str_t                   prefix;
+    ngx_msec_t                  timeout;
+    ngx_msec_t                  ack_timeout;
+    ngx_flag_t                  enabled;
+} ngx_ws_relay_redis_conf_t;
+
+
+typedef struct {
     ngx_uint_t                  max_connections;
     ngx_msec_t                  close_timeout;
+    ngx_ws_relay_redis_conf_t   redis;
 } ngx_ws_relay_main_conf_t;
 
 

@@ -6,6 +6,7 @@
 
 #include "ngx_ws_relay.h"
 #include "ngx_ws_relay_conn.h"
+#include "ngx_ws_relay_delivery.h"
 #include "ngx_ws_relay_registry.h"
 #include "ngx_ws_relay_router.h"
 
@@ -75,6 +76,7 @@ ngx_ws_relay_conn_start(ngx_http_request_t *r, ngx_ws_relay_loc_conf_t *wlcf)
     wc->connection = c;
     wc->conf = wlcf;
     wc->alive = 1;
+    ngx_queue_init(&wc->deliveries);
 
     wc->id.data = ngx_pnalloc(r->pool, ngx_ws_relay_worker.node_id.len
                                        + 1 + NGX_INT_T_LEN);
@@ -487,29 +489,6 @@ ngx_ws_relay_conn_send(ngx_ws_relay_conn_t *wc, ngx_uint_t opcode,
 }
 
 
-ngx_int_t
-ngx_ws_relay_conn_send_frame(ngx_ws_relay_conn_t *wc, u_char *frame,
-    size_t len)
-{
-    u_char  *p;
-
-    if (wc->closing) {
-        return NGX_DECLINED;
-    }
-
-    p = ngx_ws_relay_conn_reserve(wc, len);
-    if (p == NULL) {
-        return NGX_DECLINED;
-    }
-
-    ngx_memcpy(p, frame, len);
-
-    ngx_ws_relay_conn_post_write(wc);
-
-    return NGX_OK;
-}
-
-
 /*
  * Room for len more bytes at the end of the send queue.  A queue that
  * would pass ws_relay_send_buffer closes the connection (1008) instead.
@@ -713,7 +692,26 @@ ngx_ws_relay_conn_cleanup(void *data)
 {
     ngx_ws_relay_conn_t  *wc = data;
 
+    ngx_queue_t              *q;
+    ngx_ws_relay_delivery_t  *d;
+
     ngx_ws_relay_registry_remove(wc);
+
+    /* deliveries still waiting for acks finish without us */
+
+    while (!ngx_queue_empty(&wc->deliveries)) {
+        q = ngx_queue_head(&wc->deliveries);
+        ngx_queue_remove(q);
+
+        d = ngx_queue_data(q, ngx_ws_relay_delivery_t, queue);
+
+        if (d->done) {
+            ngx_ws_relay_delivery_free(d);
+
+        } else {
+            d->data = NULL;
+        }
+    }
 
     if (wc->out) {
         ngx_free(wc->out);

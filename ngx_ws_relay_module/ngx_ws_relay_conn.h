@@ -23,6 +23,9 @@ struct ngx_ws_relay_conn_s {
 
     ngx_str_t                     id;
 
+    /* deliveries whose replies are due, in the order of the requests */
+    ngx_queue_t                   deliveries;
+
     ngx_ws_relay_frame_parser_t   parser;
     uint32_t                      utf8_state;
 
@@ -56,8 +59,6 @@ ngx_int_t ngx_ws_relay_conn_start(ngx_http_request_t *r,
     ngx_ws_relay_loc_conf_t *wlcf);
 ngx_int_t ngx_ws_relay_conn_send(ngx_ws_relay_conn_t *wc, ngx_uint_t opcode,
     u_char *data, size_t len);
-ngx_int_t ngx_ws_relay_conn_send_frame(ngx_ws_relay_conn_t *wc,
-    u_char *frame, size_t len);
 void ngx_ws_relay_conn_close(ngx_ws_relay_conn_t *wc, ngx_uint_t code,
     const char *reason);
 ngx_str_t *ngx_ws_relay_conn_sender(ngx_ws_relay_conn_t *wc);

@@ -5,6 +5,8 @@
 
 
 #include "ngx_ws_relay.h"
+#include "ngx_ws_relay_delivery.h"
+#include "ngx_ws_relay_redis.h"
 #include "ngx_ws_relay_registry.h"
 
 
@@ -15,6 +17,7 @@ static char *ngx_ws_relay_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_ws_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_ws_relay_init_process(ngx_cycle_t *cycle);
+static void ngx_ws_relay_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_command_t  ngx_ws_relay_commands[] = {
@@ -23,6 +26,13 @@ static ngx_command_t  ngx_ws_relay_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_ws_relay,
       NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_relay_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_ws_relay_redis_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
@@ -97,7 +107,7 @@ ngx_module_t  ngx_ws_relay_module = {
     ngx_ws_relay_init_process,             /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_ws_relay_exit_process,             /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -116,8 +126,21 @@ ngx_ws_relay_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     wmcf->redis.host = { 0, NULL };
+     *     wmcf->redis.unix_path = { 0, NULL };
+     *     wmcf->redis.password = { 0, NULL };
+     *     wmcf->redis.prefix = { 0, NULL };
+     */
+
     wmcf->max_connections = NGX_CONF_UNSET_UINT;
     wmcf->close_timeout = NGX_CONF_UNSET_MSEC;
+    wmcf->redis.enabled = NGX_CONF_UNSET;
+    wmcf->redis.db = NGX_CONF_UNSET;
+    wmcf->redis.timeout = NGX_CONF_UNSET_MSEC;
+    wmcf->redis.ack_timeout = NGX_CONF_UNSET_MSEC;
 
     return wmcf;
 }
@@ -130,6 +153,8 @@ ngx_ws_relay_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_uint_value(wmcf->max_connections, 4000);
     ngx_conf_init_msec_value(wmcf->close_timeout, 5000);
+
+    ngx_ws_relay_redis_init_conf(&wmcf->redis);
 
     return NGX_CONF_OK;
 }
@@ -221,6 +246,7 @@ ngx_ws_relay_init_process(ngx_cycle_t *cycle)
     ngx_ws_relay_worker.main_conf = wmcf;
 
     ngx_ws_relay_registry_init();
+    ngx_ws_relay_delivery_init();
 
     /* unique across hosts and restarts: hostname, pid, start time */
 
@@ -235,7 +261,16 @@ ngx_ws_relay_init_process(ngx_cycle_t *cycle)
                                                   ngx_ws_relay_now_ms())
                                       - p;
 
-    return NGX_OK;
+    return ngx_ws_relay_redis_init_worker(cycle);
+}
+
+
+static void
+ngx_ws_relay_exit_process(ngx_cycle_t *cycle)
+{
+    if (ngx_ws_relay_worker.main_conf) {
+        ngx_ws_relay_redis_exit_worker();
+    }
 }
 
 

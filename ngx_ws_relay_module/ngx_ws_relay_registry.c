@@ -6,6 +6,7 @@
 
 #include "ngx_ws_relay.h"
 #include "ngx_ws_relay_conn.h"
+#include "ngx_ws_relay_redis.h"
 #include "ngx_ws_relay_registry.h"
 
 
@@ -21,6 +22,7 @@ typedef struct {
     ngx_rbtree_t        users;
     ngx_rbtree_node_t   sentinel;
     ngx_queue_t         connections;
+    ngx_queue_t         users_queue;
     ngx_uint_t          nconnections;
     ngx_uint_t          nusers;
 } ngx_ws_relay_registry_t;
@@ -40,6 +42,7 @@ ngx_ws_relay_registry_init(void)
                     ngx_str_rbtree_insert_value);
 
     ngx_queue_init(&ngx_ws_relay_registry.connections);
+    ngx_queue_init(&ngx_ws_relay_registry.users_queue);
 }
 
 
@@ -102,7 +105,11 @@ ngx_ws_relay_registry_set_user(ngx_ws_relay_conn_t *wc, ngx_str_t *user_id)
         user->nconnections = 0;
 
         ngx_rbtree_insert(&ngx_ws_relay_registry.users, &user->sn.node);
+        ngx_queue_insert_tail(&ngx_ws_relay_registry.users_queue,
+                              &user->queue);
         ngx_ws_relay_registry.nusers++;
+
+        ngx_ws_relay_redis_user_joined(&user->sn.str);
     }
 
     ngx_queue_insert_tail(&user->connections, &wc->user_queue);
@@ -144,7 +151,10 @@ ngx_ws_relay_registry_leave_user(ngx_ws_relay_conn_t *wc)
         return;
     }
 
+    ngx_ws_relay_redis_user_left(&user->sn.str);
+
     ngx_rbtree_delete(&ngx_ws_relay_registry.users, &user->sn.node);
+    ngx_queue_remove(&user->queue);
     ngx_ws_relay_registry.nusers--;
     ngx_free(user);
 }
@@ -168,4 +178,11 @@ ngx_queue_t *
 ngx_ws_relay_registry_all(void)
 {
     return &ngx_ws_relay_registry.connections;
+}
+
+
+ngx_queue_t *
+ngx_ws_relay_registry_users_queue(void)
+{
+    return &ngx_ws_relay_registry.users_queue;
 }

@@ -17,6 +17,7 @@
 /* a user with at least one connection on this worker */
 struct ngx_ws_relay_user_s {
     ngx_str_node_t   sn;
+    ngx_queue_t      queue;
     ngx_queue_t      connections;
     ngx_uint_t       nconnections;
     u_char           data[1];
@@ -32,6 +33,7 @@ ngx_ws_relay_user_t *ngx_ws_relay_registry_find_user(ngx_str_t *user_id);
 ngx_uint_t ngx_ws_relay_registry_connections(void);
 ngx_uint_t ngx_ws_relay_registry_users(void);
 ngx_queue_t *ngx_ws_relay_registry_all(void);
+ngx_queue_t *ngx_ws_relay_registry_users_queue(void);
 
 
 #endif /* _NGX_WS_RELAY_REGISTRY_H_INCLUDED_ */

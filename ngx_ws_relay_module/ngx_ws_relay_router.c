@@ -6,6 +6,7 @@
 
 #include "ngx_ws_relay.h"
 #include "ngx_ws_relay_conn.h"
+#include "ngx_ws_relay_delivery.h"
 #include "ngx_ws_relay_registry.h"
 #include "ngx_ws_relay_router.h"
 
@@ -33,7 +34,9 @@ static void ngx_ws_relay_router_unsupported(ngx_ws_relay_conn_t *wc,
 static void ngx_ws_relay_router_send(ngx_ws_relay_conn_t *wc, json_t *json);
 static void ngx_ws_relay_router_error(ngx_ws_relay_conn_t *wc,
     const char *text);
-static ngx_int_t ngx_ws_relay_router_frame(json_t *json, ngx_str_t *frame);
+static void ngx_ws_relay_router_deliver(ngx_ws_relay_conn_t *wc,
+    json_t *target, json_t *message, json_t *reply);
+static void ngx_ws_relay_router_delivered(ngx_ws_relay_delivery_t *d);
 static ngx_int_t ngx_ws_relay_json_depth_ok(u_char *p, size_t len);
 static ngx_int_t ngx_ws_relay_json_falsy(json_t *value);
 static json_t *ngx_ws_relay_json_str(ngx_str_t *s);
@@ -48,7 +51,6 @@ static ngx_ws_relay_route_t  ngx_ws_relay_routes[] = {
 };
 
 
-/* room kept in front of dumped JSON for a frame header */
 static u_char  *ngx_ws_relay_scratch;
 static size_t   ngx_ws_relay_scratch_size;
 
@@ -205,9 +207,7 @@ ngx_ws_relay_router_ping(ngx_ws_relay_conn_t *wc, json_t *message)
 static void
 ngx_ws_relay_router_chat(ngx_ws_relay_conn_t *wc, json_t *message)
 {
-    json_t      *target, *text, *chat;
-    ngx_str_t    user_id;
-    ngx_uint_t   n;
+    json_t  *target, *text, *chat;
 
     target = json_object_get(message, "targetUserId");
     text = json_object_get(message, "text");
@@ -237,27 +237,19 @@ ngx_ws_relay_router_chat(ngx_ws_relay_conn_t *wc, json_t *message)
         return;
     }
 
-    user_id.data = (u_char *) json_string_value(target);
-    user_id.len = json_string_length(target);
-
-    n = ngx_ws_relay_router_deliver_local(&user_id, chat);
-    json_decref(chat);
-
-    ngx_ws_relay_router_send(wc,
+    ngx_ws_relay_router_deliver(wc, target, chat,
         json_pack("{s:s, s:O, s:b, s:I}",
                   "type", "chat_delivered",
                   "targetUserId", target,
-                  "delivered", n > 0,
-                  "timestamp", (json_int_t) ngx_ws_relay_now_ms()));
+                  "delivered", 0,
+                  "timestamp", (json_int_t) 0));
 }
 
 
 static void
 ngx_ws_relay_router_notification(ngx_ws_relay_conn_t *wc, json_t *message)
 {
-    json_t      *target, *action, *data, *notification;
-    ngx_str_t    user_id;
-    ngx_uint_t   n;
+    json_t  *target, *action, *data, *notification;
 
     target = json_object_get(message, "targetUserId");
 
@@ -288,19 +280,97 @@ ngx_ws_relay_router_notification(ngx_ws_relay_conn_t *wc, json_t *message)
         return;
     }
 
-    user_id.data = (u_char *) json_string_value(target);
-    user_id.len = json_string_length(target);
-
-    n = ngx_ws_relay_router_deliver_local(&user_id, notification);
-    json_decref(notification);
-
-    ngx_ws_relay_router_send(wc,
+    ngx_ws_relay_router_deliver(wc, target, notification,
         json_pack("{s:s, s:O, s:b, s:I, s:I}",
                   "type", "notification_result",
                   "targetUserId", target,
-                  "delivered", n > 0,
-                  "connections", (json_int_t) n,
-                  "timestamp", (json_int_t) ngx_ws_relay_now_ms()));
+                  "delivered", 0,
+                  "connections", (json_int_t) 0,
+                  "timestamp", (json_int_t) 0));
+}
+
+
+/*
+ * Takes the references to message and reply.  The reply's "delivered",
+ * "connections" and "timestamp" are filled in when the delivery is done;
+ * replies go out in the order of the requests.
+ */
+
+static void
+ngx_ws_relay_router_deliver(ngx_ws_relay_conn_t *wc, json_t *target,
+    json_t *message, json_t *reply)
+{
+    ngx_str_t                 user_id;
+    ngx_ws_relay_delivery_t  *d;
+
+    d = NULL;
+
+    if (message && reply) {
+        d = ngx_ws_relay_delivery_create(ngx_ws_relay_router_delivered, wc,
+                                         wc->connection->log);
+    }
+
+    if (d == NULL) {
+        json_decref(message);
+        json_decref(reply);
+        ngx_ws_relay_router_error(wc, "Internal server error");
+        return;
+    }
+
+    d->reply = reply;
+    ngx_queue_insert_tail(&wc->deliveries, &d->queue);
+
+    user_id.data = (u_char *) json_string_value(target);
+    user_id.len = json_string_length(target);
+
+    ngx_ws_relay_delivery_start(d, &user_id, message);
+    json_decref(message);
+}
+
+
+static void
+ngx_ws_relay_router_delivered(ngx_ws_relay_delivery_t *d)
+{
+    json_t                   *reply;
+    ngx_queue_t              *q;
+    ngx_ws_relay_conn_t      *wc;
+    ngx_ws_relay_delivery_t  *head;
+
+    wc = d->data;
+
+    if (wc == NULL) {
+        /* the connection closed meanwhile */
+        ngx_ws_relay_delivery_free(d);
+        return;
+    }
+
+    while (!ngx_queue_empty(&wc->deliveries)) {
+        q = ngx_queue_head(&wc->deliveries);
+        head = ngx_queue_data(q, ngx_ws_relay_delivery_t, queue);
+
+        if (!head->done) {
+            return;
+        }
+
+        ngx_queue_remove(q);
+
+        reply = head->reply;
+        head->reply = NULL;
+
+        json_object_set_new(reply, "delivered",
+                            json_boolean(head->delivered > 0));
+
+        if (json_object_get(reply, "connections")) {
+            json_object_set_new(reply, "connections",
+                                json_integer(head->delivered));
+        }
+
+        json_object_set_new(reply, "timestamp",
+                            json_integer((json_int_t) ngx_ws_relay_now_ms()));
+
+        ngx_ws_relay_delivery_free(head);
+        ngx_ws_relay_router_send(wc, reply);
+    }
 }
 
 
@@ -330,53 +400,12 @@ ngx_ws_relay_router_unsupported(ngx_ws_relay_conn_t *wc, json_t *type)
 }
 
 
-/*
- * Sends the message to every connection of the user on this worker and
- * returns how many took it.  The frame is built once for all of them.
- */
-
-ngx_uint_t
-ngx_ws_relay_router_deliver_local(ngx_str_t *user_id, json_t *message)
-{
-    ngx_str_t             frame;
-    ngx_uint_t            n;
-    ngx_queue_t          *q;
-    ngx_ws_relay_conn_t  *wc;
-    ngx_ws_relay_user_t  *user;
-
-    user = ngx_ws_relay_registry_find_user(user_id);
-    if (user == NULL) {
-        return 0;
-    }
-
-    if (ngx_ws_relay_router_frame(message, &frame) != NGX_OK) {
-        return 0;
-    }
-
-    n = 0;
-
-    for (q = ngx_queue_head(&user->connections);
-         q != ngx_queue_sentinel(&user->connections);
-         q = ngx_queue_next(q))
-    {
-        wc = ngx_queue_data(q, ngx_ws_relay_conn_t, user_queue);
-
-        if (ngx_ws_relay_conn_send_frame(wc, frame.data, frame.len) == NGX_OK)
-        {
-            n++;
-        }
-    }
-
-    return n;
-}
-
-
 /* takes the reference to json */
 
 static void
 ngx_ws_relay_router_send(ngx_ws_relay_conn_t *wc, json_t *json)
 {
-    ngx_str_t  frame;
+    ngx_str_t  text;
 
     if (json == NULL) {
         ngx_log_error(NGX_LOG_ALERT, wc->connection->log, 0,
@@ -384,8 +413,9 @@ ngx_ws_relay_router_send(ngx_ws_relay_conn_t *wc, json_t *json)
         return;
     }
 
-    if (ngx_ws_relay_router_frame(json, &frame) == NGX_OK) {
-        (void) ngx_ws_relay_conn_send_frame(wc, frame.data, frame.len);
+    if (ngx_ws_relay_json_dump(json, &text) == NGX_OK) {
+        (void) ngx_ws_relay_conn_send(wc, NGX_WS_RELAY_OP_TEXT, text.data,
+                                      text.len);
     }
 
     json_decref(json);
@@ -401,8 +431,8 @@ ngx_ws_relay_router_error(ngx_ws_relay_conn_t *wc, const char *text)
 
 
 /*
- * Dumps JSON into the worker's scratch buffer, leaving room in front of
- * it for a frame header.  The result lives until the next dump.
+ * Dumps JSON into the worker's scratch buffer; the text lives until the
+ * next dump.
  */
 
 ngx_int_t
@@ -415,22 +445,20 @@ ngx_ws_relay_json_dump(json_t *json, ngx_str_t *out)
         n = 0;
 
         if (ngx_ws_relay_scratch) {
-            n = json_dumpb(json,
-                           (char *) ngx_ws_relay_scratch
-                           + NGX_WS_RELAY_MAX_HEADER,
-                           ngx_ws_relay_scratch_size - NGX_WS_RELAY_MAX_HEADER,
+            n = json_dumpb(json, (char *) ngx_ws_relay_scratch,
+                           ngx_ws_relay_scratch_size,
                            JSON_COMPACT|JSON_PRESERVE_ORDER);
 
             if (n == 0) {
                 return NGX_ERROR;
             }
 
-            if (n <= ngx_ws_relay_scratch_size - NGX_WS_RELAY_MAX_HEADER) {
+            if (n <= ngx_ws_relay_scratch_size) {
                 break;
             }
         }
 
-        size = ngx_max(4096, 2 * (n + NGX_WS_RELAY_MAX_HEADER));
+        size = ngx_max(4096, 2 * n);
 
         p = ngx_alloc(size, ngx_cycle->log);
         if (p == NULL) {
@@ -445,30 +473,8 @@ ngx_ws_relay_json_dump(json_t *json, ngx_str_t *out)
         ngx_ws_relay_scratch_size = size;
     }
 
-    out->data = ngx_ws_relay_scratch + NGX_WS_RELAY_MAX_HEADER;
+    out->data = ngx_ws_relay_scratch;
     out->len = n;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_ws_relay_router_frame(json_t *json, ngx_str_t *frame)
-{
-    u_char     *p;
-    ngx_str_t   text;
-
-    if (ngx_ws_relay_json_dump(json, &text) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    p = text.data - ngx_ws_relay_frame_header_size(text.len);
-
-    (void) ngx_ws_relay_frame_write_header(p, NGX_WS_RELAY_OP_TEXT,
-                                           NGX_WS_RELAY_FIN, text.len);
-
-    frame->data = p;
-    frame->len = text.data + text.len - p;
 
     return NGX_OK;
 }

@@ -1,0 +1,229 @@
+
+/*
+ * Copyright (C) ngx_ws_relay_module authors
+ */
+
+
+#include "ngx_ws_relay.h"
+#include "ngx_ws_relay_conn.h"
+#include "ngx_ws_relay_delivery.h"
+#include "ngx_ws_relay_redis.h"
+#include "ngx_ws_relay_registry.h"
+#include "ngx_ws_relay_router.h"
+
+
+static ngx_ws_relay_delivery_t *ngx_ws_relay_delivery_find(uint64_t id);
+static void ngx_ws_relay_delivery_check(ngx_ws_relay_delivery_t *d);
+static void ngx_ws_relay_delivery_complete(ngx_ws_relay_delivery_t *d);
+static void ngx_ws_relay_delivery_timeout(ngx_event_t *ev);
+
+
+/* deliveries waiting for acks, by id */
+static ngx_rbtree_t       ngx_ws_relay_deliveries;
+static ngx_rbtree_node_t  ngx_ws_relay_deliveries_sentinel;
+static uint64_t           ngx_ws_relay_next_delivery;
+
+
+void
+ngx_ws_relay_delivery_init(void)
+{
+    ngx_rbtree_init(&ngx_ws_relay_deliveries,
+                    &ngx_ws_relay_deliveries_sentinel,
+                    ngx_rbtree_insert_value);
+}
+
+
+ngx_ws_relay_delivery_t *
+ngx_ws_relay_delivery_create(ngx_ws_relay_delivery_pt handler, void *data,
+    ngx_log_t *log)
+{
+    ngx_ws_relay_delivery_t  *d;
+
+    d = ngx_calloc(sizeof(ngx_ws_relay_delivery_t), log);
+    if (d == NULL) {
+        return NULL;
+    }
+
+    d->expected = -1;
+    d->handler = handler;
+    d->data = data;
+
+    d->timer.handler = ngx_ws_relay_delivery_timeout;
+    d->timer.data = d;
+    d->timer.log = ngx_cycle->log;
+    d->timer.cancelable = 1;
+
+    return d;
+}
+
+
+void
+ngx_ws_relay_delivery_start(ngx_ws_relay_delivery_t *d, ngx_str_t *user_id,
+    json_t *message)
+{
+    uint64_t   id;
+    ngx_str_t  text;
+
+    if (ngx_ws_relay_json_dump(message, &text) != NGX_OK) {
+        ngx_ws_relay_delivery_complete(d);
+        return;
+    }
+
+    d->delivered = ngx_ws_relay_delivery_local(user_id, &text);
+
+    id = ++ngx_ws_relay_next_delivery;
+
+    if (ngx_ws_relay_redis_publish(user_id, &text, id) != NGX_OK) {
+        ngx_ws_relay_delivery_complete(d);
+        return;
+    }
+
+    d->node.key = (ngx_rbtree_key_t) id;
+    ngx_rbtree_insert(&ngx_ws_relay_deliveries, &d->node);
+    d->pending = 1;
+
+    ngx_add_timer(&d->timer, ngx_ws_relay_worker.main_conf->redis.ack_timeout);
+}
+
+
+/* every connection of the user on this worker gets the text */
+
+ngx_uint_t
+ngx_ws_relay_delivery_local(ngx_str_t *user_id, ngx_str_t *text)
+{
+    ngx_uint_t            n;
+    ngx_queue_t          *q;
+    ngx_ws_relay_conn_t  *wc;
+    ngx_ws_relay_user_t  *user;
+
+    user = ngx_ws_relay_registry_find_user(user_id);
+    if (user == NULL) {
+        return 0;
+    }
+
+    n = 0;
+
+    for (q = ngx_queue_head(&user->connections);
+         q != ngx_queue_sentinel(&user->connections);
+         q = ngx_queue_next(q))
+    {
+        wc = ngx_queue_data(q, ngx_ws_relay_conn_t, user_queue);
+
+        if (ngx_ws_relay_conn_send(wc, NGX_WS_RELAY_OP_TEXT, text->data,
+                                   text->len)
+            == NGX_OK)
+        {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+/* PUBLISH answered: this many workers got the message (-1: it failed) */
+
+void
+ngx_ws_relay_delivery_published(uint64_t id, ngx_int_t receivers)
+{
+    ngx_ws_relay_delivery_t  *d;
+
+    d = ngx_ws_relay_delivery_find(id);
+    if (d == NULL) {
+        return;
+    }
+
+    d->expected = ngx_max(receivers, 0);
+
+    ngx_ws_relay_delivery_check(d);
+}
+
+
+void
+ngx_ws_relay_delivery_acked(uint64_t id, ngx_uint_t delivered)
+{
+    ngx_ws_relay_delivery_t  *d;
+
+    d = ngx_ws_relay_delivery_find(id);
+    if (d == NULL) {
+        return;
+    }
+
+    d->acks++;
+    d->delivered += delivered;
+
+    ngx_ws_relay_delivery_check(d);
+}
+
+
+void
+ngx_ws_relay_delivery_free(ngx_ws_relay_delivery_t *d)
+{
+    if (d->reply) {
+        json_decref(d->reply);
+    }
+
+    ngx_free(d);
+}
+
+
+static ngx_ws_relay_delivery_t *
+ngx_ws_relay_delivery_find(uint64_t id)
+{
+    ngx_rbtree_key_t    key;
+    ngx_rbtree_node_t  *node, *sentinel;
+
+    key = (ngx_rbtree_key_t) id;
+    node = ngx_ws_relay_deliveries.root;
+    sentinel = ngx_ws_relay_deliveries.sentinel;
+
+    while (node != sentinel) {
+
+        if (key == node->key) {
+            return (ngx_ws_relay_delivery_t *) node;
+        }
+
+        node = (key < node->key) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_ws_relay_delivery_check(ngx_ws_relay_delivery_t *d)
+{
+    if (d->expected >= 0 && d->acks >= (ngx_uint_t) d->expected) {
+        ngx_ws_relay_delivery_complete(d);
+    }
+}
+
+
+static void
+ngx_ws_relay_delivery_complete(ngx_ws_relay_delivery_t *d)
+{
+    if (d->pending) {
+        ngx_rbtree_delete(&ngx_ws_relay_deliveries, &d->node);
+        d->pending = 0;
+    }
+
+    if (d->timer.timer_set) {
+        ngx_del_timer(&d->timer);
+    }
+
+    d->done = 1;
+    d->handler(d);
+}
+
+
+static void
+ngx_ws_relay_delivery_timeout(ngx_event_t *ev)
+{
+    ngx_ws_relay_delivery_t  *d = ev->data;
+
+    ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                  "ws relay: %ui of %i acks in time for a delivery",
+                  d->acks, d->expected);
+
+    ngx_ws_relay_delivery_complete(d);
+}

@@ -1,0 +1,58 @@
+
+/*
+ * Copyright (C) ngx_ws_relay_module authors
+ */
+
+
+#ifndef _NGX_WS_RELAY_DELIVERY_H_INCLUDED_
+#define _NGX_WS_RELAY_DELIVERY_H_INCLUDED_
+
+
+#include "ngx_ws_relay.h"
+#include <jansson.h>
+
+
+typedef struct ngx_ws_relay_delivery_s  ngx_ws_relay_delivery_t;
+
+typedef void (*ngx_ws_relay_delivery_pt)(ngx_ws_relay_delivery_t *d);
+
+
+/*
+ * One message sent to every connection of a user in the cluster: local
+ * connections at once, the others through one PUBLISH whose receivers
+ * ack with their counts.  The handler runs once, when the acks are in or
+ * the deadline passes, and owns the delivery from then on.
+ */
+
+struct ngx_ws_relay_delivery_s {
+    ngx_rbtree_node_t           node;
+    ngx_queue_t                 queue;
+    ngx_event_t                 timer;
+
+    /* acks still expected: -1 until PUBLISH answers */
+    ngx_int_t                   expected;
+    ngx_uint_t                  acks;
+    ngx_uint_t                  delivered;
+
+    ngx_ws_relay_delivery_pt    handler;
+    void                       *data;
+    json_t                     *reply;
+
+    unsigned                    done:1;
+    unsigned                    pending:1;
+};
+
+
+void ngx_ws_relay_delivery_init(void);
+ngx_ws_relay_delivery_t *ngx_ws_relay_delivery_create(
+    ngx_ws_relay_delivery_pt handler, void *data, ngx_log_t *log);
+void ngx_ws_relay_delivery_start(ngx_ws_relay_delivery_t *d,
+    ngx_str_t *user_id, json_t *message);
+void ngx_ws_relay_delivery_free(ngx_ws_relay_delivery_t *d);
+
+void ngx_ws_relay_delivery_published(uint64_t id, ngx_int_t receivers);
+void ngx_ws_relay_delivery_acked(uint64_t id, ngx_uint_t delivered);
+ngx_uint_t ngx_ws_relay_delivery_local(ngx_str_t *user_id, ngx_str_t *text);
+
+
+#endif /* _NGX_WS_RELAY_DELIVERY_H_INCLUDED_ */

@@ -1,0 +1,137 @@
+
+/*
+ * Copyright (C) ngx_ws_relay_module authors
+ */
+
+
+#include "ngx_ws_relay.h"
+#include "ngx_ws_relay_redis.h"
+
+
+/*
+ * hiredis on nginx's event loop: the hiredis socket becomes an nginx
+ * connection, and the five hooks of the async API add and delete its
+ * events.  The events are level-triggered, so a reply larger than one
+ * hiredis read (16 KB) is read on the next loop turn without a lost edge.
+ */
+
+
+static void ngx_ws_relay_redis_read_handler(ngx_event_t *rev);
+static void ngx_ws_relay_redis_write_handler(ngx_event_t *wev);
+static void ngx_ws_relay_redis_add_read(void *data);
+static void ngx_ws_relay_redis_del_read(void *data);
+static void ngx_ws_relay_redis_add_write(void *data);
+static void ngx_ws_relay_redis_del_write(void *data);
+static void ngx_ws_relay_redis_cleanup(void *data);
+
+
+ngx_int_t
+ngx_ws_relay_redis_attach(redisAsyncContext *ac, ngx_log_t *log)
+{
+    ngx_connection_t  *c;
+
+    c = ngx_get_connection(ac->c.fd, log);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->data = ac;
+    c->read->handler = ngx_ws_relay_redis_read_handler;
+    c->write->handler = ngx_ws_relay_redis_write_handler;
+    c->read->log = log;
+    c->write->log = log;
+
+    ac->ev.data = c;
+    ac->ev.addRead = ngx_ws_relay_redis_add_read;
+    ac->ev.delRead = ngx_ws_relay_redis_del_read;
+    ac->ev.addWrite = ngx_ws_relay_redis_add_write;
+    ac->ev.delWrite = ngx_ws_relay_redis_del_write;
+    ac->ev.cleanup = ngx_ws_relay_redis_cleanup;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_ws_relay_redis_read_handler(ngx_event_t *rev)
+{
+    ngx_connection_t  *c = rev->data;
+
+    redisAsyncHandleRead(c->data);
+}
+
+
+static void
+ngx_ws_relay_redis_write_handler(ngx_event_t *wev)
+{
+    ngx_connection_t  *c = wev->data;
+
+    redisAsyncHandleWrite(c->data);
+}
+
+
+static void
+ngx_ws_relay_redis_add_read(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (!c->read->active) {
+        (void) ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
+    }
+}
+
+
+static void
+ngx_ws_relay_redis_del_read(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+}
+
+
+static void
+ngx_ws_relay_redis_add_write(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (!c->write->active) {
+        (void) ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+    }
+}
+
+
+static void
+ngx_ws_relay_redis_del_write(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+}
+
+
+/* hiredis closes the socket itself after this */
+
+static void
+ngx_ws_relay_redis_cleanup(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    ngx_ws_relay_redis_del_read(c);
+    ngx_ws_relay_redis_del_write(c);
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t) -1;
+}
