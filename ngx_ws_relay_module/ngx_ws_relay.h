@@ -34,6 +34,8 @@ typedef struct {
     ngx_uint_t                  max_connections;
     ngx_msec_t                  close_timeout;
     ngx_ws_relay_redis_conf_t   redis;
+    /* a location serves WebSocket clients or the API */
+    ngx_flag_t                  used;
 } ngx_ws_relay_main_conf_t;
 
 
@@ -43,6 +45,8 @@ typedef struct {
     size_t                      max_message_size;
     size_t                      send_buffer;
     ngx_http_complex_value_t   *user_id;
+    /* which API route the location serves */
+    ngx_uint_t                  api;
 } ngx_ws_relay_loc_conf_t;
 
 
@@ -59,6 +63,9 @@ extern ngx_ws_relay_worker_t  ngx_ws_relay_worker;
 
 
 ngx_int_t ngx_ws_relay_handshake_handler(ngx_http_request_t *r);
+char *ngx_ws_relay_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_ws_relay_api_handler(ngx_http_request_t *r);
 uint64_t ngx_ws_relay_now_ms(void);
 
 

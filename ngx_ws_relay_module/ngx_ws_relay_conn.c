@@ -9,6 +9,7 @@
 #include "ngx_ws_relay_delivery.h"
 #include "ngx_ws_relay_registry.h"
 #include "ngx_ws_relay_router.h"
+#include "ngx_ws_relay_shm.h"
 
 
 #define NGX_WS_RELAY_READ_BUFFER   65536
@@ -107,6 +108,7 @@ ngx_ws_relay_conn_start(ngx_http_request_t *r, ngx_ws_relay_loc_conf_t *wlcf)
                       "ws relay: at capacity (%ui connections)",
                       wmcf->max_connections);
 
+        ngx_ws_relay_stat_add(rejected, 1);
         ngx_ws_relay_router_capacity(wc);
         wc->read_closed = 1;
         ngx_ws_relay_conn_close(wc, NGX_WS_RELAY_CLOSE_TRY_AGAIN,
@@ -114,6 +116,7 @@ ngx_ws_relay_conn_start(ngx_http_request_t *r, ngx_ws_relay_loc_conf_t *wlcf)
         return NGX_DONE;
     }
 
+    ngx_ws_relay_stat_add(accepted, 1);
     ngx_ws_relay_registry_add(wc);
 
     if (wlcf->user_id) {
@@ -211,6 +214,7 @@ ngx_ws_relay_conn_read_handler(ngx_event_t *rev)
         }
 
         wc->alive = 1;
+        ngx_ws_relay_stat_add(bytes_in, n);
 
         if (!wc->read_closed) {
             ngx_ws_relay_conn_process(wc, ngx_ws_relay_read_buffer,
@@ -290,6 +294,7 @@ ngx_ws_relay_conn_data(ngx_ws_relay_conn_t *wc, ngx_ws_relay_frame_event_t *ev)
     if (ev->last && wc->message_len == 0) {
         /* the whole message is in this read: no copy */
         if (!wc->closing) {
+            ngx_ws_relay_stat_add(messages_in, 1);
             ngx_ws_relay_router_message(wc, ev->data, ev->len);
         }
 
@@ -324,6 +329,7 @@ ngx_ws_relay_conn_data(ngx_ws_relay_conn_t *wc, ngx_ws_relay_frame_event_t *ev)
     }
 
     if (!wc->closing) {
+        ngx_ws_relay_stat_add(messages_in, 1);
         ngx_ws_relay_router_message(wc, wc->message, wc->message_len);
     }
 
@@ -432,6 +438,7 @@ ngx_ws_relay_conn_close(ngx_ws_relay_conn_t *wc, ngx_uint_t code,
     }
 
     wc->closing = 1;
+    wc->close_code = code ? code : NGX_WS_RELAY_CLOSE_NO_STATUS;
     c = wc->connection;
 
     reason_len = reason ? ngx_min(ngx_strlen(reason), 120) : 0;
@@ -481,6 +488,10 @@ ngx_ws_relay_conn_send(ngx_ws_relay_conn_t *wc, ngx_uint_t opcode,
 
     if (len) {
         ngx_memcpy(p, data, len);
+    }
+
+    if (opcode < NGX_WS_RELAY_OP_CLOSE) {
+        ngx_ws_relay_stat_add(messages_out, 1);
     }
 
     ngx_ws_relay_conn_post_write(wc);
@@ -657,6 +668,7 @@ ngx_ws_relay_conn_flush(ngx_ws_relay_conn_t *wc)
         }
 
         wc->out_pos += n;
+        ngx_ws_relay_stat_add(bytes_out, n);
     }
 
     /* an idle connection keeps no send buffer */
@@ -696,6 +708,7 @@ ngx_ws_relay_conn_cleanup(void *data)
     ngx_ws_relay_delivery_t  *d;
 
     ngx_ws_relay_registry_remove(wc);
+    ngx_ws_relay_shm_count_close(wc->close_code ? wc->close_code : 1006);
 
     /* deliveries still waiting for acks finish without us */
 

@@ -22,6 +22,8 @@ struct ngx_ws_relay_conn_s {
     ngx_ws_relay_loc_conf_t      *conf;
 
     ngx_str_t                     id;
+    /* sent or received in a close frame; none: 1006 */
+    ngx_uint_t                    close_code;
 
     /* deliveries whose replies are due, in the order of the requests */
     ngx_queue_t                   deliveries;

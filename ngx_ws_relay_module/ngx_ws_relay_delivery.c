@@ -10,6 +10,7 @@
 #include "ngx_ws_relay_redis.h"
 #include "ngx_ws_relay_registry.h"
 #include "ngx_ws_relay_router.h"
+#include "ngx_ws_relay_shm.h"
 
 
 static ngx_ws_relay_delivery_t *ngx_ws_relay_delivery_find(uint64_t id);
@@ -63,6 +64,8 @@ ngx_ws_relay_delivery_start(ngx_ws_relay_delivery_t *d, ngx_str_t *user_id,
 {
     uint64_t   id;
     ngx_str_t  text;
+
+    ngx_ws_relay_stat_add(deliveries, 1);
 
     if (ngx_ws_relay_json_dump(message, &text) != NGX_OK) {
         ngx_ws_relay_delivery_complete(d);
@@ -220,6 +223,8 @@ static void
 ngx_ws_relay_delivery_timeout(ngx_event_t *ev)
 {
     ngx_ws_relay_delivery_t  *d = ev->data;
+
+    ngx_ws_relay_stat_add(delivery_timeouts, 1);
 
     ngx_log_error(NGX_LOG_WARN, ev->log, 0,
                   "ws relay: %ui of %i acks in time for a delivery",

@@ -8,6 +8,7 @@
 #include "ngx_ws_relay_delivery.h"
 #include "ngx_ws_relay_redis.h"
 #include "ngx_ws_relay_registry.h"
+#include "ngx_ws_relay_shm.h"
 
 
 static void *ngx_ws_relay_create_main_conf(ngx_conf_t *cf);
@@ -16,6 +17,7 @@ static void *ngx_ws_relay_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_ws_relay_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_ws_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_ws_relay_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_ws_relay_init_process(ngx_cycle_t *cycle);
 static void ngx_ws_relay_exit_process(ngx_cycle_t *cycle);
 
@@ -25,6 +27,13 @@ static ngx_command_t  ngx_ws_relay_commands[] = {
     { ngx_string("ws_relay"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_ws_relay,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_relay_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_ws_relay_api_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -84,7 +93,7 @@ static ngx_command_t  ngx_ws_relay_commands[] = {
 
 static ngx_http_module_t  ngx_ws_relay_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_ws_relay_postconfiguration,        /* postconfiguration */
 
     ngx_ws_relay_create_main_conf,         /* create main configuration */
     ngx_ws_relay_init_main_conf,           /* init main configuration */
@@ -177,6 +186,7 @@ ngx_ws_relay_create_loc_conf(ngx_conf_t *cf)
      */
 
     wlcf->enable = NGX_CONF_UNSET;
+    wlcf->api = NGX_CONF_UNSET_UINT;
     wlcf->heartbeat = NGX_CONF_UNSET_MSEC;
     wlcf->max_message_size = NGX_CONF_UNSET_SIZE;
     wlcf->send_buffer = NGX_CONF_UNSET_SIZE;
@@ -211,6 +221,7 @@ ngx_ws_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_ws_relay_loc_conf_t *wlcf = conf;
 
+    ngx_ws_relay_main_conf_t  *wmcf;
     ngx_http_core_loc_conf_t  *clcf;
 
     if (wlcf->enable != NGX_CONF_UNSET) {
@@ -219,10 +230,26 @@ ngx_ws_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     wlcf->enable = 1;
 
+    wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_ws_relay_module);
+    wmcf->used = 1;
+
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_ws_relay_handshake_handler;
 
     return NGX_CONF_OK;
+}
+
+
+/* the statistics zone, when a location or Redis uses the module */
+
+static ngx_int_t
+ngx_ws_relay_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_ws_relay_main_conf_t  *wmcf;
+
+    wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_ws_relay_module);
+
+    return ngx_ws_relay_shm_add(cf, wmcf->used || wmcf->redis.enabled);
 }
 
 
@@ -244,6 +271,10 @@ ngx_ws_relay_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_ws_relay_worker.main_conf = wmcf;
+
+    if (ngx_ws_relay_shm_init_worker(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     ngx_ws_relay_registry_init();
     ngx_ws_relay_delivery_init();
@@ -270,6 +301,7 @@ ngx_ws_relay_exit_process(ngx_cycle_t *cycle)
 {
     if (ngx_ws_relay_worker.main_conf) {
         ngx_ws_relay_redis_exit_worker();
+        ngx_ws_relay_shm_exit_worker();
     }
 }
 

@@ -8,6 +8,7 @@
 #include "ngx_ws_relay_delivery.h"
 #include "ngx_ws_relay_redis.h"
 #include "ngx_ws_relay_registry.h"
+#include "ngx_ws_relay_shm.h"
 
 
 /*
@@ -66,15 +67,27 @@ typedef struct {
 
     /* the subscriber's liveness: a ping through our own node channel */
     uint64_t                    ping_seq;
+    struct timeval              ping_sent_tv;
     ngx_msec_t                  ping_sent;
     unsigned                    ping_in_flight:1;
-    ngx_msec_t                  rtt;
+    unsigned                    was_up:1;
 
     u_char                     *buf;
     size_t                      buf_size;
 
     ngx_uint_t                  exiting;
 } ngx_ws_relay_redis_t;
+
+
+typedef struct {
+    ngx_ws_relay_presence_pt    handler;
+    void                       *data;
+    json_t                     *nodes;
+    json_t                     *order;
+    size_t                      next;
+    ngx_uint_t                  pending;
+    ngx_uint_t                  failed;
+} ngx_ws_relay_redis_presence_t;
 
 
 static void ngx_ws_relay_redis_connect(ngx_ws_relay_redis_link_t *link);
@@ -115,6 +128,14 @@ static void ngx_ws_relay_redis_refresh_lease(void);
 static ngx_int_t ngx_ws_relay_redis_user_channel(ngx_str_t *user_id,
     ngx_str_t *channel);
 static u_char *ngx_ws_relay_redis_buffer(size_t size);
+static void ngx_ws_relay_redis_count_ready(void);
+static void ngx_ws_relay_redis_nodes_reply(redisAsyncContext *ac, void *r,
+    void *privdata);
+static void ngx_ws_relay_redis_users_reply(redisAsyncContext *ac, void *r,
+    void *privdata);
+static void ngx_ws_relay_redis_presence_done(
+    ngx_ws_relay_redis_presence_t *pr);
+static void ngx_ws_relay_redis_measure_rtt(void);
 static ngx_int_t ngx_ws_relay_redis_is_error(ngx_ws_relay_redis_link_t *link,
     redisReply *reply, const char *what);
 
@@ -363,9 +384,10 @@ ngx_ws_relay_redis_connect(ngx_ws_relay_redis_link_t *link)
     }
 
     if (ac == NULL || ac->err) {
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                      "ws relay: redis %s link: could not connect: %s",
-                      link->name, ac ? ac->errstr : "out of memory");
+        ngx_ws_relay_shm_set_redis_error(rd->log,
+                                 "redis %s link: could not connect: %s",
+                                 link->name,
+                                 ac ? ac->errstr : "out of memory");
 
         if (ac) {
             redisAsyncFree(ac);
@@ -439,9 +461,9 @@ ngx_ws_relay_redis_connected(const redisAsyncContext *ac, int status)
 
     /* hiredis frees the context after this callback */
 
-    ngx_log_error(NGX_LOG_ERR, ngx_ws_relay_redis.log, 0,
-                  "ws relay: redis %s link: could not connect: %s",
-                  link->name, ac->errstr);
+    ngx_ws_relay_shm_set_redis_error(ngx_ws_relay_redis.log,
+                                     "redis %s link: could not connect: %s",
+                                     link->name, ac->errstr);
 
     if (link->ac == ac) {
         ngx_ws_relay_redis_lost(link);
@@ -459,9 +481,10 @@ ngx_ws_relay_redis_disconnected(const redisAsyncContext *ac, int status)
         return;
     }
 
-    ngx_log_error(NGX_LOG_ERR, ngx_ws_relay_redis.log, 0,
-                  "ws relay: redis %s link lost: %s", link->name,
-                  status == REDIS_OK ? "closed" : ac->errstr);
+    ngx_ws_relay_shm_set_redis_error(ngx_ws_relay_redis.log,
+                                     "redis %s link lost: %s", link->name,
+                                     status == REDIS_OK ? "closed"
+                                                        : ac->errstr);
 
     ngx_ws_relay_redis_lost(link);
 }
@@ -477,6 +500,8 @@ ngx_ws_relay_redis_lost(ngx_ws_relay_redis_link_t *link)
     link->ac = NULL;
     link->ready = 0;
     link->outstanding = 0;
+
+    ngx_ws_relay_stat_set(redis_state, ngx_ws_relay_redis_state());
 
     if (link == &ngx_ws_relay_redis.sub) {
         ngx_ws_relay_redis.ping_in_flight = 0;
@@ -509,9 +534,9 @@ ngx_ws_relay_redis_drop(ngx_ws_relay_redis_link_t *link, const char *reason)
     redisAsyncContext  *ac;
 
     if (reason) {
-        ngx_log_error(NGX_LOG_ERR, ngx_ws_relay_redis.log, 0,
-                      "ws relay: redis %s link: %s, reconnecting",
-                      link->name, reason);
+        ngx_ws_relay_shm_set_redis_error(ngx_ws_relay_redis.log,
+                                         "redis %s link: %s, reconnecting",
+                                         link->name, reason);
     }
 
     ac = link->ac;
@@ -571,6 +596,7 @@ ngx_ws_relay_redis_watchdog(ngx_event_t *ev)
         {
             rd->ping_in_flight = 1;
             rd->ping_sent = now;
+            ngx_gettimeofday(&rd->ping_sent_tv);
         }
     }
 
@@ -662,9 +688,10 @@ ngx_ws_relay_redis_is_error(ngx_ws_relay_redis_link_t *link,
         return 0;
     }
 
-    ngx_log_error(NGX_LOG_ERR, ngx_ws_relay_redis.log, 0,
-                  "ws relay: redis %s link: %s failed: %*s", link->name, what,
-                  (size_t) reply->len, reply->str);
+    ngx_ws_relay_shm_set_redis_error(ngx_ws_relay_redis.log,
+                                     "redis %s link: %s failed: %*s",
+                                     link->name, what, (size_t) reply->len,
+                                     reply->str);
 
     return 1;
 }
@@ -718,6 +745,7 @@ ngx_ws_relay_redis_cmd_ready(void)
 
     rd->cmd.ready = 1;
     rd->cmd.backoff = 0;
+    ngx_ws_relay_redis_count_ready();
 
     /* what this worker holds, written anew */
 
@@ -744,6 +772,7 @@ ngx_ws_relay_redis_sub_ready(void)
 
     rd->sub.ready = 1;
     rd->sub.backoff = 0;
+    ngx_ws_relay_redis_count_ready();
 
     ngx_ws_relay_redis_resync("SUBSCRIBE", NULL, &rd->sub);
 }
@@ -1242,7 +1271,7 @@ ngx_ws_relay_redis_node_message(ngx_str_t *payload)
 
     if (rd->ping_in_flight && values[0] == rd->ping_seq) {
         rd->ping_in_flight = 0;
-        rd->rtt = ngx_current_msec - rd->ping_sent;
+        ngx_ws_relay_redis_measure_rtt();
     }
 
     return;
@@ -1303,6 +1332,203 @@ ngx_ws_relay_redis_buffer(size_t size)
     }
 
     return rd->buf;
+}
+
+
+/*
+ * Users of every live worker in the cluster, for the API: the nodes with
+ * a current lease, then each one's set, answered in order.
+ */
+
+ngx_int_t
+ngx_ws_relay_redis_presence(ngx_ws_relay_presence_pt handler, void *data)
+{
+    ngx_ws_relay_redis_t           *rd;
+    ngx_ws_relay_redis_presence_t  *pr;
+
+    rd = &ngx_ws_relay_redis;
+
+    if (!rd->cmd.ready) {
+        return NGX_DECLINED;
+    }
+
+    pr = ngx_calloc(sizeof(ngx_ws_relay_redis_presence_t), rd->log);
+    if (pr == NULL) {
+        return NGX_ERROR;
+    }
+
+    pr->handler = handler;
+    pr->data = data;
+    pr->nodes = json_object();
+    pr->order = json_array();
+
+    if (pr->nodes == NULL || pr->order == NULL
+        || ngx_ws_relay_redis_command(&rd->cmd,
+                                      ngx_ws_relay_redis_nodes_reply, pr,
+                                      "ZRANGEBYSCORE %b %llu +inf",
+                                      rd->nodes_key.data, rd->nodes_key.len,
+                                      (unsigned long long)
+                                      ngx_ws_relay_now_ms())
+           != NGX_OK)
+    {
+        json_decref(pr->nodes);
+        json_decref(pr->order);
+        ngx_free(pr);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_ws_relay_redis_nodes_reply(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply                     *reply = r;
+    ngx_ws_relay_redis_presence_t  *pr = privdata;
+
+    size_t                  i;
+    redisReply             *node;
+    ngx_ws_relay_redis_t   *rd;
+
+    rd = &ngx_ws_relay_redis;
+
+    if (reply == NULL) {
+        pr->failed = 1;
+        ngx_ws_relay_redis_presence_done(pr);
+        return;
+    }
+
+    ngx_ws_relay_redis_replied(&rd->cmd);
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        (void) ngx_ws_relay_redis_is_error(&rd->cmd, reply, "ZRANGEBYSCORE");
+        pr->failed = 1;
+        ngx_ws_relay_redis_presence_done(pr);
+        return;
+    }
+
+    for (i = 0; i < reply->elements; i++) {
+        node = reply->element[i];
+
+        if (node->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        if (ngx_ws_relay_redis_command(&rd->cmd,
+                                       ngx_ws_relay_redis_users_reply, pr,
+                                       "SMEMBERS %bnode:%b:users",
+                                       rd->conf->prefix.data,
+                                       rd->conf->prefix.len,
+                                       node->str, (size_t) node->len)
+            != NGX_OK)
+        {
+            pr->failed = 1;
+            break;
+        }
+
+        json_array_append_new(pr->order, json_stringn(node->str, node->len));
+        pr->pending++;
+    }
+
+    if (pr->pending == 0) {
+        ngx_ws_relay_redis_presence_done(pr);
+    }
+}
+
+
+static void
+ngx_ws_relay_redis_users_reply(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply                     *reply = r;
+    ngx_ws_relay_redis_presence_t  *pr = privdata;
+
+    size_t                 i;
+    json_t                *users, *node;
+    ngx_ws_relay_redis_t  *rd;
+
+    rd = &ngx_ws_relay_redis;
+    node = json_array_get(pr->order, pr->next++);
+
+    if (reply == NULL) {
+        pr->failed = 1;
+
+    } else {
+        ngx_ws_relay_redis_replied(&rd->cmd);
+
+        if (reply->type == REDIS_REPLY_ARRAY && node) {
+            users = json_array();
+
+            for (i = 0; users && i < reply->elements; i++) {
+                if (reply->element[i]->type == REDIS_REPLY_STRING) {
+                    json_array_append_new(users,
+                                      json_stringn(reply->element[i]->str,
+                                                   reply->element[i]->len));
+                }
+            }
+
+            json_object_set_new(pr->nodes, json_string_value(node), users);
+
+        } else {
+            (void) ngx_ws_relay_redis_is_error(&rd->cmd, reply, "SMEMBERS");
+            pr->failed = 1;
+        }
+    }
+
+    if (--pr->pending == 0) {
+        ngx_ws_relay_redis_presence_done(pr);
+    }
+}
+
+
+static void
+ngx_ws_relay_redis_presence_done(ngx_ws_relay_redis_presence_t *pr)
+{
+    pr->handler(pr->failed ? NULL : pr->nodes, pr->data);
+
+    json_decref(pr->nodes);
+    json_decref(pr->order);
+    ngx_free(pr);
+}
+
+
+static void
+ngx_ws_relay_redis_count_ready(void)
+{
+    ngx_ws_relay_redis_t  *rd;
+
+    rd = &ngx_ws_relay_redis;
+
+    if (!rd->cmd.ready || !rd->sub.ready) {
+        return;
+    }
+
+    if (rd->was_up) {
+        ngx_ws_relay_stat_add(redis_reconnects, 1);
+    }
+
+    rd->was_up = 1;
+    ngx_ws_relay_stat_set(redis_state, NGX_WS_RELAY_REDIS_UP);
+}
+
+
+/* a full trip: command link, Redis, subscriber link */
+
+static void
+ngx_ws_relay_redis_measure_rtt(void)
+{
+    int64_t         us;
+    struct timeval  tv;
+
+    ngx_gettimeofday(&tv);
+
+    us = (int64_t) (tv.tv_sec - ngx_ws_relay_redis.ping_sent_tv.tv_sec)
+         * 1000000
+         + (tv.tv_usec - ngx_ws_relay_redis.ping_sent_tv.tv_usec);
+
+    ngx_ws_relay_stat_set(redis_rtt_us, (ngx_atomic_uint_t) ngx_max(us, 0));
 }
 
 

@@ -11,6 +11,7 @@
 #include "ngx_ws_relay.h"
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
+#include <jansson.h>
 
 
 typedef enum {
@@ -32,6 +33,11 @@ void ngx_ws_relay_redis_user_joined(ngx_str_t *user_id);
 void ngx_ws_relay_redis_user_left(ngx_str_t *user_id);
 ngx_int_t ngx_ws_relay_redis_publish(ngx_str_t *user_id, ngx_str_t *text,
     uint64_t id);
+
+typedef void (*ngx_ws_relay_presence_pt)(json_t *nodes, void *data);
+
+ngx_int_t ngx_ws_relay_redis_presence(ngx_ws_relay_presence_pt handler,
+    void *data);
 
 ngx_ws_relay_redis_state_e ngx_ws_relay_redis_state(void);
 const char *ngx_ws_relay_redis_state_name(ngx_ws_relay_redis_state_e state);

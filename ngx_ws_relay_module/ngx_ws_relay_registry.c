@@ -8,6 +8,7 @@
 #include "ngx_ws_relay_conn.h"
 #include "ngx_ws_relay_redis.h"
 #include "ngx_ws_relay_registry.h"
+#include "ngx_ws_relay_shm.h"
 
 
 /*
@@ -52,6 +53,8 @@ ngx_ws_relay_registry_add(ngx_ws_relay_conn_t *wc)
     ngx_queue_insert_tail(&ngx_ws_relay_registry.connections, &wc->queue);
     ngx_ws_relay_registry.nconnections++;
     wc->registered = 1;
+
+    ngx_ws_relay_stat_set(connections, ngx_ws_relay_registry.nconnections);
 }
 
 
@@ -67,6 +70,8 @@ ngx_ws_relay_registry_remove(ngx_ws_relay_conn_t *wc)
     ngx_queue_remove(&wc->queue);
     ngx_ws_relay_registry.nconnections--;
     wc->registered = 0;
+
+    ngx_ws_relay_stat_set(connections, ngx_ws_relay_registry.nconnections);
 }
 
 
@@ -108,6 +113,7 @@ ngx_ws_relay_registry_set_user(ngx_ws_relay_conn_t *wc, ngx_str_t *user_id)
         ngx_queue_insert_tail(&ngx_ws_relay_registry.users_queue,
                               &user->queue);
         ngx_ws_relay_registry.nusers++;
+        ngx_ws_relay_stat_set(users, ngx_ws_relay_registry.nusers);
 
         ngx_ws_relay_redis_user_joined(&user->sn.str);
     }
@@ -156,6 +162,7 @@ ngx_ws_relay_registry_leave_user(ngx_ws_relay_conn_t *wc)
     ngx_rbtree_delete(&ngx_ws_relay_registry.users, &user->sn.node);
     ngx_queue_remove(&user->queue);
     ngx_ws_relay_registry.nusers--;
+    ngx_ws_relay_stat_set(users, ngx_ws_relay_registry.nusers);
     ngx_free(user);
 }
 

@@ -1,0 +1,917 @@
+
+/*
+ * Copyright (C) ngx_ws_relay_module authors
+ */
+
+
+#include "ngx_ws_relay.h"
+#include "ngx_ws_relay_delivery.h"
+#include "ngx_ws_relay_redis.h"
+#include "ngx_ws_relay_registry.h"
+#include "ngx_ws_relay_router.h"
+#include "ngx_ws_relay_shm.h"
+
+
+/*
+ * The HTTP API, as location handlers: placed and protected with ordinary
+ * nginx configuration.  Figures cover the whole nginx instance: every
+ * worker's slot of the shared zone.
+ */
+
+
+typedef ngx_int_t (*ngx_ws_relay_api_pt)(ngx_http_request_t *r);
+
+
+typedef struct {
+    ngx_str_t             name;
+    ngx_uint_t            methods;
+    ngx_ws_relay_api_pt   handler;
+} ngx_ws_relay_api_route_t;
+
+
+static ngx_int_t ngx_ws_relay_api_health(ngx_http_request_t *r);
+static ngx_int_t ngx_ws_relay_api_connections(ngx_http_request_t *r);
+static ngx_int_t ngx_ws_relay_api_send(ngx_http_request_t *r);
+static void ngx_ws_relay_api_send_body(ngx_http_request_t *r);
+static ngx_int_t ngx_ws_relay_api_read_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+static void ngx_ws_relay_api_delivered(ngx_ws_relay_delivery_t *d);
+static ngx_int_t ngx_ws_relay_api_redis_info(ngx_http_request_t *r);
+static void ngx_ws_relay_api_presence(json_t *nodes, void *data);
+static json_t *ngx_ws_relay_api_local_users(void);
+static ngx_int_t ngx_ws_relay_api_presence_reply(ngx_http_request_t *r,
+    json_t *nodes);
+static ngx_int_t ngx_ws_relay_api_metrics(ngx_http_request_t *r);
+static json_t *ngx_ws_relay_api_workers(ngx_uint_t *connections,
+    ngx_uint_t *degraded);
+static ngx_uint_t ngx_ws_relay_api_max_connections(void);
+static ngx_int_t ngx_ws_relay_api_reply(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *json);
+static ngx_int_t ngx_ws_relay_api_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *text);
+static ngx_int_t ngx_ws_relay_api_output(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *type, u_char *data, size_t len);
+static void ngx_ws_relay_api_finish(ngx_http_request_t *r, ngx_int_t rc);
+
+
+static ngx_ws_relay_api_route_t  ngx_ws_relay_api_routes[] = {
+    { ngx_string("health"), NGX_HTTP_GET|NGX_HTTP_HEAD,
+      ngx_ws_relay_api_health },
+    { ngx_string("connections"), NGX_HTTP_GET|NGX_HTTP_HEAD,
+      ngx_ws_relay_api_connections },
+    { ngx_string("send"), NGX_HTTP_POST,
+      ngx_ws_relay_api_send },
+    { ngx_string("redis_info"), NGX_HTTP_GET|NGX_HTTP_HEAD,
+      ngx_ws_relay_api_redis_info },
+    { ngx_string("metrics"), NGX_HTTP_GET|NGX_HTTP_HEAD,
+      ngx_ws_relay_api_metrics },
+    { ngx_null_string, 0, NULL }
+};
+
+
+static ngx_str_t  ngx_ws_relay_api_json = ngx_string("application/json");
+static ngx_str_t  ngx_ws_relay_api_text =
+    ngx_string("text/plain; version=0.0.4");
+
+
+char *
+ngx_ws_relay_api_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ws_relay_loc_conf_t *wlcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_uint_t                 i;
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_ws_relay_main_conf_t  *wmcf;
+
+    if (wlcf->api != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 0; ngx_ws_relay_api_routes[i].handler; i++) {
+        if (ngx_ws_relay_api_routes[i].name.len == value[1].len
+            && ngx_strncmp(ngx_ws_relay_api_routes[i].name.data,
+                           value[1].data, value[1].len) == 0)
+        {
+            wlcf->api = i;
+
+            wmcf = ngx_http_conf_get_module_main_conf(cf,
+                                                      ngx_ws_relay_module);
+            wmcf->used = 1;
+
+            clcf = ngx_http_conf_get_module_loc_conf(cf,
+                                                     ngx_http_core_module);
+            clcf->handler = ngx_ws_relay_api_handler;
+
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\": use health, connections, send, "
+                       "redis_info or metrics", &value[1]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+ngx_int_t
+ngx_ws_relay_api_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_table_elt_t           *h;
+    ngx_ws_relay_loc_conf_t   *wlcf;
+    ngx_ws_relay_api_route_t  *route;
+
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_relay_module);
+    route = &ngx_ws_relay_api_routes[wlcf->api];
+
+    if (!(r->method & route->methods)) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Allow");
+
+        if (route->methods & NGX_HTTP_POST) {
+            ngx_str_set(&h->value, "POST");
+
+        } else {
+            ngx_str_set(&h->value, "GET, HEAD");
+        }
+
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_ws_relay_api_error(r, NGX_HTTP_NOT_ALLOWED,
+                                      "Method not allowed");
+    }
+
+    if (route->methods & NGX_HTTP_POST) {
+        return route->handler(r);
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return route->handler(r);
+}
+
+
+static ngx_int_t
+ngx_ws_relay_api_health(ngx_http_request_t *r)
+{
+    u_char                      iso[sizeof("1970-01-01T00:00:00.000Z")];
+    json_t                     *json, *workers;
+    ngx_tm_t                    tm;
+    ngx_uint_t                  connections, degraded;
+    ngx_time_t                 *tp;
+    ngx_ws_relay_shm_t         *shm;
+    ngx_ws_relay_redis_state_e  state;
+
+    shm = ngx_ws_relay_shm();
+    tp = ngx_timeofday();
+
+    ngx_gmtime(tp->sec, &tm);
+    ngx_sprintf(iso, "%4d-%02d-%02dT%02d:%02d:%02d.%03dZ%Z",
+                tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
+                (int) tp->msec);
+
+    workers = ngx_ws_relay_api_workers(&connections, &degraded);
+    if (workers == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    state = ngx_ws_relay_redis_state();
+
+    json = json_pack("{s:s, s:I, s:s, s:I, s:I, s:o, s:{s:s, s:s}}",
+                     "status", degraded ? "degraded" : "ok",
+                     "uptime", (json_int_t) (tp->sec - shm->started),
+                     "timestamp", iso,
+                     "activeConnections", (json_int_t) connections,
+                     "maxConnections",
+                     (json_int_t) ngx_ws_relay_api_max_connections(),
+                     "workers", workers,
+                     "redis",
+                       "state", degraded ? "degraded"
+                                : ngx_ws_relay_redis_state_name(state),
+                       "lastError",
+                       (char *) ngx_ws_relay_slot->redis_error);
+
+    return ngx_ws_relay_api_reply(r, NGX_HTTP_OK, json);
+}
+
+
+static ngx_int_t
+ngx_ws_relay_api_connections(ngx_http_request_t *r)
+{
+    json_t      *workers;
+    ngx_uint_t   connections, degraded;
+
+    workers = ngx_ws_relay_api_workers(&connections, &degraded);
+    if (workers == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_ws_relay_api_reply(r, NGX_HTTP_OK,
+               json_pack("{s:I, s:I, s:o}",
+                         "activeConnections", (json_int_t) connections,
+                         "maxConnections",
+                         (json_int_t) ngx_ws_relay_api_max_connections(),
+                         "workers", workers));
+}
+
+
+/*
+ * The live workers' slots as a JSON array; *degraded when Redis is
+ * configured and some worker does not have it.
+ */
+
+static json_t *
+ngx_ws_relay_api_workers(ngx_uint_t *connections, ngx_uint_t *degraded)
+{
+    json_t               *workers, *worker;
+    ngx_uint_t            i;
+    ngx_ws_relay_shm_t   *shm;
+    ngx_ws_relay_slot_t  *slot;
+
+    *connections = 0;
+    *degraded = 0;
+
+    workers = json_array();
+    if (workers == NULL) {
+        return NULL;
+    }
+
+    shm = ngx_ws_relay_shm();
+
+    for (i = 0; i < NGX_WS_RELAY_SLOTS; i++) {
+        slot = &shm->slots[i];
+
+        if (!ngx_ws_relay_shm_slot_live(slot)) {
+            continue;
+        }
+
+        *connections += slot->connections;
+
+        if (ngx_ws_relay_worker.main_conf->redis.enabled
+            && slot->redis_state != NGX_WS_RELAY_REDIS_UP)
+        {
+            *degraded = 1;
+        }
+
+        worker = json_pack("{s:I, s:I, s:I, s:s}",
+                           "pid", (json_int_t) slot->pid,
+                           "connections", (json_int_t) slot->connections,
+                           "users", (json_int_t) slot->users,
+                           "redis",
+                           ngx_ws_relay_redis_state_name(slot->redis_state));
+
+        if (json_array_append_new(workers, worker) != 0) {
+            json_decref(workers);
+            return NULL;
+        }
+    }
+
+    return workers;
+}
+
+
+static ngx_uint_t
+ngx_ws_relay_api_max_connections(void)
+{
+    ngx_core_conf_t  *ccf;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(ngx_cycle->conf_ctx,
+                                           ngx_core_module);
+
+    return ngx_ws_relay_worker.main_conf->max_connections
+           * (ccf->master ? (ngx_uint_t) ccf->worker_processes : 1);
+}
+
+
+static ngx_int_t
+ngx_ws_relay_api_send(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_read_client_request_body(r, ngx_ws_relay_api_send_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_ws_relay_api_send_body(ngx_http_request_t *r)
+{
+    json_t                   *body, *user, *message, *type, *out;
+    ngx_str_t                 text, user_id;
+    json_error_t              error;
+    ngx_ws_relay_delivery_t  *d;
+
+    if (ngx_ws_relay_api_read_body(r, &text) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    body = json_loadb((char *) text.data, text.len, JSON_REJECT_DUPLICATES,
+                      &error);
+
+    if (body == NULL) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ws relay: send-to-user body is not JSON: %s",
+                      error.text);
+        ngx_http_finalize_request(r,
+            ngx_ws_relay_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "Request body must be JSON"));
+        return;
+    }
+
+    user = json_object_get(body, "userId");
+    message = json_object_get(body, "message");
+    type = json_object_get(body, "type");
+
+    if (!json_is_object(body)) {
+        text.data = (u_char *) "Request body must be a JSON object";
+
+    } else if (user == NULL || json_is_null(user)
+               || (json_is_string(user) && json_string_length(user) == 0))
+    {
+        text.data = (u_char *) "Missing userId";
+
+    } else if (!json_is_string(user)) {
+        text.data = (u_char *) "userId must be a string";
+
+    } else if (json_string_length(user) > NGX_WS_RELAY_MAX_USER_ID) {
+        text.data = (u_char *) "userId is too long";
+
+    } else if (message == NULL || json_is_null(message)) {
+        text.data = (u_char *) "Missing message";
+
+    } else if (type && !json_is_null(type) && !json_is_string(type)) {
+        text.data = (u_char *) "type must be a string";
+
+    } else {
+        text.data = NULL;
+    }
+
+    if (text.data) {
+        json_decref(body);
+        ngx_http_finalize_request(r,
+            ngx_ws_relay_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                   (char *) text.data));
+        return;
+    }
+
+    out = json_pack("{s:s, s:O, s:s, s:I}",
+                    "type", (json_is_string(type)
+                             && json_string_length(type))
+                            ? json_string_value(type) : "notification",
+                    "message", message,
+                    "sender", "system",
+                    "timestamp", (json_int_t) ngx_ws_relay_now_ms());
+
+    d = ngx_ws_relay_delivery_create(ngx_ws_relay_api_delivered, r,
+                                     r->connection->log);
+
+    if (out == NULL || d == NULL) {
+        json_decref(out);
+        json_decref(body);
+
+        if (d) {
+            ngx_ws_relay_delivery_free(d);
+        }
+
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    d->reply = json_pack("{s:b, s:I, s:O}",
+                         "success", 1,
+                         "delivered", (json_int_t) 0,
+                         "userId", user);
+
+    user_id.data = (u_char *) json_string_value(user);
+    user_id.len = json_string_length(user);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ws relay: api send to \"%V\"", &user_id);
+
+    ngx_ws_relay_delivery_start(d, &user_id, out);
+
+    json_decref(out);
+    json_decref(body);
+}
+
+
+/* the request body in one piece, from memory or from its temp file */
+
+static ngx_int_t
+ngx_ws_relay_api_read_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    size_t        len;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    ngx_str_null(body);
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+        len += b->in_file ? (size_t) (b->file_last - b->file_pos)
+                          : (size_t) (b->last - b->pos);
+    }
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                              b->file_pos);
+            if (n != b->file_last - b->file_pos) {
+                return NGX_ERROR;
+            }
+
+            p += n;
+            continue;
+        }
+
+        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+    }
+
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_ws_relay_api_delivered(ngx_ws_relay_delivery_t *d)
+{
+    json_t              *reply;
+    ngx_http_request_t  *r;
+
+    r = d->data;
+    reply = d->reply;
+    d->reply = NULL;
+
+    if (reply) {
+        json_object_set_new(reply, "delivered", json_integer(d->delivered));
+    }
+
+    ngx_ws_relay_delivery_free(d);
+
+    ngx_ws_relay_api_finish(r, ngx_ws_relay_api_reply(r, NGX_HTTP_OK, reply));
+}
+
+
+static ngx_int_t
+ngx_ws_relay_api_redis_info(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    json_t  *nodes;
+
+    if (ngx_ws_relay_redis_state() == NGX_WS_RELAY_REDIS_OFF) {
+        nodes = ngx_ws_relay_api_local_users();
+        if (nodes == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rc = ngx_ws_relay_api_presence_reply(r, nodes);
+        json_decref(nodes);
+
+        return rc;
+    }
+
+    rc = ngx_ws_relay_redis_presence(ngx_ws_relay_api_presence, r);
+
+    if (rc != NGX_OK) {
+        return ngx_ws_relay_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "Redis is unavailable");
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_ws_relay_api_presence(json_t *nodes, void *data)
+{
+    ngx_http_request_t *r = data;
+
+    if (nodes == NULL) {
+        ngx_ws_relay_api_finish(r,
+            ngx_ws_relay_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   "Redis is unavailable"));
+        return;
+    }
+
+    ngx_ws_relay_api_finish(r, ngx_ws_relay_api_presence_reply(r, nodes));
+}
+
+
+/* without Redis: the users of this worker */
+
+static json_t *
+ngx_ws_relay_api_local_users(void)
+{
+    json_t               *nodes, *users;
+    ngx_queue_t          *q, *all;
+    ngx_ws_relay_user_t  *user;
+
+    nodes = json_object();
+    users = json_array();
+
+    if (nodes == NULL || users == NULL) {
+        json_decref(nodes);
+        json_decref(users);
+        return NULL;
+    }
+
+    all = ngx_ws_relay_registry_users_queue();
+
+    for (q = ngx_queue_head(all);
+         q != ngx_queue_sentinel(all);
+         q = ngx_queue_next(q))
+    {
+        user = ngx_queue_data(q, ngx_ws_relay_user_t, queue);
+        json_array_append_new(users, json_stringn((char *) user->sn.str.data,
+                                                  user->sn.str.len));
+    }
+
+    json_object_setn_new(nodes, (char *) ngx_ws_relay_worker.node_id.data,
+                         ngx_ws_relay_worker.node_id.len, users);
+
+    return nodes;
+}
+
+
+/*
+ * nodes: {"<node>": ["user", ...]}, borrowed.  Node ids are
+ * "<host>-<pid>-<start>"; the old API keyed processes by pid.
+ */
+
+static ngx_int_t
+ngx_ws_relay_api_presence_reply(ngx_http_request_t *r, json_t *nodes)
+{
+    u_char      *p, *dash;
+    json_t      *user_processes, *process_users, *list, *user, *workers;
+    size_t       i;
+    ngx_uint_t   connections, degraded;
+    const char  *node;
+    char         pid[NGX_INT_T_LEN + 1];
+
+    user_processes = json_object();
+    process_users = json_object();
+
+    if (user_processes == NULL || process_users == NULL) {
+        json_decref(user_processes);
+        json_decref(process_users);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json_object_foreach(nodes, node, list) {
+
+        /* the pid sits between the last two dashes */
+
+        p = (u_char *) node + ngx_strlen(node);
+        dash = NULL;
+
+        while (p > (u_char *) node) {
+            if (*--p == '-') {
+                if (dash) {
+                    break;
+                }
+
+                dash = p;
+            }
+        }
+
+        if (dash == NULL || *p != '-'
+            || (size_t) (dash - p - 1) > NGX_INT_T_LEN)
+        {
+            continue;
+        }
+
+        ngx_cpystrn((u_char *) pid, p + 1, dash - p);
+
+        if (json_object_get(process_users, pid) == NULL) {
+            json_object_set_new(process_users, pid, json_array());
+        }
+
+        json_array_foreach(list, i, user) {
+            json_array_append(json_object_get(process_users, pid), user);
+
+            if (json_is_string(user)
+                && json_object_get(user_processes, json_string_value(user))
+                   == NULL)
+            {
+                json_object_set_new(user_processes, json_string_value(user),
+                                    json_string(pid));
+            }
+        }
+    }
+
+    workers = ngx_ws_relay_api_workers(&connections, &degraded);
+
+    ngx_sprintf((u_char *) pid, "%P%Z", ngx_pid);
+
+    return ngx_ws_relay_api_reply(r, NGX_HTTP_OK,
+               json_pack("{s:s, s:o, s:o, s:I, s:O, s:o, s:s}",
+                         "processId", pid,
+                         "userProcesses", user_processes,
+                         "processUsers", process_users,
+                         "localConnections", (json_int_t) connections,
+                         "nodes", nodes,
+                         "workers", workers ? workers : json_array(),
+                         "redis", ngx_ws_relay_redis_state_name(
+                                                ngx_ws_relay_redis_state())));
+}
+
+
+static ngx_int_t
+ngx_ws_relay_api_metrics(ngx_http_request_t *r)
+{
+    u_char               *buf, *p, *end;
+    size_t                size;
+    ngx_uint_t            i, k, n, live;
+    ngx_ws_relay_shm_t   *shm;
+    ngx_ws_relay_slot_t  *slot;
+
+    typedef struct {
+        const char  *name;
+        const char  *type;
+        const char  *help;
+        size_t       offset;
+    } metric_t;
+
+    static const metric_t  metrics[] = {
+        { "ws_relay_connections", "gauge",
+          "WebSocket connections open", offsetof(ngx_ws_relay_slot_t,
+                                                 connections) },
+        { "ws_relay_users", "gauge",
+          "Registered users with a connection",
+          offsetof(ngx_ws_relay_slot_t, users) },
+        { "ws_relay_connections_accepted_total", "counter",
+          "WebSocket handshakes completed",
+          offsetof(ngx_ws_relay_slot_t, accepted) },
+        { "ws_relay_connections_rejected_total", "counter",
+          "Connections refused at capacity (close 1013)",
+          offsetof(ngx_ws_relay_slot_t, rejected) },
+        { "ws_relay_messages_received_total", "counter",
+          "WebSocket messages received from clients",
+          offsetof(ngx_ws_relay_slot_t, messages_in) },
+        { "ws_relay_messages_sent_total", "counter",
+          "WebSocket messages queued to clients",
+          offsetof(ngx_ws_relay_slot_t, messages_out) },
+        { "ws_relay_bytes_received_total", "counter",
+          "Bytes read from WebSocket clients",
+          offsetof(ngx_ws_relay_slot_t, bytes_in) },
+        { "ws_relay_bytes_sent_total", "counter",
+          "Bytes written to WebSocket clients",
+          offsetof(ngx_ws_relay_slot_t, bytes_out) },
+        { "ws_relay_deliveries_total", "counter",
+          "Messages sent to a user (chat, notification, API)",
+          offsetof(ngx_ws_relay_slot_t, deliveries) },
+        { "ws_relay_delivery_timeouts_total", "counter",
+          "Deliveries whose acks did not all arrive in time",
+          offsetof(ngx_ws_relay_slot_t, delivery_timeouts) },
+        { "ws_relay_redis_up", "gauge",
+          "1 when both Redis links of the worker are ready",
+          offsetof(ngx_ws_relay_slot_t, redis_state) },
+        { "ws_relay_redis_reconnects_total", "counter",
+          "Times the worker got Redis back after losing it",
+          offsetof(ngx_ws_relay_slot_t, redis_reconnects) },
+        { "ws_relay_redis_errors_total", "counter",
+          "Redis errors: failed connects, lost links, error replies",
+          offsetof(ngx_ws_relay_slot_t, redis_errors) }
+    };
+
+    shm = ngx_ws_relay_shm();
+
+    live = 0;
+
+    for (i = 0; i < NGX_WS_RELAY_SLOTS; i++) {
+        live += ngx_ws_relay_shm_slot_live(&shm->slots[i]);
+    }
+
+    n = sizeof(metrics) / sizeof(metric_t);
+
+    /* HELP and TYPE lines, and one line per worker and series */
+    size = (n + 2) * 256
+           + live * (n + NGX_WS_RELAY_CLOSE_CODES + 1) * 128;
+
+    buf = ngx_pnalloc(r->pool, size);
+    if (buf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = buf;
+    end = buf + size;
+
+    for (k = 0; k < n; k++) {
+        p = ngx_slprintf(p, end, "# HELP %s %s\n# TYPE %s %s\n",
+                         metrics[k].name, metrics[k].help,
+                         metrics[k].name, metrics[k].type);
+
+        for (i = 0; i < NGX_WS_RELAY_SLOTS; i++) {
+            slot = &shm->slots[i];
+
+            if (!ngx_ws_relay_shm_slot_live(slot)) {
+                continue;
+            }
+
+            if (metrics[k].offset == offsetof(ngx_ws_relay_slot_t,
+                                              redis_state))
+            {
+                p = ngx_slprintf(p, end, "%s{worker=\"%uA\"} %d\n",
+                                 metrics[k].name, slot->pid,
+                                 slot->redis_state
+                                 == NGX_WS_RELAY_REDIS_UP);
+                continue;
+            }
+
+            p = ngx_slprintf(p, end, "%s{worker=\"%uA\"} %uA\n",
+                             metrics[k].name, slot->pid,
+                             *(ngx_atomic_t *) ((u_char *) slot
+                                                + metrics[k].offset));
+        }
+    }
+
+    p = ngx_slprintf(p, end,
+                     "# HELP ws_relay_redis_rtt_seconds Last round trip "
+                     "through Redis (publish to own subscriber)\n"
+                     "# TYPE ws_relay_redis_rtt_seconds gauge\n");
+
+    for (i = 0; i < NGX_WS_RELAY_SLOTS; i++) {
+        slot = &shm->slots[i];
+
+        if (ngx_ws_relay_shm_slot_live(slot)) {
+            p = ngx_slprintf(p, end,
+                             "ws_relay_redis_rtt_seconds{worker=\"%uA\"} "
+                             "%uA.%06uA\n", slot->pid,
+                             slot->redis_rtt_us / 1000000,
+                             slot->redis_rtt_us % 1000000);
+        }
+    }
+
+    p = ngx_slprintf(p, end,
+                     "# HELP ws_relay_closes_total WebSocket connections "
+                     "closed, by close code (1006: no close frame)\n"
+                     "# TYPE ws_relay_closes_total counter\n");
+
+    for (i = 0; i < NGX_WS_RELAY_SLOTS; i++) {
+        slot = &shm->slots[i];
+
+        if (!ngx_ws_relay_shm_slot_live(slot)) {
+            continue;
+        }
+
+        for (k = 0; k < NGX_WS_RELAY_CLOSE_CODES; k++) {
+            if (slot->closes[k] == 0) {
+                continue;
+            }
+
+            if (k == NGX_WS_RELAY_CLOSE_CODES - 1) {
+                p = ngx_slprintf(p, end, "ws_relay_closes_total{worker="
+                                 "\"%uA\",code=\"other\"} %uA\n",
+                                 slot->pid, slot->closes[k]);
+
+            } else {
+                p = ngx_slprintf(p, end, "ws_relay_closes_total{worker="
+                                 "\"%uA\",code=\"%ui\"} %uA\n",
+                                 slot->pid, 1000 + k, slot->closes[k]);
+            }
+        }
+    }
+
+    return ngx_ws_relay_api_output(r, NGX_HTTP_OK, &ngx_ws_relay_api_text,
+                                   buf, p - buf);
+}
+
+
+/* takes the reference to json */
+
+static ngx_int_t
+ngx_ws_relay_api_reply(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *json)
+{
+    char       *text;
+    u_char     *p;
+    size_t      len;
+
+    if (json == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    text = json_dumps(json, JSON_COMPACT|JSON_PRESERVE_ORDER);
+    json_decref(json);
+
+    if (text == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ngx_strlen(text);
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        free(text);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(p, text, len);
+    p[len] = '\n';
+    free(text);
+
+    return ngx_ws_relay_api_output(r, status, &ngx_ws_relay_api_json, p,
+                                   len + 1);
+}
+
+
+static ngx_int_t
+ngx_ws_relay_api_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *text)
+{
+    return ngx_ws_relay_api_reply(r, status,
+                                  json_pack("{s:s}", "error", text));
+}
+
+
+static ngx_int_t
+ngx_ws_relay_api_output(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, u_char *data, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
+    r->headers_out.content_length_n = len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = data;
+    b->last = data + len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* ends a request that waited for Redis, outside of its own handlers */
+
+static void
+ngx_ws_relay_api_finish(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}

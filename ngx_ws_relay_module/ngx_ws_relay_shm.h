@@ -1,0 +1,68 @@
+
+/*
+ * Copyright (C) ngx_ws_relay_module authors
+ */
+
+
+#ifndef _NGX_WS_RELAY_SHM_H_INCLUDED_
+#define _NGX_WS_RELAY_SHM_H_INCLUDED_
+
+
+#include "ngx_ws_relay.h"
+
+
+#define NGX_WS_RELAY_SLOTS        128
+/* close codes 1000..1015, then everything else */
+#define NGX_WS_RELAY_CLOSE_CODES  17
+#define NGX_WS_RELAY_ERROR_LEN    128
+
+
+/*
+ * One worker's counters.  Only that worker writes them, so no locks: a
+ * reader may see one counter a step behind another, never a torn value.
+ */
+
+typedef struct {
+    ngx_atomic_t     pid;
+    ngx_atomic_t     started;
+    ngx_atomic_t     connections;
+    ngx_atomic_t     users;
+    ngx_atomic_t     accepted;
+    ngx_atomic_t     rejected;
+    ngx_atomic_t     messages_in;
+    ngx_atomic_t     messages_out;
+    ngx_atomic_t     bytes_in;
+    ngx_atomic_t     bytes_out;
+    ngx_atomic_t     deliveries;
+    ngx_atomic_t     delivery_timeouts;
+    ngx_atomic_t     closes[NGX_WS_RELAY_CLOSE_CODES];
+    ngx_atomic_t     redis_state;
+    ngx_atomic_t     redis_reconnects;
+    ngx_atomic_t     redis_errors;
+    ngx_atomic_t     redis_rtt_us;
+    u_char           redis_error[NGX_WS_RELAY_ERROR_LEN];
+} ngx_ws_relay_slot_t;
+
+
+typedef struct {
+    ngx_atomic_t          started;
+    ngx_ws_relay_slot_t   slots[NGX_WS_RELAY_SLOTS];
+} ngx_ws_relay_shm_t;
+
+
+extern ngx_ws_relay_slot_t  *ngx_ws_relay_slot;
+
+#define ngx_ws_relay_stat_add(field, n)  ngx_ws_relay_slot->field += (n)
+#define ngx_ws_relay_stat_set(field, n)  ngx_ws_relay_slot->field = (n)
+
+
+ngx_int_t ngx_ws_relay_shm_add(ngx_conf_t *cf, ngx_uint_t used);
+ngx_int_t ngx_ws_relay_shm_init_worker(ngx_cycle_t *cycle);
+void ngx_ws_relay_shm_exit_worker(void);
+ngx_ws_relay_shm_t *ngx_ws_relay_shm(void);
+ngx_int_t ngx_ws_relay_shm_slot_live(ngx_ws_relay_slot_t *slot);
+void ngx_ws_relay_shm_count_close(ngx_uint_t code);
+void ngx_ws_relay_shm_set_redis_error(ngx_log_t *log, const char *fmt, ...);
+
+
+#endif /* _NGX_WS_RELAY_SHM_H_INCLUDED_ */
