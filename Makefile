@@ -70,7 +70,7 @@ test: test-deps module
 	    prove -r t/
 
 run: test-deps module
-	./run.sh
+	util/run-server.sh
 
 fuzz: module
 	$(call install_missing,$(FUZZ_PKGS))

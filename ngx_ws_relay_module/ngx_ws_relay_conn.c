@@ -48,6 +48,7 @@ ngx_ws_relay_conn_start(ngx_http_request_t *r, ngx_ws_relay_loc_conf_t *wlcf)
     ngx_pool_cleanup_t        *cln;
     ngx_ws_relay_conn_t       *wc;
     ngx_ws_relay_main_conf_t  *wmcf;
+    ngx_http_core_loc_conf_t  *clcf;
 
     c = r->connection;
     wmcf = ngx_http_get_module_main_conf(r, ngx_ws_relay_module);
@@ -97,6 +98,14 @@ ngx_ws_relay_conn_start(ngx_http_request_t *r, ngx_ws_relay_loc_conf_t *wlcf)
     r->main->count++;
 
     c->log->action = "relaying WebSocket messages";
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    /* small frames must not wait for the peer's delayed ACKs */
+    if (clcf->tcp_nodelay && ngx_tcp_nodelay(c) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     c->read->handler = ngx_ws_relay_conn_read_handler;
     c->write->handler = ngx_ws_relay_conn_write_handler;
 
@@ -182,11 +191,17 @@ ngx_ws_relay_conn_read_handler(ngx_event_t *rev)
                                  ngx_ws_relay_module);
 
     if (c->close) {
-        /* the worker is shutting down */
+        /*
+         * The worker is shutting down.  This call comes from outside the
+         * event loop's pass, so nothing would run a posted write event
+         * until the next event or timer: flush the close frame now.
+         */
         c->close = 0;
         c->idle = 0;
         ngx_ws_relay_conn_close(wc, NGX_WS_RELAY_CLOSE_GOING_AWAY,
                                 "server shutting down");
+        ngx_ws_relay_conn_write_handler(c->write);
+        return;
     }
 
     if (rev->timedout) {

@@ -23,6 +23,7 @@ static void ngx_ws_relay_delivery_timeout(ngx_event_t *ev);
 static ngx_rbtree_t       ngx_ws_relay_deliveries;
 static ngx_rbtree_node_t  ngx_ws_relay_deliveries_sentinel;
 static uint64_t           ngx_ws_relay_next_delivery;
+static time_t             ngx_ws_relay_timeout_logged;
 
 
 void
@@ -226,9 +227,17 @@ ngx_ws_relay_delivery_timeout(ngx_event_t *ev)
 
     ngx_ws_relay_stat_add(delivery_timeouts, 1);
 
-    ngx_log_error(NGX_LOG_WARN, ev->log, 0,
-                  "ws relay: %ui of %i acks in time for a delivery",
-                  d->acks, d->expected);
+    /* at most one line a second: a stalled Redis would flood the log */
+
+    if (ngx_time() != ngx_ws_relay_timeout_logged) {
+        ngx_ws_relay_timeout_logged = ngx_time();
+
+        ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                      "ws relay: a delivery got %ui of %i acks in time "
+                      "(%uA deliveries timed out so far)",
+                      d->acks, d->expected,
+                      ngx_ws_relay_slot->delivery_timeouts);
+    }
 
     ngx_ws_relay_delivery_complete(d);
 }

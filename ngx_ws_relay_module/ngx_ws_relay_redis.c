@@ -581,7 +581,10 @@ ngx_ws_relay_redis_watchdog(ngx_event_t *ev)
     if (rd->cmd.ready && rd->sub.ready) {
 
         if (rd->ping_in_flight) {
-            if (now - rd->ping_sent > timeout) {
+            /* a busy subscriber is alive: only silence counts */
+            if (now - rd->ping_sent > timeout
+                && now - rd->sub.progress > timeout)
+            {
                 ngx_ws_relay_redis_drop(&rd->sub, "subscriber timed out");
             }
 
@@ -1071,6 +1074,8 @@ ngx_ws_relay_redis_message(redisAsyncContext *ac, void *r, void *privdata)
     if (reply == NULL || rd->sub.ac != ac) {
         return;
     }
+
+    rd->sub.progress = ngx_current_msec;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) {
         goto unexpected;

@@ -16,6 +16,9 @@
  */
 
 
+#define NGX_WS_RELAY_REDIS_READS  64
+
+
 static void ngx_ws_relay_redis_read_handler(ngx_event_t *rev);
 static void ngx_ws_relay_redis_write_handler(ngx_event_t *wev);
 static void ngx_ws_relay_redis_add_read(void *data);
@@ -52,12 +55,35 @@ ngx_ws_relay_redis_attach(redisAsyncContext *ac, ngx_log_t *log)
 }
 
 
+/*
+ * hiredis reads 16 KB a call: under load, read on while the socket has
+ * bytes, so that Redis traffic keeps pace with the clients' traffic.
+ */
+
 static void
 ngx_ws_relay_redis_read_handler(ngx_event_t *rev)
 {
-    ngx_connection_t  *c = rev->data;
+    int                 n;
+    ngx_uint_t          i;
+    ngx_connection_t   *c;
+    redisAsyncContext  *ac;
 
-    redisAsyncHandleRead(c->data);
+    c = rev->data;
+    ac = c->data;
+
+    for (i = 0; i < NGX_WS_RELAY_REDIS_READS; i++) {
+
+        redisAsyncHandleRead(ac);
+
+        /* the context is gone when hiredis ran the cleanup hook */
+        if (c->fd == (ngx_socket_t) -1 || c->data != ac) {
+            return;
+        }
+
+        if (ioctl(c->fd, FIONREAD, &n) == -1 || n <= 0) {
+            return;
+        }
+    }
 }
 
 
@@ -134,4 +160,5 @@ ngx_ws_relay_redis_cleanup(void *data)
 
     ngx_free_connection(c);
     c->fd = (ngx_socket_t) -1;
+    c->data = NULL;
 }

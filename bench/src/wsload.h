@@ -1,0 +1,173 @@
+/*
+ * wsload: WebSocket load generator for the relay protocol.
+ * Shared types of the engine (wsload.c) and the report (report.c).
+ */
+
+#ifndef WSLOAD_H
+#define WSLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+
+#include "hist.h"
+
+typedef enum {
+    MODE_CONNECT = 0,
+    MODE_CHAT,
+    MODE_API
+} wl_mode_t;
+
+typedef enum {
+    PLACE_ANY = 0,
+    PLACE_SAME,
+    PLACE_CROSS
+} wl_placement_t;
+
+typedef struct {
+    char                host[256];
+    char                hostport[300];     /* the Host header */
+    char                path[1024];
+    int                 port;
+    struct sockaddr_in  addr;
+    int                 loopback;
+} wl_url_t;
+
+typedef struct {
+    wl_mode_t       mode;
+    wl_url_t        url;            /* senders, idle connections, API users */
+    wl_url_t        peer_url;       /* chat receivers */
+    wl_url_t        api_url;        /* POST target in api mode */
+    int             threads;
+    int             procs;
+    long            connections;
+    long            concurrency;
+    double          hold;
+    long            pairs;
+    long            window;
+    double          rate;           /* 0: closed loop */
+    double          duration;
+    double          warmup;
+    double          drain;
+    double          timeout;
+    double          close_wait;
+    long            size;           /* chat text padded to this many bytes */
+    wl_placement_t  placement;
+    long            placement_tries;
+    long            users;
+    long            api_conns;
+    long            api_pipeline;
+    int             src_ips;
+    const char     *json;
+    const char     *ready_file;
+    char            prefix[64];
+    int             quiet;
+    int             proc_index;     /* which of procs this process is */
+} wl_config_t;
+
+/* Counters: one list drives the struct, merging and both reports. */
+#define WL_COUNTERS(X)                                                       \
+    X(attempted,          "connections attempted")                          \
+    X(established,        "connections established (handshake+register)")   \
+    X(placement_retries,  "reconnects to reach the wanted placement")       \
+    X(fail_refused,       "connect refused")                                \
+    X(fail_connect,       "connect error (other)")                          \
+    X(fail_addr,          "no source address/port (EADDRNOTAVAIL)")         \
+    X(fail_fdlimit,       "out of file descriptors")                        \
+    X(fail_timeout,       "timeout before registered")                      \
+    X(fail_status,        "handshake status not 101")                       \
+    X(fail_accept,        "bad or missing Sec-WebSocket-Accept")            \
+    X(fail_capacity,      "server at capacity (error + close 1013)")        \
+    X(fail_closed,        "close frame before registered")                  \
+    X(fail_eof,           "EOF or reset before registered")                 \
+    X(fail_register,      "register refused (error reply)")                 \
+    X(fail_protocol,      "protocol error before registered")               \
+    X(pings,              "server pings answered")                          \
+    X(server_closes,      "close frames from the server after registered")  \
+    X(eof_after_ready,    "EOF or reset after registered")                  \
+    X(protocol_errors,    "protocol errors after registered")               \
+    X(bad_utf8,           "text messages with invalid UTF-8")               \
+    X(server_errors,      "error messages from the server")                 \
+    X(unexpected,         "unexpected messages")                            \
+    X(close_clean,        "closes answered by the server")                  \
+    X(close_timeout,      "closes not answered in time")                    \
+    X(pairs_same,         "pairs on the same worker")                       \
+    X(pairs_cross,        "pairs on different workers")                     \
+    X(pairs_unknown,      "pairs with an unknown worker")                   \
+    X(pairs_failed,       "pairs not established")                          \
+    X(pairs_misplaced,    "pairs left on the wrong placement")              \
+    X(sent,               "chat messages sent")                             \
+    X(received,           "chat messages received (unique)")                \
+    X(received_window,    "chat messages received in the window")          \
+    X(received_same,      "  of which same-worker pairs")                   \
+    X(received_cross,     "  of which cross-worker pairs")                  \
+    X(duplicates,         "duplicate messages")                             \
+    X(reordered,          "messages out of order")                          \
+    X(lost,               "messages never received")                        \
+    X(misrouted,          "messages with a wrong sender")                   \
+    X(bogus,              "messages with an unparsable or unknown seq")     \
+    X(acks_delivered,     "chat_delivered with delivered:true")             \
+    X(acks_undelivered,   "chat_delivered with delivered:false")            \
+    X(late_sends,         "open-loop sends more than 1 ms behind schedule") \
+    X(api_sent,           "API requests sent")                              \
+    X(api_ok,             "API replies 200 with success:true")              \
+    X(api_http_error,     "API replies with another status")                \
+    X(api_bad_reply,      "API 200 replies without success:true")          \
+    X(api_conn_errors,    "API connection errors (requests lost)")          \
+    X(api_delivered_sum,  "sum of API delivered counts")                    \
+    X(api_received,       "API messages received by users (unique)")        \
+    X(api_received_window, "API messages received in the window")           \
+    X(api_duplicates,     "API duplicate deliveries")                       \
+    X(api_lost,           "API messages never received")                    \
+    X(gen_cpu_us,         "load generator CPU time in the window (us)")     \
+    X(setup_cpu_us,       "load generator CPU time during setup (us)")
+
+#define WL_X_ENUM(name, text)  WC_##name,
+enum { WL_COUNTERS(WL_X_ENUM) WC_MAX };
+#undef WL_X_ENUM
+
+typedef enum {
+    WH_SETUP = 0,     /* connect start to register reply */
+    WH_CHAT,          /* chat send (or scheduled send) to receipt */
+    WH_CHAT_SAME,
+    WH_CHAT_CROSS,
+    WH_API_HTTP,      /* scheduled request time to full reply */
+    WH_API_DELIVERY,  /* scheduled request time to receipt by the user */
+    WH_SEND_LAG,      /* open loop: scheduled time to the send being queued */
+    WH_MAX
+} wl_hist_id_t;
+
+#define WL_CLOSE_CODES  17   /* 1000..1015, then "other" */
+
+typedef struct {
+    uint64_t  c[WC_MAX];
+    uint64_t  close_codes[WL_CLOSE_CODES];
+    uint64_t  setup_first_ns;       /* first connect started */
+    uint64_t  setup_last_ns;        /* last connection registered */
+    uint64_t  run_ns;               /* length of the measurement window */
+    int       last_status;          /* last non-101 handshake status */
+    hist_t    h[WH_MAX];
+} wl_result_t;
+
+extern const char *wl_counter_names[WC_MAX];
+extern const char *wl_counter_texts[WC_MAX];
+extern const char *wl_hist_names[WH_MAX];
+
+void wl_result_init(wl_result_t *r);
+void wl_result_merge(wl_result_t *dst, const wl_result_t *src);
+
+typedef struct {
+    uint64_t  user, nice, system, idle, iowait, irq, softirq, steal;
+} wl_cpustat_t;
+
+void wl_cpustat_read(wl_cpustat_t *s);
+
+/*
+ * Prints the summary and, when asked, writes the JSON file; cpu0/cpu1
+ * bracket the measured part (setup in connect mode, else the window).
+ * Returns the exit status.
+ */
+int wl_report(const wl_config_t *cfg, const wl_result_t *r,
+    const wl_cpustat_t *cpu0, const wl_cpustat_t *cpu1);
+
+#endif
