@@ -149,8 +149,10 @@ ngx_ws_relay_conn_start(ngx_http_request_t *r, ngx_ws_relay_loc_conf_t *wlcf)
 
     ngx_ws_relay_router_welcome(wc);
 
-    c->read->cancelable = 1;
-    ngx_add_timer(c->read, wlcf->heartbeat);
+    if (wlcf->heartbeat) {
+        c->read->cancelable = 1;
+        ngx_add_timer(c->read, wlcf->heartbeat);
+    }
 
     /* frames the client sent right behind the handshake */
 
