@@ -16,9 +16,7 @@ SOURCES     := config $(wildcard ngx_ws_relay_module/*.[ch])
 
 # Debian packages each target needs; installed when missing.
 BUILD_PKGS  := nginx nginx-dev libhiredis-dev libjansson-dev gcc make
-TEST_PKGS   := redis-server libtest-base-perl libprotocol-websocket-perl \
-               libtest-longstring-perl liblist-moreutils-perl \
-               libhttp-message-perl libtext-diff-perl libipc-run-perl
+TEST_PKGS   := redis-server libtest-base-perl libtest-longstring-perl
 FUZZ_PKGS   := clang libclang-rt-14-dev
 
 TEST_PORT       ?= 1984
@@ -62,11 +60,13 @@ $(MODULE_SO): $(NGX_BUILD)/Makefile $(SOURCES)
 	cp $(NGX_BUILD)/objs/ngx_ws_relay_module.so $@.tmp && mv -f $@.tmp $@
 
 test: test-deps module
+	$(MAKE) -C t/unit test
+	$(MAKE) -C bench test
 	TEST_NGINX_BINARY=$(NGINX_BIN) \
 	TEST_NGINX_LOAD_MODULES=$(MODULE_SO) \
 	TEST_NGINX_SERVER_PORT=$(TEST_PORT) \
 	TEST_NGINX_REDIS_PORT=$(TEST_REDIS_PORT) \
-	PERL5LIB=$(CURDIR)/t/lib$${PERL5LIB:+:$$PERL5LIB} \
+	PERL5LIB=$${PERL5LIB:+$$PERL5LIB:}$(CURDIR)/t/lib \
 	    prove -r t/
 
 run: test-deps module
@@ -78,3 +78,4 @@ fuzz: module
 
 clean:
 	rm -rf $(BUILD) t/servroot*
+	$(MAKE) -C bench clean

@@ -192,6 +192,11 @@ ngx_ws_relay_conn_read_handler(ngx_event_t *rev)
     wc = ngx_http_get_module_ctx((ngx_http_request_t *) c->data,
                                  ngx_ws_relay_module);
 
+    if (wc->peer_closed) {
+        /* the write handler finishes the connection */
+        return;
+    }
+
     if (c->close) {
         /*
          * The worker is shutting down.  This call comes from outside the
@@ -223,10 +228,29 @@ ngx_ws_relay_conn_read_handler(ngx_event_t *rev)
             break;
         }
 
-        if (n == 0 || n == NGX_ERROR) {
-            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                           "ws relay: peer closed the connection");
+        if (n == NGX_ERROR) {
             ngx_ws_relay_conn_finalize(wc);
+            return;
+        }
+
+        if (n == 0) {
+            /* the peer is done sending: what is queued still goes out */
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                           "ws relay: peer closed its side");
+
+            wc->read_closed = 1;
+            wc->peer_closed = 1;
+
+            if (rev->timer_set) {
+                ngx_del_timer(rev);
+            }
+
+            if (!c->write->timer_set) {
+                ngx_add_timer(c->write, ngx_ws_relay_worker.main_conf
+                                        ->close_timeout);
+            }
+
+            ngx_ws_relay_conn_write_handler(c->write);
             return;
         }
 
@@ -623,6 +647,11 @@ ngx_ws_relay_conn_write_handler(ngx_event_t *wev)
             ngx_ws_relay_conn_finalize(wc);
         }
 
+        return;
+    }
+
+    if (wc->peer_closed) {
+        ngx_ws_relay_conn_finalize(wc);
         return;
     }
 

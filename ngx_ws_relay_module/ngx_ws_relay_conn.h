@@ -53,6 +53,8 @@ struct ngx_ws_relay_conn_s {
     /* the peer broke the protocol or sent close: no more parsing */
     unsigned                      read_closed:1;
     unsigned                      write_shutdown:1;
+    /* the peer's FIN came: flush, then close */
+    unsigned                      peer_closed:1;
     unsigned                      overflow:1;
 };
 
