@@ -240,10 +240,6 @@ ngx_ws_relay_frame_parse(ngx_ws_relay_frame_parser_t *p, u_char **pos,
                 return NGX_OK;
             }
 
-            if (n == 0 && p->remaining) {
-                break;
-            }
-
             ngx_ws_relay_frame_unmask(p, b, n);
             p->remaining -= n;
 
