@@ -15,7 +15,7 @@ MODULE_SO   := $(BUILD)/ngx_ws_relay_module.so
 SOURCES     := config $(wildcard ngx_ws_relay_module/*.[ch])
 
 # Debian packages each target needs; installed when missing.
-BUILD_PKGS  := nginx nginx-dev libhiredis-dev libjansson-dev gcc make
+BUILD_PKGS  := nginx nginx-dev libhiredis-dev libjansson-dev zlib1g-dev gcc make
 TEST_PKGS   := redis-server libtest-base-perl libtest-longstring-perl
 FUZZ_PKGS   := clang libclang-rt-14-dev
 
@@ -50,7 +50,7 @@ $(NGX_BUILD)/Makefile: config
 	@$(MAKE) --no-print-directory deps
 	rm -rf $(NGX_BUILD)
 	mkdir -p $(BUILD)
-	cp -r $(NGINX_SRC) $(NGX_BUILD)
+	cp -rT $(NGINX_SRC) $(NGX_BUILD)
 	cd $(NGX_BUILD) && . ./conf_flags \
 	    && ./configure "$${NGX_CONF_FLAGS[@]}" \
 	                   --add-dynamic-module=$(CURDIR)

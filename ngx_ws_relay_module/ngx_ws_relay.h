@@ -45,6 +45,8 @@ typedef struct {
     size_t                      max_message_size;
     size_t                      send_buffer;
     ngx_http_complex_value_t   *user_id;
+    ngx_flag_t                  deflate;
+    size_t                      deflate_min_length;
     /* which API route the location serves */
     ngx_uint_t                  api;
 } ngx_ws_relay_loc_conf_t;

@@ -6,6 +6,7 @@
 
 #include "ngx_ws_relay.h"
 #include "ngx_ws_relay_conn.h"
+#include "ngx_ws_relay_deflate.h"
 #include "ngx_ws_relay_delivery.h"
 #include "ngx_ws_relay_registry.h"
 #include "ngx_ws_relay_router.h"
@@ -23,6 +24,10 @@ static void ngx_ws_relay_conn_process(ngx_ws_relay_conn_t *wc, u_char *pos,
     u_char *last);
 static void ngx_ws_relay_conn_data(ngx_ws_relay_conn_t *wc,
     ngx_ws_relay_frame_event_t *ev);
+static void ngx_ws_relay_conn_message(ngx_ws_relay_conn_t *wc,
+    ngx_ws_relay_frame_event_t *ev, u_char *data, size_t len);
+static ngx_int_t ngx_ws_relay_conn_send_frame(ngx_ws_relay_conn_t *wc,
+    ngx_uint_t opcode, ngx_uint_t flags, u_char *data, size_t len);
 static void ngx_ws_relay_conn_control(ngx_ws_relay_conn_t *wc,
     ngx_ws_relay_frame_event_t *ev);
 static void ngx_ws_relay_conn_fail(ngx_ws_relay_conn_t *wc, ngx_uint_t code,
@@ -41,7 +46,8 @@ static u_char  *ngx_ws_relay_read_buffer;
 
 
 ngx_int_t
-ngx_ws_relay_conn_start(ngx_http_request_t *r, ngx_ws_relay_loc_conf_t *wlcf)
+ngx_ws_relay_conn_start(ngx_http_request_t *r, ngx_ws_relay_loc_conf_t *wlcf,
+    ngx_uint_t deflate_bits)
 {
     ngx_str_t                  user_id;
     ngx_connection_t          *c;
@@ -92,6 +98,11 @@ ngx_ws_relay_conn_start(ngx_http_request_t *r, ngx_ws_relay_loc_conf_t *wlcf)
                  - wc->id.data;
 
     ngx_ws_relay_frame_parser_init(&wc->parser, wlcf->max_message_size);
+
+    if (deflate_bits) {
+        wc->deflate_bits = deflate_bits;
+        wc->parser.rsv1_allowed = 1;
+    }
 
     ngx_http_set_ctx(r, wc, ngx_ws_relay_module);
 
@@ -315,7 +326,9 @@ ngx_ws_relay_conn_data(ngx_ws_relay_conn_t *wc, ngx_ws_relay_frame_event_t *ev)
         wc->message_len = 0;
     }
 
-    if (ev->opcode == NGX_WS_RELAY_OP_TEXT
+    /* plain text is checked as it arrives; compressed once inflated */
+
+    if (ev->opcode == NGX_WS_RELAY_OP_TEXT && !ev->compressed
         && ngx_ws_relay_utf8_check(&wc->utf8_state, ev->data, ev->len)
            != NGX_OK)
     {
@@ -324,21 +337,9 @@ ngx_ws_relay_conn_data(ngx_ws_relay_conn_t *wc, ngx_ws_relay_frame_event_t *ev)
         return;
     }
 
-    if (ev->last && ev->opcode == NGX_WS_RELAY_OP_TEXT
-        && !ngx_ws_relay_utf8_complete(wc->utf8_state))
-    {
-        ngx_ws_relay_conn_fail(wc, NGX_WS_RELAY_CLOSE_INVALID_DATA,
-                               "invalid UTF-8 in a text message");
-        return;
-    }
-
     if (ev->last && wc->message_len == 0) {
         /* the whole message is in this read: no copy */
-        if (!wc->closing) {
-            ngx_ws_relay_stat_add(messages_in, 1);
-            ngx_ws_relay_router_message(wc, ev->data, ev->len);
-        }
-
+        ngx_ws_relay_conn_message(wc, ev, ev->data, ev->len);
         return;
     }
 
@@ -369,15 +370,69 @@ ngx_ws_relay_conn_data(ngx_ws_relay_conn_t *wc, ngx_ws_relay_frame_event_t *ev)
         return;
     }
 
-    if (!wc->closing) {
-        ngx_ws_relay_stat_add(messages_in, 1);
-        ngx_ws_relay_router_message(wc, wc->message, wc->message_len);
-    }
+    ngx_ws_relay_conn_message(wc, ev, wc->message, wc->message_len);
 
     ngx_free(wc->message);
     wc->message = NULL;
     wc->message_len = 0;
     wc->message_size = 0;
+}
+
+
+/* a whole message: inflated if need be, checked, then routed */
+
+static void
+ngx_ws_relay_conn_message(ngx_ws_relay_conn_t *wc,
+    ngx_ws_relay_frame_event_t *ev, u_char *data, size_t len)
+{
+    ngx_int_t  rc;
+    ngx_str_t  text;
+
+    if (ev->compressed) {
+        rc = ngx_ws_relay_inflate(data, len, wc->conf->max_message_size,
+                                  &text, wc->connection->log);
+
+        if (rc == NGX_DECLINED) {
+            ngx_ws_relay_conn_fail(wc, NGX_WS_RELAY_CLOSE_TOO_BIG,
+                                   "message too big once inflated");
+            return;
+        }
+
+        if (rc != NGX_OK) {
+            ngx_ws_relay_conn_fail(wc, NGX_WS_RELAY_CLOSE_INVALID_DATA,
+                                   "invalid compressed data");
+            return;
+        }
+
+        data = text.data;
+        len = text.len;
+
+        wc->utf8_state = 0;
+
+        if (ev->opcode == NGX_WS_RELAY_OP_TEXT
+            && ngx_ws_relay_utf8_check(&wc->utf8_state, data, len)
+               != NGX_OK)
+        {
+            ngx_ws_relay_conn_fail(wc, NGX_WS_RELAY_CLOSE_INVALID_DATA,
+                                   "invalid UTF-8 in a text message");
+            return;
+        }
+    }
+
+    if (ev->opcode == NGX_WS_RELAY_OP_TEXT
+        && !ngx_ws_relay_utf8_complete(wc->utf8_state))
+    {
+        ngx_ws_relay_conn_fail(wc, NGX_WS_RELAY_CLOSE_INVALID_DATA,
+                               "invalid UTF-8 in a text message");
+        return;
+    }
+
+    if (wc->closing) {
+        return;
+    }
+
+    ngx_ws_relay_stat_add(messages_in, 1);
+    ngx_ws_relay_router_message(wc, data, len);
 }
 
 
@@ -513,6 +568,61 @@ ngx_int_t
 ngx_ws_relay_conn_send(ngx_ws_relay_conn_t *wc, ngx_uint_t opcode,
     u_char *data, size_t len)
 {
+    ngx_ws_relay_message_t  m;
+
+    if (opcode == NGX_WS_RELAY_OP_TEXT) {
+        m.text.data = data;
+        m.text.len = len;
+        m.window_bits = 0;
+
+        return ngx_ws_relay_conn_send_message(wc, &m);
+    }
+
+    return ngx_ws_relay_conn_send_frame(wc, opcode, 0, data, len);
+}
+
+
+/*
+ * A text message, compressed when permessage-deflate is on and it is long
+ * enough.  Without context takeover the compressed bytes are the same for
+ * every connection with the same window: m keeps them for the next one.
+ */
+
+ngx_int_t
+ngx_ws_relay_conn_send_message(ngx_ws_relay_conn_t *wc,
+    ngx_ws_relay_message_t *m)
+{
+    if (wc->deflate_bits == 0
+        || m->text.len < wc->conf->deflate_min_length)
+    {
+        return ngx_ws_relay_conn_send_frame(wc, NGX_WS_RELAY_OP_TEXT, 0,
+                                            m->text.data, m->text.len);
+    }
+
+    if (m->window_bits != wc->deflate_bits) {
+        m->window_bits = 0;
+
+        if (ngx_ws_relay_deflate(wc->deflate_bits, m->text.data, m->text.len,
+                                 &m->deflated, wc->connection->log)
+            != NGX_OK)
+        {
+            return ngx_ws_relay_conn_send_frame(wc, NGX_WS_RELAY_OP_TEXT, 0,
+                                                m->text.data, m->text.len);
+        }
+
+        m->window_bits = wc->deflate_bits;
+    }
+
+    return ngx_ws_relay_conn_send_frame(wc, NGX_WS_RELAY_OP_TEXT,
+                                        NGX_WS_RELAY_RSV1, m->deflated.data,
+                                        m->deflated.len);
+}
+
+
+static ngx_int_t
+ngx_ws_relay_conn_send_frame(ngx_ws_relay_conn_t *wc, ngx_uint_t opcode,
+    ngx_uint_t flags, u_char *data, size_t len)
+{
     u_char  *p;
 
     if (wc->closing) {
@@ -525,7 +635,8 @@ ngx_ws_relay_conn_send(ngx_ws_relay_conn_t *wc, ngx_uint_t opcode,
         return NGX_DECLINED;
     }
 
-    p = ngx_ws_relay_frame_write_header(p, opcode, NGX_WS_RELAY_FIN, len);
+    p = ngx_ws_relay_frame_write_header(p, opcode, NGX_WS_RELAY_FIN|flags,
+                                        len);
 
     if (len) {
         ngx_memcpy(p, data, len);

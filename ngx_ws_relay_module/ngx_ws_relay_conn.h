@@ -12,6 +12,15 @@
 #include "ngx_ws_relay_frame.h"
 
 
+/* a text message on its way to several connections */
+typedef struct {
+    ngx_str_t                     text;
+    /* text compressed with this window; 0: not yet */
+    ngx_uint_t                    window_bits;
+    ngx_str_t                     deflated;
+} ngx_ws_relay_message_t;
+
+
 struct ngx_ws_relay_conn_s {
     ngx_queue_t                   queue;
     ngx_queue_t                   user_queue;
@@ -29,6 +38,8 @@ struct ngx_ws_relay_conn_s {
     ngx_queue_t                   deliveries;
 
     ngx_ws_relay_frame_parser_t   parser;
+    /* permessage-deflate: our window bits; 0: not negotiated */
+    ngx_uint_t                    deflate_bits;
     uint32_t                      utf8_state;
 
     /* a message that arrived in several reads */
@@ -60,9 +71,11 @@ struct ngx_ws_relay_conn_s {
 
 
 ngx_int_t ngx_ws_relay_conn_start(ngx_http_request_t *r,
-    ngx_ws_relay_loc_conf_t *wlcf);
+    ngx_ws_relay_loc_conf_t *wlcf, ngx_uint_t deflate_bits);
 ngx_int_t ngx_ws_relay_conn_send(ngx_ws_relay_conn_t *wc, ngx_uint_t opcode,
     u_char *data, size_t len);
+ngx_int_t ngx_ws_relay_conn_send_message(ngx_ws_relay_conn_t *wc,
+    ngx_ws_relay_message_t *m);
 void ngx_ws_relay_conn_close(ngx_ws_relay_conn_t *wc, ngx_uint_t code,
     const char *reason);
 ngx_str_t *ngx_ws_relay_conn_sender(ngx_ws_relay_conn_t *wc);

@@ -95,10 +95,11 @@ ngx_ws_relay_delivery_start(ngx_ws_relay_delivery_t *d, ngx_str_t *user_id,
 ngx_uint_t
 ngx_ws_relay_delivery_local(ngx_str_t *user_id, ngx_str_t *text)
 {
-    ngx_uint_t            n;
-    ngx_queue_t          *q;
-    ngx_ws_relay_conn_t  *wc;
-    ngx_ws_relay_user_t  *user;
+    ngx_uint_t              n;
+    ngx_queue_t            *q;
+    ngx_ws_relay_conn_t    *wc;
+    ngx_ws_relay_user_t    *user;
+    ngx_ws_relay_message_t  m;
 
     user = ngx_ws_relay_registry_find_user(user_id);
     if (user == NULL) {
@@ -106,6 +107,8 @@ ngx_ws_relay_delivery_local(ngx_str_t *user_id, ngx_str_t *text)
     }
 
     n = 0;
+    m.text = *text;
+    m.window_bits = 0;
 
     for (q = ngx_queue_head(&user->connections);
          q != ngx_queue_sentinel(&user->connections);
@@ -113,10 +116,7 @@ ngx_ws_relay_delivery_local(ngx_str_t *user_id, ngx_str_t *text)
     {
         wc = ngx_queue_data(q, ngx_ws_relay_conn_t, user_queue);
 
-        if (ngx_ws_relay_conn_send(wc, NGX_WS_RELAY_OP_TEXT, text->data,
-                                   text->len)
-            == NGX_OK)
-        {
+        if (ngx_ws_relay_conn_send_message(wc, &m) == NGX_OK) {
             n++;
         }
     }

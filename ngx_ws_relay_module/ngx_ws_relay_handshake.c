@@ -6,6 +6,7 @@
 
 #include "ngx_ws_relay.h"
 #include "ngx_ws_relay_conn.h"
+#include "ngx_ws_relay_deflate.h"
 #include <ngx_sha1.h>
 
 
@@ -32,6 +33,8 @@ static ngx_str_t  ngx_ws_relay_accept_header =
     ngx_string("Sec-WebSocket-Accept");
 static ngx_str_t  ngx_ws_relay_allow_header = ngx_string("Allow");
 static ngx_str_t  ngx_ws_relay_get = ngx_string("GET");
+static ngx_str_t  ngx_ws_relay_extensions_header =
+    ngx_string("Sec-WebSocket-Extensions");
 static ngx_str_t  ngx_ws_relay_version = ngx_string("13");
 static ngx_str_t  ngx_ws_relay_101 = ngx_string("101 Switching Protocols");
 static ngx_str_t  ngx_ws_relay_426 = ngx_string("426 Upgrade Required");
@@ -49,9 +52,10 @@ ngx_ws_relay_handshake_handler(ngx_http_request_t *r)
     ngx_str_t                 key, decoded, src, dst;
     ngx_int_t                 rc;
     ngx_sha1_t                sha1;
-    ngx_table_elt_t          *h;
-    u_char                    buf[24];
-    ngx_ws_relay_loc_conf_t  *wlcf;
+    ngx_table_elt_t               *h;
+    u_char                         buf[24];
+    ngx_ws_relay_loc_conf_t       *wlcf;
+    ngx_ws_relay_deflate_offer_t   offer;
 
     wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_relay_module);
 
@@ -177,6 +181,24 @@ ngx_ws_relay_handshake_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    offer.server_window_bits = 0;
+
+    if (wlcf->deflate) {
+        rc = ngx_ws_relay_deflate_negotiate(r, &offer);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_OK
+            && ngx_ws_relay_add_header(r, &ngx_ws_relay_extensions_header,
+                                       &offer.response)
+               == NGX_ERROR)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
     r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
     r->headers_out.status_line = ngx_ws_relay_101;
     r->headers_out.content_length_n = -1;
@@ -193,7 +215,9 @@ ngx_ws_relay_handshake_handler(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    if (ngx_ws_relay_conn_start(r, wlcf) != NGX_DONE) {
+    if (ngx_ws_relay_conn_start(r, wlcf, offer.server_window_bits)
+        != NGX_DONE)
+    {
         return NGX_ERROR;
     }
 

@@ -80,6 +80,20 @@ static ngx_command_t  ngx_ws_relay_commands[] = {
       offsetof(ngx_ws_relay_loc_conf_t, send_buffer),
       NULL },
 
+    { ngx_string("ws_relay_deflate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_relay_loc_conf_t, deflate),
+      NULL },
+
+    { ngx_string("ws_relay_deflate_min_length"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_relay_loc_conf_t, deflate_min_length),
+      NULL },
+
     { ngx_string("ws_relay_user_id"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_set_complex_value_slot,
@@ -190,6 +204,8 @@ ngx_ws_relay_create_loc_conf(ngx_conf_t *cf)
     wlcf->heartbeat = NGX_CONF_UNSET_MSEC;
     wlcf->max_message_size = NGX_CONF_UNSET_SIZE;
     wlcf->send_buffer = NGX_CONF_UNSET_SIZE;
+    wlcf->deflate = NGX_CONF_UNSET;
+    wlcf->deflate_min_length = NGX_CONF_UNSET_SIZE;
 
     return wlcf;
 }
@@ -207,6 +223,9 @@ ngx_ws_relay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               1024 * 1024);
     ngx_conf_merge_size_value(conf->send_buffer, prev->send_buffer,
                               1024 * 1024);
+    ngx_conf_merge_value(conf->deflate, prev->deflate, 1);
+    ngx_conf_merge_size_value(conf->deflate_min_length,
+                              prev->deflate_min_length, 256);
 
     if (conf->user_id == NULL) {
         conf->user_id = prev->user_id;
