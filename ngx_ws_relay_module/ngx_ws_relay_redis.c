@@ -351,9 +351,38 @@ ngx_ws_relay_redis_init_worker(ngx_cycle_t *cycle)
 void
 ngx_ws_relay_redis_exit_worker(void)
 {
+    int                         done;
+    ngx_uint_t                  i;
+    ngx_ws_relay_redis_t       *rd;
     ngx_ws_relay_redis_link_t  *link;
 
-    ngx_ws_relay_redis.exiting = 1;
+    rd = &ngx_ws_relay_redis;
+    rd->exiting = 1;
+
+    /*
+     * Our presence goes at once, not when its lease runs out, so the API
+     * never shows a worker that exited.  The event loop is gone: write
+     * the two commands out here.
+     */
+
+    if (rd->cmd.ready
+        && redisAsyncCommand(rd->cmd.ac, NULL, NULL, "ZREM %b %b",
+                             rd->nodes_key.data, rd->nodes_key.len,
+                             ngx_ws_relay_worker.node_id.data,
+                             ngx_ws_relay_worker.node_id.len)
+           == REDIS_OK
+        && redisAsyncCommand(rd->cmd.ac, NULL, NULL, "DEL %b",
+                             rd->presence_key.data, rd->presence_key.len)
+           == REDIS_OK)
+    {
+        done = 0;
+
+        for (i = 0; !done && i < 100; i++) {
+            if (redisBufferWrite(&rd->cmd.ac->c, &done) != REDIS_OK) {
+                break;
+            }
+        }
+    }
 
     for (link = &ngx_ws_relay_redis.cmd;
          link <= &ngx_ws_relay_redis.sub;
@@ -940,6 +969,14 @@ ngx_ws_relay_redis_user_joined(ngx_str_t *user_id)
                                           rd->presence_key.data,
                                           rd->presence_key.len,
                                           user_id->data, user_id->len);
+
+        /* the set may be new: it must never outlive its lease */
+        (void) ngx_ws_relay_redis_command(&rd->cmd,
+                                          ngx_ws_relay_redis_generic_reply,
+                                          &rd->cmd, "PEXPIRE %b %d",
+                                          rd->presence_key.data,
+                                          rd->presence_key.len,
+                                          NGX_WS_RELAY_REDIS_LEASE);
     }
 }
 
