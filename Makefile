@@ -4,6 +4,8 @@
 #   make test     run every test suite (installs missing packages)
 #   make run      nginx + a local Redis on nginx.conf.example, foreground
 #   make fuzz     run the libFuzzer targets for a bounded time
+#   make e2e      the demo page in headless Chromium (part of make test)
+#   make docker-check  build the images, run them, check health + handshake
 
 SHELL := /bin/bash
 
@@ -23,7 +25,7 @@ TEST_PORT       ?= 1984
 TEST_REDIS_PORT ?= 6399
 FUZZ_SECONDS    ?= 60
 
-.PHONY: all module deps test-deps test run fuzz clean
+.PHONY: all module deps test-deps test run fuzz e2e docker-check clean
 
 all: module
 
@@ -68,6 +70,13 @@ test: test-deps module
 	TEST_NGINX_REDIS_PORT=$(TEST_REDIS_PORT) \
 	PERL5LIB=$${PERL5LIB:+$$PERL5LIB:}$(CURDIR)/t/lib \
 	    prove -r t/
+	$(MAKE) e2e
+
+e2e: test-deps module
+	MODULE_SO=$(MODULE_SO) t/e2e/run.sh
+
+docker-check:
+	util/docker-check.sh
 
 run: test-deps module
 	util/run-server.sh
@@ -77,5 +86,5 @@ fuzz: module
 	$(MAKE) -C fuzz run SECONDS=$(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(BUILD) t/servroot*
+	rm -rf $(BUILD) t/servroot* t/e2e/build
 	$(MAKE) -C bench clean

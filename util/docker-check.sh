@@ -1,0 +1,257 @@
+#!/usr/bin/env bash
+# Builds the Docker images (nginx + the module, and a Redis), runs them on a
+# private Docker network with the relay published on 127.0.0.1, and checks
+# that /api/health answers, the demo page is served and a WebSocket
+# handshake gets 101 and the welcome message.  Containers and network are
+# always removed; the images stay (compose.yaml uses the same names).
+#
+# Works without an image registry: when debian:bookworm is not there it is
+# made with debootstrap from the host's apt mirror and `docker import`.
+# Starts dockerd when it is not running (and stops it again at the end,
+# unless KEEP_DOCKERD=1).  Run as root on Debian 12.
+#
+#   HOST_PORT=13000 util/docker-check.sh
+#
+# Environment: HOST_PORT (13000), IMAGE (ngx-ws-relay:latest), REDIS_IMAGE
+# (ngx-ws-relay-redis:latest), DEBIAN_MIRROR (from
+# /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list),
+# KEEP_DOCKERD (0), NO_CACHE (0; 1 rebuilds the images from scratch).
+
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+host_port=${HOST_PORT:-13000}
+image=${IMAGE:-ngx-ws-relay:latest}
+redis_image=${REDIS_IMAGE:-ngx-ws-relay-redis:latest}
+base_image=debian:bookworm   # what the Dockerfile builds FROM
+work=$top/build/docker
+name=ws-relay-check-$$
+net=$name-net
+
+mkdir -p "$work"
+
+passed=0 failed=0
+ok()     { passed=$((passed + 1)); echo "ok - $*"; }
+not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
+say()    { echo "# $*"; }
+
+install_missing() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
+            | grep -q 'install ok installed' || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "installing: ${missing[*]}"
+        apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+            -o DPkg::Lock::Timeout=600 "${missing[@]}"
+    fi
+}
+
+dockerd_pid= rootfs=
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ -n "${docker_ready:-}" ]; then
+        docker rm -f "$name-nginx" "$name-redis" >/dev/null 2>&1 || true
+        docker network rm "$net" >/dev/null 2>&1 || true
+    fi
+    [ -n "$rootfs" ] && rm -rf "$rootfs"
+    if [ -n "$dockerd_pid" ] && [ "${KEEP_DOCKERD:-0}" != 1 ]; then
+        say "stopping dockerd ($dockerd_pid)"
+        kill "$dockerd_pid" 2>/dev/null || true
+        for _ in $(seq 1 30); do
+            kill -0 "$dockerd_pid" 2>/dev/null || break
+            sleep 1
+        done
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if ss -Htln "sport = :$host_port" 2>/dev/null | grep -q .; then
+    echo "port $host_port is in use: set HOST_PORT" >&2
+    exit 1
+fi
+
+# --- docker ------------------------------------------------------------------
+command -v dockerd >/dev/null || install_missing docker.io
+command -v curl >/dev/null || install_missing curl
+
+if ! docker info >/dev/null 2>&1; then
+    say "starting dockerd (log: $work/dockerd.log)"
+    dockerd >"$work/dockerd.log" 2>&1 &
+    dockerd_pid=$!
+    for _ in $(seq 1 60); do
+        docker info >/dev/null 2>&1 && break
+        kill -0 "$dockerd_pid" 2>/dev/null || { tail -20 "$work/dockerd.log"; exit 1; }
+        sleep 1
+    done
+    docker info >/dev/null 2>&1 || { tail -20 "$work/dockerd.log"; exit 1; }
+fi
+docker_ready=1
+
+# --- the base image, without a registry -----------------------------------
+apt_mirror() {
+    local m=${DEBIAN_MIRROR:-}
+    if [ -z "$m" ] && [ -f /etc/apt/sources.list.d/debian.sources ]; then
+        m=$(awk '$1 == "URIs:" && $2 !~ /security/ { print $2; exit }' \
+                /etc/apt/sources.list.d/debian.sources)
+    fi
+    if [ -z "$m" ] && [ -f /etc/apt/sources.list ]; then
+        m=$(awk '$1 == "deb" && $0 !~ /security/ {
+                     for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; exit } }' \
+                /etc/apt/sources.list)
+    fi
+    echo "${m:-http://deb.debian.org/debian}"
+}
+
+if ! docker image inspect "$base_image" >/dev/null 2>&1; then
+    install_missing debootstrap
+    mirror=$(apt_mirror)
+    rootfs=$(mktemp -d "$work/rootfs.XXXXXX")
+    say "making $base_image with debootstrap from $mirror"
+    debootstrap --variant=minbase bookworm "$rootfs" "$mirror" \
+        >"$work/debootstrap.log" 2>&1 \
+        || { tail -20 "$work/debootstrap.log"; exit 1; }
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    tar -C "$rootfs" -c . | docker import - "$base_image" >/dev/null
+    rm -rf "$rootfs"
+    rootfs=
+fi
+say "base image: $base_image $(docker image inspect -f '{{.Id}}' "$base_image" | cut -c1-19)"
+
+# --- images --------------------------------------------------------------
+build_opts=()
+[ "${NO_CACHE:-0}" = 1 ] && build_opts+=(--no-cache)
+
+build() {   # build LOG ARGS...
+    local log=$work/$1
+    shift
+    if docker build ${build_opts[@]+"${build_opts[@]}"} "$@" "$top" >"$log" 2>&1; then
+        return 0
+    fi
+    tail -30 "$log"
+    return 1
+}
+
+start=$SECONDS
+if build build-redis.log --target redis -t "$redis_image"; then
+    ok "image $redis_image builds"
+else
+    not_ok "image $redis_image builds"; exit 1
+fi
+if build build-nginx.log -t "$image"; then
+    ok "image $image builds ($((SECONDS - start)) s)"
+else
+    not_ok "image $image builds"; exit 1
+fi
+
+# --- containers ------------------------------------------------------------
+docker network create "$net" >/dev/null
+
+docker run -d --name "$name-redis" --network "$net" --network-alias redis \
+    "$redis_image" >/dev/null
+
+# ws_relay_redis resolves "redis" when nginx starts: Redis first (as the
+# compose healthcheck does).
+for _ in $(seq 1 30); do
+    [ "$(docker exec "$name-redis" redis-cli ping 2>/dev/null)" = PONG ] && break
+    sleep 1
+done
+if [ "$(docker exec "$name-redis" redis-cli ping 2>/dev/null)" = PONG ]; then
+    ok "redis container answers PING"
+else
+    not_ok "redis container answers PING"; docker logs "$name-redis" 2>&1 | tail; exit 1
+fi
+
+docker run -d --name "$name-nginx" --network "$net" \
+    -p "127.0.0.1:$host_port:3000" "$image" >/dev/null
+
+base=http://127.0.0.1:$host_port
+health=
+for _ in $(seq 1 30); do
+    health=$(curl -fsS --max-time 2 "$base/api/health" 2>/dev/null) && break
+    health=
+    if [ "$(docker inspect -f '{{.State.Running}}' "$name-nginx")" != true ]; then
+        break
+    fi
+    sleep 1
+done
+
+if [ -n "$health" ]; then
+    ok "GET /api/health answers the host: $health"
+else
+    not_ok "GET /api/health answers the host"
+    docker logs "$name-nginx" 2>&1 | tail -20
+    exit 1
+fi
+
+if grep -q '"status":"ok"' <<<"$health"; then
+    ok "health status ok (Redis connected)"
+else
+    not_ok "health status ok (Redis connected)"
+fi
+
+if curl -fsS --max-time 2 "$base/demo/" | grep -q '<title>'; then
+    ok "GET /demo/ serves the demo page"
+else
+    not_ok "GET /demo/ serves the demo page"
+fi
+
+# The WebSocket handshake: the connection stays open, so curl stops at its
+# --max-time; what it got is what counts.
+hs=$(curl -sS -i -N --http1.1 --max-time 2 \
+        -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+        -H 'Sec-WebSocket-Version: 13' \
+        -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \
+        "$base/" 2>/dev/null | tr -d '\r' | tr '\0' ' ' || true)
+
+if head -1 <<<"$hs" | grep -q '^HTTP/1.1 101'; then
+    ok "WebSocket handshake: $(head -1 <<<"$hs")"
+else
+    not_ok "WebSocket handshake gets 101: $(head -1 <<<"$hs")"
+fi
+if grep -qi '^Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=' <<<"$hs"; then
+    ok "Sec-WebSocket-Accept is right"
+else
+    not_ok "Sec-WebSocket-Accept is right"
+fi
+if grep -aq '"type":"welcome"' <<<"$hs"; then
+    ok "welcome message: $(grep -ao '{"type":"welcome"[^}]*}' <<<"$hs" | head -1)"
+else
+    not_ok "welcome message after the handshake"
+fi
+
+if docker exec "$name-nginx" nginx -t -q 2>/dev/null; then
+    ok "nginx -t in the container"
+else
+    not_ok "nginx -t in the container"
+fi
+
+# compose.yaml: same images, same wiring; checked when a compose is here.
+compose=()
+if docker compose version >/dev/null 2>&1; then
+    compose=(docker compose)
+elif command -v docker-compose >/dev/null; then
+    compose=(docker-compose)
+fi
+if [ ${#compose[@]} -gt 0 ]; then
+    if (cd "$top" && "${compose[@]}" -f compose.yaml config -q); then
+        ok "compose.yaml is valid (${compose[*]})"
+    else
+        not_ok "compose.yaml is valid (${compose[*]})"
+    fi
+else
+    say "no docker compose here: compose.yaml not checked"
+fi
+
+if [ "$failed" -gt 0 ]; then
+    say "nginx container log:"
+    docker logs "$name-nginx" 2>&1 | tail -20
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
