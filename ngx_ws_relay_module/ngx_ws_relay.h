@@ -47,6 +47,9 @@ typedef struct {
     ngx_http_complex_value_t   *user_id;
     ngx_flag_t                  deflate;
     size_t                      deflate_min_length;
+    /* messages per second per connection, times 1000; 0: no limit */
+    ngx_uint_t                  limit_rate;
+    ngx_uint_t                  limit_burst;
     /* which API route the location serves */
     ngx_uint_t                  api;
 } ngx_ws_relay_loc_conf_t;

@@ -26,6 +26,7 @@ static void ngx_ws_relay_conn_data(ngx_ws_relay_conn_t *wc,
     ngx_ws_relay_frame_event_t *ev);
 static void ngx_ws_relay_conn_message(ngx_ws_relay_conn_t *wc,
     ngx_ws_relay_frame_event_t *ev, u_char *data, size_t len);
+static ngx_int_t ngx_ws_relay_conn_limit(ngx_ws_relay_conn_t *wc);
 static ngx_int_t ngx_ws_relay_conn_send_frame(ngx_ws_relay_conn_t *wc,
     ngx_uint_t opcode, ngx_uint_t flags, u_char *data, size_t len);
 static void ngx_ws_relay_conn_control(ngx_ws_relay_conn_t *wc,
@@ -84,6 +85,7 @@ ngx_ws_relay_conn_start(ngx_http_request_t *r, ngx_ws_relay_loc_conf_t *wlcf,
     wc->connection = c;
     wc->conf = wlcf;
     wc->alive = 1;
+    wc->limit_last = ngx_current_msec;
     ngx_queue_init(&wc->deliveries);
 
     wc->id.data = ngx_pnalloc(r->pool, ngx_ws_relay_worker.node_id.len
@@ -431,8 +433,58 @@ ngx_ws_relay_conn_message(ngx_ws_relay_conn_t *wc,
         return;
     }
 
+    if (wc->conf->limit_rate && ngx_ws_relay_conn_limit(wc) != NGX_OK) {
+        return;
+    }
+
     ngx_ws_relay_stat_add(messages_in, 1);
     ngx_ws_relay_router_message(wc, data, len);
+}
+
+
+/*
+ * ws_relay_limit_rate, the leaky bucket of limit_req: a message over the
+ * rate and its burst is refused with an error reply; a client that goes
+ * on sending as many messages again as its burst allows is closed (1008).
+ */
+
+static ngx_int_t
+ngx_ws_relay_conn_limit(ngx_ws_relay_conn_t *wc)
+{
+    ngx_int_t    excess;
+    ngx_msec_t   now, elapsed;
+
+    now = ngx_current_msec;
+    elapsed = now - wc->limit_last;
+
+    excess = (ngx_int_t) wc->limit_excess
+             - (ngx_int_t) (wc->conf->limit_rate * elapsed / 1000);
+
+    if (excess < 0) {
+        excess = 0;
+    }
+
+    /* as limit_req: one message at once, and burst more */
+
+    if ((ngx_uint_t) excess <= wc->conf->limit_burst) {
+        wc->limit_excess = excess + 1000;
+        wc->limit_last = now;
+        wc->limit_refused = 0;
+        return NGX_OK;
+    }
+
+    if (++wc->limit_refused > ngx_max(wc->conf->limit_burst / 1000, 10)) {
+        ngx_ws_relay_conn_fail(wc, NGX_WS_RELAY_CLOSE_POLICY,
+                               "message rate limit exceeded");
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0,
+                  "ws relay: message over the rate limit refused");
+
+    ngx_ws_relay_router_rate_limited(wc);
+
+    return NGX_DECLINED;
 }
 
 

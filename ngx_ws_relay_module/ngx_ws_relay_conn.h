@@ -31,6 +31,11 @@ struct ngx_ws_relay_conn_s {
     ngx_ws_relay_loc_conf_t      *conf;
 
     ngx_str_t                     id;
+    /* ws_relay_limit_rate: excess messages (times 1000) at "limited" */
+    ngx_uint_t                    limit_excess;
+    ngx_msec_t                    limit_last;
+    ngx_uint_t                    limit_refused;
+
     /* sent or received in a close frame; none: 1006 */
     ngx_uint_t                    close_code;
 

@@ -17,6 +17,8 @@ static void *ngx_ws_relay_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_ws_relay_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_ws_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_ws_relay_limit_rate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_ws_relay_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_ws_relay_init_process(ngx_cycle_t *cycle);
 static void ngx_ws_relay_exit_process(ngx_cycle_t *cycle);
@@ -92,6 +94,13 @@ static ngx_command_t  ngx_ws_relay_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ws_relay_loc_conf_t, deflate_min_length),
+      NULL },
+
+    { ngx_string("ws_relay_limit_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_ws_relay_limit_rate,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("ws_relay_user_id"),
@@ -206,6 +215,8 @@ ngx_ws_relay_create_loc_conf(ngx_conf_t *cf)
     wlcf->send_buffer = NGX_CONF_UNSET_SIZE;
     wlcf->deflate = NGX_CONF_UNSET;
     wlcf->deflate_min_length = NGX_CONF_UNSET_SIZE;
+    wlcf->limit_rate = NGX_CONF_UNSET_UINT;
+    wlcf->limit_burst = NGX_CONF_UNSET_UINT;
 
     return wlcf;
 }
@@ -226,6 +237,13 @@ ngx_ws_relay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->deflate, prev->deflate, 1);
     ngx_conf_merge_size_value(conf->deflate_min_length,
                               prev->deflate_min_length, 256);
+
+    if (conf->limit_rate == NGX_CONF_UNSET_UINT) {
+        conf->limit_rate = (prev->limit_rate == NGX_CONF_UNSET_UINT)
+                           ? 0 : prev->limit_rate;
+        conf->limit_burst = (prev->limit_burst == NGX_CONF_UNSET_UINT)
+                            ? 0 : prev->limit_burst;
+    }
 
     if (conf->user_id == NULL) {
         conf->user_id = prev->user_id;
@@ -260,6 +278,78 @@ ngx_ws_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /* the statistics zone, when a location or Redis uses the module */
+
+/* "ws_relay_limit_rate 20r/s [burst=40];", "off", or r/m */
+
+static char *
+ngx_ws_relay_limit_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ws_relay_loc_conf_t *wlcf = conf;
+
+    u_char      *p;
+    size_t       len;
+    ngx_int_t    rate, scale, burst;
+    ngx_str_t   *value;
+
+    if (wlcf->limit_rate != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0 && cf->args->nelts == 2) {
+        wlcf->limit_rate = 0;
+        wlcf->limit_burst = 0;
+        return NGX_CONF_OK;
+    }
+
+    len = value[1].len;
+    p = value[1].data + len - 3;
+    scale = 1;
+
+    if (len > 3 && ngx_strncmp(p, "r/s", 3) == 0) {
+        len -= 3;
+
+    } else if (len > 3 && ngx_strncmp(p, "r/m", 3) == 0) {
+        scale = 60;
+        len -= 3;
+
+    } else {
+        goto invalid;
+    }
+
+    rate = ngx_atoi(value[1].data, len);
+    if (rate <= 0) {
+        goto invalid;
+    }
+
+    burst = 0;
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "burst=", 6) != 0) {
+            goto invalid;
+        }
+
+        burst = ngx_atoi(value[2].data + 6, value[2].len - 6);
+        if (burst == NGX_ERROR) {
+            goto invalid;
+        }
+    }
+
+    wlcf->limit_rate = rate * 1000 / scale;
+    wlcf->limit_burst = burst * 1000;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value in \"%V\": use N r/s or N r/m, and "
+                       "burst=N", &cmd->name);
+
+    return NGX_CONF_ERROR;
+}
+
 
 static ngx_int_t
 ngx_ws_relay_postconfiguration(ngx_conf_t *cf)

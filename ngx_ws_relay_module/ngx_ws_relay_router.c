@@ -85,6 +85,13 @@ ngx_ws_relay_router_capacity(ngx_ws_relay_conn_t *wc)
 
 
 void
+ngx_ws_relay_router_rate_limited(ngx_ws_relay_conn_t *wc)
+{
+    ngx_ws_relay_router_error(wc, "Rate limit exceeded, message dropped");
+}
+
+
+void
 ngx_ws_relay_router_message(ngx_ws_relay_conn_t *wc, u_char *data,
     size_t len)
 {

@@ -18,6 +18,7 @@
 
 void ngx_ws_relay_router_welcome(ngx_ws_relay_conn_t *wc);
 void ngx_ws_relay_router_capacity(ngx_ws_relay_conn_t *wc);
+void ngx_ws_relay_router_rate_limited(ngx_ws_relay_conn_t *wc);
 void ngx_ws_relay_router_message(ngx_ws_relay_conn_t *wc, u_char *data,
     size_t len);
 ngx_int_t ngx_ws_relay_json_dump(json_t *json, ngx_str_t *out);
