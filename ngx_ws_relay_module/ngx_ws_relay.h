@@ -71,6 +71,8 @@ ngx_int_t ngx_ws_relay_handshake_handler(ngx_http_request_t *r);
 char *ngx_ws_relay_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_ws_relay_api_handler(ngx_http_request_t *r);
+ngx_int_t ngx_ws_relay_http_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, u_char *data, size_t len);
 uint64_t ngx_ws_relay_now_ms(void);
 
 

@@ -49,8 +49,6 @@ static ngx_int_t ngx_ws_relay_api_reply(ngx_http_request_t *r,
     ngx_uint_t status, json_t *json);
 static ngx_int_t ngx_ws_relay_api_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *text);
-static ngx_int_t ngx_ws_relay_api_output(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_str_t *type, u_char *data, size_t len);
 static void ngx_ws_relay_api_finish(ngx_http_request_t *r, ngx_int_t rc);
 
 
@@ -814,7 +812,7 @@ ngx_ws_relay_api_metrics(ngx_http_request_t *r)
         }
     }
 
-    return ngx_ws_relay_api_output(r, NGX_HTTP_OK, &ngx_ws_relay_api_text,
+    return ngx_ws_relay_http_send(r, NGX_HTTP_OK, &ngx_ws_relay_api_text,
                                    buf, p - buf);
 }
 
@@ -852,7 +850,7 @@ ngx_ws_relay_api_reply(ngx_http_request_t *r, ngx_uint_t status,
     p[len] = '\n';
     free(text);
 
-    return ngx_ws_relay_api_output(r, status, &ngx_ws_relay_api_json, p,
+    return ngx_ws_relay_http_send(r, status, &ngx_ws_relay_api_json, p,
                                    len + 1);
 }
 
@@ -866,8 +864,10 @@ ngx_ws_relay_api_error(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
-static ngx_int_t
-ngx_ws_relay_api_output(ngx_http_request_t *r, ngx_uint_t status,
+/* a whole response from memory: JSON, metrics, handshake refusals */
+
+ngx_int_t
+ngx_ws_relay_http_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, u_char *data, size_t len)
 {
     ngx_int_t     rc;

@@ -229,45 +229,18 @@ static ngx_int_t
 ngx_ws_relay_handshake_reject(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *line, const char *text)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    static ngx_str_t  type = ngx_string("text/plain");
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r->headers_out.status = status;
-
     if (line) {
         r->headers_out.status_line = *line;
     }
 
-    r->headers_out.content_length_n = ngx_strlen(text);
-    ngx_str_set(&r->headers_out.content_type, "text/plain");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->pos = (u_char *) text;
-    b->last = b->pos + ngx_strlen(text);
-    b->memory = 1;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_ws_relay_http_send(r, status, &type, (u_char *) text,
+                                  ngx_strlen(text));
 }
 
 
