@@ -48,16 +48,21 @@ deps:
 test-deps: deps
 	$(call install_missing,$(TEST_PKGS))
 
-$(NGX_BUILD)/Makefile: config
+# configured aside, then moved into place: a build never sees half a tree
+$(NGX_BUILD)/objs/Makefile: config
 	@$(MAKE) --no-print-directory deps
-	rm -rf $(NGX_BUILD)
-	mkdir -p $(BUILD)
-	cp -rT $(NGINX_SRC) $(NGX_BUILD)
-	cd $(NGX_BUILD) && . ./conf_flags \
-	    && ./configure "$${NGX_CONF_FLAGS[@]}" \
-	                   --add-dynamic-module=$(CURDIR)
+	@mkdir -p $(BUILD)
+	@tmp=$$(mktemp -d $(BUILD)/nginx.XXXXXX) \
+	 && cp -rT $(NGINX_SRC) $$tmp && cd $$tmp && . ./conf_flags \
+	 && { ./configure "$${NGX_CONF_FLAGS[@]}" \
+	          --add-dynamic-module=$(CURDIR) > configure.log 2>&1 \
+	      || { cat configure.log; rm -rf $$tmp; exit 1; }; } \
+	 && rm -rf $(NGX_BUILD) && mv $$tmp $(NGX_BUILD)
 
-$(MODULE_SO): $(NGX_BUILD)/Makefile $(SOURCES)
+# the configured tree, by the name t/unit and fuzz/ ask for
+$(NGX_BUILD)/Makefile: $(NGX_BUILD)/objs/Makefile
+
+$(MODULE_SO): $(NGX_BUILD)/objs/Makefile $(SOURCES)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 	cp $(NGX_BUILD)/objs/ngx_ws_relay_module.so $@.tmp && mv -f $@.tmp $@
 
@@ -70,6 +75,7 @@ test: test-deps module
 	TEST_NGINX_REDIS_PORT=$(TEST_REDIS_PORT) \
 	PERL5LIB=$${PERL5LIB:+$$PERL5LIB:}$(CURDIR)/t/lib \
 	    prove -r t/
+	MODULE_SO=$(MODULE_SO) t/interop/run.sh
 	$(MAKE) e2e
 
 e2e: test-deps module

@@ -400,6 +400,12 @@ ngx_ws_relay_conn_message(ngx_ws_relay_conn_t *wc,
             return;
         }
 
+        if (rc == NGX_ABORT) {
+            ngx_ws_relay_conn_fail(wc, NGX_WS_RELAY_CLOSE_INTERNAL,
+                                   "cannot inflate a message");
+            return;
+        }
+
         if (rc != NGX_OK) {
             ngx_ws_relay_conn_fail(wc, NGX_WS_RELAY_CLOSE_INVALID_DATA,
                                    "invalid compressed data");

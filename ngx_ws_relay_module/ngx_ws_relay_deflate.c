@@ -36,7 +36,7 @@ typedef struct {
 static u_char *ngx_ws_relay_deflate_offer(u_char *p, u_char *end,
     ngx_ws_relay_deflate_params_t *params, ngx_uint_t *valid);
 static u_char *ngx_ws_relay_deflate_token(u_char *p, u_char *end,
-    ngx_str_t *token);
+    ngx_str_t *token, ngx_uint_t quoted);
 static ngx_int_t ngx_ws_relay_deflate_bits(ngx_str_t *value);
 static ngx_int_t ngx_ws_relay_deflate_grow(ngx_str_t *buf, size_t size,
     ngx_log_t *log);
@@ -155,7 +155,7 @@ ngx_ws_relay_deflate_offer(u_char *p, u_char *end,
 
     ngx_memzero(params, sizeof(ngx_ws_relay_deflate_params_t));
 
-    p = ngx_ws_relay_deflate_token(p, end, &name);
+    p = ngx_ws_relay_deflate_token(p, end, &name, 0);
 
     *valid = (name.len == 18
               && ngx_strncasecmp(name.data, (u_char *) "permessage-deflate",
@@ -186,7 +186,7 @@ ngx_ws_relay_deflate_offer(u_char *p, u_char *end,
             continue;
         }
 
-        p = ngx_ws_relay_deflate_token(p + 1, end, &name);
+        p = ngx_ws_relay_deflate_token(p + 1, end, &name, 0);
         ngx_str_null(&value);
 
         while (p < end && (*p == ' ' || *p == '\t')) {
@@ -194,7 +194,7 @@ ngx_ws_relay_deflate_offer(u_char *p, u_char *end,
         }
 
         if (p < end && *p == '=') {
-            p = ngx_ws_relay_deflate_token(p + 1, end, &value);
+            p = ngx_ws_relay_deflate_token(p + 1, end, &value, 1);
 
             if (value.len == 0) {
                 *valid = 0;
@@ -267,25 +267,43 @@ ngx_ws_relay_deflate_offer(u_char *p, u_char *end,
 }
 
 
-/* a token, or a quoted string without escapes, after optional spaces */
+/*
+ * A token after optional spaces, or for a value also a quoted string
+ * without escapes; an unterminated or misplaced quote gives an empty one.
+ */
 
 static u_char *
-ngx_ws_relay_deflate_token(u_char *p, u_char *end, ngx_str_t *token)
+ngx_ws_relay_deflate_token(u_char *p, u_char *end, ngx_str_t *token,
+    ngx_uint_t quoted)
 {
     while (p < end && (*p == ' ' || *p == '\t')) {
         p++;
     }
 
     if (p < end && *p == '"') {
+
+        /* a quoted string is a value (RFC 6455, 9.1), never a name */
+        if (!quoted) {
+            token->data = p;
+            token->len = 0;
+            return p;
+        }
+
         token->data = ++p;
 
         while (p < end && *p != '"') {
             p++;
         }
 
+        if (p == end) {
+            /* no closing quote */
+            token->len = 0;
+            return p;
+        }
+
         token->len = p - token->data;
 
-        return (p < end) ? p + 1 : p;
+        return p + 1;
     }
 
     token->data = p;
@@ -324,7 +342,7 @@ ngx_ws_relay_deflate_bits(ngx_str_t *value)
 /*
  * Inflates one whole message (RFC 7692, 7.2.2: the sender removed the
  * final 00 00 ff ff).  NGX_DECLINED: it would grow past max; NGX_ERROR:
- * not valid deflate data.
+ * not valid deflate data; NGX_ABORT: zlib or memory failed us.
  */
 
 ngx_int_t
@@ -343,20 +361,20 @@ ngx_ws_relay_inflate(u_char *data, size_t len, size_t max, ngx_str_t *out,
         if (inflateInit2(zs, -NGX_WS_RELAY_DEFLATE_MAX_BITS) != Z_OK) {
             ngx_log_error(NGX_LOG_ALERT, log, 0,
                           "ws relay: inflateInit2() failed");
-            return NGX_ERROR;
+            return NGX_ABORT;
         }
 
         ngx_ws_relay_inflater_ready = 1;
 
     } else if (inflateReset(zs) != Z_OK) {
-        return NGX_ERROR;
+        return NGX_ABORT;
     }
 
     if (ngx_ws_relay_inflated.data == NULL
         && ngx_ws_relay_deflate_grow(&ngx_ws_relay_inflated, 16384, log)
            != NGX_OK)
     {
-        return NGX_ERROR;
+        return NGX_ABORT;
     }
 
     zs->next_in = data;
@@ -376,7 +394,7 @@ ngx_ws_relay_inflate(u_char *data, size_t len, size_t max, ngx_str_t *out,
                                              log)
                    != NGX_OK)
             {
-                return (out->len >= size) ? NGX_DECLINED : NGX_ERROR;
+                return (out->len >= size) ? NGX_DECLINED : NGX_ABORT;
             }
         }
 
