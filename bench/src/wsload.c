@@ -395,9 +395,13 @@ conn_dropped(wl_conn_t *c)
 }
 
 
-/* Opens a TCP connection to url, bound to 127.0.0.x when spreading. */
+/*
+ * Opens a TCP connection to url, bound to 127.0.0.x when spreading.  The
+ * few API connections never spread: an API is usually allowed from
+ * 127.0.0.1 only (as in nginx.conf.example).
+ */
 static int
-tcp_open(wl_thread_t *th, const wl_url_t *url, int *err)
+tcp_open(wl_thread_t *th, const wl_url_t *url, int spread, int *err)
 {
     struct sockaddr_in  src;
     int                 fd, one = 1;
@@ -410,7 +414,7 @@ tcp_open(wl_thread_t *th, const wl_url_t *url, int *err)
 
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
-    if (cfg.src_ips > 0 && url->loopback) {
+    if (spread && cfg.src_ips > 0 && url->loopback) {
         /* the port is chosen at connect(), per destination 4-tuple */
         setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
                    sizeof(one));
@@ -472,7 +476,7 @@ conn_start(wl_conn_t *c, uint64_t now)
         th->res.setup_first_ns = now;
     }
 
-    c->fd = tcp_open(th, url, &err);
+    c->fd = tcp_open(th, url, 1, &err);
     if (c->fd < 0) {
         th->inprogress--;
         th->res.c[err == ECONNREFUSED ? WC_fail_refused
@@ -764,7 +768,7 @@ http_open(wl_thread_t *th, wl_conn_t *h)
 {
     int  err = 0;
 
-    h->fd = tcp_open(th, &cfg.api_url, &err);
+    h->fd = tcp_open(th, &cfg.api_url, 0, &err);
     if (h->fd < 0) {
         th->res.c[WC_api_conn_errors]++;
         h->state = CS_IDLE;

@@ -8,7 +8,9 @@ package WsRelay::Test;
 #     readable line per message, for "--- response_body_filters eval";
 #   - live sessions with several clients: a block's "--- ws_session" section
 #     is Perl code run while nginx is up (see run_ws_session below);
-#   - ws_defaults(): the usual config and raw-request sections of a file.
+#   - ws_defaults(): the usual config and raw-request sections of a file;
+#   - clients on every worker (ws_open_per_worker), and another nginx
+#     started by the test itself (nginx_instance), for the cluster tests.
 #
 #   use Test::Nginx::Socket 'no_plan';     # first: this module hooks into it
 #   use WsRelay::Test;
@@ -33,8 +35,9 @@ our @EXPORT = qw(
     ws_frame ws_text ws_binary ws_cont ws_ping ws_pong ws_close ws_json
     ws_handshake ws_request ws_accept ws_frames ws_connect ws_open
     ws_defaults welcome_line pong_line echo_line error_line
-    json_is NOW ID PID TRUE FALSE NUMBER STRING
-    nginx_pid nginx_worker_pids
+    json_is NOW ID PID TRUE FALSE NUMBER STRING pid_in
+    nginx_pid nginx_worker_pids nginx_workers_up ws_open_per_worker
+    nginx_instance wait_for http_get_json
 );
 
 use constant GUID => '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -491,6 +494,15 @@ sub STRING () { bless { what => 'a string',
                         ok => sub { defined $_[0] && !ref $_[0]
                                     && !is_json_number($_[0]) } },
                       'WsRelay::Test::Matcher' }
+# pid_in(@pids): one of these pids (the workers of another nginx)
+sub pid_in {
+    my @pids = @_;
+
+    return bless { what => "one of the pids @pids",
+                   ok => sub { my $v = shift; is_json_number($v)
+                               && grep { $_ == $v } @pids } },
+                 'WsRelay::Test::Matcher';
+}
 sub TRUE () { JSON::PP::true }
 sub FALSE () { JSON::PP::false }
 
@@ -597,6 +609,101 @@ sub ws_open {
     return $c;
 }
 
+# ws_open_per_worker('/ws', 2): opens connections until each worker of
+# nginx holds 2 of them (the extra ones are closed); returns an array ref
+# of clients per worker, in the order of the workers' pids. Options:
+# pids => [...] (the workers of another nginx, with port => ...), and
+# those of ws_open.
+sub ws_open_per_worker {
+    my ($path, $count, %opts) = @_;
+
+    my @pids = sort { $a <=> $b } @{ delete $opts{pids}
+                                     || [nginx_workers_up()] };
+    my %by = map { $_ => [] } @pids;
+    my @extra;
+    my $tries = 100 * $count * @pids;
+
+    while (grep { @{ $by{$_} } < $count } @pids) {
+        die "ws_open_per_worker: $tries connections did not reach every"
+            . " worker of @pids\n" if $tries-- == 0;
+
+        my $c = ws_open($path, %opts);
+        my $mine = $by{$c->{pid}};
+
+        if ($mine && @$mine < $count) {
+            push @$mine, $c;
+
+        } else {
+            push @extra, $c;
+        }
+    }
+
+    $_->close for @extra;
+
+    return map { $by{$_} } @pids;
+}
+
+# The workers' pids once all of them run (workers() of them, within 5 s):
+# right after nginx starts, or after a worker died, some may be missing.
+sub nginx_workers_up {
+    my $want = defined &Test::Nginx::Util::workers
+               ? Test::Nginx::Util::workers() : 1;
+
+    wait_for(sub { my @pids = nginx_worker_pids(); @pids >= $want }, 5);
+    return nginx_worker_pids();
+}
+
+# wait_for(sub { ... }, 3): polls the condition until it is true or the
+# seconds are over; returns its last value.
+sub wait_for {
+    my ($cond, $secs) = @_;
+
+    my $deadline = time + ($secs // 3);
+
+    while (1) {
+        my $v = $cond->();
+        return $v if $v || time >= $deadline;
+        sleep 0.02;
+    }
+}
+
+# http_get_json('/api/health', port => ...): a plain GET, in 3 s at most;
+# returns the status and the body decoded as JSON (undef if it is not).
+sub http_get_json {
+    my ($path, %opts) = @_;
+
+    my $port = $opts{port}
+               // (defined &Test::Nginx::Util::server_port
+                   ? Test::Nginx::Util::server_port()
+                   : $ENV{TEST_NGINX_SERVER_PORT} // 1984);
+
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                     PeerPort => $port, Proto => 'tcp',
+                                     Timeout => 3)
+        or die "connect to 127.0.0.1:$port: $!\n";
+
+    print $sock "GET $path HTTP/1.0\r\nHost: localhost\r\n\r\n";
+
+    my $resp = '';
+    my $sel = IO::Select->new($sock);
+    my $deadline = time + 3;
+
+    while (time < $deadline && $sel->can_read($deadline - time)) {
+        sysread($sock, $resp, 65536, length $resp) or last;
+    }
+    close $sock;
+
+    my ($status) = $resp =~ m{^HTTP/1\.[01] (\d{3})}
+        or die "GET $path: no HTTP response\n";
+    my ($body) = $resp =~ /\r\n\r\n(.*)\z/s;
+
+    return ($status, eval { $JSON->decode($body // '') });
+}
+
+# Another nginx on this host, for tests with several nginx instances:
+# see WsRelay::Test::Nginx below.
+sub nginx_instance { WsRelay::Test::Nginx->new(@_) }
+
 # Runs a block's "--- ws_session" Perl code while nginx is up. The code
 # sees Test::More's functions, this module's exports and Time::HiRes's
 # sleep and time; it fails the block
@@ -612,6 +719,11 @@ sub run_ws_session {
   SKIP: {
         Test::More::skip("$BlockName - ws_session skipped due to $dry_run", 1)
             if $dry_run;
+
+        # and WsRelay::Redis's functions, when the test file uses them
+        Exporter::export('WsRelay::Redis', 'WsRelay::Test::Session')
+            if defined &WsRelay::Redis::redis_cmd
+               && !defined &WsRelay::Test::Session::redis_cmd;
 
         my $sub = eval "package WsRelay::Test::Session;\n"
                        . "#line 1 \"ws_session\"\nsub {\n$code\n}";
@@ -660,6 +772,7 @@ sub preprocess_block {
 #   config      => text   for blocks without --- config (default: a ws_relay
 #                          location /ws)
 #   main_config => text   for blocks without --- main_config
+#   http_config => text   for blocks without --- http_config
 # and for blocks with a --- raw_request: 0.1 s between its packets (the
 # upgrade goes alone, as a client waits for the 101), --- error_code 101,
 # and the server's frames decoded by ws_frames().
@@ -671,7 +784,7 @@ sub ws_defaults {
     Test::Nginx::Socket::add_block_preprocessor(sub {
         my $block = shift;
 
-        for my $section (qw(config main_config)) {
+        for my $section (qw(config main_config http_config)) {
             $block->set_value($section, $defaults{$section})
                 if defined $defaults{$section} && !defined $block->$section;
         }
@@ -1008,6 +1121,30 @@ sub describe {
     return $m->{type} eq 'eof' ? 'end of connection' : "$m->{type}: $m->{data}";
 }
 
+# The node id of the worker holding this connection: its connectionId
+# is "<node id>-<n>".
+sub node {
+    my $self = shift;
+
+    return $self->{id} =~ /^(.+)-\d+$/ ? $1 : undef;
+}
+
+# Every JSON message that arrives until none came for $quiet seconds.
+sub recv_all {
+    my ($self, $quiet) = @_;
+
+    my @got;
+
+    while (1) {
+        my $m = $self->next_message($quiet // 0.3) or last;
+        die "expected JSON text messages, got " . describe($m) . "\n"
+            unless $m->{type} =~ /^(?:text|binary)$/;
+        push @got, $JSON->decode($m->{data});
+    }
+
+    return @got;
+}
+
 # The next message as decoded JSON; dies when it is something else.
 sub recv_json {
     my ($self, $timeout) = @_;
@@ -1109,6 +1246,276 @@ sub DESTROY {
     my $self = shift;
 
     CORE::close($self->{sock}) if $self->{sock};
+}
+
+
+
+# --- another nginx -----------------------------------------------------------
+
+package WsRelay::Test::Nginx;
+
+# A second nginx run by the test itself (Test::Nginx runs one per block),
+# as another host of the cluster would be:
+#
+#   my $n2 = nginx_instance(workers => 2, http_config => '...',
+#                           config => '...');
+#   my $c = $n2->ws_open('/ws');
+#   $n2->pids; $n2->error_log; $n2->stop;
+#
+# It has its own prefix (the test server root with a "2" appended, or
+# root => ...), a free port (or port => ...), the modules the test
+# server loads, and the test server's binary. It is stopped when the
+# object goes away, and at exit however the test ends.
+
+use strict;
+use warnings;
+
+use File::Path qw(make_path remove_tree);
+use IO::Socket::INET ();
+use POSIX qw(WNOHANG);
+use Scalar::Util qw(weaken);
+use Time::HiRes qw(sleep time);
+
+my %Running;
+
+sub new {
+    my ($class, %opts) = @_;
+
+    my $main = WsRelay::Test::server_root()
+        // die "nginx_instance: no test server root\n";
+
+    my $self = bless {
+        root        => $opts{root} // $main . '2',
+        port        => $opts{port} // free_port(),
+        workers     => $opts{workers} // 2,
+        http_config => $opts{http_config} // '',
+        config      => $opts{config}
+                       // "    location = /ws {\n        ws_relay;\n    }\n",
+        modules     => $opts{modules} // loaded_modules("$main/conf/nginx.conf"),
+        binary      => $opts{binary} // test_binary(),
+        owner       => $$,
+    }, $class;
+
+    $self->write_config;
+    $self->start;
+
+    return $self;
+}
+
+sub port { $_[0]{port} }
+sub root { $_[0]{root} }
+
+sub test_binary {
+    no warnings 'once';
+    return $Test::Nginx::Util::NginxBinary // $ENV{TEST_NGINX_BINARY}
+           // 'nginx';
+}
+sub master { $_[0]{master} }
+
+# the load_module lines of a generated nginx.conf
+sub loaded_modules {
+    my $file = shift;
+
+    open my $in, '<', $file or return '';
+    my $conf = do { local $/; <$in> };
+    close $in;
+
+    return join "\n", $conf =~ /^\s*(load_module\s+[^;]+;)/mg;
+}
+
+sub free_port {
+    for (1 .. 1000) {
+        my $port = 20000 + int rand 40000;
+        my $sock = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                         LocalPort => $port, Proto => 'tcp',
+                                         Listen => 1)
+            or next;
+        close $sock;
+        return $port;
+    }
+
+    die "nginx_instance: no free port\n";
+}
+
+sub write_config {
+    my $self = shift;
+
+    my $root = $self->{root};
+
+    remove_tree("$root/conf", "$root/logs", glob("$root/*_temp"));
+    make_path("$root/conf", "$root/logs");
+
+    my $temp = join '', map { "    ${_}_temp_path $root/${_}_temp;\n" }
+               qw(client_body proxy fastcgi uwsgi scgi);
+    my $user = $> == 0 ? "user root;\n" : '';
+
+    open my $out, '>', "$root/conf/nginx.conf"
+        or die "nginx_instance: $root/conf/nginx.conf: $!\n";
+    print $out <<_EOC_;
+$self->{modules}
+worker_processes  $self->{workers};
+daemon on;
+master_process on;
+error_log $root/logs/error.log info;
+pid       $root/logs/nginx.pid;
+$user
+events {
+    accept_mutex off;
+    worker_connections  1024;
+}
+
+http {
+    access_log $root/logs/access.log;
+$temp
+$self->{http_config}
+
+    server {
+        listen       127.0.0.1:$self->{port};
+        server_name  localhost;
+
+$self->{config}
+    }
+}
+_EOC_
+    close $out;
+}
+
+sub start {
+    my $self = shift;
+
+    my $root = $self->{root};
+
+    system($self->{binary}, '-p', "$root/", '-c', "$root/conf/nginx.conf",
+           '-e', "$root/logs/error.log") == 0
+        or die "nginx_instance: $self->{binary} could not start (status $?):"
+               . "\n" . $self->error_log;
+
+    my $deadline = time + 5;
+    until ($self->{master} = $self->read_pid) {
+        die "nginx_instance: no pid file\n" if time > $deadline;
+        sleep 0.01;
+    }
+
+    $Running{ $self->{master} } = $self;
+    weaken($Running{ $self->{master} });
+
+    until (IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                 PeerPort => $self->{port}, Proto => 'tcp'))
+    {
+        die "nginx_instance: nothing listens on $self->{port}\n"
+            if time > $deadline;
+        sleep 0.01;
+    }
+
+    until ($self->pids == $self->{workers}) {
+        die "nginx_instance: not all $self->{workers} workers started\n"
+            if time > $deadline;
+        sleep 0.01;
+    }
+}
+
+sub read_pid {
+    my $self = shift;
+
+    open my $in, '<', "$self->{root}/logs/nginx.pid" or return undef;
+    my $pid = <$in>;
+    close $in;
+
+    return defined $pid && $pid =~ /(\d+)/ ? $1 : undef;
+}
+
+# the pids of its worker processes
+sub pids {
+    my $self = shift;
+
+    return () unless $self->{master};
+    return grep { parent_of($_) == $self->{master} } all_pids();
+}
+
+sub all_pids {
+    opendir my $dh, '/proc' or return ();
+    my @pids = sort { $a <=> $b } grep { /^\d+$/ } readdir $dh;
+    closedir $dh;
+    return @pids;
+}
+
+sub parent_of {
+    my $pid = shift;
+
+    open my $in, '<', "/proc/$pid/stat" or return 0;
+    my $stat = <$in> // '';
+    close $in;
+
+    # zombies are gone already
+    return $stat =~ /\) ([^Z]) (\d+)/ ? $2 : 0;
+}
+
+sub ws_open {
+    my ($self, $path, %opts) = @_;
+
+    return WsRelay::Test::ws_open($path, port => $self->{port},
+                                  welcome => { processId =>
+                                      WsRelay::Test::pid_in($self->pids) },
+                                  %opts);
+}
+
+sub ws_open_per_worker {
+    my ($self, $path, $count, %opts) = @_;
+
+    return WsRelay::Test::ws_open_per_worker($path, $count,
+        port => $self->{port}, pids => [$self->pids],
+        welcome => { processId => WsRelay::Test::pid_in($self->pids) },
+        %opts);
+}
+
+sub error_log {
+    my $self = shift;
+
+    open my $in, '<', "$self->{root}/logs/error.log" or return '';
+    my $log = do { local $/; <$in> };
+    close $in;
+    return $log;
+}
+
+# TERM (fast shutdown: a test waits for no client), then KILL what is
+# left after 5 s: master and workers
+sub stop {
+    my $self = shift;
+
+    my $master = delete $self->{master} or return;
+    delete $Running{$master};
+    return unless $self->{owner} == $$;
+
+    my @group = ($master, grep { parent_of($_) == $master } all_pids());
+    kill 'TERM', $master;
+
+    my $deadline = time + 5;
+    while (grep { alive($_) } @group) {
+        if (time > $deadline) {
+            kill 'KILL', grep { alive($_) } @group;
+            last;
+        }
+        sleep 0.02;
+    }
+}
+
+sub alive {
+    my $pid = shift;
+
+    waitpid $pid, WNOHANG;
+    return kill(0, $pid) && parent_of($pid);
+}
+
+sub DESTROY {
+    my $self = shift;
+
+    local ($?, $@);
+    $self->stop;
+}
+
+END {
+    local $?;
+    $_->stop for grep { defined } values %Running;
 }
 
 

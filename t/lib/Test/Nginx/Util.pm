@@ -57,6 +57,36 @@ our $NoRootLocation = 0;
 our $ConfigPreamble = '';
 our @EnvToNginx;
 
+# Memory checking (util/test-sanitized.sh runs the suite both ways).
+#
+# TEST_NGINX_USE_VALGRIND: as in Test::Nginx, nginx runs under valgrind in
+# the foreground (daemon off) and is stopped after every block so that its
+# leaks are reported there. "1" (any number) means
+# "--tool=memcheck --leak-check=full ..." plus ./valgrind.suppress when that
+# file exists; any other value is the list of valgrind options itself.
+# Valgrind writes to the test's stderr, after the block's name.
+# TEST_NGINX_VALGRIND_EXIT_ON_FIRST_ERR adds
+# --exit-on-first-error=yes --error-exitcode=1 (numeric mode).
+#
+# TEST_NGINX_CHECK_SANITIZER: nginx is built with ASan/UBSan; a sanitizer
+# report (ASan, LeakSanitizer, UBSan "runtime error:") in an error log of
+# the test's nginx (or of the second nginx a test runs, in the server root
+# with a digit appended) or in the sanitizers' log_path files fails a test
+# of the block that produced it, the report shown as diagnostics.
+our $UseValgrind = $ENV{TEST_NGINX_USE_VALGRIND};
+our $ValgrindExitOnFirstErr = $ENV{TEST_NGINX_VALGRIND_EXIT_ON_FIRST_ERR};
+our $ValgrindStartTimeout = 60;
+our $ValgrindStopTimeout = 60;
+our $CheckSanitizer = $ENV{TEST_NGINX_CHECK_SANITIZER};
+
+undef $UseValgrind if defined $UseValgrind
+                      && ($UseValgrind eq '' || $UseValgrind eq '0');
+
+if ($UseValgrind) {
+    # a foreground nginx, a child of the test: what valgrind needs
+    $DaemonEnabled = 'off';
+}
+
 our @BlockPreprocessors;
 our @CleanupHandlers;
 our @TestCleanupHandlers;
@@ -77,6 +107,7 @@ our $ConfFile   = "$ConfDir/nginx.conf";
 our $PidFile    = "$LogDir/nginx.pid";
 
 our $ErrLogFilePos = 0;
+our $NginxChild;
 our $PrevConfig;
 our $PrevBlock;
 our $RandPorts = {};
@@ -470,7 +501,8 @@ sub kill_process ($$$) {
 
     kill SIGQUIT, $pid;
 
-    my $left = $wait ? timeout() : 0;
+    # valgrind's leak check runs when the process exits
+    my $left = !$wait ? 0 : $UseValgrind ? $ValgrindStopTimeout : timeout();
     while ($left > 0 && is_running($pid)) {
         waitpid $pid, WNOHANG;
         sleep 0.02;
@@ -523,11 +555,78 @@ sub tail_error_log () {
 }
 
 
+sub valgrind_command ($) {
+    my $cmd = shift;
+
+    if ($UseValgrind !~ /^\d+$/) {
+        return "valgrind -q $UseValgrind $cmd";
+    }
+
+    my $opts = '--tool=memcheck --leak-check=full --keep-debuginfo=yes'
+               . ' --show-possibly-lost=no';
+    $opts .= ' --exit-on-first-error=yes --error-exitcode=1'
+        if $ValgrindExitOnFirstErr;
+    $opts .= ' --suppressions=valgrind.suppress' if -f 'valgrind.suppress';
+
+    return "valgrind --num-callers=100 -q $opts --gen-suppressions=all $cmd";
+}
+
+
+# nginx under valgrind: a foreground child of the test, in a process group
+# of its own; ready once it has written its pid file (it listens by then).
+sub start_nginx_valgrind ($) {
+    my $name = shift;
+
+    my $cmd = valgrind_command("$NginxBinary -e $ErrLogFile -p $ServRoot/"
+                               . " -c $ConfFile");
+
+    unlink $PidFile;
+
+    # valgrind's reports follow the name of the block on stderr
+    warn "$name\n";
+
+    my $pid = fork;
+    bail_out("$name - fork() failed: $!") unless defined $pid;
+
+    if ($pid == 0) {
+        setpgrp;
+        open STDOUT, '>', '/dev/null';
+        exec "exec $cmd" or POSIX::_exit(127);
+    }
+
+    $NginxChild = $pid;
+
+    my $deadline = time + $ValgrindStartTimeout;
+
+    until (-s $PidFile) {
+        if (!is_running($pid)) {
+            bail_out("$name - nginx under valgrind exited at start"
+                     . " (\"$cmd\"):\n" . tail_error_log());
+        }
+
+        if (time > $deadline) {
+            bail_out("$name - nginx under valgrind not up after"
+                     . " $ValgrindStartTimeout s:\n" . tail_error_log());
+        }
+
+        sleep 0.05;
+    }
+
+    sleep $TestNginxSleep;
+}
+
+
 sub start_nginx ($) {
     my $name = shift;
 
+    return start_nginx_valgrind($name) if $UseValgrind;
+
+    # a sanitizer report that comes before nginx has redirected stderr to
+    # its error log goes to the error log as well
+    my $stderr = $CheckSanitizer ? "2>> $ErrLogFile" : '';
+
     my $cmd = "$NginxBinary -e $ErrLogFile -p $ServRoot/ -c $ConfFile"
-              . " > /dev/null";
+              . " > /dev/null $stderr";
 
     my $waited = 0;
 
@@ -552,6 +651,116 @@ sub start_nginx ($) {
     }
 
     sleep $TestNginxSleep;
+}
+
+
+# Error logs of the test's nginx and of second nginx instances a test runs
+# (server root with a digit appended), then the files of the sanitizers'
+# log_path prefixes (the "prefix.PID" files).
+sub sanitizer_report_files () {
+    my @files = ($ErrLogFile);
+
+    my ($dir, $base) = $ServRoot =~ m{^(.*)/([^/]+)/*$};
+    if (defined $dir && opendir my $dh, $dir) {
+        push @files, map { "$dir/$_/logs/error.log" }
+                     sort grep { /^\Q$base\E\d+$/ } readdir $dh;
+        closedir $dh;
+    }
+
+    my %prefixes;
+    for my $var (qw(ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS)) {
+        next unless defined $ENV{$var};
+        $prefixes{$1} = 1 while $ENV{$var} =~ /(?:^|[:\s])log_path=([^:\s]+)/g;
+    }
+
+    for my $prefix (sort keys %prefixes) {
+        next if $prefix eq 'stderr' || $prefix eq 'stdout';
+        my ($pdir, $pbase) = $prefix =~ m{^(.*)/([^/]+)$} ? ($1, $2)
+                                                          : ('.', $prefix);
+        opendir my $dh, $pdir or next;
+        push @files, map { "$pdir/$_" }
+                     sort grep { /^\Q$pbase\E\.\d+/ } readdir $dh;
+        closedir $dh;
+    }
+
+    return grep { -f $_ } @files;
+}
+
+
+my %SanitizerSeen;      # file => [device:inode, bytes already read]
+
+my $SanitizerStart = qr/==\d+==\s*ERROR: \w*Sanitizer|\bruntime error: /;
+
+# The reports in some lines: [title, text], a report running until its
+# SUMMARY line, the next report or a line of nginx's own.
+sub sanitizer_reports ($) {
+    my $lines = shift;
+    my @reports;
+    my $cur;
+
+    for my $line (@$lines) {
+        if ($line =~ $SanitizerStart) {
+            push @reports, $cur if $cur;
+            (my $title = $line) =~ s/^\s+|\s+$//g;
+            $title =~ s/^==\d+==\s*//;
+            $cur = [$title, $line];
+            next;
+        }
+
+        next unless $cur;
+
+        if ($line =~ m{^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[}) {
+            push @reports, $cur;
+            undef $cur;
+            next;
+        }
+
+        $cur->[1] .= $line;
+
+        if ($line =~ /^SUMMARY: /) {
+            push @reports, $cur;
+            undef $cur;
+        }
+    }
+
+    push @reports, $cur if $cur;
+
+    for my $r (@reports) {
+        # the shadow memory dump helps no one reading a test log
+        $r->[1] =~ s/^Shadow bytes around the buggy address:.*?(?=^SUMMARY: |\z)//ms;
+    }
+
+    return @reports;
+}
+
+
+# Fails a test for every sanitizer report written since the last look.
+sub check_sanitizer_reports ($$) {
+    my ($name, $when) = @_;
+
+    return unless $CheckSanitizer;
+
+    for my $file (sanitizer_report_files()) {
+        my @st = stat $file or next;
+        my $id = "$st[0]:$st[1]";
+        my $seen = $SanitizerSeen{$file};
+        my $pos = $seen && $seen->[0] eq $id && $seen->[1] <= $st[7]
+                  ? $seen->[1] : 0;
+
+        next if $pos == $st[7];
+
+        open my $in, '<', $file or next;
+        seek $in, $pos, 0;
+        my @lines = <$in>;
+        $SanitizerSeen{$file} = [$id, tell $in];
+        close $in;
+
+        for my $r (sanitizer_reports(\@lines)) {
+            Test::More::fail("$name - no sanitizer report $when, but $file"
+                             . " has: $r->[0]");
+            Test::More::diag($r->[1]);
+        }
+    }
 }
 
 
@@ -581,10 +790,17 @@ sub run_test ($) {
 
     my $config = expand_env_in_text($block->config, $name, $rand_ports);
 
+    # under valgrind nginx stops after every block: one without a config of
+    # its own starts it again with the previous config
+    $config = $PrevConfig
+        if !defined $config && $UseValgrind && !-f $PidFile;
+
     if (defined $config) {
         $PrevConfig = $config;
 
         stop_nginx($name);
+        check_sanitizer_reports(defined $PrevBlock ? $PrevBlock->name
+                                                   : $name, 'at nginx exit');
         check_prev_block_shutdown_error_log();
 
         setup_server_root();
@@ -612,6 +828,14 @@ sub run_test ($) {
 
     for my $i (0 .. $RepeatEach - 1) {
         $RunBlockRequests->($block, undef, $i);
+    }
+
+    check_sanitizer_reports($name, 'while it ran');
+
+    if ($UseValgrind) {
+        # its leaks are reported now, after this block's name
+        stop_nginx($name);
+        check_sanitizer_reports($name, 'at nginx exit');
     }
 }
 
@@ -652,8 +876,11 @@ END {
     if ($$ == $MainPid) {
         local $?;
 
+        my $last = defined $PrevBlock ? $PrevBlock->name : 'END';
+
         cleanup();
         stop_nginx('END');
+        check_sanitizer_reports($last, 'at nginx exit');
         check_prev_block_shutdown_error_log();
     }
 }
