@@ -324,8 +324,8 @@ ngx_ws_relay_api_send_body(ngx_http_request_t *r)
         return;
     }
 
-    body = json_loadb((char *) text.data, text.len, JSON_REJECT_DUPLICATES,
-                      &error);
+    body = json_loadb((char *) text.data, text.len,
+                      JSON_REJECT_DUPLICATES|JSON_DECODE_ANY, &error);
 
     if (body == NULL) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

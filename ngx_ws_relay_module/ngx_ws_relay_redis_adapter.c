@@ -76,7 +76,7 @@ ngx_ws_relay_redis_read_handler(ngx_event_t *rev)
         redisAsyncHandleRead(ac);
 
         /* the context is gone when hiredis ran the cleanup hook */
-        if (c->fd == (ngx_socket_t) -1 || c->data != ac) {
+        if (c->fd == (ngx_socket_t) -1) {
             return;
         }
 
@@ -158,7 +158,7 @@ ngx_ws_relay_redis_cleanup(void *data)
         ngx_delete_posted_event(c->write);
     }
 
+    /* c->data links the free list from now on */
     ngx_free_connection(c);
     c->fd = (ngx_socket_t) -1;
-    c->data = NULL;
 }
