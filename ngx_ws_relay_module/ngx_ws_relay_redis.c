@@ -278,7 +278,7 @@ ngx_ws_relay_redis_init_conf(ngx_ws_relay_redis_conf_t *rcf)
 {
     ngx_conf_init_value(rcf->enabled, 0);
     ngx_conf_init_value(rcf->db, 0);
-    ngx_conf_init_msec_value(rcf->timeout, 1000);
+    ngx_conf_init_msec_value(rcf->timeout, 2000);
     ngx_conf_init_msec_value(rcf->ack_timeout, 500);
 
     if (rcf->prefix.data == NULL) {
@@ -304,6 +304,9 @@ ngx_ws_relay_redis_init_worker(ngx_cycle_t *cycle)
 
     rd->conf = rcf;
     rd->log = cycle->log;
+
+    /* the time cached before the fork may be old: timeouts count from now */
+    ngx_time_update();
     node = &ngx_ws_relay_worker.node_id;
 
     p = ngx_pnalloc(cycle->pool, 3 * (rcf->prefix.len + node->len) + 32);
@@ -776,7 +779,6 @@ ngx_ws_relay_redis_cmd_ready(void)
                   "ws relay: redis commands link ready");
 
     rd->cmd.ready = 1;
-    rd->cmd.backoff = 0;
     ngx_ws_relay_redis_count_ready();
 
     /* what this worker holds, written anew */
@@ -803,7 +805,6 @@ ngx_ws_relay_redis_sub_ready(void)
                   "ws relay: redis subscriber link ready");
 
     rd->sub.ready = 1;
-    rd->sub.backoff = 0;
     ngx_ws_relay_redis_count_ready();
 
     ngx_ws_relay_redis_resync("SUBSCRIBE", NULL, &rd->sub);
@@ -957,9 +958,13 @@ ngx_ws_relay_redis_user_joined(ngx_str_t *user_id)
     if (rd->sub.ready
         && ngx_ws_relay_redis_user_channel(user_id, &channel) == NGX_OK)
     {
-        (void) redisAsyncCommand(rd->sub.ac, ngx_ws_relay_redis_message,
-                                 NULL, "SUBSCRIBE %b", channel.data,
-                                 channel.len);
+        if (redisAsyncCommand(rd->sub.ac, ngx_ws_relay_redis_message, NULL,
+                              "SUBSCRIBE %b", channel.data, channel.len)
+            == REDIS_OK)
+        {
+            /* on its way before the client hears that it is registered */
+            redisAsyncHandleWrite(rd->sub.ac);
+        }
     }
 
     if (rd->cmd.ready) {
@@ -1314,6 +1319,10 @@ ngx_ws_relay_redis_node_message(ngx_str_t *payload)
     if (rd->ping_in_flight && values[0] == rd->ping_seq) {
         rd->ping_in_flight = 0;
         ngx_ws_relay_redis_measure_rtt();
+
+        /* a full round trip: the links work, the next loss backs off anew */
+        rd->cmd.backoff = 0;
+        rd->sub.backoff = 0;
     }
 
     return;

@@ -138,7 +138,7 @@ sub redis_nodes_up {
 # Assertions for ws_session code, named after the block:
 #
 # redis_up_ok(@clients): within 5 s, the workers holding these clients
-# have both links to Redis up (a worker accepts clients before).
+# have both links to Redis up (a worker accepts clients before they are).
 sub redis_up_ok {
     my @clients = @_;
 

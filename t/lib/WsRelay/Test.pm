@@ -1304,13 +1304,13 @@ sub new {
 
 sub port { $_[0]{port} }
 sub root { $_[0]{root} }
+sub master { $_[0]{master} }
 
 sub test_binary {
     no warnings 'once';
     return $Test::Nginx::Util::NginxBinary // $ENV{TEST_NGINX_BINARY}
            // 'nginx';
 }
-sub master { $_[0]{master} }
 
 # the load_module lines of a generated nginx.conf
 sub loaded_modules {
@@ -1399,14 +1399,7 @@ sub start {
     $Running{ $self->{master} } = $self;
     weaken($Running{ $self->{master} });
 
-    until (IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                 PeerPort => $self->{port}, Proto => 'tcp'))
-    {
-        die "nginx_instance: nothing listens on $self->{port}\n"
-            if time > $deadline;
-        sleep 0.01;
-    }
-
+    # it listens already: the daemon opens its sockets before it forks
     until ($self->pids == $self->{workers}) {
         die "nginx_instance: not all $self->{workers} workers started\n"
             if time > $deadline;
