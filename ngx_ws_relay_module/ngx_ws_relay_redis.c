@@ -1440,6 +1440,7 @@ ngx_ws_relay_redis_nodes_reply(redisAsyncContext *ac, void *r,
     ngx_ws_relay_redis_presence_t  *pr = privdata;
 
     size_t                  i;
+    json_t                 *name;
     redisReply             *node;
     ngx_ws_relay_redis_t   *rd;
 
@@ -1467,6 +1468,22 @@ ngx_ws_relay_redis_nodes_reply(redisAsyncContext *ac, void *r,
             continue;
         }
 
+        /*
+         * Answers are matched with pr->order by position: a node is asked
+         * about only once its name is there.  A name that is not UTF-8
+         * cannot be a JSON key: it is left out.
+         */
+
+        name = json_stringn(node->str, node->len);
+        if (name == NULL) {
+            continue;
+        }
+
+        if (json_array_append_new(pr->order, name) != 0) {
+            pr->failed = 1;
+            break;
+        }
+
         if (ngx_ws_relay_redis_command(&rd->cmd,
                                        ngx_ws_relay_redis_users_reply, pr,
                                        "SMEMBERS %bnode:%b:users",
@@ -1475,11 +1492,12 @@ ngx_ws_relay_redis_nodes_reply(redisAsyncContext *ac, void *r,
                                        node->str, (size_t) node->len)
             != NGX_OK)
         {
+            (void) json_array_remove(pr->order,
+                                     json_array_size(pr->order) - 1);
             pr->failed = 1;
             break;
         }
 
-        json_array_append_new(pr->order, json_stringn(node->str, node->len));
         pr->pending++;
     }
 

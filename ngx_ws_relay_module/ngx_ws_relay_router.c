@@ -34,6 +34,8 @@ static void ngx_ws_relay_router_unsupported(ngx_ws_relay_conn_t *wc,
 static void ngx_ws_relay_router_send(ngx_ws_relay_conn_t *wc, json_t *json);
 static void ngx_ws_relay_router_error(ngx_ws_relay_conn_t *wc,
     const char *text);
+static ngx_int_t ngx_ws_relay_router_bad_target(ngx_ws_relay_conn_t *wc,
+    json_t *target);
 static void ngx_ws_relay_router_deliver(ngx_ws_relay_conn_t *wc,
     json_t *target, json_t *message, json_t *reply);
 static void ngx_ws_relay_router_delivered(ngx_ws_relay_delivery_t *d);
@@ -219,8 +221,9 @@ ngx_ws_relay_router_chat(ngx_ws_relay_conn_t *wc, json_t *message)
     target = json_object_get(message, "targetUserId");
     text = json_object_get(message, "text");
 
-    if (!ngx_ws_relay_json_falsy(target) && !json_is_string(target)) {
-        ngx_ws_relay_router_error(wc, "targetUserId must be a string");
+    if (!ngx_ws_relay_json_falsy(target)
+        && ngx_ws_relay_router_bad_target(wc, target))
+    {
         return;
     }
 
@@ -266,8 +269,7 @@ ngx_ws_relay_router_notification(ngx_ws_relay_conn_t *wc, json_t *message)
         return;
     }
 
-    if (!json_is_string(target)) {
-        ngx_ws_relay_router_error(wc, "targetUserId must be a string");
+    if (ngx_ws_relay_router_bad_target(wc, target)) {
         return;
     }
 
@@ -294,6 +296,25 @@ ngx_ws_relay_router_notification(ngx_ws_relay_conn_t *wc, json_t *message)
                   "delivered", 0,
                   "connections", (json_int_t) 0,
                   "timestamp", (json_int_t) 0));
+}
+
+
+/* a target that is not a user id answers with an error */
+
+static ngx_int_t
+ngx_ws_relay_router_bad_target(ngx_ws_relay_conn_t *wc, json_t *target)
+{
+    if (!json_is_string(target)) {
+        ngx_ws_relay_router_error(wc, "targetUserId must be a string");
+        return 1;
+    }
+
+    if (json_string_length(target) > NGX_WS_RELAY_MAX_USER_ID) {
+        ngx_ws_relay_router_error(wc, "targetUserId is too long");
+        return 1;
+    }
+
+    return 0;
 }
 
 

@@ -383,3 +383,23 @@ is(scalar @acks, 50, '50 delivered acks');
 --- no_error_log
 [error]
 [crit]
+
+
+
+=== TEST 22: user ids longer than 256 bytes are refused, 256 are fine
+--- ws_session
+my $a = ws_open('/ws');
+my $long = 'u' x 257;
+json_is($a->call({type => 'register', userId => $long}),
+        {type => 'error', message => 'userId is too long'}, 'register');
+json_is($a->call({type => 'chat', targetUserId => $long, text => 'x'}),
+        {type => 'error', message => 'targetUserId is too long'}, 'chat');
+json_is($a->call({type => 'notification', targetUserId => $long}),
+        {type => 'error', message => 'targetUserId is too long'},
+        'notification');
+json_is($a->call({type => 'register', userId => 'u' x 256}),
+        {type => 'register', status => 'success', userId => 'u' x 256,
+         timestamp => NOW}, '256 bytes register');
+--- no_error_log
+[error]
+[crit]

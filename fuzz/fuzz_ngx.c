@@ -1,0 +1,737 @@
+
+/*
+ * Copyright (C) ngx_ws_relay_module authors
+ */
+
+
+/* see fuzz_ngx.h */
+
+
+#include "fuzz_ngx.h"
+#include "ngx_ws_relay_delivery.h"
+#include "ngx_ws_relay_registry.h"
+#include <dlfcn.h>
+#include <sanitizer/allocator_interface.h>
+
+
+/* the globals of nginx and of the module's other files */
+
+volatile ngx_cycle_t    *ngx_cycle;
+volatile ngx_time_t     *ngx_cached_time;
+volatile ngx_msec_t      ngx_current_msec;
+ngx_pid_t                ngx_pid = 4242;
+ngx_uint_t               ngx_exiting;
+sig_atomic_t             ngx_terminate;
+ngx_uint_t               ngx_cacheline_size = 64;
+ngx_rbtree_t             ngx_event_timer_rbtree;
+
+ngx_ws_relay_worker_t    ngx_ws_relay_worker;
+ngx_ws_relay_slot_t     *ngx_ws_relay_slot;
+
+
+ngx_log_t                  fuzz_log;
+ngx_cycle_t                fuzz_cycle;
+ngx_ws_relay_main_conf_t   fuzz_main_conf;
+ngx_ws_relay_slot_t        fuzz_slot;
+
+
+#define FUZZ_EPOCH_SEC     1764340000
+#define FUZZ_START_MSEC    1000000
+
+
+typedef struct fuzz_chunk_s  fuzz_chunk_t;
+
+struct fuzz_chunk_s {
+    fuzz_chunk_t          *next;
+};
+
+
+static ngx_rbtree_node_t   fuzz_timer_sentinel;
+static ngx_time_t          fuzz_time;
+static ngx_event_t        *fuzz_firing;
+static fuzz_chunk_t       *fuzz_pool;
+static ngx_uint_t          fuzz_fail_countdown;
+static ngx_uint_t          fuzz_fail_paused;
+static ngx_uint_t          fuzz_failed;
+static ngx_int_t           fuzz_json_allocs;
+static uintptr_t          *fuzz_json_table;
+static size_t              fuzz_json_size;
+static ngx_uint_t          fuzz_log_stderr;
+static u_char              fuzz_pool_tag;
+
+
+static void *fuzz_json_malloc(size_t size);
+static void fuzz_json_free(void *p);
+static void fuzz_json_track(uintptr_t p);
+static void fuzz_malloc_hook(const volatile void *ptr, size_t size);
+static void fuzz_free_hook(const volatile void *ptr);
+static ngx_uint_t fuzz_fail_now(void);
+
+
+void
+fuzz_ngx_init(void)
+{
+    fuzz_log_stderr = (getenv("FUZZ_LOG") != NULL);
+
+    /* every level and every debug mask: each line is formatted */
+    fuzz_log.log_level = NGX_LOG_DEBUG | NGX_LOG_DEBUG_ALL;
+
+    fuzz_cycle.log = &fuzz_log;
+    fuzz_cycle.pool = (ngx_pool_t *) &fuzz_pool_tag;
+    ngx_cycle = &fuzz_cycle;
+
+    ngx_cached_time = &fuzz_time;
+    ngx_ws_relay_slot = &fuzz_slot;
+
+    ngx_str_set(&ngx_ws_relay_worker.node_id, "host-4242-1a2b3c");
+    ngx_ws_relay_worker.main_conf = &fuzz_main_conf;
+
+    fuzz_main_conf.max_connections = 4000;
+    fuzz_main_conf.close_timeout = 5000;
+    fuzz_main_conf.redis.timeout = 1000;
+    fuzz_main_conf.redis.ack_timeout = 500;
+    ngx_str_set(&fuzz_main_conf.redis.prefix, "ws_relay:");
+
+    ngx_rbtree_init(&ngx_event_timer_rbtree, &fuzz_timer_sentinel,
+                    ngx_rbtree_insert_timer_value);
+
+    json_set_alloc_funcs(fuzz_json_malloc, fuzz_json_free);
+    fuzz_assert(__sanitizer_install_malloc_and_free_hooks(fuzz_malloc_hook,
+                                                          fuzz_free_hook)
+                != 0);
+
+    ngx_ws_relay_registry_init();
+    ngx_ws_relay_delivery_init();
+
+    fuzz_ngx_reset();
+}
+
+
+/* between two inputs: the same clock, no timers, no failure armed */
+
+void
+fuzz_ngx_reset(void)
+{
+    fuzz_assert(fuzz_timers() == 0);
+
+    fuzz_pool_free();
+
+    fuzz_fail_countdown = 0;
+    fuzz_fail_paused = 0;
+    fuzz_failed = 0;
+    fuzz_firing = NULL;
+
+    ngx_current_msec = FUZZ_START_MSEC;
+    fuzz_time.sec = FUZZ_EPOCH_SEC;
+    fuzz_time.msec = 0;
+
+    ngx_exiting = 0;
+    ngx_terminate = 0;
+
+    srandom(1);
+}
+
+
+/* the clock is the target's: nginx's cached time moves only by it */
+
+void
+ngx_time_update(void)
+{
+}
+
+
+uint64_t
+ngx_ws_relay_now_ms(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+/* the log: every line formatted as nginx would, then dropped */
+
+void
+ngx_log_error_core(ngx_uint_t level, ngx_log_t *log, ngx_err_t err,
+    const char *fmt, ...)
+{
+    u_char   *p, *last, line[NGX_MAX_ERROR_STR];
+    va_list   args;
+
+    fuzz_assert(log != NULL && fmt != NULL);
+
+    last = line + NGX_MAX_ERROR_STR;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(line, last, fmt, args);
+    va_end(args);
+
+    if (err) {
+        p = ngx_slprintf(p, last, " (%d)", err);
+    }
+
+    fuzz_assert(p >= line && p <= last);
+
+    if (fuzz_log_stderr) {
+        fprintf(stderr, "log %u: %.*s\n", (unsigned) level,
+                (int) (p - line), line);
+    }
+}
+
+
+/* with FUZZ_LOG set: what the target sees, for reading a crash input */
+
+void
+fuzz_trace(const char *fmt, ...)
+{
+    va_list  args;
+
+    if (!fuzz_log_stderr) {
+        return;
+    }
+
+    va_start(args, fmt);
+    fprintf(stderr, "fuzz: ");
+    vfprintf(stderr, fmt, args);
+    fprintf(stderr, "\n");
+    va_end(args);
+}
+
+
+/* allocations, any of which can be made to fail */
+
+void
+fuzz_fail_alloc(ngx_uint_t n)
+{
+    fuzz_fail_countdown = n;
+    fuzz_failed = 0;
+}
+
+
+ngx_uint_t
+fuzz_alloc_failed(void)
+{
+    return fuzz_failed;
+}
+
+
+/* the target's own allocations (checking replies) never fail */
+
+void
+fuzz_fail_pause(ngx_uint_t pause)
+{
+    if (pause) {
+        fuzz_fail_paused++;
+
+    } else {
+        fuzz_assert(fuzz_fail_paused > 0);
+        fuzz_fail_paused--;
+    }
+}
+
+
+static ngx_uint_t
+fuzz_fail_now(void)
+{
+    if (fuzz_fail_paused == 0
+        && fuzz_fail_countdown && --fuzz_fail_countdown == 0)
+    {
+        fuzz_failed++;
+        return 1;
+    }
+
+    return 0;
+}
+
+
+void *
+ngx_alloc(size_t size, ngx_log_t *log)
+{
+    void  *p;
+
+    fuzz_assert(log != NULL);
+
+    if (fuzz_fail_now()) {
+        ngx_log_error(NGX_LOG_EMERG, log, 0, "malloc(%uz) failed", size);
+        return NULL;
+    }
+
+    p = malloc(size);
+    fuzz_assert(p != NULL);
+
+    return p;
+}
+
+
+void *
+ngx_calloc(size_t size, ngx_log_t *log)
+{
+    void  *p;
+
+    p = ngx_alloc(size, log);
+
+    if (p) {
+        ngx_memzero(p, size);
+    }
+
+    return p;
+}
+
+
+/* ngx_pnalloc() on the cycle's pool: the memory lives until reset */
+
+void *
+ngx_pnalloc(ngx_pool_t *pool, size_t size)
+{
+    fuzz_chunk_t  *c;
+
+    fuzz_assert(pool != NULL);
+
+    if (fuzz_fail_now()) {
+        return NULL;
+    }
+
+    c = malloc(sizeof(fuzz_chunk_t) + size);
+    fuzz_assert(c != NULL);
+
+    c->next = fuzz_pool;
+    fuzz_pool = c;
+
+    return c + 1;
+}
+
+
+void *
+ngx_palloc(ngx_pool_t *pool, size_t size)
+{
+    return ngx_pnalloc(pool, size);
+}
+
+
+void *
+ngx_pcalloc(ngx_pool_t *pool, size_t size)
+{
+    void  *p;
+
+    p = ngx_pnalloc(pool, size);
+
+    if (p) {
+        ngx_memzero(p, size);
+    }
+
+    return p;
+}
+
+
+void
+fuzz_pool_free(void)
+{
+    fuzz_chunk_t  *c;
+
+    while (fuzz_pool) {
+        c = fuzz_pool;
+        fuzz_pool = c->next;
+        free(c);
+    }
+}
+
+
+/*
+ * jansson's heap: every block its allocator hands out is kept in a table
+ * until it is freed, by jansson or by anyone else (the router frees what
+ * json_dumps() returns with free(), as jansson's default allocator lets
+ * it): a sanitizer hook sees every free().
+ */
+
+static void
+fuzz_json_track(uintptr_t p)
+{
+    size_t      i, size;
+    uintptr_t  *old;
+
+    if (2 * (fuzz_json_allocs + 1) > (ngx_int_t) fuzz_json_size) {
+        old = fuzz_json_table;
+        size = fuzz_json_size;
+
+        fuzz_json_size = size ? 2 * size : 4096;
+        fuzz_json_table = calloc(fuzz_json_size, sizeof(uintptr_t));
+        fuzz_assert(fuzz_json_table != NULL);
+
+        fuzz_json_allocs = 0;
+
+        for (i = 0; i < size; i++) {
+            if (old[i]) {
+                fuzz_json_track(old[i]);
+            }
+        }
+
+        free(old);
+    }
+
+    for (i = (p >> 4) & (fuzz_json_size - 1);
+         fuzz_json_table[i];
+         i = (i + 1) & (fuzz_json_size - 1))
+    {
+        fuzz_assert(fuzz_json_table[i] != p);
+    }
+
+    fuzz_json_table[i] = p;
+    fuzz_json_allocs++;
+}
+
+
+static void
+fuzz_malloc_hook(const volatile void *ptr, size_t size)
+{
+    /* only frees matter */
+}
+
+
+/* linear probing, deletion by shifting back: no allocation in a hook */
+
+static void
+fuzz_free_hook(const volatile void *ptr)
+{
+    size_t     i, j, k, mask;
+    uintptr_t  p;
+
+    p = (uintptr_t) ptr;
+
+    if (p == 0 || fuzz_json_allocs == 0) {
+        return;
+    }
+
+    mask = fuzz_json_size - 1;
+
+    for (i = (p >> 4) & mask; fuzz_json_table[i] != p; i = (i + 1) & mask) {
+        if (fuzz_json_table[i] == 0) {
+            return;
+        }
+    }
+
+    fuzz_json_table[i] = 0;
+    fuzz_json_allocs--;
+
+    for (j = (i + 1) & mask; fuzz_json_table[j]; j = (j + 1) & mask) {
+        k = (fuzz_json_table[j] >> 4) & mask;
+
+        /* the entry at j may move to the hole at i */
+        if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
+            fuzz_json_table[i] = fuzz_json_table[j];
+            fuzz_json_table[j] = 0;
+            i = j;
+        }
+    }
+}
+
+
+static void *
+fuzz_json_malloc(size_t size)
+{
+    void  *p;
+
+    if (fuzz_fail_now()) {
+        return NULL;
+    }
+
+    p = malloc(size);
+    fuzz_assert(p != NULL);
+
+    fuzz_json_track((uintptr_t) p);
+
+    return p;
+}
+
+
+static void
+fuzz_json_free(void *p)
+{
+    free(p);
+}
+
+
+ngx_int_t
+fuzz_json_live(void)
+{
+    return fuzz_json_allocs;
+}
+
+
+/* timers: ngx_event_expire_timers() with a clock the target moves */
+
+void
+fuzz_time_pass(ngx_msec_t ms)
+{
+    ngx_uint_t          n;
+    ngx_event_t        *ev;
+    ngx_rbtree_node_t  *node, *root, *sentinel;
+
+    ngx_current_msec += ms;
+
+    fuzz_time.msec += ms % 1000;
+    fuzz_time.sec += ms / 1000 + fuzz_time.msec / 1000;
+    fuzz_time.msec %= 1000;
+
+    sentinel = ngx_event_timer_rbtree.sentinel;
+
+    for (n = 0; /* void */ ; n++) {
+
+        /* a timer that keeps adding itself at once never ends */
+        fuzz_assert(n < 100000);
+
+        root = ngx_event_timer_rbtree.root;
+
+        if (root == sentinel) {
+            return;
+        }
+
+        node = ngx_rbtree_min(root, sentinel);
+
+        if ((ngx_msec_int_t) (node->key - ngx_current_msec) > 0) {
+            return;
+        }
+
+        ev = ngx_rbtree_data(node, ngx_event_t, timer);
+
+        ngx_rbtree_delete(&ngx_event_timer_rbtree, &ev->timer);
+
+        ev->timer_set = 0;
+        ev->timedout = 1;
+
+        fuzz_firing = ev;
+        ev->handler(ev);
+        fuzz_firing = NULL;
+    }
+}
+
+
+ngx_event_t *
+fuzz_timer_firing(void)
+{
+    return fuzz_firing;
+}
+
+
+ngx_uint_t
+fuzz_timers(void)
+{
+    ngx_uint_t          n;
+    ngx_rbtree_node_t  *node, *root, *sentinel;
+
+    sentinel = ngx_event_timer_rbtree.sentinel;
+    root = ngx_event_timer_rbtree.root;
+
+    if (root == sentinel) {
+        return 0;
+    }
+
+    n = 0;
+
+    for (node = ngx_rbtree_min(root, sentinel);
+         node;
+         node = ngx_rbtree_next(&ngx_event_timer_rbtree, node))
+    {
+        n++;
+    }
+
+    return n;
+}
+
+
+void
+fuzz_del_timer(ngx_event_t *ev)
+{
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+}
+
+
+/* connections: what ngx_ws_relay_conn_start() and _cleanup() do */
+
+void
+fuzz_conn_open(fuzz_conn_t *fc, ngx_uint_t index, ngx_uint_t serial)
+{
+    ngx_memzero(fc, sizeof(fuzz_conn_t));
+
+    fc->index = index;
+    fc->connection.fd = (ngx_socket_t) (100 + index);
+    fc->connection.log = &fuzz_log;
+
+    fc->wc.connection = &fc->connection;
+    fc->wc.conf = &fc->conf;
+    fc->wc.id.data = fc->id;
+    fc->wc.id.len = ngx_sprintf(fc->id, "%V-%ui",
+                                &ngx_ws_relay_worker.node_id, serial)
+                    - fc->id;
+
+    ngx_queue_init(&fc->wc.deliveries);
+
+    ngx_ws_relay_registry_add(&fc->wc);
+    fc->open = 1;
+}
+
+
+void
+fuzz_conn_close(fuzz_conn_t *fc)
+{
+    ngx_queue_t              *q;
+    ngx_ws_relay_delivery_t  *d;
+
+    fuzz_assert(fc->open);
+
+    ngx_ws_relay_registry_remove(&fc->wc);
+
+    while (!ngx_queue_empty(&fc->wc.deliveries)) {
+        q = ngx_queue_head(&fc->wc.deliveries);
+        ngx_queue_remove(q);
+
+        d = ngx_queue_data(q, ngx_ws_relay_delivery_t, queue);
+
+        if (d->done) {
+            ngx_ws_relay_delivery_free(d);
+
+        } else {
+            d->data = NULL;
+        }
+    }
+
+    fc->open = 0;
+}
+
+
+/* the functions of ngx_ws_relay_conn.c that the router and Redis use */
+
+ngx_int_t
+ngx_ws_relay_conn_send(ngx_ws_relay_conn_t *wc, ngx_uint_t opcode,
+    u_char *data, size_t len)
+{
+    fuzz_conn_t  *fc = (fuzz_conn_t *) wc;
+
+    fuzz_assert(fc->open);
+    fuzz_assert(opcode == NGX_WS_RELAY_OP_TEXT);
+    fuzz_assert(data != NULL || len == 0);
+
+    return fuzz_on_reply(fc, data, len);
+}
+
+
+ngx_int_t
+ngx_ws_relay_conn_send_message(ngx_ws_relay_conn_t *wc,
+    ngx_ws_relay_message_t *m)
+{
+    fuzz_conn_t  *fc = (fuzz_conn_t *) wc;
+
+    fuzz_assert(fc->open);
+    fuzz_assert(m->text.data != NULL || m->text.len == 0);
+
+    return fuzz_on_delivery(fc, m->text.data, m->text.len);
+}
+
+
+ngx_str_t *
+ngx_ws_relay_conn_sender(ngx_ws_relay_conn_t *wc)
+{
+    return wc->user ? &wc->user->sn.str : &wc->id;
+}
+
+
+/* RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF */
+
+ngx_uint_t
+fuzz_utf8_valid(const u_char *p, size_t len)
+{
+    size_t    i, n, k;
+    uint32_t  c, min;
+
+    for (i = 0; i < len; i += n) {
+        c = p[i];
+
+        if (c < 0x80) {
+            n = 1;
+            continue;
+        }
+
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 2; c &= 0x1f; min = 0x80;
+
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 3; c &= 0x0f; min = 0x800;
+
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 4; c &= 0x07; min = 0x10000;
+
+        } else {
+            return 0;
+        }
+
+        if (len - i < n) {
+            return 0;
+        }
+
+        for (k = 1; k < n; k++) {
+            if ((p[i + k] & 0xc0) != 0x80) {
+                return 0;
+            }
+
+            c = (c << 6) | (p[i + k] & 0x3f);
+        }
+
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * jansson 2.14 ignores a failed allocation while its lexer saves a token
+ * (lex_save(), akheron/jansson#362) and then reads past the token's
+ * buffer: the loader is spared the failures, which are meant for the
+ * module's own handling of them.
+ */
+
+json_t *
+json_loadb(const char *buffer, size_t buflen, size_t flags,
+    json_error_t *error)
+{
+    json_t  *json;
+
+    static json_t *(*loadb)(const char *, size_t, size_t, json_error_t *);
+
+    if (loadb == NULL) {
+        loadb = (json_t *(*)(const char *, size_t, size_t, json_error_t *))
+                    dlsym(RTLD_NEXT, "json_loadb");
+        fuzz_assert(loadb != NULL);
+    }
+
+    fuzz_fail_pause(1);
+    json = loadb(buffer, buflen, flags, error);
+    fuzz_fail_pause(0);
+
+    return json;
+}
+
+
+/* what a client would make of a text frame of ours */
+
+json_t *
+fuzz_json_parse(const u_char *p, size_t len)
+{
+    json_t        *json;
+    json_error_t   error;
+
+    fuzz_fail_pause(1);
+    json = json_loadb((const char *) p, len, JSON_REJECT_DUPLICATES, &error);
+    fuzz_fail_pause(0);
+
+    if (json == NULL) {
+        fprintf(stderr, "not JSON (%s): %.*s\n", error.text, (int) len, p);
+    }
+
+    return json;
+}

@@ -1,0 +1,91 @@
+
+/*
+ * Copyright (C) ngx_ws_relay_module authors
+ */
+
+
+/*
+ * What the router and Redis targets need of a running nginx worker,
+ * without one: the globals the module reads (cycle, log, clock, worker,
+ * statistics slot), the event timer tree with a way to let time pass,
+ * ngx_alloc() that can be made to fail, the pool of ngx_pnalloc(), a
+ * log that formats every line it is given (so that every format string
+ * meets the fuzzed data) and drops it, a counting allocator for jansson,
+ * and fake connections for the functions of ngx_ws_relay_conn.c that
+ * need a socket.
+ */
+
+
+#ifndef _FUZZ_NGX_H_INCLUDED_
+#define _FUZZ_NGX_H_INCLUDED_
+
+
+#include "ngx_ws_relay.h"
+#include "ngx_ws_relay_conn.h"
+#include "ngx_ws_relay_shm.h"
+#include <jansson.h>
+
+
+#define fuzz_assert(cond)                                                     \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            fprintf(stderr, "%s:%d: invariant broken: %s\n",                  \
+                    __FILE__, __LINE__, #cond);                               \
+            abort();                                                          \
+        }                                                                     \
+    } while (0)
+
+
+/* a connection of ngx_ws_relay_conn.c, as far as the router sees one */
+typedef struct {
+    ngx_ws_relay_conn_t           wc;
+    ngx_connection_t              connection;
+    ngx_ws_relay_loc_conf_t       conf;
+    u_char                        id[32];
+    ngx_uint_t                    index;
+    /* sends fail, as when the send queue is full or the peer left */
+    ngx_uint_t                    refuse;
+    ngx_uint_t                    open;
+} fuzz_conn_t;
+
+
+extern ngx_log_t                  fuzz_log;
+extern ngx_cycle_t                fuzz_cycle;
+extern ngx_ws_relay_main_conf_t   fuzz_main_conf;
+extern ngx_ws_relay_slot_t        fuzz_slot;
+
+
+void fuzz_ngx_init(void);
+void fuzz_ngx_reset(void);
+
+/* the n-th ngx_alloc() or jansson allocation from now fails; 0: none */
+void fuzz_fail_alloc(ngx_uint_t n);
+ngx_uint_t fuzz_alloc_failed(void);
+void fuzz_fail_pause(ngx_uint_t pause);
+
+/* jansson allocations not freed yet */
+ngx_int_t fuzz_json_live(void);
+
+/* the clock moves on by ms, and expired timers fire in nginx's order */
+void fuzz_time_pass(ngx_msec_t ms);
+ngx_event_t *fuzz_timer_firing(void);
+ngx_uint_t fuzz_timers(void);
+void fuzz_del_timer(ngx_event_t *ev);
+
+/* ngx_pnalloc() memory, freed by fuzz_ngx_reset() */
+void fuzz_pool_free(void);
+
+void fuzz_conn_open(fuzz_conn_t *fc, ngx_uint_t index, ngx_uint_t serial);
+void fuzz_conn_close(fuzz_conn_t *fc);
+
+/* each target implements these: what the stubs of ngx_ws_relay_conn.c saw */
+ngx_int_t fuzz_on_reply(fuzz_conn_t *fc, u_char *data, size_t len);
+ngx_int_t fuzz_on_delivery(fuzz_conn_t *fc, u_char *data, size_t len);
+
+void fuzz_trace(const char *fmt, ...);
+
+ngx_uint_t fuzz_utf8_valid(const u_char *p, size_t len);
+json_t *fuzz_json_parse(const u_char *p, size_t len);
+
+
+#endif /* _FUZZ_NGX_H_INCLUDED_ */

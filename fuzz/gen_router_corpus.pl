@@ -1,0 +1,256 @@
+#!/usr/bin/perl
+
+# Writes the seed corpus of router_fuzz: every client message of the wire
+# protocol, valid and not, edge cases of JSON (nesting, numbers, duplicate
+# keys, escapes, invalid UTF-8, NUL), and sequences with Redis up (PUBLISH
+# replies, acks, timeouts), closed connections and failed allocations.
+# Each file is a settings byte and records (see router_fuzz.c).
+#
+#   perl gen_router_corpus.pl [dir]       default dir: corpus/router
+
+use strict;
+use warnings;
+use File::Path qw(make_path);
+
+my $dir = shift // 'corpus/router';
+
+# settings bits of router_fuzz.c
+my %set = (fixed0 => 0x01, fixed1 => 0x02, redis => 0x04, fail => 0x08,
+           refuse2 => 0x10, single => 0x80);
+
+# records: a control byte (connection, operation) and a payload
+sub msg { my ($conn, $text) = @_; return chr($conn) . $text }
+sub published { my ($k, $n) = @_; return chr(4 << 2) . chr($k) . chr($n & 0xff) }
+sub ack { my ($k, $n) = @_; return chr(5 << 2) . chr($k) . chr($n) }
+sub timeout { return chr(6 << 2) }
+sub reopen { my ($conn) = @_; return chr(7 << 2 | 0x20 | $conn) }
+sub refuse { my ($conn) = @_; return chr(7 << 2 | $conn) }
+
+my %seen;
+
+# seed($name, [records], settings => [names], fail => n)
+sub seed {
+    my ($name, $records, %o) = @_;
+    my $settings = 0;
+    $settings |= $set{$_} for @{ $o{settings} // [] };
+
+    my $data = chr $settings;
+    $data .= chr($o{fail} - 1) if $settings & $set{fail};
+
+    for my $r (@$records) {
+        die "$name: a record holds the separator 0xff\n" if $r =~ /\xff/;
+    }
+
+    $data .= join "\xff", @$records;
+
+    die "duplicate seed $name\n" if $seen{$name}++;
+
+    open my $fh, '>:raw', "$dir/$name" or die "$dir/$name: $!\n";
+    print $fh $data;
+    close $fh;
+}
+
+# one message, any bytes, from connection 0
+sub single {
+    my ($name, $text, @settings) = @_;
+    my $data = chr($set{single} | (@settings ? $set{$settings[0]} : 0)) . $text;
+
+    die "duplicate seed $name\n" if $seen{$name}++;
+
+    open my $fh, '>:raw', "$dir/$name" or die "$dir/$name: $!\n";
+    print $fh $data;
+    close $fh;
+}
+
+make_path($dir);
+
+# connection 0 is alice, 1 and 2 are bob, 3 has no user (router_fuzz.c)
+
+# every message of the protocol (README, "Wire protocol")
+seed('register', [msg(3, '{"type":"register","userId":"carol"}')]);
+seed('register-again', [msg(0, '{"type":"register","userId":"alice"}'),
+                        msg(0, '{"type":"register","userId":"alice2"}'),
+                        msg(0, '{"type":"register","userId":"bob"}')]);
+seed('register-missing', [msg(3, '{"type":"register"}')]);
+seed('register-falsy', [msg(3, '{"type":"register","userId":""}'),
+                        msg(3, '{"type":"register","userId":0}'),
+                        msg(3, '{"type":"register","userId":false}'),
+                        msg(3, '{"type":"register","userId":null}'),
+                        msg(3, '{"type":"register","userId":0.0}')]);
+seed('register-not-string', [msg(3, '{"type":"register","userId":42}'),
+                             msg(3, '{"type":"register","userId":true}'),
+                             msg(3, '{"type":"register","userId":["a"]}'),
+                             msg(3, '{"type":"register","userId":{"a":1}}')]);
+seed('register-256', [msg(3, '{"type":"register","userId":"'
+                             . ('u' x 256) . '"}')]);
+seed('register-257', [msg(3, '{"type":"register","userId":"'
+                             . ('u' x 257) . '"}')]);
+seed('register-fixed', [msg(0, '{"type":"register","userId":"alice"}'),
+                        msg(0, '{"type":"register","userId":"mallory"}'),
+                        msg(1, '{"type":"register","userId":"bob"}')],
+     settings => ['fixed0', 'fixed1']);
+seed('register-unicode', [msg(3, '{"type":"register","userId":"\u00e9\u4e2d'
+                                 . '\ud83d\ude00"}'),
+                          msg(0, '{"type":"chat","targetUserId":'
+                                 . '"\u00e9\u4e2d\ud83d\ude00","text":"x"}')]);
+seed('ping', [msg(0, '{"type":"ping"}'), msg(3, '{"type":"ping","x":[1]}')]);
+seed('chat', [msg(0, '{"type":"chat","targetUserId":"bob","text":"hi"}')]);
+seed('chat-self', [msg(1, '{"type":"chat","targetUserId":"bob",'
+                          . '"text":"to my other tab"}')]);
+seed('chat-nobody', [msg(0, '{"type":"chat","targetUserId":"nobody",'
+                            . '"text":"hi"}')]);
+seed('chat-echo', [msg(0, '{"type":"chat","text":"hi"}'),
+                   msg(3, '{"type":"chat","targetUserId":null,"text":1}'),
+                   msg(0, '{"type":"chat","targetUserId":"","text":[]}'),
+                   msg(0, '{"type":"chat","targetUserId":0}'),
+                   msg(0, '{"type":"chat","targetUserId":false}')]);
+seed('chat-not-string', [msg(0, '{"type":"chat","targetUserId":7}'),
+                         msg(0, '{"type":"chat","targetUserId":{}}'),
+                         msg(0, '{"type":"chat","targetUserId":true}')]);
+seed('chat-text-any', [msg(0, '{"type":"chat","targetUserId":"bob",'
+                              . '"text":{"a":[1,2.5,null,true],"b":"c"}}'),
+                       msg(0, '{"type":"chat","targetUserId":"bob"}')]);
+seed('chat-sender-spoof', [msg(3, '{"type":"chat","targetUserId":"alice",'
+                                  . '"text":"x","sender":"bob"}')]);
+seed('chat-long-target', [msg(0, '{"type":"chat","targetUserId":"'
+                                 . ('t' x 300) . '","text":"x"}')]);
+seed('chat-refused', [msg(0, '{"type":"chat","targetUserId":"bob",'
+                             . '"text":"one tab full"}'),
+                      refuse(1),
+                      msg(0, '{"type":"chat","targetUserId":"bob"}')],
+     settings => ['refuse2']);
+seed('notification', [msg(0, '{"type":"notification","targetUserId":"bob",'
+                             . '"action":"new_message","data":{"id":1}}')]);
+seed('notification-defaults', [msg(3, '{"type":"notification",'
+                                      . '"targetUserId":"alice"}'),
+                               msg(3, '{"type":"notification",'
+                                      . '"targetUserId":"alice",'
+                                      . '"action":"","data":0}'),
+                               msg(3, '{"type":"notification",'
+                                      . '"targetUserId":"alice",'
+                                      . '"action":[1],"data":"s"}')]);
+seed('notification-missing', [msg(0, '{"type":"notification"}'),
+                              msg(0, '{"type":"notification",'
+                                     . '"targetUserId":""}'),
+                              msg(0, '{"type":"notification",'
+                                     . '"targetUserId":5}')]);
+seed('unsupported', [msg(0, '{"type":"subscribe"}'),
+                     msg(0, '{"type":"PING"}'),
+                     msg(0, '{"type":""}'),
+                     msg(0, '{"type":123}'),
+                     msg(0, '{"type":-1.5e300}'),
+                     msg(0, '{"type":null}'),
+                     msg(0, '{"type":{"a":["b"]}}'),
+                     msg(0, '{"kind":"ping"}'),
+                     msg(0, '{}')]);
+seed('not-json', [msg(0, 'hello'), msg(0, ''), msg(0, ' '),
+                  msg(0, '{"type":"ping"'), msg(0, '{"type":"ping"}}'),
+                  msg(0, '{"type":"ping"} x'), msg(0, '[1,2,3]'),
+                  msg(0, '"ping"'), msg(0, '42'), msg(0, 'null'),
+                  msg(0, "\xef\xbb\xbf{\"type\":\"ping\"}")]);
+
+# JSON edge cases
+seed('nesting-32', [msg(0, '{"type":"chat","text":' . ('[' x 31) . (']' x 31)
+                           . '}')]);
+seed('nesting-33', [msg(0, '{"type":"chat","text":' . ('[' x 32) . (']' x 32)
+                           . '}')]);
+seed('nesting-in-string', [msg(0, '{"type":"chat","text":"' . ('[' x 100)
+                                  . '\\"{{{"}')]);
+single('nesting-2049', ('[' x 2049) . (']' x 2049));
+single('nesting-unclosed', '{"a":' x 40);
+seed('numbers', [msg(0, '{"type":"chat","text":1e400}'),
+                 msg(0, '{"type":"chat","text":-1e-400}'),
+                 msg(0, '{"type":"chat","text":99999999999999999999}'),
+                 msg(0, '{"type":"chat","text":-9223372036854775808}'),
+                 msg(0, '{"type":"chat","text":9223372036854775807}'),
+                 msg(0, '{"type":"chat","text":-0}'),
+                 msg(0, '{"type":"chat","text":1.7976931348623157e308}'),
+                 msg(0, '{"type":"chat","text":01}'),
+                 msg(0, '{"type":"chat","targetUserId":-0.0}')]);
+seed('duplicate-keys', [msg(0, '{"type":"ping","type":"chat"}'),
+                        msg(0, '{"type":"chat","targetUserId":"bob",'
+                               . '"text":{"a":1,"a":2}}')]);
+seed('escapes', [msg(0, '{"type":"chat","text":"\\"\\\\\\/\\b\\f\\n\\r\\t'
+                        . '\\u0041\\u00e9"}'),
+                 msg(0, '{"type":"chat","text":"\\ud800"}'),
+                 msg(0, '{"type":"chat","text":"\\udc00\\ud800"}'),
+                 msg(0, '{"type":"chat","text":"\\ud83d\\ude00"}'),
+                 msg(0, '{"type":"chat","text":"\\x41"}'),
+                 msg(0, '{"type":"chat","text":"\\u12"}'),
+                 msg(0, '{"type":"\\u0070ing"}')]);
+seed('nul', [msg(3, '{"type":"register","userId":"a\\u0000b"}'),
+             msg(3, '{"type":"register","userId":"\\u0000"}'),
+             msg(0, '{"type":"chat","targetUserId":"bob\\u0000",'
+                    . '"text":"x"}'),
+             msg(0, '{"type":"ping\\u0000x"}'),
+             msg(0, "{\"type\":\"ping\"}\x00"),
+             msg(0, "{\"type\":\"pi\x00ng\"}")]);
+seed('invalid-utf8', [msg(0, "{\"type\":\"chat\",\"text\":\"\xc0\x80\"}"),
+                      msg(0, "{\"type\":\"chat\",\"text\":\"\xed\xa0\x80\"}"),
+                      msg(0, "{\"type\":\"chat\",\"text\":\"\xf4\x90\x80\x80\"}"),
+                      msg(0, "{\"type\":\"chat\",\"text\":\"\xe2\x82\"}"),
+                      msg(3, "{\"type\":\"register\",\"userId\":\"\xfe\"}")]);
+seed('control-chars', [msg(0, "{\"type\":\"chat\",\"text\":\"a\tb\"}"),
+                       msg(0, "{\"type\":\"chat\",\"text\":\"a\x01b\"}")]);
+seed('whitespace', [msg(0, " \t\r\n{ \"type\" : \"ping\" } \n")]);
+single('single-ping', '{"type":"ping"}');
+single('single-binary', "\x00\x01\xff\xfe{\"type\":\"ping\"}\xff");
+single('single-big-text', '{"type":"chat","targetUserId":"bob","text":"'
+                          . ('x' x 3000) . '"}');
+
+# Redis up: results wait for PUBLISH's reply and the acks, in order
+seed('redis-acks', [msg(0, '{"type":"chat","targetUserId":"bob",'
+                           . '"text":"hi"}'),
+                    published(0, 2), ack(0, 1), ack(0, 3)],
+     settings => ['redis']);
+seed('redis-order', [msg(0, '{"type":"notification",'
+                            . '"targetUserId":"carol"}'),
+                     msg(0, '{"type":"chat","targetUserId":"bob"}'),
+                     msg(0, '{"type":"ping"}'),
+                     published(1, 0), published(0, 1), ack(0, 2)],
+     settings => ['redis']);
+seed('redis-timeout', [msg(1, '{"type":"chat","targetUserId":"alice"}'),
+                       published(0, 3), ack(0, 1), timeout(),
+                       ack(0, 1)],
+     settings => ['redis']);
+seed('redis-no-reply', [msg(0, '{"type":"chat","targetUserId":"bob"}'),
+                        msg(0, '{"type":"chat","targetUserId":"bob"}'),
+                        timeout(), published(0, 1)],
+     settings => ['redis']);
+seed('redis-failed', [msg(0, '{"type":"notification",'
+                             . '"targetUserId":"bob"}'),
+                      published(0, -2), ack(0, 5)],
+     settings => ['redis']);
+seed('redis-closed', [msg(3, '{"type":"chat","targetUserId":"bob"}'),
+                      msg(3, '{"type":"chat","targetUserId":"alice"}'),
+                      published(1, 0), reopen(3), published(0, 0),
+                      msg(3, '{"type":"ping"}')],
+     settings => ['redis']);
+seed('redis-stale-ack', [msg(0, '{"type":"chat","targetUserId":"bob"}'),
+                         published(0, 0), ack(0, 1), ack(7, 7)],
+     settings => ['redis']);
+
+# connections that come and go
+seed('reopen', [msg(1, '{"type":"register","userId":"carol"}'),
+                reopen(2), reopen(0),
+                msg(0, '{"type":"chat","targetUserId":"carol","text":"x"}'),
+                msg(3, '{"type":"register","userId":"carol"}'),
+                reopen(1)]);
+seed('users-churn', [msg(3, '{"type":"register","userId":"alice"}'),
+                     msg(0, '{"type":"register","userId":"dave"}'),
+                     msg(3, '{"type":"register","userId":"dave"}'),
+                     msg(1, '{"type":"register","userId":"dave"}'),
+                     msg(2, '{"type":"register","userId":"dave"}'),
+                     msg(0, '{"type":"notification",'
+                            . '"targetUserId":"dave"}')]);
+
+# allocations that fail, at a few points
+for my $n (1, 3, 8, 20, 60, 150) {
+    seed("fail-$n", [msg(0, '{"type":"chat","targetUserId":"bob",'
+                            . '"text":"hi"}'),
+                     msg(3, '{"type":"register","userId":"erin"}'),
+                     msg(3, '{"type":"notification",'
+                            . '"targetUserId":"alice"}'),
+                     msg(0, '{"type":"x"}')],
+         settings => ['fail', ($n > 20 ? 'redis' : ())], fail => $n);
+}

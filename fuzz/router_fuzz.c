@@ -1,0 +1,1274 @@
+
+/*
+ * Copyright (C) ngx_ws_relay_module authors
+ */
+
+
+/*
+ * libFuzzer target: the JSON message router, ngx_ws_relay_router_message(),
+ * with the real registry and delivery code, four connections and Redis
+ * stubbed (down, or up with PUBLISH replies and acks the input decides).
+ *
+ * Input: a settings byte, then (unless FUZZ_SINGLE) records separated by
+ * 0xff bytes.  A record is a control byte and its payload:
+ *
+ *   settings bit 0   connection 0 is "alice" by ws_relay_user_id (fixed)
+ *   settings bit 1   connection 1 is "bob" by ws_relay_user_id (fixed)
+ *   settings bit 2   Redis is up: deliveries wait for PUBLISH and acks
+ *   settings bit 3   the n-th allocation fails, n = the next byte + 1
+ *   settings bit 4   connection 2 ("bob" by register) refuses frames
+ *   settings bit 7   the rest of the input is one message of connection 0
+ *
+ *   control bits 0-1 a connection (0-3; 3 has no user at first)
+ *   control bits 2-4 0-3: the payload is a message of that connection
+ *                    4: PUBLISH of delivery payload[0] answered with
+ *                       (signed) payload[1] receivers (-1, a failure,
+ *                       is 0xff, the separator: -2 is the same to the
+ *                       module)
+ *                    5: an ack for delivery payload[0] of payload[1]
+ *                       connections
+ *                    6: the ack timeout passes
+ *                    7: control bit 5: the connection closes and a new
+ *                       one takes its place; else it starts or stops
+ *                       refusing frames
+ *
+ * Each message is also read by a model of the protocol (README, "Wire
+ * protocol") that says which reply is due.  Every frame the router sends
+ * must be a JSON object with a string "type" ("error": with a string
+ * "message") and be the reply due: one per message, the delivery results
+ * of one connection in the order of its requests, with "delivered" and
+ * "connections" the count of connections that took the message.  A
+ * delivered message goes to every connection of the target, and only to
+ * them, with the right sender.  The registry is checked against the
+ * connections after each record, and against what the Redis stubs were
+ * told (joined, left).  After the input every connection closes: nothing
+ * may be left in the registry, in the timers, or in jansson's heap.
+ *
+ * Once an allocation failed, replies may be missing or different: only
+ * their form, the registry and the leaks are checked from then on.
+ */
+
+
+#include "fuzz_ngx.h"
+#include "ngx_ws_relay_delivery.h"
+#include "ngx_ws_relay_redis.h"
+#include "ngx_ws_relay_registry.h"
+#include "ngx_ws_relay_router.h"
+
+
+#define FUZZ_CONNS           4
+#define FUZZ_SEP             0xff
+
+#define FUZZ_FIXED_0         0x01
+#define FUZZ_FIXED_1         0x02
+#define FUZZ_REDIS_UP        0x04
+#define FUZZ_FAIL            0x08
+#define FUZZ_REFUSE_2        0x10
+#define FUZZ_SINGLE          0x80
+
+#define FUZZ_OP_PUBLISHED    4
+#define FUZZ_OP_ACK          5
+#define FUZZ_OP_TIMEOUT      6
+#define FUZZ_OP_CONN         7
+
+
+typedef enum {
+    FUZZ_REPLY_ERROR = 0,
+    FUZZ_REPLY_WELCOME,
+    FUZZ_REPLY_REGISTER,
+    FUZZ_REPLY_PONG,
+    FUZZ_REPLY_ECHO,
+    FUZZ_REPLY_CHAT_DELIVERED,
+    FUZZ_REPLY_NOTIFICATION_RESULT
+} fuzz_reply_e;
+
+
+typedef struct fuzz_pub_s     fuzz_pub_t;
+typedef struct fuzz_expect_s  fuzz_expect_t;
+
+
+/* a reply due to a connection */
+struct fuzz_expect_s {
+    fuzz_expect_t    *next;
+    fuzz_reply_e      kind;
+    char             *error;
+    json_t           *request;
+    /* the sender as the router must name it */
+    ngx_str_t         sender;
+    fuzz_pub_t       *pub;
+};
+
+
+/* a delivery, as the model says it goes */
+struct fuzz_pub_s {
+    fuzz_pub_t       *next;
+    /* 0: Redis was down, the delivery ended at once */
+    uint64_t          id;
+    ngx_int_t         expected;
+    ngx_uint_t        answered;
+    ngx_uint_t        acks;
+    ngx_uint_t        delivered;
+    ngx_uint_t        done;
+    fuzz_expect_t    *expect;
+};
+
+
+typedef struct {
+    fuzz_expect_t    *head;
+    fuzz_expect_t    *tail;
+} fuzz_fifo_t;
+
+
+/* what happens while one message is handled */
+typedef struct {
+    fuzz_conn_t      *conn;
+    fuzz_expect_t    *immediate;
+    ngx_uint_t        answered;
+    fuzz_expect_t    *deliver;
+    ngx_uint_t        calls[FUZZ_CONNS];
+    ngx_uint_t        local;
+    u_char           *text;
+    size_t            text_len;
+} fuzz_call_t;
+
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+static void fuzz_setup(u_char settings);
+static void fuzz_teardown(void);
+static void fuzz_record(const u_char *p, size_t len);
+static void fuzz_open(ngx_uint_t i, const char *user, ngx_uint_t fixed);
+static void fuzz_close(ngx_uint_t i);
+static void fuzz_message(ngx_uint_t i, const u_char *data, size_t len);
+static fuzz_expect_t *fuzz_expect(fuzz_conn_t *fc, const u_char *data,
+    size_t len);
+static void fuzz_expect_error(fuzz_expect_t *e, const char *text);
+static void fuzz_expect_free(fuzz_expect_t *e);
+static fuzz_pub_t *fuzz_pub_get(u_char k, ngx_uint_t unanswered);
+static void fuzz_check_reply(fuzz_expect_t *e, json_t *reply,
+    fuzz_conn_t *fc);
+static void fuzz_check_delivery(json_t *message);
+static void fuzz_check_after(void);
+static void fuzz_check_registry(void);
+static ngx_uint_t fuzz_lenient(void);
+static ngx_uint_t fuzz_depth(json_t *json);
+static ngx_uint_t fuzz_falsy(json_t *value);
+static ngx_uint_t fuzz_str_is(json_t *json, const char *key,
+    const char *value);
+static ngx_uint_t fuzz_str_eq(json_t *json, ngx_str_t *s);
+static ngx_uint_t fuzz_int_is(json_t *json, const char *key,
+    json_int_t value);
+static ngx_uint_t fuzz_user_is(fuzz_conn_t *fc, json_t *user);
+static void fuzz_str_dup(ngx_str_t *dst, ngx_str_t *src);
+
+
+static fuzz_conn_t  *fuzz_conns[FUZZ_CONNS];
+static fuzz_fifo_t   fuzz_fifos[FUZZ_CONNS];
+static fuzz_pub_t   *fuzz_pubs;
+static fuzz_call_t   fuzz_call;
+static ngx_uint_t    fuzz_serial;
+static ngx_uint_t    fuzz_redis_up;
+static uint64_t      fuzz_last_id;
+
+/* users the Redis stubs were told about */
+static ngx_str_t     fuzz_joined[FUZZ_CONNS + 1];
+static ngx_uint_t    fuzz_njoined;
+
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    fuzz_ngx_init();
+    return 0;
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    size_t         n;
+    ngx_uint_t     fail;
+    const u_char  *p, *last, *sep;
+
+    if (size == 0) {
+        return 0;
+    }
+
+    p = data + 1;
+    last = data + size;
+    fail = 0;
+
+    if (data[0] & FUZZ_FAIL) {
+        if (p == last) {
+            return 0;
+        }
+
+        fail = *p++ + 1;
+    }
+
+    fuzz_setup(data[0]);
+    fuzz_fail_alloc(fail);
+
+    if (data[0] & FUZZ_SINGLE) {
+        fuzz_message(0, p, last - p);
+
+    } else {
+        while (p < last) {
+            sep = ngx_strlchr((u_char *) p, (u_char *) last, FUZZ_SEP);
+            n = (sep ? sep : last) - p;
+
+            if (n) {
+                fuzz_record(p, n);
+            }
+
+            p += n + 1;
+        }
+    }
+
+    fuzz_teardown();
+
+    return 0;
+}
+
+
+static void
+fuzz_setup(u_char settings)
+{
+    fuzz_redis_up = (settings & FUZZ_REDIS_UP) ? 1 : 0;
+    fuzz_serial = 0;
+    fuzz_last_id = 0;
+
+    fuzz_open(0, "alice", settings & FUZZ_FIXED_0);
+    fuzz_open(1, "bob", settings & FUZZ_FIXED_1);
+    fuzz_open(2, "bob", 0);
+    fuzz_open(3, NULL, 0);
+
+    fuzz_conns[2]->refuse = (settings & FUZZ_REFUSE_2) ? 1 : 0;
+
+    fuzz_check_registry();
+}
+
+
+static void
+fuzz_teardown(void)
+{
+    ngx_uint_t   i;
+    fuzz_pub_t  *pub;
+
+    /* deliveries still waiting for acks time out */
+
+    for (pub = fuzz_pubs; pub; pub = pub->next) {
+        pub->done = 1;
+    }
+
+    fuzz_time_pass(fuzz_main_conf.redis.ack_timeout);
+
+    if (!fuzz_lenient()) {
+        /* every message got its reply */
+        for (i = 0; i < FUZZ_CONNS; i++) {
+            fuzz_assert(fuzz_fifos[i].head == NULL);
+        }
+    }
+
+    for (i = 0; i < FUZZ_CONNS; i++) {
+        fuzz_close(i);
+    }
+
+    fuzz_assert(ngx_ws_relay_registry_connections() == 0);
+    fuzz_assert(ngx_ws_relay_registry_users() == 0);
+    fuzz_assert(ngx_queue_empty(ngx_ws_relay_registry_all()));
+    fuzz_assert(ngx_queue_empty(ngx_ws_relay_registry_users_queue()));
+    fuzz_assert(fuzz_njoined == 0);
+
+    while (fuzz_pubs) {
+        pub = fuzz_pubs;
+        fuzz_pubs = pub->next;
+        fuzz_assert(pub->expect == NULL);
+        free(pub);
+    }
+
+    /* every jansson value the router made is freed: no reference leaks */
+    fuzz_assert(fuzz_json_live() == 0);
+
+    fuzz_ngx_reset();
+}
+
+
+static void
+fuzz_record(const u_char *p, size_t len)
+{
+    u_char       ctl, k, v;
+    ngx_uint_t   i, op;
+    fuzz_pub_t  *pub;
+
+    ctl = p[0];
+    i = ctl & 3;
+    op = (ctl >> 2) & 7;
+    p++;
+    len--;
+
+    k = len > 0 ? p[0] : 0;
+    v = len > 1 ? p[1] : 0;
+
+    switch (op) {
+
+    case FUZZ_OP_PUBLISHED:
+        pub = fuzz_pub_get(k, 1);
+
+        if (pub) {
+            pub->answered = 1;
+
+            if (!pub->done) {
+                pub->expected = ngx_max((signed char) v, 0);
+                pub->done = (pub->acks >= (ngx_uint_t) pub->expected);
+            }
+
+            ngx_ws_relay_delivery_published(pub->id, (signed char) v);
+        }
+
+        break;
+
+    case FUZZ_OP_ACK:
+        pub = fuzz_pub_get(k, 0);
+
+        if (pub) {
+            if (!pub->done) {
+                pub->acks++;
+                pub->delivered += v;
+                pub->done = (pub->expected >= 0
+                             && pub->acks >= (ngx_uint_t) pub->expected);
+            }
+
+            ngx_ws_relay_delivery_acked(pub->id, v);
+
+        } else {
+            /* an ack for nothing of ours */
+            ngx_ws_relay_delivery_acked((uint64_t) k << 32 | v, v);
+        }
+
+        break;
+
+    case FUZZ_OP_TIMEOUT:
+        for (pub = fuzz_pubs; pub; pub = pub->next) {
+            pub->done = 1;
+        }
+
+        fuzz_time_pass(fuzz_main_conf.redis.ack_timeout);
+        break;
+
+    case FUZZ_OP_CONN:
+        if (ctl & 0x20) {
+            fuzz_close(i);
+            fuzz_open(i, NULL, 0);
+
+        } else {
+            fuzz_conns[i]->refuse = !fuzz_conns[i]->refuse;
+        }
+
+        break;
+
+    default:
+        fuzz_message(i, p, len);
+        return;
+    }
+
+    fuzz_check_after();
+}
+
+
+static void
+fuzz_open(ngx_uint_t i, const char *user, ngx_uint_t fixed)
+{
+    ngx_str_t       id;
+    fuzz_conn_t    *fc;
+    fuzz_expect_t  *e;
+
+    /* on the heap: a connection that is gone is gone for ASan too */
+    fc = malloc(sizeof(fuzz_conn_t));
+    fuzz_assert(fc != NULL);
+
+    fuzz_conn_open(fc, i, ++fuzz_serial);
+    fuzz_conns[i] = fc;
+
+    if (user) {
+        id.data = (u_char *) user;
+        id.len = ngx_strlen(user);
+
+        fuzz_assert(ngx_ws_relay_registry_set_user(&fc->wc, &id) == NGX_OK);
+        fc->wc.user_fixed = fixed ? 1 : 0;
+    }
+
+    e = calloc(1, sizeof(fuzz_expect_t));
+    fuzz_assert(e != NULL);
+    e->kind = FUZZ_REPLY_WELCOME;
+
+    ngx_memzero(&fuzz_call, sizeof(fuzz_call_t));
+    fuzz_call.conn = fc;
+    fuzz_call.immediate = e;
+
+    ngx_ws_relay_router_welcome(&fc->wc);
+
+    fuzz_assert(fuzz_call.answered == 1 || fuzz_lenient());
+
+    ngx_memzero(&fuzz_call, sizeof(fuzz_call_t));
+    fuzz_expect_free(e);
+}
+
+
+static void
+fuzz_close(ngx_uint_t i)
+{
+    fuzz_conn_t    *fc;
+    fuzz_expect_t  *e;
+
+    fc = fuzz_conns[i];
+
+    fuzz_conn_close(fc);
+
+    while (fuzz_fifos[i].head) {
+        e = fuzz_fifos[i].head;
+        fuzz_fifos[i].head = e->next;
+        fuzz_expect_free(e);
+    }
+
+    fuzz_fifos[i].tail = NULL;
+
+    free(fc);
+    fuzz_conns[i] = NULL;
+
+    fuzz_check_registry();
+}
+
+
+static void
+fuzz_message(ngx_uint_t i, const u_char *data, size_t len)
+{
+    u_char         *copy;
+    json_t         *request, *user;
+    ngx_uint_t      k, lenient, deliver;
+    fuzz_conn_t    *fc;
+    fuzz_fifo_t    *fifo;
+    fuzz_expect_t  *e;
+
+    fc = fuzz_conns[i];
+    fifo = &fuzz_fifos[i];
+    lenient = fuzz_lenient();
+
+    e = fuzz_expect(fc, data, len);
+
+    /* a delivery's expectation goes with its reply, maybe during the call */
+    deliver = (e->pub != NULL);
+    request = json_incref(e->request);
+
+    ngx_memzero(&fuzz_call, sizeof(fuzz_call_t));
+    fuzz_call.conn = fc;
+
+    if (deliver) {
+        /* queued now: a delivery done at once replies during the call */
+        fuzz_call.deliver = e;
+
+        if (fifo->tail) {
+            fifo->tail->next = e;
+
+        } else {
+            fifo->head = e;
+        }
+
+        fifo->tail = e;
+
+    } else {
+        fuzz_call.immediate = e;
+    }
+
+    /* a buffer of its own, of the exact size: ASan sees any overread */
+    copy = malloc(len ? len : 1);
+    fuzz_assert(copy != NULL);
+    ngx_memcpy(copy, data, len);
+
+    ngx_ws_relay_router_message(&fc->wc, copy, len);
+
+    free(copy);
+
+    if (!lenient && !fuzz_lenient()) {
+
+        if (!deliver) {
+            fuzz_assert(fuzz_call.answered == 1);
+
+            if (e->kind == FUZZ_REPLY_REGISTER) {
+                user = json_object_get(request, "userId");
+                fuzz_assert(fuzz_user_is(fc, user));
+            }
+
+        } else {
+            /* the target's connections, each once, and no other */
+            for (k = 0; k < FUZZ_CONNS; k++) {
+                fuzz_assert(fuzz_call.calls[k]
+                            == (ngx_uint_t) fuzz_user_is(fuzz_conns[k],
+                                   json_object_get(request,
+                                                   "targetUserId")));
+            }
+        }
+    }
+
+    free(fuzz_call.text);
+    ngx_memzero(&fuzz_call, sizeof(fuzz_call_t));
+
+    if (!deliver) {
+        fuzz_expect_free(e);
+    }
+
+    json_decref(request);
+
+    fuzz_check_after();
+}
+
+
+/* the protocol's answer to a message, from the README */
+
+static fuzz_expect_t *
+fuzz_expect(fuzz_conn_t *fc, const u_char *data, size_t len)
+{
+    char           *dumped;
+    json_t         *msg, *type, *field;
+    json_error_t    error;
+    fuzz_pub_t     *pub;
+    fuzz_expect_t  *e;
+    const char     *name;
+
+    fuzz_fail_pause(1);
+
+    e = calloc(1, sizeof(fuzz_expect_t));
+    fuzz_assert(e != NULL);
+
+    fuzz_str_dup(&e->sender, ngx_ws_relay_conn_sender(&fc->wc));
+
+    msg = json_loadb((const char *) data, len, JSON_REJECT_DUPLICATES,
+                     &error);
+    e->request = msg;
+
+    if (msg == NULL || !json_is_object(msg)
+        || fuzz_depth(msg) > NGX_WS_RELAY_MAX_JSON_DEPTH)
+    {
+        fuzz_expect_error(e, "Invalid message format");
+        goto done;
+    }
+
+    type = json_object_get(msg, "type");
+    name = json_is_string(type) ? json_string_value(type) : "";
+
+    if (json_is_string(type) && strlen(name) != json_string_length(type)) {
+        name = "";
+    }
+
+    if (strcmp(name, "register") == 0) {
+        field = json_object_get(msg, "userId");
+
+        if (fuzz_falsy(field)) {
+            fuzz_expect_error(e, "Missing userId in register message");
+
+        } else if (!json_is_string(field)) {
+            fuzz_expect_error(e, "userId must be a string");
+
+        } else if (json_string_length(field) > NGX_WS_RELAY_MAX_USER_ID) {
+            fuzz_expect_error(e, "userId is too long");
+
+        } else if (fc->wc.user_fixed && !fuzz_user_is(fc, field)) {
+            fuzz_expect_error(e, "Cannot register as another user: "
+                                 "the user id is set by the server");
+
+        } else {
+            e->kind = FUZZ_REPLY_REGISTER;
+        }
+
+    } else if (strcmp(name, "ping") == 0) {
+        e->kind = FUZZ_REPLY_PONG;
+
+    } else if (strcmp(name, "chat") == 0) {
+        field = json_object_get(msg, "targetUserId");
+
+        if (fuzz_falsy(field)) {
+            e->kind = FUZZ_REPLY_ECHO;
+
+        } else if (!json_is_string(field)) {
+            fuzz_expect_error(e, "targetUserId must be a string");
+
+        } else if (json_string_length(field) > NGX_WS_RELAY_MAX_USER_ID) {
+            fuzz_expect_error(e, "targetUserId is too long");
+
+        } else {
+            e->kind = FUZZ_REPLY_CHAT_DELIVERED;
+        }
+
+    } else if (strcmp(name, "notification") == 0) {
+        field = json_object_get(msg, "targetUserId");
+
+        if (fuzz_falsy(field)) {
+            fuzz_expect_error(e,
+                              "Missing targetUserId in notification message");
+
+        } else if (!json_is_string(field)) {
+            fuzz_expect_error(e, "targetUserId must be a string");
+
+        } else if (json_string_length(field) > NGX_WS_RELAY_MAX_USER_ID) {
+            fuzz_expect_error(e, "targetUserId is too long");
+
+        } else {
+            e->kind = FUZZ_REPLY_NOTIFICATION_RESULT;
+        }
+
+    } else {
+        if (type == NULL) {
+            dumped = strdup("undefined");
+
+        } else if (json_is_string(type)) {
+            dumped = strdup(json_string_value(type));
+
+        } else {
+            dumped = json_dumps(type, JSON_ENCODE_ANY|JSON_COMPACT);
+        }
+
+        fuzz_assert(dumped != NULL);
+
+        e->error = malloc(strlen(dumped) + 32);
+        fuzz_assert(e->error != NULL);
+        sprintf(e->error, "Unsupported message type: %s", dumped);
+        free(dumped);
+    }
+
+    if (e->kind == FUZZ_REPLY_CHAT_DELIVERED
+        || e->kind == FUZZ_REPLY_NOTIFICATION_RESULT)
+    {
+        pub = calloc(1, sizeof(fuzz_pub_t));
+        fuzz_assert(pub != NULL);
+
+        pub->expected = -1;
+        pub->expect = e;
+        pub->next = fuzz_pubs;
+        fuzz_pubs = pub;
+
+        e->pub = pub;
+    }
+
+done:
+
+    fuzz_fail_pause(0);
+
+    return e;
+}
+
+
+static void
+fuzz_expect_error(fuzz_expect_t *e, const char *text)
+{
+    e->kind = FUZZ_REPLY_ERROR;
+    e->error = strdup(text);
+    fuzz_assert(e->error != NULL);
+}
+
+
+static void
+fuzz_expect_free(fuzz_expect_t *e)
+{
+    if (e->pub) {
+        e->pub->expect = NULL;
+    }
+
+    json_decref(e->request);
+    free(e->error);
+    free(e->sender.data);
+    free(e);
+}
+
+
+/* the k-th delivery that went to Redis (still unanswered: only those) */
+
+static fuzz_pub_t *
+fuzz_pub_get(u_char k, ngx_uint_t unanswered)
+{
+    ngx_uint_t   n;
+    fuzz_pub_t  *pub;
+
+    n = 0;
+
+    for (pub = fuzz_pubs; pub; pub = pub->next) {
+        if (pub->id && !(unanswered && pub->answered)) {
+            n++;
+        }
+    }
+
+    if (n == 0) {
+        return NULL;
+    }
+
+    k %= n;
+
+    for (pub = fuzz_pubs; pub; pub = pub->next) {
+        if (pub->id && !(unanswered && pub->answered) && k-- == 0) {
+            return pub;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the stubs of ngx_ws_relay_conn.c: a reply to a client */
+
+ngx_int_t
+fuzz_on_reply(fuzz_conn_t *fc, u_char *data, size_t len)
+{
+    json_t         *reply, *type;
+    fuzz_fifo_t    *fifo;
+    fuzz_expect_t  *e;
+
+    fuzz_trace("reply to %u: %.*s", (unsigned) fc->index, (int) len, data);
+
+    reply = fuzz_json_parse(data, len);
+
+    fuzz_assert(reply != NULL && json_is_object(reply));
+
+    type = json_object_get(reply, "type");
+    fuzz_assert(json_is_string(type));
+
+    if (fuzz_str_is(reply, "type", "error")) {
+        fuzz_assert(json_is_string(json_object_get(reply, "message")));
+    }
+
+    if (fuzz_lenient()) {
+        json_decref(reply);
+        return fc->refuse ? NGX_ERROR : NGX_OK;
+    }
+
+    if (fuzz_str_is(reply, "type", "chat_delivered")
+        || fuzz_str_is(reply, "type", "notification_result"))
+    {
+        /* the oldest delivery of this connection, and it is over */
+        fifo = &fuzz_fifos[fc->index];
+        e = fifo->head;
+
+        fuzz_assert(e != NULL && e->pub != NULL);
+        fuzz_assert(e->pub->done);
+
+        fifo->head = e->next;
+
+        if (fifo->head == NULL) {
+            fifo->tail = NULL;
+        }
+
+        fuzz_check_reply(e, reply, fc);
+
+        if (e == fuzz_call.deliver) {
+            fuzz_call.deliver = NULL;
+        }
+
+        fuzz_expect_free(e);
+
+    } else {
+        /* anything else answers the message being handled, once */
+        fuzz_assert(fuzz_call.conn == fc);
+        fuzz_assert(fuzz_call.immediate != NULL);
+        fuzz_assert(fuzz_call.answered == 0);
+
+        fuzz_call.answered++;
+        fuzz_check_reply(fuzz_call.immediate, reply, fc);
+    }
+
+    json_decref(reply);
+
+    return fc->refuse ? NGX_ERROR : NGX_OK;
+}
+
+
+static void
+fuzz_check_reply(fuzz_expect_t *e, json_t *reply, fuzz_conn_t *fc)
+{
+    json_t      *request, *field;
+    fuzz_pub_t  *pub;
+    json_int_t   now;
+
+    request = e->request;
+    now = (json_int_t) ngx_ws_relay_now_ms();
+
+    switch (e->kind) {
+
+    case FUZZ_REPLY_ERROR:
+        fuzz_assert(json_object_size(reply) == 2);
+        fuzz_assert(fuzz_str_is(reply, "type", "error"));
+        fuzz_assert(fuzz_str_is(reply, "message", e->error));
+        break;
+
+    case FUZZ_REPLY_WELCOME:
+        fuzz_assert(json_object_size(reply) == (fc->wc.user_fixed ? 6 : 5));
+        fuzz_assert(fuzz_str_is(reply, "type", "welcome"));
+        fuzz_assert(fuzz_str_is(reply, "message", "connected"));
+        fuzz_assert(fuzz_str_eq(json_object_get(reply, "connectionId"),
+                                &fc->wc.id));
+        fuzz_assert(fuzz_int_is(reply, "processId", ngx_pid));
+        fuzz_assert(fuzz_int_is(reply, "timestamp", now));
+
+        if (fc->wc.user_fixed) {
+            fuzz_assert(fuzz_str_eq(json_object_get(reply, "userId"),
+                                    &fc->wc.user->sn.str));
+        }
+
+        break;
+
+    case FUZZ_REPLY_REGISTER:
+        fuzz_assert(json_object_size(reply) == 4);
+        fuzz_assert(fuzz_str_is(reply, "type", "register"));
+        fuzz_assert(fuzz_str_is(reply, "status", "success"));
+        fuzz_assert(json_equal(json_object_get(reply, "userId"),
+                               json_object_get(request, "userId")));
+        fuzz_assert(fuzz_int_is(reply, "timestamp", now));
+        break;
+
+    case FUZZ_REPLY_PONG:
+        fuzz_assert(json_object_size(reply) == 2);
+        fuzz_assert(fuzz_str_is(reply, "type", "pong"));
+        fuzz_assert(fuzz_int_is(reply, "timestamp", now));
+        break;
+
+    case FUZZ_REPLY_ECHO:
+        field = json_object_get(request, "text");
+
+        fuzz_assert(json_object_size(reply) == (field ? 4 : 3));
+        fuzz_assert(fuzz_str_is(reply, "type", "chat"));
+        fuzz_assert(field == NULL
+                    || json_equal(json_object_get(reply, "text"), field));
+        fuzz_assert(fuzz_str_eq(json_object_get(reply, "sender"),
+                                &e->sender));
+        fuzz_assert(fuzz_int_is(reply, "timestamp", now));
+        break;
+
+    case FUZZ_REPLY_CHAT_DELIVERED:
+    case FUZZ_REPLY_NOTIFICATION_RESULT:
+        pub = e->pub;
+
+        if (e->kind == FUZZ_REPLY_CHAT_DELIVERED) {
+            fuzz_assert(json_object_size(reply) == 4);
+            fuzz_assert(fuzz_str_is(reply, "type", "chat_delivered"));
+
+        } else {
+            fuzz_assert(json_object_size(reply) == 5);
+            fuzz_assert(fuzz_str_is(reply, "type", "notification_result"));
+            fuzz_assert(fuzz_int_is(reply, "connections",
+                                    (json_int_t) pub->delivered));
+        }
+
+        fuzz_assert(json_equal(json_object_get(reply, "targetUserId"),
+                               json_object_get(request, "targetUserId")));
+
+        field = json_object_get(reply, "delivered");
+        fuzz_assert(json_is_boolean(field));
+        fuzz_assert(json_is_true(field) == (pub->delivered > 0));
+
+        fuzz_assert(fuzz_int_is(reply, "timestamp", now));
+        break;
+    }
+}
+
+
+/* the stubs of ngx_ws_relay_conn.c: a message for a target's connection */
+
+ngx_int_t
+fuzz_on_delivery(fuzz_conn_t *fc, u_char *data, size_t len)
+{
+    json_t  *message;
+
+    /* deliveries start only from a message, and only to its target */
+    fuzz_assert(fuzz_call.conn != NULL);
+    fuzz_assert(fuzz_call.deliver != NULL);
+    fuzz_assert(fc->wc.user != NULL);
+
+    fuzz_trace("delivery to %u: %.*s", (unsigned) fc->index, (int) len, data);
+
+    fuzz_call.calls[fc->index]++;
+
+    /* one text for every connection of the target */
+
+    if (fuzz_call.text == NULL) {
+        fuzz_call.text = malloc(len ? len : 1);
+        fuzz_assert(fuzz_call.text != NULL);
+        ngx_memcpy(fuzz_call.text, data, len);
+        fuzz_call.text_len = len;
+
+        message = fuzz_json_parse(data, len);
+        fuzz_assert(message != NULL);
+
+        if (!fuzz_lenient()) {
+            fuzz_check_delivery(message);
+        }
+
+        json_decref(message);
+
+    } else {
+        fuzz_assert(len == fuzz_call.text_len
+                    && ngx_memcmp(data, fuzz_call.text, len) == 0);
+    }
+
+    if (fc->refuse) {
+        return NGX_ERROR;
+    }
+
+    fuzz_call.local++;
+
+    return NGX_OK;
+}
+
+
+static void
+fuzz_check_delivery(json_t *message)
+{
+    json_t         *request, *field;
+    fuzz_expect_t  *e;
+
+    e = fuzz_call.deliver;
+    request = e->request;
+
+    fuzz_assert(json_is_object(message));
+    fuzz_assert(fuzz_str_eq(json_object_get(message, "sender"), &e->sender));
+    fuzz_assert(fuzz_int_is(message, "timestamp",
+                            (json_int_t) ngx_ws_relay_now_ms()));
+
+    if (e->kind == FUZZ_REPLY_CHAT_DELIVERED) {
+        field = json_object_get(request, "text");
+
+        fuzz_assert(json_object_size(message) == (field ? 4 : 3));
+        fuzz_assert(fuzz_str_is(message, "type", "chat"));
+        fuzz_assert(field == NULL
+                    || json_equal(json_object_get(message, "text"), field));
+        return;
+    }
+
+    fuzz_assert(json_object_size(message) == 5);
+    fuzz_assert(fuzz_str_is(message, "type", "notification"));
+
+    field = json_object_get(request, "action");
+
+    if (fuzz_falsy(field)) {
+        fuzz_assert(fuzz_str_is(message, "action", "general"));
+
+    } else {
+        fuzz_assert(json_equal(json_object_get(message, "action"), field));
+    }
+
+    field = json_object_get(request, "data");
+
+    if (fuzz_falsy(field)) {
+        field = json_object_get(message, "data");
+        fuzz_assert(json_is_object(field) && json_object_size(field) == 0);
+
+    } else {
+        fuzz_assert(json_equal(json_object_get(message, "data"), field));
+    }
+}
+
+
+/* the stubs of ngx_ws_relay_redis.c */
+
+ngx_int_t
+ngx_ws_relay_redis_publish(ngx_str_t *user_id, ngx_str_t *text, uint64_t id)
+{
+    json_t      *target;
+    fuzz_pub_t  *pub;
+
+    fuzz_assert(fuzz_call.deliver != NULL);
+    fuzz_assert(id > fuzz_last_id);
+    fuzz_last_id = id;
+
+    pub = fuzz_call.deliver->pub;
+    target = json_object_get(fuzz_call.deliver->request, "targetUserId");
+
+    fuzz_assert(fuzz_str_eq(target, user_id));
+
+    /* the text other workers deliver is the one delivered here */
+    fuzz_assert(fuzz_call.text == NULL
+                || (text->len == fuzz_call.text_len
+                    && ngx_memcmp(text->data, fuzz_call.text, text->len)
+                       == 0));
+
+    pub->delivered = fuzz_call.local;
+
+    if (!fuzz_redis_up) {
+        pub->done = 1;
+        return NGX_DECLINED;
+    }
+
+    pub->id = id;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_ws_relay_redis_user_joined(ngx_str_t *user_id)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < fuzz_njoined; i++) {
+        fuzz_assert(user_id->len != fuzz_joined[i].len
+                    || ngx_memcmp(user_id->data, fuzz_joined[i].data,
+                                  user_id->len) != 0);
+    }
+
+    fuzz_assert(fuzz_njoined < FUZZ_CONNS + 1);
+    fuzz_str_dup(&fuzz_joined[fuzz_njoined++], user_id);
+}
+
+
+void
+ngx_ws_relay_redis_user_left(ngx_str_t *user_id)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < fuzz_njoined; i++) {
+        if (user_id->len == fuzz_joined[i].len
+            && ngx_memcmp(user_id->data, fuzz_joined[i].data, user_id->len)
+               == 0)
+        {
+            free(fuzz_joined[i].data);
+            fuzz_joined[i] = fuzz_joined[--fuzz_njoined];
+            return;
+        }
+    }
+
+    fuzz_assert(0 && "a user left that never joined");
+}
+
+
+/* after each record: replies owed are sent, the registry adds up */
+
+static void
+fuzz_check_after(void)
+{
+    ngx_uint_t  i;
+
+    fuzz_check_registry();
+
+    if (fuzz_lenient()) {
+        return;
+    }
+
+    for (i = 0; i < FUZZ_CONNS; i++) {
+        if (fuzz_fifos[i].head) {
+            /* the oldest delivery would have gone out if it were over */
+            fuzz_assert(!fuzz_fifos[i].head->pub->done);
+            fuzz_assert(fuzz_redis_up);
+        }
+    }
+}
+
+
+static void
+fuzz_check_registry(void)
+{
+    ngx_uint_t            i, k, n, users, same;
+    ngx_queue_t          *q, *uq;
+    fuzz_conn_t          *fc, *other;
+    ngx_ws_relay_conn_t  *wc;
+    ngx_ws_relay_user_t  *user;
+
+    n = 0;
+    users = 0;
+
+    for (i = 0; i < FUZZ_CONNS; i++) {
+        fc = fuzz_conns[i];
+
+        if (fc == NULL) {
+            continue;
+        }
+
+        n++;
+        fuzz_assert(fc->wc.registered);
+
+        user = fc->wc.user;
+
+        if (user == NULL) {
+            fuzz_assert(!fc->wc.user_fixed);
+            continue;
+        }
+
+        fuzz_assert(ngx_ws_relay_registry_find_user(&user->sn.str) == user);
+
+        /* its connections: exactly ours with this user */
+        same = 0;
+        for (k = 0; k < FUZZ_CONNS; k++) {
+            other = fuzz_conns[k];
+            if (other && other->wc.user == user) {
+                same++;
+                if (k < i) {
+                    break;
+                }
+            }
+        }
+
+        if (k < i) {
+            continue;
+        }
+
+        users++;
+        fuzz_assert(user->nconnections == same);
+
+        k = 0;
+        for (uq = ngx_queue_head(&user->connections);
+             uq != ngx_queue_sentinel(&user->connections);
+             uq = ngx_queue_next(uq))
+        {
+            wc = ngx_queue_data(uq, ngx_ws_relay_conn_t, user_queue);
+            fuzz_assert(wc->user == user);
+            k++;
+        }
+
+        fuzz_assert(k == same);
+
+        /* the Redis stubs know the user */
+        for (k = 0; k < fuzz_njoined; k++) {
+            if (fuzz_joined[k].len == user->sn.str.len
+                && ngx_memcmp(fuzz_joined[k].data, user->sn.str.data,
+                              user->sn.str.len) == 0)
+            {
+                break;
+            }
+        }
+
+        fuzz_assert(k < fuzz_njoined);
+    }
+
+    fuzz_assert(ngx_ws_relay_registry_connections() == n);
+    fuzz_assert(ngx_ws_relay_registry_users() == users);
+    fuzz_assert(fuzz_njoined == users);
+
+    k = 0;
+    for (q = ngx_queue_head(ngx_ws_relay_registry_all());
+         q != ngx_queue_sentinel(ngx_ws_relay_registry_all());
+         q = ngx_queue_next(q))
+    {
+        k++;
+    }
+
+    fuzz_assert(k == n);
+
+    k = 0;
+    for (q = ngx_queue_head(ngx_ws_relay_registry_users_queue());
+         q != ngx_queue_sentinel(ngx_ws_relay_registry_users_queue());
+         q = ngx_queue_next(q))
+    {
+        user = ngx_queue_data(q, ngx_ws_relay_user_t, queue);
+        fuzz_assert(user->nconnections > 0);
+        k++;
+    }
+
+    fuzz_assert(k == users);
+}
+
+
+static ngx_uint_t
+fuzz_lenient(void)
+{
+    return fuzz_alloc_failed();
+}
+
+
+/* nesting as the router counts it: an object or array is one level */
+
+static ngx_uint_t
+fuzz_depth(json_t *json)
+{
+    size_t       i;
+    json_t      *value;
+    ngx_uint_t   d, max;
+    const char  *key;
+
+    max = 0;
+
+    if (json_is_object(json)) {
+        json_object_foreach(json, key, value) {
+            d = fuzz_depth(value);
+            max = ngx_max(max, d);
+        }
+
+        return max + 1;
+    }
+
+    if (json_is_array(json)) {
+        json_array_foreach(json, i, value) {
+            d = fuzz_depth(value);
+            max = ngx_max(max, d);
+        }
+
+        return max + 1;
+    }
+
+    return 0;
+}
+
+
+/* JavaScript's falsy, as the old server tested fields */
+
+static ngx_uint_t
+fuzz_falsy(json_t *value)
+{
+    return value == NULL
+           || json_is_null(value)
+           || json_is_false(value)
+           || (json_is_string(value) && json_string_length(value) == 0)
+           || (json_is_integer(value) && json_integer_value(value) == 0)
+           || (json_is_real(value) && json_real_value(value) == 0);
+}
+
+
+static ngx_uint_t
+fuzz_str_is(json_t *json, const char *key, const char *value)
+{
+    json_t  *s;
+
+    s = json_object_get(json, key);
+
+    return json_is_string(s)
+           && json_string_length(s) == strlen(value)
+           && memcmp(json_string_value(s), value, strlen(value)) == 0;
+}
+
+
+static ngx_uint_t
+fuzz_str_eq(json_t *json, ngx_str_t *s)
+{
+    return json_is_string(json)
+           && json_string_length(json) == s->len
+           && (s->len == 0
+               || memcmp(json_string_value(json), s->data, s->len) == 0);
+}
+
+
+static ngx_uint_t
+fuzz_int_is(json_t *json, const char *key, json_int_t value)
+{
+    json_t  *n;
+
+    n = json_object_get(json, key);
+
+    return json_is_integer(n) && json_integer_value(n) == value;
+}
+
+
+static ngx_uint_t
+fuzz_user_is(fuzz_conn_t *fc, json_t *user)
+{
+    if (fc == NULL || fc->wc.user == NULL) {
+        return 0;
+    }
+
+    return fuzz_str_eq(user, &fc->wc.user->sn.str);
+}
+
+
+static void
+fuzz_str_dup(ngx_str_t *dst, ngx_str_t *src)
+{
+    dst->data = malloc(src->len ? src->len : 1);
+    fuzz_assert(dst->data != NULL);
+
+    ngx_memcpy(dst->data, src->data, src->len);
+    dst->len = src->len;
+}
