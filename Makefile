@@ -6,6 +6,7 @@
 #   make fuzz     run the libFuzzer targets for a bounded time
 #   make e2e      the demo page in headless Chromium (part of make test)
 #   make docker-check  build the images, run them, check health + handshake
+#   make soak     the soak test, about 8 minutes: bench/SOAK.md, bench/soak.json
 
 SHELL := /bin/bash
 
@@ -25,7 +26,7 @@ TEST_PORT       ?= 1984
 TEST_REDIS_PORT ?= 6399
 FUZZ_SECONDS    ?= 60
 
-.PHONY: all module deps test-deps test run fuzz e2e docker-check clean
+.PHONY: all module deps test-deps test run fuzz e2e docker-check soak clean
 
 all: module
 
@@ -83,6 +84,11 @@ e2e: test-deps module
 
 docker-check:
 	util/docker-check.sh
+
+soak: test-deps module
+	$(call install_missing,curl python3)
+	$(MAKE) -C bench wsload
+	bench/soak.sh
 
 run: test-deps module
 	util/run-server.sh

@@ -77,7 +77,10 @@ ngx_ws_relay_delivery_start(ngx_ws_relay_delivery_t *d, ngx_str_t *user_id,
 
     id = ++ngx_ws_relay_next_delivery;
 
-    if (ngx_ws_relay_redis_publish(user_id, &text, id) != NGX_OK) {
+    if (ngx_ws_relay_redis_publish(user_id, &text, id) != NGX_OK
+        || (d->any && d->delivered))
+    {
+        /* the other workers' acks are not needed, nor awaited */
         ngx_ws_relay_delivery_complete(d);
         return;
     }
@@ -197,7 +200,9 @@ ngx_ws_relay_delivery_find(uint64_t id)
 static void
 ngx_ws_relay_delivery_check(ngx_ws_relay_delivery_t *d)
 {
-    if (d->expected >= 0 && d->acks >= (ngx_uint_t) d->expected) {
+    if ((d->expected >= 0 && d->acks >= (ngx_uint_t) d->expected)
+        || (d->any && d->delivered))
+    {
         ngx_ws_relay_delivery_complete(d);
     }
 }
@@ -232,11 +237,19 @@ ngx_ws_relay_delivery_timeout(ngx_event_t *ev)
     if (ngx_time() != ngx_ws_relay_timeout_logged) {
         ngx_ws_relay_timeout_logged = ngx_time();
 
-        ngx_log_error(NGX_LOG_WARN, ev->log, 0,
-                      "ws relay: a delivery got %ui of %i acks in time "
-                      "(%uA deliveries timed out so far)",
-                      d->acks, d->expected,
-                      ngx_ws_relay_slot->delivery_timeouts);
+        if (d->expected < 0) {
+            ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                          "ws relay: a delivery got no PUBLISH reply in time "
+                          "(%uA deliveries timed out so far)",
+                          ngx_ws_relay_slot->delivery_timeouts);
+
+        } else {
+            ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                          "ws relay: a delivery got %ui of %i acks in time "
+                          "(%uA deliveries timed out so far)",
+                          d->acks, d->expected,
+                          ngx_ws_relay_slot->delivery_timeouts);
+        }
     }
 
     ngx_ws_relay_delivery_complete(d);

@@ -40,6 +40,8 @@ struct ngx_ws_relay_delivery_s {
 
     unsigned                    done:1;
     unsigned                    pending:1;
+    /* the first connection reached settles it (chat: delivered or not) */
+    unsigned                    any:1;
 };
 
 

@@ -321,7 +321,8 @@ ngx_ws_relay_router_bad_target(ngx_ws_relay_conn_t *wc, json_t *target)
 /*
  * Takes the references to message and reply.  The reply's "delivered",
  * "connections" and "timestamp" are filled in when the delivery is done;
- * replies go out in the order of the requests.
+ * replies go out in the order of the requests.  A reply without
+ * "connections" (chat) is settled by the first connection reached.
  */
 
 static void
@@ -346,6 +347,7 @@ ngx_ws_relay_router_deliver(ngx_ws_relay_conn_t *wc, json_t *target,
     }
 
     d->reply = reply;
+    d->any = (json_object_get(reply, "connections") == NULL);
     ngx_queue_insert_tail(&wc->deliveries, &d->queue);
 
     user_id.data = (u_char *) json_string_value(target);

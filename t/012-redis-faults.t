@@ -382,7 +382,7 @@ is(join(' ', sort map { $_->{sub} } @links), '0 0 3 3',
 --- error_log
 ws relay: redis commands link: command timed out, reconnecting
 ws relay: redis commands link: timed out connecting, reconnecting
-ws relay: a delivery got 0 of -1 acks in time
+ws relay: a delivery got no PUBLISH reply in time
 --- no_error_log
 [crit]
 [alert]
