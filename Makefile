@@ -6,6 +6,7 @@
 #   make fuzz     run the libFuzzer targets for a bounded time
 #   make e2e      the demo page in headless Chromium (part of make test)
 #   make docker-check  build the images, run them, check health + handshake
+#   make bench    the benchmark suite: bench/RESULTS.md, bench/results.json
 #   make soak     the soak test, about 8 minutes: bench/SOAK.md, bench/soak.json
 
 SHELL := /bin/bash
@@ -26,7 +27,8 @@ TEST_PORT       ?= 1984
 TEST_REDIS_PORT ?= 6399
 FUZZ_SECONDS    ?= 60
 
-.PHONY: all module deps test-deps test run fuzz e2e docker-check soak clean
+.PHONY: all module deps test-deps test run fuzz e2e docker-check bench soak \
+        clean
 
 all: module
 
@@ -84,6 +86,10 @@ e2e: test-deps module
 
 docker-check:
 	util/docker-check.sh
+
+bench: test-deps module
+	$(MAKE) -C bench wsload
+	bench/run-suite.sh
 
 soak: test-deps module
 	$(call install_missing,curl python3)

@@ -1,0 +1,564 @@
+#!/usr/bin/env bash
+# The benchmark suite: builds the module and wsload, starts Redis and two
+# nginx instances (2 workers each, nginx.conf.example's directives) on test
+# ports under bench/build/suite, runs the scenarios with bench/wsload,
+# stops everything it started, and writes bench/RESULTS.md and
+# bench/results.json.
+#
+#   bench/run-suite.sh                   (or: make bench)
+#
+# Environment:
+#   BENCH_PORT, BENCH_PORT2, BENCH_REDIS_PORT   ports (18080 18081 16399)
+#   BENCH_SCENARIOS   which scenarios to run, e.g. "1 3" (default: all)
+#   BENCH_DURATION    measured seconds per throughput/latency run (10)
+#   BENCH_IDLE        idle-memory sizes as connections:processes
+#                     ("1000:1 10000:1 30000:2")
+#   BENCH_HTTP_EXTRA  directives added to the http{} block, e.g.
+#                     "request_pool_size 1k; connection_pool_size 256;"
+#   BENCH_OUT         where RESULTS.md and results.json go (bench/)
+#   BENCH_MODULE      a module .so to measure instead of building this tree
+#                     (BENCH_MODULE_DESC: what it is, for the report)
+#   BENCH_EXAMPLE     the nginx.conf.example to derive the configs from
+#                     (default: this tree's; pass the one that goes with
+#                     BENCH_MODULE)
+#   BENCH_NO_INSTALL  set to 1 to never call apt-get
+#   BENCH_QUIET_WAIT  on a shared machine: before the run and before each
+#                     step, wait for other processes to use under 15% of
+#                     it, up to this many seconds in all (0)
+#
+# Only loopback addresses are used.  Everything runs as the current user
+# (root, to install packages and read every /proc/PID/smaps_rollup).
+
+set -euo pipefail
+
+bench=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$bench/.." && pwd)
+
+port=${BENCH_PORT:-18080}
+port2=${BENCH_PORT2:-18081}
+redis_port=${BENCH_REDIS_PORT:-16399}
+scenarios=${BENCH_SCENARIOS:-1 2 3 4 5 6 7}
+dur=${BENCH_DURATION:-10}
+idle_sizes=${BENCH_IDLE:-1000:1 10000:1 30000:2}
+http_extra=${BENCH_HTTP_EXTRA:-}
+out=${BENCH_OUT:-$bench}
+module_so=${BENCH_MODULE:-$top/build/ngx_ws_relay_module.so}
+example=$(realpath "${BENCH_EXAMPLE:-$top/nginx.conf.example}")
+
+nginx=${NGINX_BIN:-/usr/sbin/nginx}
+python=/usr/bin/python3
+wsload=$bench/wsload
+work=$bench/build/suite
+runs=$work/runs            # one JSON per step, read by suite-report.py
+
+# Per worker: the 30k scenario puts ~15k (reuseport is a hash, not a
+# round robin, so allow for imbalance) on each of the two workers; the
+# open-files limit is 20000 per process and cannot be raised here.
+worker_rlimit=20000
+worker_conns=19500
+max_conns=19000
+
+log() { printf '[suite %(%H:%M:%S)T] %s\n' -1 "$*"; }
+die() { log "error: $*"; exit 1; }
+
+# --------------------------------------------------------------- packages
+
+install_missing() {
+    local p missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
+            | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    [ "${BENCH_NO_INSTALL:-0}" = 1 ] && die "missing packages: ${missing[*]}"
+    log "installing: ${missing[*]}"
+    apt-get update -q -o DPkg::Lock::Timeout=600
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        -o DPkg::Lock::Timeout=600 "${missing[@]}"
+}
+
+# ------------------------------------------------------ processes we own
+
+redis_pid=
+nginx_pids=()           # masters, in start order
+bg_pids=()              # wsload runs in the background
+
+stop_nginx() {          # $1: master pid
+    local m=$1 i
+    kill -QUIT "$m" 2>/dev/null || return 0
+    for i in $(seq 100); do
+        kill -0 "$m" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$m" 2>/dev/null; then
+        log "nginx $m did not quit in 10 s: killing it"
+        for i in $(ps -o pid= --ppid "$m" 2>/dev/null); do
+            kill -KILL "$i" 2>/dev/null || true
+        done
+        kill -KILL "$m" 2>/dev/null || true
+    fi
+    wait "$m" 2>/dev/null || true
+}
+
+# wsload -p N forks N processes: each gets the signal (a signal to the
+# parent alone would leave the children holding their connections)
+stop_wsload() {         # $1 pid
+    local k
+    for k in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        kill -INT "$k" 2>/dev/null || true
+    done
+    kill -INT "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+stop_all() {
+    local p
+    trap - EXIT INT TERM
+    for p in "${bg_pids[@]}"; do
+        stop_wsload "$p"
+    done
+    bg_pids=()
+    for p in "${nginx_pids[@]}"; do
+        stop_nginx "$p"
+    done
+    nginx_pids=()
+    if [ -n "$redis_pid" ]; then
+        kill -TERM "$redis_pid" 2>/dev/null || true
+        wait "$redis_pid" 2>/dev/null || true
+        redis_pid=
+    fi
+}
+
+trap 'stop_all' EXIT
+trap 'log interrupted; exit 130' INT TERM
+
+port_free() {
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+wait_port() {           # $1 port; up to 10 s
+    local i
+    for i in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+start_redis() {
+    mkdir -p "$work/redis"
+    port_free "$redis_port" || die "port $redis_port is in use"
+    redis-server --port "$redis_port" --bind 127.0.0.1 --save '' \
+                 --appendonly no --dir "$work/redis" \
+                 --maxclients 10000 \
+                 --logfile "$work/redis/redis.log" &
+    redis_pid=$!
+    wait_port "$redis_port" || die "redis did not start"
+}
+
+stop_redis() {
+    kill -TERM "$redis_pid" 2>/dev/null || true
+    wait "$redis_pid" 2>/dev/null || true
+    redis_pid=
+}
+
+# nginx.conf.example with the test ports, 2 workers and limits sized for
+# the 30k scenario; every substitution is checked, so a changed example
+# fails here rather than silently benchmarking something else.
+write_conf() {          # $1 prefix dir, $2 port
+    local dir=$1 p=$2 conf=$1/nginx.conf
+    mkdir -p "$dir"/{logs,temp,modules,html}
+    ln -sf "$module_so" "$dir/modules/ngx_ws_relay_module.so"
+    sed -e "s/^worker_processes .*/worker_processes  2;/" \
+        -e "s/^worker_rlimit_nofile .*/worker_rlimit_nofile  $worker_rlimit;/" \
+        -e "s/^\( *\)worker_connections .*/\1worker_connections  $worker_conns;/" \
+        -e "s/listen  3000 reuseport;/listen  127.0.0.1:$p reuseport;/" \
+        -e "s/ws_relay_redis  127.0.0.1:6379;/ws_relay_redis  127.0.0.1:$redis_port;/" \
+        -e "s/ws_relay_max_connections  4000;/ws_relay_max_connections  $max_conns;/" \
+        -e "s/^http {/http {\n    $http_extra/" \
+        "$example" > "$conf"
+    grep -q "^worker_processes  2;" "$conf" \
+        && grep -q "worker_rlimit_nofile  $worker_rlimit;" "$conf" \
+        && grep -q "worker_connections  $worker_conns;" "$conf" \
+        && grep -q "listen  127.0.0.1:$p reuseport;" "$conf" \
+        && grep -q "ws_relay_redis  127.0.0.1:$redis_port;" "$conf" \
+        && grep -q "ws_relay_max_connections  $max_conns;" "$conf" \
+        || die "nginx.conf.example changed: cannot derive $conf"
+}
+
+start_nginx() {         # $1 prefix dir, $2 port; sets $master
+    local dir=$1 p=$2
+    port_free "$p" || die "port $p is in use"
+    write_conf "$dir" "$p"
+    "$nginx" -p "$dir/" -c nginx.conf -t -q
+    "$nginx" -p "$dir/" -c nginx.conf -g 'daemon off;' &
+    master=$!
+    nginx_pids+=("$master")
+    wait_port "$p" || die "nginx on port $p did not start"
+    # the workers have connected to Redis once health says ok
+    local i
+    for i in $(seq 50); do
+        curl -sf "http://127.0.0.1:$p/api/health" | grep -q '"status":"ok"' \
+            && return 0
+        sleep 0.1
+    done
+    die "nginx on port $p: /api/health is not ok"
+}
+
+stop_servers() {
+    local p
+    for p in "${nginx_pids[@]}"; do
+        stop_nginx "$p"
+    done
+    nginx_pids=()
+    stop_redis
+}
+
+start_servers() {       # one instance (and Redis), or two with "two"
+    rm -rf "$work/ngx1" "$work/ngx2" "$work/redis"
+    start_redis
+    start_nginx "$work/ngx1" "$port"
+    master1=$master
+    if [ "${1:-}" = two ]; then
+        start_nginx "$work/ngx2" "$port2"
+        master2=$master
+    fi
+}
+
+# ------------------------------------------------------------ measuring
+
+workers_of() { ps -o pid= --ppid "$1" | tr -d ' ' | sort -n | tr '\n' ' '; }
+
+pss_kib() {             # sum of Pss over the given pids
+    local p sum=0 v
+    for p in "$@"; do
+        v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup")
+        sum=$((sum + v))
+    done
+    echo "$sum"
+}
+
+rss_kib() {
+    local p sum=0 v
+    for p in "$@"; do
+        v=$(awk '/^Rss:/ {print $2}' "/proc/$p/smaps_rollup")
+        sum=$((sum + v))
+    done
+    echo "$sum"
+}
+
+meminfo_kib() { awk -v k="$1:" '$1 == k {print $2}' /proc/meminfo; }
+sockstat_tcp_mem_pages() { awk '$1 == "TCP:" {for (i = 2; i < NF; i++) if ($i == "mem") print $(i+1)}' /proc/net/sockstat; }
+cpu_line() { head -1 /proc/stat; }
+
+# Every process's pid, ppid, CPU ticks (utime + stime) and its reaped
+# children's ticks (cutime + cstime): the report takes the suite's own
+# share (servers, wsload) from the machine's busy time to show how busy
+# other processes kept it (this machine may be shared).
+procsnap() {            # $1 output file
+    "$python" -c '
+import os
+for p in os.listdir("/proc"):
+    if p.isdigit():
+        try:
+            s = open("/proc/%s/stat" % p).read()
+        except OSError:
+            continue
+        f = s.rsplit(")", 1)[1].split()
+        print(p, f[1], int(f[11]) + int(f[12]), int(f[13]) + int(f[14]))' > "$1"
+}
+
+ours() { echo "$$ $redis_pid ${nginx_pids[*]} ${bg_pids[*]}"; }
+
+# Scheduler figures of the nginx workers of every instance and of Redis,
+# exact (/proc/PID/schedstat: ns on the CPU, ns waiting on the run queue,
+# time slices): "nginx_run nginx_wait nginx_slices redis_run redis_wait
+# redis_slices"
+server_ns() {
+    local m w a b c n1=0 n2=0 n3=0
+    for m in "${nginx_pids[@]}"; do
+        for w in $(workers_of "$m"); do
+            read -r a b c < "/proc/$w/schedstat" || continue
+            n1=$((n1 + a)); n2=$((n2 + b)); n3=$((n3 + c))
+        done
+    done
+    read -r a b c < "/proc/$redis_pid/schedstat" || { a=0; b=0; c=0; }
+    echo "$n1 $n2 $n3 $a $b $c"
+}
+
+# memory snapshot as a JSON object
+mem_snapshot() {
+    local w
+    w=$(workers_of "$master1")
+    # shellcheck disable=SC2086
+    printf '{"nginx_workers_pss_kib":%s,"nginx_workers_rss_kib":%s,"nginx_master_pss_kib":%s,"redis_pss_kib":%s,"redis_rss_kib":%s,"slab_kib":%s,"slab_unreclaimable_kib":%s,"tcp_mem_pages":%s,"mem_available_kib":%s,"workers":"%s"}' \
+        "$(pss_kib $w)" "$(rss_kib $w)" "$(pss_kib "$master1")" \
+        "$(pss_kib "$redis_pid")" "$(rss_kib "$redis_pid")" \
+        "$(meminfo_kib Slab)" "$(meminfo_kib SUnreclaim)" \
+        "$(sockstat_tcp_mem_pages)" "$(meminfo_kib MemAvailable)" "$w"
+}
+
+# How busy other processes keep the machine, over 2 s, into quiet.json;
+# with BENCH_QUIET_WAIT=S, wait for that to fall under 15% (before the
+# run, and before each wsload step), S seconds in all at most.
+wait_quiet() {
+    local q0 others
+    q0=$(date +%s)
+    while :; do
+        procsnap "$runs/quiet.ps0"; c0=$(cpu_line); sleep 2
+        c1=$(cpu_line); procsnap "$runs/quiet.ps1"
+        "$python" "$bench/suite-report.py" --runs "$runs" --quiet "$c0" "$c1" \
+            "$$" > "$runs/quiet.json"
+        others=$("$python" -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["others_pct"]))' "$runs/quiet.json")
+        if [ "$others" -lt 15 ] || [ $(( $(date +%s) - q0 )) -ge "$quiet_wait" ]
+        then
+            quiet_wait=$(( quiet_wait - ($(date +%s) - q0) ))
+            [ "$quiet_wait" -gt 0 ] || quiet_wait=0
+            return 0
+        fi
+        log "other processes use ${others}% of the machine: waiting"
+        sleep 5
+    done
+}
+
+step=0
+# Runs wsload in the foreground; records id, scenario, command, the
+# machine's /proc/stat line before and after, and wsload's own JSON.
+run_wsload() {          # $1 id, $2 scenario title, $3 label, rest: args
+    local id=$1 scen=$2 label=$3 c0 c1 rc=0
+    shift 3
+    local js="$runs/$id.wsload.json"
+    if [ "$quiet_wait" -gt 0 ]; then wait_quiet; fi
+    log "$id: wsload $*"
+    local s0 s1 t0 t1
+    procsnap "$runs/$id.ps0"
+    c0=$(cpu_line)
+    s0=$(server_ns)
+    t0=$(date +%s%N)
+    "$wsload" "$@" --json "$js" -q > "$runs/$id.txt" 2>&1 || rc=$?
+    t1=$(date +%s%N)
+    s1=$(server_ns)
+    c1=$(cpu_line)
+    procsnap "$runs/$id.ps1"
+    sed 's/^/    /' "$runs/$id.txt"
+    record "$id" "$scen" "$label" "$rc" "$c0" "$c1" \
+        "{\"procs\":[\"$id.ps0\",\"$id.ps1\"],\"ours\":\"$(ours)\",\"server_ns\":[[${s0// /,}],[${s1// /,}]],\"wall_ns\":$((t1 - t0)),\"idle_connections\":${idle_held:-0}}" "$*"
+}
+
+record() {              # id scen label rc cpu0 cpu1 extra-json args
+    local id=$1
+    step=$((step + 1))
+    # the command as run from the top of the tree
+    set -- "${@:1:7}" "${8//$top\//}"
+    "$python" - "$step" "$@" > "$runs/$id.step.json" <<'EOF'
+import json, sys
+_, seq, id_, scen, label, rc, c0, c1, extra, args = sys.argv
+json.dump({"seq": int(seq), "id": id_, "scenario": scen, "label": label,
+           "rc": int(rc),
+           "cpu0": c0, "cpu1": c1, "extra": json.loads(extra),
+           "command": "bench/wsload " + args}, sys.stdout)
+EOF
+}
+
+# ------------------------------------------------------------- scenarios
+
+url="ws://127.0.0.1:$port/"
+url2="ws://127.0.0.1:$port2/"
+
+# 1. idle memory, and 2. handshake+register rate from the same runs plus
+# a dedicated one.  A fresh server for each size, so each starts from the
+# same baseline.
+idle_memory() {         # $1 connections, $2 procs
+    local n=$1 procs=$2 id="idle-$1" before during after c0 c1 rc=0
+    local ready="$work/ready-$n" s0="$runs/$id.slab0" s1="$runs/$id.slab1" hold=$((n / 2000 + 12))
+    start_servers
+    sleep 1
+    rm -f "$ready"
+    before=$(mem_snapshot)
+    cat /proc/slabinfo > "$s0"
+    procsnap "$runs/$id.ps0"
+    c0=$(cpu_line)
+    local args="connect -u $url -n $n -p $procs --hold $hold --close-wait 15 --ready-file $ready"
+    log "$id: wsload $args"
+    # shellcheck disable=SC2086
+    "$wsload" $args --json "$runs/$id.wsload.json" -q \
+        > "$runs/$id.txt" 2>&1 &
+    bg_pids+=($!)
+    local i
+    for i in $(seq $((hold * 10))); do
+        [ -e "$ready" ] && break
+        kill -0 "${bg_pids[-1]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -e "$ready" ] || log "$id: connections not ready"
+    c1=$(cpu_line)
+    procsnap "$runs/$id.ps1"
+    local ourpids
+    ourpids=$(ours)
+    sleep 3                   # let Redis and the workers settle
+    during=$(mem_snapshot)
+    cat /proc/slabinfo > "$s1"
+    wait "${bg_pids[-1]}" || rc=$?
+    unset 'bg_pids[-1]'
+    sleep 1
+    after=$(mem_snapshot)
+    sed 's/^/    /' "$runs/$id.txt"
+    record "$id" "1. Idle memory" "$n idle registered connections" "$rc" \
+        "$c0" "$c1" \
+        "{\"connections\":$n,\"before\":$before,\"during\":$during,\"after_close\":$after,\"slabinfo\":[\"$id.slab0\",\"$id.slab1\"],\"procs\":[\"$id.ps0\",\"$id.ps1\"],\"ours\":\"$ourpids\",\"http_extra\":\"$http_extra\"}" \
+        "$args"
+    stop_servers
+}
+
+scenario_1() {
+    local s
+    for s in $idle_sizes; do
+        idle_memory "${s%:*}" "${s#*:}"
+    done
+}
+
+# 7. Cost with many idle connections: the same fixed-rate chat while 0,
+# 10k or 28k registered connections sit idle; server CPU per message
+# should not grow with them.
+scenario_7() {
+    local n procs ready
+    for n in 0 10000 28000; do
+        start_servers
+        idle_held=$n
+        if [ "$n" -gt 0 ]; then
+            procs=$(( n > 15000 ? 2 : 1 ))
+            ready="$work/ready-bg-$n"
+            rm -f "$ready"
+            log "holding $n idle connections"
+            "$wsload" connect -u "$url" -n "$n" -p "$procs" --hold 600 \
+                --close-wait 15 --ready-file "$ready" -q \
+                > "$runs/bg-$n.txt" 2>&1 &
+            bg_pids+=($!)
+            local i
+            for i in $(seq 600); do
+                [ -e "$ready" ] && break
+                kill -0 "${bg_pids[-1]}" 2>/dev/null || break
+                sleep 0.1
+            done
+            [ -e "$ready" ] || die "$n idle connections not set up"
+            sleep 2
+        fi
+        run_wsload "linear-$n" "7. Cost with idle connections" \
+            "20000 msgs/s with $n idle connections" \
+            chat -u "$url" -P 50 -r 20000 -d "$dur"
+        if [ "$n" -gt 0 ]; then
+            stop_wsload "${bg_pids[-1]}"
+            unset 'bg_pids[-1]'
+        fi
+        idle_held=0
+        stop_servers
+    done
+}
+
+scenario_2() {
+    start_servers
+    run_wsload hs-10000 "2. Handshake+register rate" "10k connections, 256 in progress" \
+        connect -u "$url" -n 10000
+    run_wsload hs-20000-c64 "2. Handshake+register rate" "20k connections, 64 in progress" \
+        connect -u "$url" -n 20000 -c 64 -p 2
+    stop_servers
+}
+
+scenario_3() {
+    start_servers
+    run_wsload chat-same "3. Chat, closed loop" "50 pairs x window 16, same worker" \
+        chat -u "$url" -P 50 -w 16 -d "$dur" --placement same
+    run_wsload chat-cross "3. Chat, closed loop" "50 pairs x window 16, cross worker" \
+        chat -u "$url" -P 50 -w 16 -d "$dur" --placement cross
+    run_wsload chat-1pair "3. Chat, closed loop" "1 pair x window 1, same worker" \
+        chat -u "$url" -P 1 -w 1 -d 5 --placement same
+    run_wsload chat-1pair-cross "3. Chat, closed loop" "1 pair x window 1, cross worker" \
+        chat -u "$url" -P 1 -w 1 -d 5 --placement cross
+    stop_servers
+}
+
+scenario_4() {
+    local r
+    start_servers
+    # 5k twice: same and cross alternate, so a burst of steal or of
+    # another load on the machine shows as a difference between rounds
+    for r in 1000 5000 5000b 20000; do
+        run_wsload "rate-$r-same" "4. Chat at a fixed rate" "${r%b} msgs/s, same worker" \
+            chat -u "$url" -P 50 -r "${r%b}" -d "$dur" --placement same
+        run_wsload "rate-$r-cross" "4. Chat at a fixed rate" "${r%b} msgs/s, cross worker" \
+            chat -u "$url" -P 50 -r "${r%b}" -d "$dur" --placement cross
+    done
+    stop_servers
+}
+
+scenario_5() {
+    start_servers
+    run_wsload api-1000 "5. API send-to-user" "1000 req/s to 100 users" \
+        api -u "$url" --users 100 -r 1000 -d "$dur"
+    run_wsload api-5000 "5. API send-to-user" "5000 req/s to 100 users" \
+        api -u "$url" --users 100 -r 5000 -d "$dur"
+    run_wsload api-10000 "5. API send-to-user" "10000 req/s to 100 users" \
+        api -u "$url" --users 100 -r 10000 -d "$dur" --api-conns 16
+    run_wsload api-20000 "5. API send-to-user" "20000 req/s to 100 users" \
+        api -u "$url" --users 100 -r 20000 -d "$dur" --api-conns 16
+    stop_servers
+}
+
+scenario_6() {
+    start_servers two
+    run_wsload host2-rate-5000 "6. Two nginx instances, one Redis" "5000 msgs/s, receivers on the 2nd instance" \
+        chat -u "$url" --peer-url "$url2" -P 50 -r 5000 -d "$dur"
+    run_wsload host2-closed "6. Two nginx instances, one Redis" "50 pairs x window 16, receivers on the 2nd instance" \
+        chat -u "$url" --peer-url "$url2" -P 50 -w 16 -d "$dur"
+    stop_servers
+}
+
+# ------------------------------------------------------------------ main
+
+install_missing nginx nginx-dev libhiredis-dev libjansson-dev gcc make \
+                redis-server python3 curl procps util-linux
+# one suite at a time: they would share $work (and the ports)
+mkdir -p "$bench/build"
+exec 9> "$bench/build/suite.lock"
+flock -n 9 || die "another run of the suite holds $bench/build/suite.lock"
+
+rm -rf "$work"
+mkdir -p "$runs"
+
+if [ -n "${BENCH_MODULE:-}" ]; then
+    [ -f "$module_so" ] || die "no such module: $module_so"
+    module_so=$(realpath "$module_so")
+    module_desc="${BENCH_MODULE_DESC:-$module_so}"
+    build_mod=
+else
+    module_desc="this tree at $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?')"
+    if [ -n "$(git -C "$top" status --porcelain -- ngx_ws_relay_module config 2>/dev/null)" ]; then
+        module_desc="$module_desc, module sources modified"
+    fi
+    build_mod="make -C $top --no-print-directory module"
+fi
+log "building ${build_mod:+the module and }wsload (log: $work/build.log)"
+{ ${build_mod:-true} && make -C "$bench" --no-print-directory wsload; } \
+    > "$work/build.log" 2>&1 \
+    || { tail -30 "$work/build.log"; die "build failed"; }
+log "module: $module_desc"
+
+quiet_wait=${BENCH_QUIET_WAIT:-0}
+wait_quiet
+cp "$runs/quiet.json" "$runs/quiet-start.json"
+log "CPU used by other processes before the run: $(cat "$runs/quiet.json")"
+
+t0=$(date +%s)
+for s in $scenarios; do
+    log "scenario $s"
+    "scenario_$s"
+done
+log "scenarios done in $(( $(date +%s) - t0 )) s"
+
+"$python" "$bench/suite-report.py" --runs "$runs" --out "$out" \
+    --nginx "$("$nginx" -v 2>&1 | sed 's/.*: //')" \
+    --redis "$(redis-server --version | awk '{print $3}' | sed 's/v=//')" \
+    --http-extra "$http_extra" --duration "$dur" \
+    --module "$module_desc ($(sha256sum "$module_so" | cut -c1-12))" \
+    --command "${BENCH_COMMAND:-make bench}"
+log "wrote $out/RESULTS.md and $out/results.json"

@@ -1,0 +1,469 @@
+#!/usr/bin/python3
+"""Turns the steps recorded by run-suite.sh into bench/RESULTS.md and
+bench/results.json.  Each step is runs/<id>.step.json (scenario, label,
+command, the /proc/stat line before and after, extra measurements) plus
+the wsload --json output runs/<id>.wsload.json."""
+
+import argparse
+import datetime
+import glob
+import json
+import os
+import platform
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--runs", required=True)
+ap.add_argument("--out", default=".")
+ap.add_argument("--nginx", default="")
+ap.add_argument("--redis", default="")
+ap.add_argument("--http-extra", default="")
+ap.add_argument("--duration", default="")
+ap.add_argument("--command", default="make bench")
+ap.add_argument("--module", default="")
+ap.add_argument("--quiet", nargs=3, metavar=("CPU0", "CPU1", "SHELL"),
+                help="only print others_pct over runs/quiet.ps0..ps1")
+args = ap.parse_args()
+
+
+def cpu_split(c0, c1):
+    """Percentages of the machine's time between two 'cpu' lines."""
+    a = [int(x) for x in c0.split()[1:]]
+    b = [int(x) for x in c1.split()[1:]]
+    d = [y - x for x, y in zip(a, b)]
+    names = ["user", "nice", "system", "idle", "iowait", "irq", "softirq",
+             "steal"]
+    tot = sum(d[:8]) or 1
+    v = dict(zip(names, d))
+    return {k: round(100.0 * v[k] / tot, 1)
+            for k in ("user", "system", "softirq", "steal", "idle")}
+
+
+def others_pct(runs, files, ours, c0, c1):
+    """CPU that processes other than the suite's used, in % of the
+    machine: its busy time (/proc/stat) less the suite's own processes
+    (the servers and their children, and the suite's shell with the
+    wsload runs it reaped).  Both are tick-sampled: an estimate."""
+    def read(p):
+        out = {}
+        with open(os.path.join(runs, p)) as f:
+            for line in f:
+                v = line.split() + ["0"]
+                out[v[0]] = (v[1], int(v[2]), int(v[3]))
+        return out
+    a, b = read(files[0]), read(files[1])
+    pids = ours.split()
+    shell, mine = pids[0], set(pids)
+    for snap in (a, b):
+        for pid, (ppid, _, _) in snap.items():
+            if ppid in mine:
+                mine.add(pid)
+    own = 0
+    for pid, (ppid, t, ct) in b.items():
+        if pid in mine:
+            own += t - a[pid][1] if pid in a else t
+    if shell in a and shell in b:
+        own += b[shell][2] - a[shell][2]
+    x = [int(v) for v in c0.split()[1:9]]
+    y = [int(v) for v in c1.split()[1:9]]
+    d = [q - p for p, q in zip(x, y)]
+    tot = sum(d) or 1
+    busy = d[0] + d[1] + d[2] + d[5] + d[6]
+    return round(max(0.0, 100.0 * (busy - own) / tot), 1)
+
+
+SOCKET_CACHES = ("TCP", "sock_inode_cache", "dentry", "filp",
+                 "eventpoll_epi", "eventpoll_pwq", "skbuff_head_cache",
+                 "kmalloc-192", "kmalloc-256", "kmalloc-512", "kmalloc-1k",
+                 "kmalloc-2k", "kmalloc-4k", "kmalloc-64", "kmalloc-128",
+                 "kmalloc-32", "kmalloc-96")
+
+
+def slab_growth(runs, files):
+    """The slab caches that grew most between two /proc/slabinfo copies."""
+    def read(p):
+        out = {}
+        with open(os.path.join(runs, p)) as f:
+            for line in f.readlines()[2:]:
+                x = line.split()
+                out[x[0]] = int(x[2]) * int(x[3])    # num_objs * objsize
+        return out
+    a, b = read(files[0]), read(files[1])
+    g = {k: (b[k] - a.get(k, 0)) / 1024.0 for k in b}
+    top = sorted(g.items(), key=lambda kv: -kv[1])[:10]
+    sock = sum(v for k, v in g.items() if k in SOCKET_CACHES and v > 0)
+    return {k: round(v) for k, v in top if v > 256}, round(sock)
+
+
+def fmt_us(v):
+    if v is None:
+        return "-"
+    if v >= 10000:
+        return "%.0f ms" % (v / 1000)
+    if v >= 1000:
+        return "%.1f ms" % (v / 1000)
+    return "%.0f µs" % v
+
+
+def lat(h, keys=("p50", "p99", "p99.9", "max")):
+    if not h or not h.get("count"):
+        return "no samples"
+    return ", ".join("%s %s" % (k, fmt_us(h.get(k))) for k in keys)
+
+
+def failures(w):
+    c = w["counters"]
+    bad = {k: v for k, v in c.items()
+           if v and (k.startswith("fail_") or k in (
+               "lost", "duplicates", "reordered", "misrouted", "bogus",
+               "protocol_errors", "bad_utf8", "server_errors",
+               "eof_after_ready", "api_http_error", "api_bad_reply",
+               "api_conn_errors", "api_lost", "api_duplicates",
+               "pairs_failed", "pairs_misplaced", "close_timeout"))}
+    return bad
+
+
+if args.quiet:
+    print(json.dumps({"others_pct": others_pct(
+        args.runs, ["quiet.ps0", "quiet.ps1"], args.quiet[2],
+        args.quiet[0], args.quiet[1])}))
+    raise SystemExit(0)
+
+steps = []
+for p in sorted(glob.glob(os.path.join(args.runs, "*.step.json")),
+                key=lambda p: json.load(open(p)).get("seq", 0)):
+    s = json.load(open(p))
+    wp = os.path.join(args.runs, s["id"] + ".wsload.json")
+    s["wsload"] = json.load(open(wp)) if os.path.exists(wp) else None
+    c0, c1 = s.pop("cpu0"), s.pop("cpu1")
+    s["cpu"] = cpu_split(c0, c1)
+    if s["wsload"] is not None and s["wsload"]["mode"] != "connect":
+        # the measured window only, as wsload saw it
+        s["cpu"] = dict(s["wsload"]["machine"]["cpu_pct"])
+    if "procs" in s["extra"]:
+        s["cpu"]["others"] = others_pct(args.runs, s["extra"]["procs"],
+                                        s["extra"]["ours"], c0, c1)
+    steps.append(s)
+
+machine = {"cpus": os.cpu_count(), "model": "", "kernel": platform.release(),
+           "mem_total_kib": 0}
+with open("/proc/cpuinfo") as f:
+    for line in f:
+        if line.startswith("model name"):
+            machine["model"] = line.split(":", 1)[1].strip()
+            break
+with open("/proc/meminfo") as f:
+    for line in f:
+        if line.startswith("MemTotal:"):
+            machine["mem_total_kib"] = int(line.split()[1])
+
+rows = []          # scenario, case, figure, notes, cpu, command
+summary = {}       # figures compared with the issue's targets
+
+for s in steps:
+    w, x, sid = s["wsload"], s["extra"], s["id"]
+    fig, notes = "", []
+    f = {}
+    if w is None:
+        fig = "wsload wrote no result (exit %d)" % s["rc"]
+    elif sid.startswith("idle-"):
+        n = x["connections"]
+        est = w["counters"]["established"]
+        b, d, a = x["before"], x["during"], x["after_close"]
+        ng = d["nginx_workers_pss_kib"] - b["nginx_workers_pss_kib"]
+        rd = d["redis_pss_kib"] - b["redis_pss_kib"]
+        slab = d["slab_kib"] - b["slab_kib"]
+        tcpm = (d["tcp_mem_pages"] - b["tcp_mem_pages"]) * 4
+        top, sock = slab_growth(args.runs, x["slabinfo"])
+        per = lambda v: v / est if est else 0.0
+        f = {"connections": n, "registered": est,
+             "nginx_workers_pss_kib": [b["nginx_workers_pss_kib"],
+                                       d["nginx_workers_pss_kib"],
+                                       a["nginx_workers_pss_kib"]],
+             "redis_pss_kib": [b["redis_pss_kib"], d["redis_pss_kib"],
+                               a["redis_pss_kib"]],
+             "nginx_kib_per_conn": round(per(ng), 2),
+             "redis_kib_per_conn": round(per(rd), 2),
+             "user_space_kib_per_conn": round(per(ng + rd), 2),
+             "kernel_slab_kib_per_conn": round(per(slab), 2),
+             "kernel_tcp_buffers_kib_per_conn": round(per(tcpm), 2),
+             "kernel_slab_growth_kib": top,
+             "kernel_socket_slab_kib_per_conn": round(per(sock), 2),
+             "establish_per_s": w["figures"]["establish_per_s"]}
+        fig = ("**%.2f KiB/conn** user space (nginx workers %.2f + Redis "
+               "%.2f); PSS workers %d → %d KiB, Redis %d → %d KiB"
+               % (per(ng + rd), per(ng), per(rd), b["nginx_workers_pss_kib"],
+                  d["nginx_workers_pss_kib"], b["redis_pss_kib"],
+                  d["redis_pss_kib"]))
+        notes.append("kernel (not counted above): slab +%.2f KiB/conn in all, "
+                     "of which socket caches %.2f KiB/conn for both ends of "
+                     "each loopback connection (≈ %.2f per end); TCP "
+                     "buffers %.2f KiB/conn"
+                     % (per(slab), per(sock), per(sock) / 2, per(tcpm)))
+        notes.append("after close: workers %d KiB, Redis %d KiB"
+                     % (a["nginx_workers_pss_kib"], a["redis_pss_kib"]))
+        if est != n:
+            notes.append("only %d of %d registered" % (est, n))
+        summary.setdefault("idle_kib_per_conn", {})[n] = f[
+            "user_space_kib_per_conn"]
+    elif w["mode"] == "connect":
+        fig = "**%.0f handshakes+registers/s**; setup %s" % (
+            w["figures"]["establish_per_s"],
+            lat(w["latency_us"]["setup"], ("p50", "p99")))
+        f = {"establish_per_s": w["figures"]["establish_per_s"],
+             "setup_us": w["latency_us"]["setup"]}
+        summary.setdefault("handshakes_per_s", []).append(
+            f["establish_per_s"])
+    elif w["mode"] == "chat":
+        c, L = w["counters"], w["latency_us"]
+        plc = w["params"]["placement"]
+        h = {"same": L["chat_same_worker"],
+             "cross": L["chat_cross_worker"]}.get(plc, L["chat"])
+        tp = w["figures"]["throughput_msgs_per_s"]
+        f = {"msgs_per_s": tp, "latency_us": h, "placement": plc,
+             "pairs_same": c["pairs_same"], "pairs_cross": c["pairs_cross"],
+             "generator_cores": w["figures"]["generator_cores"]}
+        if w["params"]["rate"]:
+            fig = "%s; %.0f msgs/s received" % (lat(h), tp)
+            notes.append("wsload's own send lag p99 %s (counted in the "
+                         "latency)" % fmt_us(L["send_lag"].get("p99")))
+        else:
+            fig = "**%.0f msgs/s**; %s" % (tp, lat(h))
+        notes.append("pairs: %d same-worker, %d cross-worker"
+                     % (c["pairs_same"], c["pairs_cross"]))
+        notes.append("wsload used %.2f cores"
+                     % w["figures"]["generator_cores"])
+        summary[sid] = {"msgs_per_s": tp, "p50_us": h.get("p50"),
+                        "p99_us": h.get("p99")}
+    elif w["mode"] == "api":
+        L = w["latency_us"]
+        c = w["counters"]
+        f = {"replies_per_s": w["figures"]["api_replies_per_s"],
+             "ok": c["api_ok"], "sent": c["api_sent"],
+             "deliveries_per_s": w["figures"]["throughput_msgs_per_s"],
+             "http_us": L["api_http"], "delivery_us": L["api_delivery"]}
+        fig = ("**%.0f replies/s** (%d of %d requests ok), %.0f deliveries"
+               "/s; HTTP %s; delivery %s"
+               % (f["replies_per_s"], c["api_ok"], c["api_sent"],
+                  f["deliveries_per_s"],
+                  lat(L["api_http"], ("p50", "p99", "max")),
+                  lat(L["api_delivery"], ("p50", "p99", "max"))))
+        notes.append("wsload's own send lag p99 %s (counted in the "
+                     "latency)" % fmt_us(L["send_lag"].get("p99")))
+        summary[sid] = {"replies_per_s": f["replies_per_s"],
+                        "delivery_p99_us": L["api_delivery"].get("p99")}
+    if w is not None and "server_ns" in x and w["mode"] != "connect":
+        a, b = x["server_ns"]
+        d = [q - p for p, q in zip(a, b)]
+        if len(d) == 2:             # older runs: run times only
+            d = [d[0], 0, 0, d[1], 0, 0]
+        msgs = (w["counters"]["received"] if w["mode"] == "chat"
+                else w["counters"]["api_received"])
+        wall = x["wall_ns"] or 1
+        if msgs:
+            f["server_cpu"] = {
+                "nginx_us_per_msg": round(d[0] / 1000.0 / msgs, 2),
+                "redis_us_per_msg": round(d[3] / 1000.0 / msgs, 2),
+                "nginx_cores": round(d[0] / wall, 2),
+                "redis_cores": round(d[3] / wall, 2),
+                "nginx_runqueue_wait_ms": round(d[1] / 1e6, 1),
+                "nginx_runqueue_wait_us_per_slice":
+                    round(d[1] / 1000.0 / d[2], 1) if d[2] else None,
+                "redis_runqueue_wait_ms": round(d[4] / 1e6, 1),
+                "messages": msgs}
+            notes.append("server CPU per message: nginx %.1f µs, Redis %.1f "
+                         "µs (whole run: %.2f + %.2f cores)" % (
+                             f["server_cpu"]["nginx_us_per_msg"],
+                             f["server_cpu"]["redis_us_per_msg"],
+                             f["server_cpu"]["nginx_cores"],
+                             f["server_cpu"]["redis_cores"]))
+            if d[2]:
+                notes.append("nginx workers runnable but waiting for a CPU: "
+                             "%.0f ms in all, %.0f µs per wake-up on average"
+                             % (d[1] / 1e6, d[1] / 1000.0 / d[2]))
+            if sid.startswith("linear-"):
+                summary.setdefault("linear", {})[x["idle_connections"]] = \
+                    f["server_cpu"]["nginx_us_per_msg"] \
+                    + f["server_cpu"]["redis_us_per_msg"]
+    if w is not None:
+        bad = failures(w)
+        if bad:
+            notes.append("problems: " + ", ".join(
+                "%s %d" % kv for kv in sorted(bad.items())))
+        else:
+            notes.append("no loss, errors or failures")
+        f["wsload_cpu_pct"] = w["machine"]["cpu_pct"]
+    s["figures"] = f
+    rows.append((s["scenario"], s["label"], fig, "; ".join(notes),
+                 s["cpu"], s["command"]))
+
+# ---------------------------------------------------------------- targets
+
+others_of = {s["id"]: s["cpu"].get("others") for s in steps}
+
+
+def tgt(name, value, ok, goal, ids=()):
+    o = [others_of[i] for i in ids if others_of.get(i) is not None]
+    return {"target": name, "goal": goal, "measured": value,
+            "met": ok, "others_pct": max(o) if o else None}
+
+targets = []
+ik = summary.get("idle_kib_per_conn", {})
+for n in sorted(ik):
+    targets.append(tgt("idle memory, %d connections" % n,
+                       "%.2f KiB/conn" % ik[n], ik[n] <= 3.0,
+                       "≤ 3 KiB/conn (nginx + Redis PSS)"))
+    # memory does not depend on other load: no others column
+if len(ik) > 1:
+    vals = list(ik.values())
+    spread = (max(vals) - min(vals)) / max(vals) if max(vals) else 0
+    targets.append(tgt("memory grows linearly (1k/10k/30k)",
+                       " / ".join("%.2f" % ik[n] for n in sorted(ik)),
+                       spread < 0.15, "same KiB/conn at every size (±15%)"))
+if len(summary.get("linear", {})) > 1:
+    lin = summary["linear"]
+    vals = list(lin.values())
+    spread = (max(vals) - min(vals)) / max(vals) if max(vals) else 0
+    targets.append(tgt("per-message server CPU with 0/10k/28k idle "
+                       "connections",
+                       " / ".join("%.1f µs" % lin[n] for n in sorted(lin)),
+                       spread < 0.15, "the same at every size (±15%)",
+                       ["linear-%d" % n for n in lin]))
+if "handshakes_per_s" in summary:
+    v = max(summary["handshakes_per_s"])
+    targets.append(tgt("handshakes+registers", "%.0f /s" % v, v >= 8000,
+                       "≥ 8k/s", ["hs-10000", "hs-20000-c64"]))
+for sid, name in (("chat-same", "chat 50×16, same worker"),
+                  ("chat-cross", "chat 50×16, cross worker")):
+    if sid in summary:
+        v = summary[sid]
+        targets.append(tgt(name + ": throughput", "%.0f msgs/s"
+                           % v["msgs_per_s"], v["msgs_per_s"] >= 200000,
+                           "≥ 200k msgs/s", [sid]))
+        targets.append(tgt(name + ": p99", fmt_us(v["p99_us"]),
+                           (v["p99_us"] or 1e12) < 10000, "< 10 ms", [sid]))
+for place, goal, lim in (("same", "< 2 ms", 2000),
+                         ("cross", "< 3 ms", 3000)):
+    ids = [i for i in ("rate-5000-" + place, "rate-5000b-" + place)
+           if i in summary]
+    if ids:
+        v = [summary[i]["p99_us"] or 1e12 for i in ids]
+        targets.append(tgt("p99 at 5k msgs/s, %s worker (%s)"
+                           % (place, "two rounds" if len(ids) > 1
+                              else "one round"),
+                           " / ".join(fmt_us(x) for x in v),
+                           max(v) < lim, goal, ids))
+if "chat-1pair" in summary:
+    v = summary["chat-1pair"]["p50_us"]
+    targets.append(tgt("p50, one same-worker pair, 1 in flight", fmt_us(v),
+                       (v or 1e12) < 60, "< 60 µs", ["chat-1pair"]))
+
+# ----------------------------------------------------------------- output
+
+now = datetime.datetime.now(datetime.timezone.utc).strftime(
+    "%Y-%m-%d %H:%M UTC")
+result = {"generated": now, "command": args.command, "machine": machine,
+          "module": args.module,
+          "nginx": args.nginx, "redis": args.redis,
+          "http_extra": args.http_extra, "targets": targets,
+          "steps": [{k: s[k] for k in ("id", "scenario", "label", "command",
+                                        "rc", "cpu", "figures", "extra")}
+                    for s in steps]}
+md = []
+md.append("# Benchmark results\n")
+md.append("Generated by `%s` (bench/run-suite.sh) on %s. Figures from one "
+          "run; see bench/results.json for every counter and percentile.\n"
+          % (args.command, now))
+md.append("- Machine: %d cores, %s, %.1f GiB RAM, Linux %s. Client "
+          "(wsload) and servers share the cores." % (
+              machine["cpus"], machine["model"],
+              machine["mem_total_kib"] / 1048576.0, machine["kernel"]))
+md.append("- Servers: nginx %s with 2 workers and nginx.conf.example's "
+          "directives (test ports on 127.0.0.1, worker_connections and "
+          "ws_relay_max_connections raised for 30k), Redis %s on "
+          "127.0.0.1; everything over loopback." % (args.nginx, args.redis))
+if args.http_extra:
+    md.append("- Extra http{} directives for this run: `%s`"
+              % args.http_extra)
+md.append("- Module: %s." % args.module)
+qp = os.path.join(args.runs, "quiet-start.json")
+if os.path.exists(qp):
+    quiet = json.load(open(qp))
+    result["others_before_pct"] = quiet["others_pct"]
+    md.append("- Other processes used %.0f%% of the machine in the 3 s "
+              "before the run%s." % (quiet["others_pct"],
+                                    "" if quiet["others_pct"] < 5 else
+                                    ": the machine was shared, so read "
+                                    "throughput and tails with the "
+                                    "\"others\" column"))
+md.append("- CPU column: the machine's split from /proc/stat during the "
+          "measured window (wsload's own reading; for connect runs the "
+          "whole run, for idle memory the set-up). Steal is time the "
+          "hypervisor gave to other guests; it moves tails. \"others\" "
+          "estimates the CPU that processes other than the suite's servers "
+          "and wsload used during the step, in % of the machine (its busy "
+          "time less the suite's processes, /proc/stat and /proc/PID/stat):"
+          " when it is not near 0, another load shared the cores.")
+md.append("- The user/system/softirq split of /proc/stat is sampled at the "
+          "100 Hz tick (CONFIG_TICK_CPU_ACCOUNTING): for light, timer-driven "
+          "loads it can miss most of the busy time. Server CPU per message "
+          "is exact: /proc/PID/schedstat run time of the nginx workers and "
+          "of Redis over the whole run (set-up, warm-up and drain included),"
+          " divided by the messages delivered.")
+md.append("- Memory is PSS from /proc/PID/smaps_rollup, summed over the "
+          "nginx workers (master not included), and of Redis: before the "
+          "connections, and 3 s after all of them registered. Kernel "
+          "figures (slab, TCP buffers from /proc/meminfo and "
+          "/proc/net/sockstat) cover both ends of each loopback connection "
+          "and are labelled apart.\n")
+
+if targets:
+    md.append("## Targets (issue 6)\n")
+    md.append("| target | goal | measured | met | others % |")
+    md.append("|---|---|---|---|---|")
+    for t in targets:
+        md.append("| %s | %s | %s | %s | %s |" % (
+            t["target"], t["goal"], t["measured"],
+            "yes" if t["met"] else "**no**",
+            "-" if t["others_pct"] is None else "%.0f" % t["others_pct"]))
+    md.append("")
+    md.append("\"others %\": the most CPU that other processes took from "
+              "the machine during the steps behind the figure; CPU-bound "
+              "figures (throughput, tails) taken beside a high value say "
+              "little about the relay.")
+    md.append("")
+
+md.append("## Results\n")
+md.append("| scenario | case | figure | notes | CPU % user/sys/softirq/"
+          "**steal**/idle; others | command |")
+md.append("|---|---|---|---|---|---|")
+for scen, label, fig, notes, cpu, cmd in rows:
+    md.append("| %s | %s | %s | %s | %s | `%s` |" % (
+        scen, label, fig, notes,
+        "%.0f/%.0f/%.0f/**%.1f**/%.0f; %s" % (
+            cpu["user"], cpu["system"], cpu["softirq"], cpu["steal"],
+            cpu["idle"], "%.0f" % cpu["others"] if "others" in cpu
+            else "-"), cmd))
+md.append("")
+
+idle = [s for s in steps if s["id"].startswith("idle-") and s["figures"]]
+if idle:
+    md.append("## Kernel memory per idle connection (not in the figures "
+              "above)\n")
+    md.append("Kernel memory is not part of the per-connection figures. "
+              "Slab caches that grew the most while the connections sat "
+              "idle (KiB, whole machine: server and client sockets both "
+              "live in this kernel; caches such as proc_inode_cache also "
+              "move with unrelated activity):\n")
+    for s in idle:
+        md.append("- %d connections: %s" % (
+            s["figures"]["connections"], ", ".join(
+                "%s %d" % kv for kv in
+                s["figures"]["kernel_slab_growth_kib"].items())))
+    md.append("")
+
+with open(os.path.join(args.out, "RESULTS.md"), "w") as f:
+    f.write("\n".join(md))
+
+with open(os.path.join(args.out, "results.json"), "w") as f:
+    json.dump(result, f, indent=1)
+    f.write("\n")
