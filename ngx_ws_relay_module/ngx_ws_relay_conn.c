@@ -365,8 +365,10 @@ ngx_ws_relay_conn_data(ngx_ws_relay_conn_t *wc, ngx_ws_relay_frame_event_t *ev)
         wc->message_size = size;
     }
 
-    ngx_memcpy(wc->message + wc->message_len, ev->data, ev->len);
-    wc->message_len += ev->len;
+    if (ev->len) {
+        ngx_memcpy(wc->message + wc->message_len, ev->data, ev->len);
+        wc->message_len += ev->len;
+    }
 
     if (!ev->last) {
         return;
@@ -606,7 +608,10 @@ ngx_ws_relay_conn_close(ngx_ws_relay_conn_t *wc, ngx_uint_t code,
         if (code) {
             *p++ = (u_char) (code >> 8);
             *p++ = (u_char) code;
-            ngx_memcpy(p, reason, reason_len);
+
+            if (reason_len) {
+                ngx_memcpy(p, reason, reason_len);
+            }
         }
     }
 
