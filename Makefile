@@ -6,6 +6,9 @@
 #   make fuzz     run the libFuzzer targets for a bounded time
 #   make e2e      the demo page in headless Chromium (part of make test)
 #   make docker-check  build the images, run them, check health + handshake
+#   make test-asan      the t/ suites against nginx built with ASan, UBSan
+#                       and LeakSanitizer, the module compiled in (in CI)
+#   make test-valgrind  the t/ suites with nginx under valgrind (slow)
 #   make bench    the benchmark suite: bench/RESULTS.md, bench/results.json
 #   make soak     the soak test, about 8 minutes: bench/SOAK.md, bench/soak.json
 
@@ -27,8 +30,8 @@ TEST_PORT       ?= 1984
 TEST_REDIS_PORT ?= 6399
 FUZZ_SECONDS    ?= 60
 
-.PHONY: all module deps test-deps test run fuzz e2e docker-check bench soak \
-        clean
+.PHONY: all module deps test-deps test test-asan test-valgrind run fuzz \
+        e2e docker-check bench soak clean
 
 all: module
 
@@ -80,6 +83,17 @@ test: test-deps module
 	    prove -r t/
 	MODULE_SO=$(MODULE_SO) t/interop/run.sh
 	$(MAKE) e2e
+
+# TESTS="t/001-handshake.t ..." runs only those files
+TESTS ?=
+
+test-asan: test-deps
+	TEST_NGINX_SERVER_PORT=$(TEST_PORT) TEST_NGINX_REDIS_PORT=$(TEST_REDIS_PORT) \
+	    util/test-sanitized.sh asan $(TESTS)
+
+test-valgrind: test-deps
+	TEST_NGINX_SERVER_PORT=$(TEST_PORT) TEST_NGINX_REDIS_PORT=$(TEST_REDIS_PORT) \
+	    util/test-sanitized.sh valgrind $(TESTS)
 
 e2e: test-deps module
 	MODULE_SO=$(MODULE_SO) t/e2e/run.sh

@@ -365,9 +365,9 @@ EOF
 url="ws://127.0.0.1:$port/"
 url2="ws://127.0.0.1:$port2/"
 
-# 1. idle memory, and 2. handshake+register rate from the same runs plus
-# a dedicated one.  A fresh server for each size, so each starts from the
-# same baseline.
+# 1. Idle memory: PSS before and while the connections sit idle, and
+# after they closed.  A fresh server for each size, so each starts from
+# the same baseline.
 idle_memory() {         # $1 connections, $2 procs
     local n=$1 procs=$2 id="idle-$1" before during after c0 c1 rc=0
     local ready="$work/ready-$n" s0="$runs/$id.slab0" s1="$runs/$id.slab1" hold=$((n / 2000 + 12))

@@ -23,6 +23,7 @@ ap.add_argument("--module", default="")
 ap.add_argument("--quiet", nargs=3, metavar=("CPU0", "CPU1", "SHELL"),
                 help="only print others_pct over runs/quiet.ps0..ps1")
 args = ap.parse_args()
+args.nginx = args.nginx.replace("nginx/", "")
 
 
 def cpu_split(c0, c1):

@@ -216,7 +216,8 @@ sub nginx_worker_pids {
         open my $cmd, '<', "/proc/$pid/cmdline" or next;
         my $cmdline = <$cmd> // '';
         close $cmd;
-        push @workers, $pid + 0 if $cmdline =~ /worker process/;
+        push @workers, $pid + 0
+            if $cmdline =~ /worker process/ || $cmdline =~ m{^\S*valgrind};
     }
     closedir $dh;
 

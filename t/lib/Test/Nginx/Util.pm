@@ -528,21 +528,50 @@ sub kill_process ($$$) {
 sub stop_nginx ($) {
     my $name = shift;
 
-    return unless -f $PidFile;
+    if (-f $PidFile) {
+        my $pid = get_pid_from_pidfile($name);
 
-    my $pid = get_pid_from_pidfile($name);
+        if ($pid ne '' && is_running($pid)) {
+            kill_process($pid, 1, $name);
+        }
 
-    if ($pid ne '' && is_running($pid)) {
-        kill_process($pid, 1, $name);
+        # also workers whose master died before them
+        if ($pid ne '') {
+            my @left = process_group_members($pid);
+            kill SIGKILL, @left if @left;
+        }
+
+        unlink $PidFile if -f $PidFile;
     }
 
-    # also workers whose master died before them
-    if ($pid ne '') {
-        my @left = process_group_members($pid);
-        kill SIGKILL, @left if @left;
+    wait_nginx_child($name) if defined $NginxChild;
+}
+
+
+# nginx under valgrind is a child of the test: once it is gone (the test
+# itself may have stopped it), valgrind has written all it had to say.
+sub wait_nginx_child ($) {
+    my $name = shift;
+
+    my $left = $ValgrindStopTimeout;
+
+    while (1) {
+        my $r = waitpid $NginxChild, WNOHANG;
+        last if $r == $NginxChild || $r == -1;
+
+        if ($left <= 0) {
+            warn "$name - WARNING: nginx under valgrind ($NginxChild) did"
+                 . " not exit, killing it\n";
+            kill SIGKILL, -$NginxChild;
+            waitpid $NginxChild, 0;
+            last;
+        }
+
+        sleep 0.05;
+        $left -= 0.05;
     }
 
-    unlink $PidFile if -f $PidFile;
+    undef $NginxChild;
 }
 
 
@@ -687,7 +716,20 @@ sub sanitizer_report_files () {
 }
 
 
-my %SanitizerSeen;      # file => [device:inode, bytes already read]
+# file => [device:inode, bytes already read, its first bytes]: a file
+# removed and made again may get the same inode, not the same first line
+my %SanitizerSeen;
+
+sub file_head ($) {
+    my $file = shift;
+
+    open my $in, '<', $file or return '';
+    my $head = '';
+    read $in, $head, 256;
+    close $in;
+
+    return $head;
+}
 
 my $SanitizerStart = qr/==\d+==\s*ERROR: \w*Sanitizer|\bruntime error: /;
 
@@ -734,6 +776,18 @@ sub sanitizer_reports ($) {
 }
 
 
+# What the files hold before this test file runs (earlier runs, earlier
+# test files) is not this test file's.
+sub sanitizer_baseline () {
+    return unless $CheckSanitizer;
+
+    for my $file (sanitizer_report_files()) {
+        my @st = stat $file or next;
+        $SanitizerSeen{$file} = ["$st[0]:$st[1]", $st[7], file_head($file)];
+    }
+}
+
+
 # Fails a test for every sanitizer report written since the last look.
 sub check_sanitizer_reports ($$) {
     my ($name, $when) = @_;
@@ -743,8 +797,10 @@ sub check_sanitizer_reports ($$) {
     for my $file (sanitizer_report_files()) {
         my @st = stat $file or next;
         my $id = "$st[0]:$st[1]";
+        my $head = file_head($file);
         my $seen = $SanitizerSeen{$file};
         my $pos = $seen && $seen->[0] eq $id && $seen->[1] <= $st[7]
+                  && substr($head, 0, length $seen->[2]) eq $seen->[2]
                   ? $seen->[1] : 0;
 
         next if $pos == $st[7];
@@ -752,7 +808,7 @@ sub check_sanitizer_reports ($$) {
         open my $in, '<', $file or next;
         seek $in, $pos, 0;
         my @lines = <$in>;
-        $SanitizerSeen{$file} = [$id, tell $in];
+        $SanitizerSeen{$file} = [$id, tell $in, $head];
         close $in;
 
         for my $r (sanitizer_reports(\@lines)) {
@@ -848,6 +904,8 @@ sub run_tests () {
 
     my @blocks = Test::Base::blocks();
     @blocks = shuffle @blocks unless $NoShuffle;
+
+    sanitizer_baseline();
 
     for my $block (@blocks) {
         $_->($block) for @BlockPreprocessors;
