@@ -345,6 +345,8 @@ ngx_ws_relay_redis_init_worker(ngx_cycle_t *cycle)
     ngx_ws_relay_redis_connect(&rd->cmd);
     ngx_ws_relay_redis_connect(&rd->sub);
 
+    ngx_ws_relay_stat_set(redis_state, ngx_ws_relay_redis_state());
+
     ngx_add_timer(&rd->watchdog, ngx_max(rcf->timeout / 2, 50));
 
     return NGX_OK;

@@ -35,19 +35,7 @@ ok()     { passed=$((passed + 1)); echo "ok - $*"; }
 not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
 say()    { echo "# $*"; }
 
-install_missing() {
-    local missing=() p
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
-            | grep -q 'install ok installed' || missing+=("$p")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        say "installing: ${missing[*]}"
-        apt-get update -q
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-            -o DPkg::Lock::Timeout=600 "${missing[@]}"
-    fi
-}
+. "$top/util/common.sh"
 
 dockerd_pid= rootfs=
 cleanup() {
@@ -189,13 +177,22 @@ else
     exit 1
 fi
 
+# the workers reach Redis a moment after nginx answers
+for _ in $(seq 1 20); do
+    grep -q '"status":"ok"' <<<"$health" && break
+    sleep 0.5
+    health=$(curl -fsS --max-time 2 "$base/api/health" 2>/dev/null) || health=
+done
+
 if grep -q '"status":"ok"' <<<"$health"; then
     ok "health status ok (Redis connected)"
 else
     not_ok "health status ok (Redis connected)"
 fi
 
-if curl -fsS --max-time 2 "$base/demo/" | grep -q '<title>'; then
+# no "curl | grep -q": grep leaving early fails curl under pipefail
+demo=$(curl -fsS --max-time 2 "$base/demo/" 2>/dev/null) || demo=
+if grep -q '<title>' <<<"$demo"; then
     ok "GET /demo/ serves the demo page"
 else
     not_ok "GET /demo/ serves the demo page"

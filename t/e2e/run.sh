@@ -31,19 +31,7 @@ prefix=$out/nginx
 say() { echo "# $*"; }
 fail() { echo "not ok - $*"; echo "0 passed, 1 failed"; exit 1; }
 
-install_missing() {
-    local missing=() p
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
-            | grep -q 'install ok installed' || missing+=("$p")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        say "installing: ${missing[*]}"
-        apt-get update -q
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-            -o DPkg::Lock::Timeout=600 "${missing[@]}"
-    fi
-}
+. "$top/util/common.sh"
 
 # --- what it needs -----------------------------------------------------------
 [ -x "$chromium" ] || install_missing chromium
