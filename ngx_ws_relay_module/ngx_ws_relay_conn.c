@@ -18,6 +18,12 @@
 #define NGX_WS_RELAY_READS_IN_ROW  8
 
 
+static void ngx_ws_relay_conn_attached_handler(ngx_event_t *ev);
+static void ngx_ws_relay_conn_detach(ngx_ws_relay_conn_t *wc);
+static void ngx_ws_relay_conn_free_buffers(ngx_connection_t *c,
+    ngx_chain_t *cl);
+static u_char *ngx_ws_relay_conn_log_error(ngx_log_t *log, u_char *buf,
+    size_t len);
 static void ngx_ws_relay_conn_read_handler(ngx_event_t *rev);
 static void ngx_ws_relay_conn_write_handler(ngx_event_t *wev);
 static void ngx_ws_relay_conn_process(ngx_ws_relay_conn_t *wc, u_char *pos,
@@ -40,16 +46,27 @@ static ngx_int_t ngx_ws_relay_conn_flush(ngx_ws_relay_conn_t *wc);
 static void ngx_ws_relay_conn_post_write(ngx_ws_relay_conn_t *wc);
 static void ngx_ws_relay_conn_finalize(ngx_ws_relay_conn_t *wc);
 static void ngx_ws_relay_conn_cleanup(void *data);
+static void ngx_ws_relay_conn_release(ngx_ws_relay_conn_t *wc);
 
 
 /* one read buffer for all connections of the worker */
 static u_char  *ngx_ws_relay_read_buffer;
 
 
+/*
+ * Takes the connection over after the 101.  Until the rest of the 101 is
+ * sent and the call stack of the request has unwound, the request stays
+ * attached (c->data is the request); then the connection is detached from
+ * it, the way nginx parks a keepalive connection: the request, its pool
+ * and the header buffers are freed and c->data is wc.  An idle connection
+ * keeps the connection pool and wc only.
+ */
+
 ngx_int_t
 ngx_ws_relay_conn_start(ngx_http_request_t *r, ngx_ws_relay_loc_conf_t *wlcf,
     ngx_uint_t deflate_bits)
 {
+    size_t                     size;
     ngx_str_t                  user_id;
     ngx_connection_t          *c;
     ngx_pool_cleanup_t        *cln;
@@ -68,13 +85,17 @@ ngx_ws_relay_conn_start(ngx_http_request_t *r, ngx_ws_relay_loc_conf_t *wlcf,
         }
     }
 
-    wc = ngx_pcalloc(r->pool, sizeof(ngx_ws_relay_conn_t));
-    if (wc == NULL) {
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
         return NGX_ERROR;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
+    /* the connection id lives right behind wc */
+
+    size = ngx_ws_relay_worker.node_id.len + 1 + NGX_INT_T_LEN;
+
+    wc = ngx_calloc(sizeof(ngx_ws_relay_conn_t) + size, c->log);
+    if (wc == NULL) {
         return NGX_ERROR;
     }
 
@@ -85,15 +106,11 @@ ngx_ws_relay_conn_start(ngx_http_request_t *r, ngx_ws_relay_loc_conf_t *wlcf,
     wc->connection = c;
     wc->conf = wlcf;
     wc->alive = 1;
+    wc->start = ngx_current_msec;
     wc->limit_last = ngx_current_msec;
     ngx_queue_init(&wc->deliveries);
 
-    wc->id.data = ngx_pnalloc(r->pool, ngx_ws_relay_worker.node_id.len
-                                       + 1 + NGX_INT_T_LEN);
-    if (wc->id.data == NULL) {
-        return NGX_ERROR;
-    }
-
+    wc->id.data = (u_char *) &wc[1];
     wc->id.len = ngx_sprintf(wc->id.data, "%V-%ui",
                              &ngx_ws_relay_worker.node_id,
                              ++ngx_ws_relay_worker.next_connection)
@@ -119,8 +136,8 @@ ngx_ws_relay_conn_start(ngx_http_request_t *r, ngx_ws_relay_loc_conf_t *wlcf,
         return NGX_ERROR;
     }
 
-    c->read->handler = ngx_ws_relay_conn_read_handler;
-    c->write->handler = ngx_ws_relay_conn_write_handler;
+    c->read->handler = ngx_ws_relay_conn_attached_handler;
+    c->write->handler = ngx_ws_relay_conn_attached_handler;
 
     /* nginx calls back idle connections when the worker shuts down */
     c->idle = 1;
@@ -174,15 +191,211 @@ ngx_ws_relay_conn_start(ngx_http_request_t *r, ngx_ws_relay_loc_conf_t *wlcf,
         r->header_in->pos = r->header_in->last;
     }
 
-    if (c->read->ready) {
-        ngx_post_event(c->read, &ngx_posted_events);
-    }
-
     if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
         return NGX_ERROR;
     }
 
+    /* the detach runs from the posted write event, after this call */
+    if (!c->write->posted) {
+        ngx_post_event(c->write, &ngx_posted_events);
+    }
+
     return NGX_DONE;
+}
+
+
+/*
+ * Both events of a connection still attached to its request: finishes
+ * sending the 101, detaches, then hands the event to its own handler.
+ */
+
+static void
+ngx_ws_relay_conn_attached_handler(ngx_event_t *ev)
+{
+    ngx_connection_t     *c;
+    ngx_http_request_t   *r;
+    ngx_ws_relay_conn_t  *wc;
+
+    c = ev->data;
+    r = c->data;
+    wc = ngx_http_get_module_ctx(r, ngx_ws_relay_module);
+
+    if (ev->write && ev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "ws relay: close handshake timed out");
+        ngx_ws_relay_conn_finalize(wc);
+        return;
+    }
+
+    if (r->out) {
+        /* the rest of the 101 response */
+        if (ngx_http_output_filter(r, NULL) == NGX_ERROR) {
+            ngx_ws_relay_conn_finalize(wc);
+            return;
+        }
+
+        if (r->out) {
+            /* a read or a heartbeat waits: detach posts them */
+            if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+                ngx_ws_relay_conn_finalize(wc);
+            }
+
+            return;
+        }
+    }
+
+    ngx_ws_relay_conn_detach(wc);
+
+    if (ev->posted) {
+        ngx_delete_posted_event(ev);
+    }
+
+    /*
+     * Called directly, not posted: on shutdown nginx calls idle
+     * connections outside the event loop's pass.
+     */
+    ev->handler(ev);
+}
+
+
+static void
+ngx_ws_relay_conn_detach(ngx_ws_relay_conn_t *wc)
+{
+    ngx_buf_t              *b;
+    ngx_connection_t       *c;
+    ngx_http_request_t     *r;
+    ngx_http_connection_t  *hc;
+
+    r = wc->request;
+    c = wc->connection;
+    hc = r->http_connection;
+
+    /* the pool cleanup of the request leaves wc alone from now on */
+    wc->request = NULL;
+
+    /* the access log line is written here, with the 101 */
+    ngx_http_free_request(r, 0);
+
+    c->destroyed = 0;
+    c->data = wc;
+
+    /* the header buffers, as nginx frees them for keepalive */
+
+    b = c->buffer;
+
+    if (b && ngx_pfree(c->pool, b->start) == NGX_OK) {
+        c->buffer = NULL;
+    }
+
+    ngx_ws_relay_conn_free_buffers(c, hc->free);
+    hc->free = NULL;
+
+    ngx_ws_relay_conn_free_buffers(c, hc->busy);
+    hc->busy = NULL;
+    hc->nbusy = 0;
+
+#if (NGX_HTTP_SSL)
+    if (c->ssl) {
+        ngx_ssl_free_buffer(c);
+    }
+#endif
+
+    c->log->handler = ngx_ws_relay_conn_log_error;
+    c->log->action = "relaying WebSocket messages";
+
+    c->read->handler = ngx_ws_relay_conn_read_handler;
+    c->write->handler = ngx_ws_relay_conn_write_handler;
+
+    if ((c->read->ready || c->read->timedout) && !c->read->posted) {
+        ngx_post_event(c->read, &ngx_posted_events);
+    }
+
+    if (wc->out_pos < wc->out_last) {
+        ngx_ws_relay_conn_post_write(wc);
+    }
+}
+
+
+/* nginx's large header buffers, allocated outside the connection pool */
+
+static void
+ngx_ws_relay_conn_free_buffers(ngx_connection_t *c, ngx_chain_t *cl)
+{
+    ngx_chain_t  *ln;
+
+    while (cl) {
+        ln = cl;
+        cl = cl->next;
+        ngx_pfree(c->pool, ln->buf->start);
+        ngx_free_chain(c->pool, ln);
+    }
+}
+
+
+/* the context of the error log lines of a detached connection */
+
+static u_char *
+ngx_ws_relay_conn_log_error(ngx_log_t *log, u_char *buf, size_t len)
+{
+    u_char               *p;
+    uintptr_t             escape;
+    ngx_str_t            *user;
+    ngx_connection_t     *c;
+    ngx_http_log_ctx_t   *ctx;
+    ngx_ws_relay_conn_t  *wc;
+
+    p = buf;
+
+    if (log->action) {
+        p = ngx_snprintf(p, len, " while %s", log->action);
+        len -= p - buf;
+        buf = p;
+    }
+
+    ctx = log->data;
+    c = ctx->connection;
+
+    p = ngx_snprintf(p, len, ", client: %V, server: %V",
+                     &c->addr_text, &c->listening->addr_text);
+    len -= p - buf;
+    buf = p;
+
+    /* NULL once the connection is being closed */
+    wc = c->data;
+
+    if (wc == NULL) {
+        return p;
+    }
+
+    p = ngx_snprintf(p, len, ", connection: %V", &wc->id);
+    len -= p - buf;
+
+    if (wc->user == NULL) {
+        return p;
+    }
+
+    /* user ids are the clients' strings: escaped, never cut in the middle */
+
+    user = &wc->user->sn.str;
+    escape = 2 * ngx_escape_uri(NULL, user->data, user->len,
+                                NGX_ESCAPE_URI_COMPONENT);
+
+    if (sizeof(", user: \"\"") - 1 + user->len + escape > len) {
+        return p;
+    }
+
+    p = ngx_cpymem(p, ", user: \"", sizeof(", user: \"") - 1);
+
+    if (escape) {
+        p = (u_char *) ngx_escape_uri(p, user->data, user->len,
+                                      NGX_ESCAPE_URI_COMPONENT);
+    } else {
+        p = ngx_cpymem(p, user->data, user->len);
+    }
+
+    *p++ = '"';
+
+    return p;
 }
 
 
@@ -202,8 +415,7 @@ ngx_ws_relay_conn_read_handler(ngx_event_t *rev)
     ngx_ws_relay_conn_t  *wc;
 
     c = rev->data;
-    wc = ngx_http_get_module_ctx((ngx_http_request_t *) c->data,
-                                 ngx_ws_relay_module);
+    wc = c->data;
 
     if (wc->peer_closed) {
         /* the write handler finishes the connection */
@@ -587,7 +799,6 @@ ngx_ws_relay_conn_close(ngx_ws_relay_conn_t *wc, ngx_uint_t code,
     u_char                    *p;
     size_t                     len, reason_len;
     ngx_connection_t          *c;
-    ngx_ws_relay_main_conf_t  *wmcf;
 
     if (wc->closing) {
         return;
@@ -620,8 +831,7 @@ ngx_ws_relay_conn_close(ngx_ws_relay_conn_t *wc, ngx_uint_t code,
     }
 
     /* not cancelable: a shutting down worker waits for the close */
-    wmcf = ngx_http_get_module_main_conf(wc->request, ngx_ws_relay_module);
-    ngx_add_timer(c->write, wmcf->close_timeout);
+    ngx_add_timer(c->write, ngx_ws_relay_worker.main_conf->close_timeout);
 
     ngx_ws_relay_conn_post_write(wc);
 }
@@ -799,8 +1009,7 @@ ngx_ws_relay_conn_write_handler(ngx_event_t *wev)
     ngx_ws_relay_conn_t  *wc;
 
     c = wev->data;
-    wc = ngx_http_get_module_ctx((ngx_http_request_t *) c->data,
-                                 ngx_ws_relay_module);
+    wc = c->data;
 
     if (wev->timedout) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
@@ -853,23 +1062,10 @@ ngx_ws_relay_conn_write_handler(ngx_event_t *wev)
 static ngx_int_t
 ngx_ws_relay_conn_flush(ngx_ws_relay_conn_t *wc)
 {
-    ssize_t              n;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
+    ssize_t            n;
+    ngx_connection_t  *c;
 
     c = wc->connection;
-    r = wc->request;
-
-    if (r->out) {
-        /* the rest of the 101 response */
-        if (ngx_http_output_filter(r, NULL) == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        if (r->out) {
-            return NGX_AGAIN;
-        }
-    }
 
     while (wc->out_pos < wc->out_last) {
 
@@ -908,22 +1104,53 @@ ngx_ws_relay_conn_flush(ngx_ws_relay_conn_t *wc)
 static void
 ngx_ws_relay_conn_finalize(ngx_ws_relay_conn_t *wc)
 {
+    ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
+    c = wc->connection;
     r = wc->request;
 
-    /* nothing left to read: no lingering close */
-    r->connection->read->ready = 0;
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "ws relay: closed with %ui after %M ms, %O bytes sent",
+                  wc->close_code ? wc->close_code : 1006,
+                  ngx_current_msec - wc->start, c->sent);
 
-    ngx_http_finalize_request(r, NGX_DONE);
+    if (r) {
+        /* closed before the detach: the request goes first */
+        wc->request = NULL;
+        ngx_http_free_request(r, 0);
+    }
+
+    ngx_ws_relay_conn_release(wc);
+
+    /* the log handler reads c->data while the connection closes */
+    c->data = NULL;
+    ngx_free(wc);
+
+    ngx_http_close_connection(c);
 }
 
+
+/* the request pool goes while wc is still attached to it */
 
 static void
 ngx_ws_relay_conn_cleanup(void *data)
 {
     ngx_ws_relay_conn_t  *wc = data;
 
+    if (wc->request == NULL) {
+        /* detached or finalized: wc outlives the request */
+        return;
+    }
+
+    ngx_ws_relay_conn_release(wc);
+    ngx_free(wc);
+}
+
+
+static void
+ngx_ws_relay_conn_release(ngx_ws_relay_conn_t *wc)
+{
     ngx_queue_t              *q;
     ngx_ws_relay_delivery_t  *d;
 
@@ -948,11 +1175,9 @@ ngx_ws_relay_conn_cleanup(void *data)
 
     if (wc->out) {
         ngx_free(wc->out);
-        wc->out = NULL;
     }
 
     if (wc->message) {
         ngx_free(wc->message);
-        wc->message = NULL;
     }
 }

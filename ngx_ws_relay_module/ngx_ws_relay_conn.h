@@ -26,11 +26,13 @@ struct ngx_ws_relay_conn_s {
     ngx_queue_t                   user_queue;
     ngx_ws_relay_user_t          *user;
 
+    /* until the detach after the 101; then NULL */
     ngx_http_request_t           *request;
     ngx_connection_t             *connection;
     ngx_ws_relay_loc_conf_t      *conf;
 
     ngx_str_t                     id;
+    ngx_msec_t                    start;
     /* ws_relay_limit_rate: excess messages (times 1000) at "limited" */
     ngx_uint_t                    limit_excess;
     ngx_msec_t                    limit_last;

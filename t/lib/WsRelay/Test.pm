@@ -843,7 +843,8 @@ use Socket qw(SOL_SOCKET SO_RCVBUF IPPROTO_TCP TCP_NODELAY);
 use Time::HiRes qw(sleep time);
 
 # WsRelay::Test::Client->new('/ws', timeout => 3, headers => [k => v],
-#     rcvbuf => bytes, auto_pong => 1, expect_status => 101)
+#     rcvbuf => bytes, auto_pong => 1, expect_status => 101, tls => 0,
+#     pipeline => frames)
 sub new {
     my ($class, $path, %opts) = @_;
 
@@ -873,6 +874,16 @@ sub new {
     my $addr = Socket::pack_sockaddr_in($port, Socket::inet_aton('127.0.0.1'));
     connect($sock, $addr) or die "connect to 127.0.0.1:$port: $!\n";
     setsockopt($sock, IPPROTO_TCP, TCP_NODELAY, 1);
+
+    if ($opts{tls}) {
+        # wss: any certificate (the tests make their own)
+        require IO::Socket::SSL;
+        IO::Socket::SSL->start_SSL($sock, SSL_hostname => 'localhost',
+                                   SSL_verify_mode => 0)
+            or die "TLS handshake with 127.0.0.1:$port: "
+                   . IO::Socket::SSL::errstr() . "\n";
+    }
+
     $sock->autoflush(1);
     $sock->blocking(0);
     $self->{sock} = $sock;
@@ -881,9 +892,11 @@ sub new {
               // encode_base64(join('', map { chr int rand 256 } 1 .. 16), '');
     $self->{key} = $key;
 
+    # pipeline => $frames: sent in the same write as the handshake
     $self->send_raw(WsRelay::Test::ws_handshake($self->{path},
                                                  'Sec-WebSocket-Key' => $key,
-                                                 @{ $opts{headers} || [] }));
+                                                 @{ $opts{headers} || [] })
+                    . ($opts{pipeline} // ''));
 
     $self->read_response_head;
 
@@ -924,7 +937,11 @@ sub fill {
         my $left = $deadline - time;
         return 0 if $left <= 0;
 
-        next unless $sel->can_read($left);
+        # TLS may hold decrypted bytes that select() does not see
+        my $pending = $self->{sock}->can('pending')
+                      && $self->{sock}->pending;
+
+        next unless $pending || $sel->can_read($left);
 
         my $n = sysread($self->{sock}, my $chunk, 65536);
 
@@ -1259,7 +1276,7 @@ package WsRelay::Test::Nginx;
 # as another host of the cluster would be:
 #
 #   my $n2 = nginx_instance(workers => 2, http_config => '...',
-#                           config => '...');
+#                           config => '...', listen => 'ssl');
 #   my $c = $n2->ws_open('/ws');
 #   $n2->pids; $n2->error_log; $n2->stop;
 #
@@ -1290,6 +1307,7 @@ sub new {
         port        => $opts{port} // free_port(),
         workers     => $opts{workers} // 2,
         http_config => $opts{http_config} // '',
+        listen      => defined $opts{listen} ? " $opts{listen}" : '',
         config      => $opts{config}
                        // "    location = /ws {\n        ws_relay;\n    }\n",
         modules     => $opts{modules} // loaded_modules("$main/conf/nginx.conf"),
@@ -1371,7 +1389,7 @@ $temp
 $self->{http_config}
 
     server {
-        listen       127.0.0.1:$self->{port};
+        listen       127.0.0.1:$self->{port}$self->{listen};
         server_name  localhost;
 
 $self->{config}
