@@ -584,3 +584,53 @@ json_is($r->{userProcesses}, {}, 'redis-info: no users left');
 --- no_error_log
 [error]
 [crit]
+
+
+
+=== TEST 16: nginx.conf.example's error pages: nginx's own 403, 404 and 413 in JSON
+--- http_config
+    map $status $api_error_message {
+        403      "Forbidden";
+        404      "Not found";
+        413      "Request body too large";
+        default  "Error";
+    }
+--- config
+    location /api/ {
+        deny  127.0.0.2;
+        allow all;
+        client_max_body_size 64;
+
+        location = /api/health       { ws_relay_api health; }
+        location = /api/send-to-user { ws_relay_api send; }
+        location = /api/denied       { deny all; ws_relay_api health; }
+
+        error_page  403 404 413  @api_error;
+
+        return 404;
+    }
+
+    location @api_error {
+        default_type  application/json;
+        return  200 '{"error":"$api_error_message"}\n';
+    }
+--- ws_session
+json_is(api_call('GET', '/api/nope', status => 404),
+        {error => 'Not found'}, 'an unknown route: 404 in JSON');
+json_is(api_call('GET', '/api/denied', status => 403),
+        {error => 'Forbidden'}, 'denied: 403 in JSON');
+json_is(api_call('POST', '/api/send-to-user', status => 413,
+                 body => {userId => 'u', message => 'x' x 100}),
+        {error => 'Request body too large'}, 'too large: 413 in JSON');
+
+# the module's own answers are not touched
+api_call('GET', '/api/health', status => 200);
+json_is(api_call('POST', '/api/send-to-user', status => 400,
+                 body => {message => 'x'}),
+        {error => 'Missing userId'}, 'the module\'s 400 as before');
+api_call('PUT', '/api/health', status => 405);
+--- error_log
+access forbidden by rule
+--- no_error_log
+[crit]
+[alert]
