@@ -13,6 +13,9 @@
 #   BENCH_DURATION    measured seconds per throughput/latency run (10)
 #   BENCH_IDLE        idle-memory sizes as connections:processes
 #                     ("1000:1 10000:1 30000:2")
+#   BENCH_IDLE_DEFLATE  the same with permessage-deflate negotiated
+#                     (scenario 8: "10000:1")
+#   BENCH_DEFLATE_RATE  msgs/s of scenario 9's chat runs (5000)
 #   BENCH_HTTP_EXTRA  directives added to the http{} block, e.g.
 #                     "request_pool_size 1k; connection_pool_size 256;"
 #   BENCH_OUT         where RESULTS.md and results.json go (bench/)
@@ -37,9 +40,11 @@ top=$(cd "$bench/.." && pwd)
 port=${BENCH_PORT:-18080}
 port2=${BENCH_PORT2:-18081}
 redis_port=${BENCH_REDIS_PORT:-16399}
-scenarios=${BENCH_SCENARIOS:-1 2 3 4 5 6 7}
+scenarios=${BENCH_SCENARIOS:-1 2 3 4 5 6 7 8 9}
 dur=${BENCH_DURATION:-10}
 idle_sizes=${BENCH_IDLE:-1000:1 10000:1 30000:2}
+idle_deflate_sizes=${BENCH_IDLE_DEFLATE:-10000:1}
+deflate_rate=${BENCH_DEFLATE_RATE:-5000}
 http_extra=${BENCH_HTTP_EXTRA:-}
 out=${BENCH_OUT:-$bench}
 module_so=${BENCH_MODULE:-$top/build/ngx_ws_relay_module.so}
@@ -367,10 +372,17 @@ url2="ws://127.0.0.1:$port2/"
 
 # 1. Idle memory: PSS before and while the connections sit idle, and
 # after they closed.  A fresh server for each size, so each starts from
-# the same baseline.
-idle_memory() {         # $1 connections, $2 procs
-    local n=$1 procs=$2 id="idle-$1" before during after c0 c1 rc=0
-    local ready="$work/ready-$n" s0="$runs/$id.slab0" s1="$runs/$id.slab1" hold=$((n / 2000 + 12))
+# the same baseline.  With --deflate (scenario 8) every connection has
+# negotiated permessage-deflate.
+idle_memory() {         # $1 connections, $2 procs, $3 "" or --deflate
+    local n=$1 procs=$2 opt=${3:-} id="idle-$1" before during after c0 c1 rc=0
+    local scen="1. Idle memory" label="$n idle registered connections"
+    if [ -n "$opt" ]; then
+        id="idle-deflate-$n"
+        scen="8. Idle memory, permessage-deflate"
+        label="$label, deflate negotiated"
+    fi
+    local ready="$work/ready-$id" s0="$runs/$id.slab0" s1="$runs/$id.slab1" hold=$((n / 2000 + 12))
     start_servers
     sleep 1
     rm -f "$ready"
@@ -378,7 +390,7 @@ idle_memory() {         # $1 connections, $2 procs
     cat /proc/slabinfo > "$s0"
     procsnap "$runs/$id.ps0"
     c0=$(cpu_line)
-    local args="connect -u $url -n $n -p $procs --hold $hold --close-wait 15 --ready-file $ready"
+    local args="connect -u $url -n $n -p $procs --hold $hold --close-wait 15 --ready-file $ready${opt:+ $opt}"
     log "$id: wsload $args"
     # shellcheck disable=SC2086
     "$wsload" $args --json "$runs/$id.wsload.json" -q \
@@ -403,8 +415,7 @@ idle_memory() {         # $1 connections, $2 procs
     sleep 1
     after=$(mem_snapshot)
     sed 's/^/    /' "$runs/$id.txt"
-    record "$id" "1. Idle memory" "$n idle registered connections" "$rc" \
-        "$c0" "$c1" \
+    record "$id" "$scen" "$label" "$rc" "$c0" "$c1" \
         "{\"connections\":$n,\"before\":$before,\"during\":$during,\"after_close\":$after,\"slabinfo\":[\"$id.slab0\",\"$id.slab1\"],\"procs\":[\"$id.ps0\",\"$id.ps1\"],\"ours\":\"$ourpids\",\"http_extra\":\"$http_extra\"}" \
         "$args"
     stop_servers
@@ -513,10 +524,39 @@ scenario_6() {
     stop_servers
 }
 
+# 8. Idle memory with permessage-deflate negotiated on every connection,
+# measured as in scenario 1 and reported beside it.
+scenario_8() {
+    local s
+    for s in $idle_deflate_sizes; do
+        idle_memory "${s%:*}" "${s#*:}" --deflate
+    done
+}
+
+# 9. CPU per compressed message: the same fixed-rate chat of 1 KiB texts
+# (JSON-like padding, so above ws_relay_deflate_min_length and as
+# compressible as chat traffic) without and with permessage-deflate, in
+# two alternating rounds; server CPU per message and bytes on the wire.
+scenario_9() {
+    local round mode opt
+    start_servers
+    for round in a b; do
+        for mode in plain deflate; do
+            opt=
+            [ "$mode" = deflate ] && opt=--deflate
+            run_wsload "cost-$mode-$round" "9. CPU per compressed message" \
+                "$deflate_rate msgs/s of 1 KiB, ${mode/plain/no deflate}, same worker, round $round" \
+                chat -u "$url" -P 50 -r "$deflate_rate" -d "$dur" --size 1024 \
+                --placement same ${opt:+"$opt"}
+        done
+    done
+    stop_servers
+}
+
 # ------------------------------------------------------------------ main
 
-install_missing nginx nginx-dev libhiredis-dev libjansson-dev gcc make \
-                redis-server python3 curl procps util-linux
+install_missing nginx nginx-dev libhiredis-dev libjansson-dev zlib1g-dev \
+                gcc make redis-server python3 curl procps util-linux
 # one suite at a time: they would share $work (and the ports)
 mkdir -p "$bench/build"
 exec 9> "$bench/build/suite.lock"

@@ -119,8 +119,26 @@ def failures(w):
                "protocol_errors", "bad_utf8", "server_errors",
                "eof_after_ready", "api_http_error", "api_bad_reply",
                "api_conn_errors", "api_lost", "api_duplicates",
-               "pairs_failed", "pairs_misplaced", "close_timeout"))}
+               "pairs_failed", "pairs_misplaced", "close_timeout",
+               "deflate_declined"))}
     return bad
+
+
+def wire(w):
+    """Bytes through wsload's sockets per chat message received, and how
+    much the data messages shrank on the wire (inflated / as framed), for
+    the runs that pad or compress; None for the others."""
+    c, p = w["counters"], w["params"]
+    if not (p.get("deflate") or p.get("size")) or "wire_in" not in c:
+        return None
+    msgs = c["received"] or 1
+    return {"read_bytes_per_msg": round(c["wire_in"] / msgs),
+            "written_bytes_per_msg": round(c["wire_out"] / msgs),
+            "in_ratio": round(c["data_in"] / (c["data_in_framed"] or 1), 2),
+            "out_ratio": round(c["data_out"] / (c["data_out_framed"] or 1),
+                               2),
+            "compressed_in": c["data_in_compressed"],
+            "compressed_out": c["data_out_compressed"]}
 
 
 if args.quiet:
@@ -204,7 +222,12 @@ for s in steps:
                      % (a["nginx_workers_pss_kib"], a["redis_pss_kib"]))
         if est != n:
             notes.append("only %d of %d registered" % (est, n))
-        summary.setdefault("idle_kib_per_conn", {})[n] = f[
+        f["deflate"] = w["params"].get("deflate", False)
+        if f["deflate"]:
+            notes.append("permessage-deflate negotiated by %d of %d"
+                         % (est - w["counters"]["deflate_declined"], est))
+        summary.setdefault("idle_deflate_kib_per_conn" if f["deflate"]
+                           else "idle_kib_per_conn", {})[n] = f[
             "user_space_kib_per_conn"]
     elif w["mode"] == "connect":
         fig = "**%.0f handshakes+registers/s**; setup %s" % (
@@ -231,10 +254,20 @@ for s in steps:
             fig = "**%.0f msgs/s**; %s" % (tp, lat(h))
         notes.append("pairs: %d same-worker, %d cross-worker"
                      % (c["pairs_same"], c["pairs_cross"]))
+        f["wire"] = wire(w)
+        if f["wire"]:
+            v = f["wire"]
+            notes.append("wsload's sockets per message: %d bytes written, "
+                         "%d read; data messages %.2f× smaller on the wire "
+                         "received, %.2f× sent; compressed: %d received, "
+                         "%d sent" % (v["written_bytes_per_msg"],
+                                      v["read_bytes_per_msg"], v["in_ratio"],
+                                      v["out_ratio"], v["compressed_in"],
+                                      v["compressed_out"]))
         notes.append("wsload used %.2f cores"
                      % w["figures"]["generator_cores"])
         summary[sid] = {"msgs_per_s": tp, "p50_us": h.get("p50"),
-                        "p99_us": h.get("p99")}
+                        "p99_us": h.get("p99"), "wire": f["wire"]}
     elif w["mode"] == "api":
         L = w["latency_us"]
         c = w["counters"]
@@ -281,6 +314,8 @@ for s in steps:
                 notes.append("nginx workers runnable but waiting for a CPU: "
                              "%.0f ms in all, %.0f µs per wake-up on average"
                              % (d[1] / 1e6, d[1] / 1000.0 / d[2]))
+            if sid in summary:
+                summary[sid]["server_cpu"] = f["server_cpu"]
             if sid.startswith("linear-"):
                 summary.setdefault("linear", {})[x["idle_connections"]] = \
                     f["server_cpu"]["nginx_us_per_msg"] \
@@ -314,6 +349,11 @@ for n in sorted(ik):
                        "%.2f KiB/conn" % ik[n], ik[n] <= 3.0,
                        "≤ 3 KiB/conn (nginx + Redis PSS)"))
     # memory does not depend on other load: no others column
+ikd = summary.get("idle_deflate_kib_per_conn", {})
+for n in sorted(ikd):
+    targets.append(tgt("idle memory, %d connections, deflate negotiated" % n,
+                       "%.2f KiB/conn" % ikd[n], ikd[n] <= 3.0,
+                       "≤ 3 KiB/conn (nginx + Redis PSS)"))
 if len(ik) > 1:
     vals = list(ik.values())
     spread = (max(vals) - min(vals)) / max(vals) if max(vals) else 0
@@ -358,6 +398,49 @@ if "chat-1pair" in summary:
     targets.append(tgt("p50, one same-worker pair, 1 in flight", fmt_us(v),
                        (v or 1e12) < 60, "< 60 µs", ["chat-1pair"]))
 
+# ------------------------------------------------ permessage-deflate
+
+def deflate_comparison():
+    """Scenario 8 beside scenario 1, and scenario 9's rounds without and
+    with deflate: (measure, without, with, difference) rows."""
+    out = []
+    plain_idle = summary.get("idle_kib_per_conn", {})
+    for n in sorted(ikd):
+        p = plain_idle.get(n)
+        out.append(("idle memory, %d connections (nginx + Redis PSS)" % n,
+                    "%.2f KiB/conn" % p if p is not None
+                    else "- (scenario 1 not run at this size)",
+                    "%.2f KiB/conn" % ikd[n],
+                    "%+.2f KiB/conn" % (ikd[n] - p) if p is not None
+                    else "-"))
+    for r in ("a", "b"):
+        a = summary.get("cost-plain-" + r)
+        b = summary.get("cost-deflate-" + r)
+        if not a or not b or "server_cpu" not in a or "server_cpu" not in b:
+            continue
+        for who in ("nginx", "redis"):
+            x = a["server_cpu"][who + "_us_per_msg"]
+            y = b["server_cpu"][who + "_us_per_msg"]
+            out.append(("%s CPU per message, round %s"
+                        % ("nginx workers" if who == "nginx" else "Redis", r),
+                        "%.1f µs" % x, "%.1f µs" % y, "%+.1f µs" % (y - x)))
+        if a["wire"] and b["wire"]:
+            x = a["wire"]["read_bytes_per_msg"] \
+                + a["wire"]["written_bytes_per_msg"]
+            y = b["wire"]["read_bytes_per_msg"] \
+                + b["wire"]["written_bytes_per_msg"]
+            out.append(("bytes through wsload's sockets per message, "
+                        "round %s" % r, "%d" % x, "%d" % y,
+                        "×%.2f" % (y / x) if x else "-"))
+        out.append(("latency p50 / p99, round %s" % r,
+                    "%s / %s" % (fmt_us(a["p50_us"]), fmt_us(a["p99_us"])),
+                    "%s / %s" % (fmt_us(b["p50_us"]), fmt_us(b["p99_us"])),
+                    ""))
+    return out
+
+
+pmd_rows = deflate_comparison()
+
 # ----------------------------------------------------------------- output
 
 now = datetime.datetime.now(datetime.timezone.utc).strftime(
@@ -366,6 +449,9 @@ result = {"generated": now, "command": args.command, "machine": machine,
           "module": args.module,
           "nginx": args.nginx, "redis": args.redis,
           "http_extra": args.http_extra, "targets": targets,
+          "deflate_comparison": [dict(zip(("measure", "without", "with",
+                                            "difference"), r))
+                                 for r in pmd_rows],
           "steps": [{k: s[k] for k in ("id", "scenario", "label", "command",
                                         "rc", "cpu", "figures", "extra")}
                     for s in steps]}
@@ -446,6 +532,21 @@ for scen, label, fig, notes, cpu, cmd in rows:
             else "-"), cmd))
 md.append("")
 
+if pmd_rows:
+    md.append("## permessage-deflate (issue 7)\n")
+    md.append("Scenario 8 beside scenario 1 (idle connections), and scenario "
+              "9: the same 1 KiB chat at a fixed rate without and with "
+              "deflate, in alternating rounds. The server compresses every "
+              "message of ws_relay_deflate_min_length bytes or more without "
+              "context takeover; wsload compresses everything it sends, so "
+              "the CPU difference is the server's inflate of each incoming "
+              "message plus its deflate of each delivery.\n")
+    md.append("| measure | without deflate | with deflate | difference |")
+    md.append("|---|---|---|---|")
+    for row in pmd_rows:
+        md.append("| %s | %s | %s | %s |" % row)
+    md.append("")
+
 idle = [s for s in steps if s["id"].startswith("idle-") and s["figures"]]
 if idle:
     md.append("## Kernel memory per idle connection (not in the figures "
@@ -456,8 +557,10 @@ if idle:
               "live in this kernel; caches such as proc_inode_cache also "
               "move with unrelated activity):\n")
     for s in idle:
-        md.append("- %d connections: %s" % (
-            s["figures"]["connections"], ", ".join(
+        md.append("- %d connections%s: %s" % (
+            s["figures"]["connections"],
+            ", deflate negotiated" if s["figures"]["deflate"] else "",
+            ", ".join(
                 "%s %d" % kv for kv in
                 s["figures"]["kernel_slab_growth_kib"].items())))
     md.append("")

@@ -376,6 +376,23 @@ print_summary(const wl_config_t *cfg, const wl_result_t *r,
         }
     }
 
+    printf("bytes: read %llu, written %llu; data messages in %llu (%llu as "
+           "framed), out %llu (%llu as framed)\n",
+           (unsigned long long) c[WC_wire_in],
+           (unsigned long long) c[WC_wire_out],
+           (unsigned long long) c[WC_data_in],
+           (unsigned long long) c[WC_data_in_framed],
+           (unsigned long long) c[WC_data_out],
+           (unsigned long long) c[WC_data_out_framed]);
+
+    if (cfg->deflate) {
+        printf("permessage-deflate offered: declined by %llu handshakes; "
+               "messages compressed: %llu received, %llu sent\n",
+               (unsigned long long) c[WC_deflate_declined],
+               (unsigned long long) c[WC_data_in_compressed],
+               (unsigned long long) c[WC_data_out_compressed]);
+    }
+
     printf("close: %llu answered, %llu timed out\n",
            (unsigned long long) c[WC_close_clean],
            (unsigned long long) c[WC_close_timeout]);
@@ -412,12 +429,12 @@ write_json(const wl_config_t *cfg, const wl_result_t *r,
     fprintf(f, ",\"params\":{\"connections\":%ld,\"concurrency\":%ld,"
             "\"hold_s\":%g,\"pairs\":%ld,\"window\":%ld,\"rate\":%g,"
             "\"duration_s\":%g,\"warmup_s\":%g,\"size\":%ld,"
-            "\"placement\":\"%s\",\"users\":%ld,\"api_conns\":%ld,"
-            "\"api_pipeline\":%ld,\"src_ips\":%d}",
+            "\"deflate\":%s,\"placement\":\"%s\",\"users\":%ld,"
+            "\"api_conns\":%ld,\"api_pipeline\":%ld,\"src_ips\":%d}",
             cfg->connections, cfg->concurrency, cfg->hold, cfg->pairs,
             cfg->window, cfg->rate, cfg->duration, cfg->warmup, cfg->size,
-            placement_names[cfg->placement], cfg->users, cfg->api_conns,
-            cfg->api_pipeline, cfg->src_ips);
+            cfg->deflate ? "true" : "false", placement_names[cfg->placement],
+            cfg->users, cfg->api_conns, cfg->api_pipeline, cfg->src_ips);
 
     fprintf(f, ",\"machine\":{\"cpus\":%ld,\"model\":",
             sysconf(_SC_NPROCESSORS_ONLN));

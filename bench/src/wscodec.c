@@ -188,7 +188,7 @@ ws_frame_encode(uint8_t *dst, int opcode, int fin, const void *payload,
     uint8_t  *p = dst;
     int       i;
 
-    *p++ = (uint8_t) ((fin ? 0x80 : 0) | (opcode & 0x0f));
+    *p++ = (uint8_t) ((fin ? 0x80 : 0) | (opcode & (WS_RSV1 | 0x0f)));
 
     if (len < 126) {
         *p++ = (uint8_t) (0x80 | len);
@@ -226,12 +226,13 @@ ws_frame_parse(uint8_t *buf, size_t avail, uint64_t max_len, ws_frame_t *f,
         return WS_AGAIN;
     }
 
-    /* no extension is negotiated: RSV bits must be clear */
-    if (buf[0] & 0x70) {
+    /* no extension uses RSV2 or RSV3 */
+    if (buf[0] & 0x30) {
         return WS_ERR_PROTOCOL;
     }
 
     f->fin = buf[0] >> 7;
+    f->rsv1 = (buf[0] & WS_RSV1) != 0;
     f->opcode = buf[0] & 0x0f;
     f->masked = buf[1] >> 7;
     len = buf[1] & 0x7f;
@@ -339,6 +340,14 @@ ws_event_t
 ws_reasm_feed(ws_reasm_t *r, const ws_frame_t *f, ws_msg_t *msg)
 {
     msg->close_code = 0;
+    msg->compressed = f->rsv1;
+
+    if (f->rsv1 && (!r->deflate || f->opcode == WS_OP_CONT
+                    || f->opcode >= WS_OP_CLOSE))
+    {
+        msg->close_code = 1002;
+        return WS_EV_ERROR;
+    }
 
     if (f->opcode >= WS_OP_CLOSE) {
         msg->opcode = f->opcode;
@@ -367,6 +376,7 @@ ws_reasm_feed(ws_reasm_t *r, const ws_frame_t *f, ws_msg_t *msg)
     } else {
         r->active = 1;
         r->opcode = f->opcode;
+        r->compressed = f->rsv1;
         r->len = 0;
     }
 
@@ -386,6 +396,7 @@ ws_reasm_feed(ws_reasm_t *r, const ws_frame_t *f, ws_msg_t *msg)
 
     r->active = 0;
     msg->opcode = r->opcode;
+    msg->compressed = r->compressed;
     msg->data = r->buf;
     msg->len = r->len;
     return WS_EV_MESSAGE;

@@ -17,6 +17,8 @@
 #define WS_OP_PING    0x9
 #define WS_OP_PONG    0xa
 
+#define WS_RSV1       0x40        /* or'ed into an opcode: compressed */
+
 #define WS_MAX_HEADER 14          /* 2 + 8 (length) + 4 (mask) */
 #define WS_ACCEPT_LEN 28          /* base64 of a 20-byte digest */
 
@@ -33,7 +35,7 @@ size_t ws_frame_size(size_t len);
 
 /*
  * Writes a masked frame into dst (ws_frame_size(len) bytes); returns the
- * number of bytes written.
+ * number of bytes written.  opcode may carry WS_RSV1.
  */
 size_t ws_frame_encode(uint8_t *dst, int opcode, int fin,
     const void *payload, size_t len, uint32_t mask);
@@ -48,6 +50,7 @@ typedef enum {
 
 typedef struct {
     int        fin;
+    int        rsv1;              /* the reassembler decides if allowed */
     int        opcode;
     int        masked;
     uint64_t   len;
@@ -71,6 +74,8 @@ typedef struct {
     size_t     max;               /* largest message accepted */
     int        opcode;            /* opcode of the message being built */
     int        active;            /* a fragmented message is in progress */
+    int        compressed;        /* ... and its first frame had RSV1 */
+    int        deflate;           /* permessage-deflate negotiated */
 } ws_reasm_t;
 
 typedef enum {
@@ -84,6 +89,7 @@ typedef struct {
     int        opcode;
     uint8_t   *data;
     size_t     len;
+    int        compressed;        /* RSV1: data still to inflate */
     int        close_code;        /* for WS_EV_ERROR: code to send */
 } ws_msg_t;
 
@@ -93,6 +99,8 @@ void ws_reasm_free(ws_reasm_t *r);
 /*
  * Feeds one parsed frame.  For WS_EV_MESSAGE, msg->data points either into
  * the frame (unfragmented) or into r->buf, valid until the next call.
+ * RSV1 is allowed only with r->deflate set, on the first frame of a data
+ * message (RFC 7692 6.1).
  */
 ws_event_t ws_reasm_feed(ws_reasm_t *r, const ws_frame_t *f, ws_msg_t *msg);
 

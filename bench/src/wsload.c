@@ -32,6 +32,7 @@
 #include <arpa/inet.h>
 
 #include "json.h"
+#include "pmdeflate.h"
 #include "stream.h"
 #include "wscodec.h"
 #include "wsload.h"
@@ -41,6 +42,7 @@
 #define WL_HS_MAX          16384
 #define WL_TICK_NS         20000000ULL         /* housekeeping every 20 ms */
 #define WL_LATE_NS         1000000ULL
+#define WL_PAD_SLIDE       4096                /* spread of padding offsets */
 
 typedef enum {
     PH_SETUP = 0,
@@ -148,6 +150,8 @@ struct wl_thread_s {
     size_t         aq_cap;
     size_t         aq_head;
     size_t         aq_len;
+    pmd_stream_t   deflater;      /* no context takeover: shared by all */
+    pmd_stream_t   inflater;
     wl_result_t    res;
 };
 
@@ -160,6 +164,7 @@ static int            g_closed;
 static uint64_t       g_run_start;
 static uint64_t       g_meas_start;
 static uint64_t       g_meas_end;
+static char          *g_pad;          /* chat padding, see pad_init() */
 static volatile sig_atomic_t  g_interrupted;
 
 
@@ -273,10 +278,28 @@ conn_queue_raw(wl_conn_t *c, const void *data, size_t len)
 }
 
 
+/* Data frames go out compressed once permessage-deflate is negotiated. */
 static int
 conn_queue_frame(wl_conn_t *c, int opcode, const void *payload, size_t len)
 {
-    uint32_t  mask = (uint32_t) rng_next(&c->th->rng);
+    wl_thread_t     *th = c->th;
+    uint32_t         mask = (uint32_t) rng_next(&th->rng);
+    const uint8_t   *z;
+
+    if (opcode < WS_OP_CLOSE) {
+        th->res.c[WC_data_out] += len;
+
+        if (c->reasm.deflate) {
+            if (pmd_deflate(&th->deflater, payload, len, &z, &len) != 0) {
+                return -1;
+            }
+            payload = z;
+            opcode |= WS_RSV1;
+            th->res.c[WC_data_out_compressed]++;
+        }
+
+        th->res.c[WC_data_out_framed] += len;
+    }
 
     if (wbuf_reserve(c, ws_frame_size(len)) != 0) {
         return -1;
@@ -299,6 +322,7 @@ conn_flush(wl_conn_t *c)
         n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
         if (n > 0) {
             c->woff += (size_t) n;
+            c->th->res.c[WC_wire_out] += (uint64_t) n;
             continue;
         }
 
@@ -523,8 +547,11 @@ conn_send_handshake(wl_conn_t *c)
                  "Connection: Upgrade\r\n"
                  "Sec-WebSocket-Key: %s\r\n"
                  "Sec-WebSocket-Version: 13\r\n"
+                 "%s"
                  "\r\n",
-                 url->path, url->hostport, c->key);
+                 url->path, url->hostport, c->key,
+                 cfg.deflate ? "Sec-WebSocket-Extensions: " PMD_OFFER "\r\n"
+                             : "");
 
     c->state = CS_HANDSHAKE;
     if (conn_queue_raw(c, req, (size_t) n) != 0) {
@@ -686,6 +713,40 @@ pair_check(wl_thread_t *th, wl_pair_t *p)
 }
 
 
+/*
+ * Chat padding: JSON-like records with varying values, so that deflate
+ * meets what chat traffic offers (repeated keys, changing values) rather
+ * than a run of one letter.  No quotes or backslashes: it goes into the
+ * JSON string as is.  Fixed seed: the same text, so the same compression,
+ * in every run; each message copies a slice from its own offset.
+ */
+static void
+pad_init(void)
+{
+    static const char  *states[] = { "online", "away", "busy", "offline" };
+    static const char  *rooms[] = { "lobby", "general", "random", "support",
+                                    "dev" };
+    uint64_t            rng = 0x9e3779b97f4a7c15ULL, r;
+    size_t              len = (size_t) cfg.size + WL_PAD_SLIDE, n = 0;
+
+    g_pad = malloc(len + 128);
+    if (g_pad == NULL) {
+        die("out of memory");
+    }
+
+    while (n < len) {
+        r = rng_next(&rng);
+        n += (size_t) sprintf(g_pad + n, "{id:%u,user:user-%u,state:%s,"
+                              "room:%s-%u,score:%u},",
+                              (unsigned) (r % 100000),
+                              (unsigned) ((r >> 20) % 5000),
+                              states[(r >> 40) & 3], rooms[(r >> 44) % 5],
+                              (unsigned) ((r >> 48) % 10),
+                              (unsigned) ((r >> 52) % 1000));
+    }
+}
+
+
 static void
 chat_send(wl_thread_t *th, wl_pair_t *p, uint64_t ts)
 {
@@ -709,7 +770,8 @@ chat_send(wl_thread_t *th, wl_pair_t *p, uint64_t ts)
                  "\"text\":\"%s", p->rcv->uid, text);
     if (pad) {
         buf[n++] = ':';
-        memset(buf + n, 'x', pad);
+        memcpy(buf + n, g_pad + (p->st.next_seq * 61 + (uint64_t) p->index * 7)
+                                % WL_PAD_SLIDE, pad);
         n += (int) pad;
     }
     buf[n++] = '"';
@@ -1203,13 +1265,47 @@ on_control(wl_thread_t *th, wl_conn_t *c, const ws_msg_t *msg, uint64_t now)
 }
 
 
+/*
+ * The value of the header line at line (ending before end + 2) when it is
+ * name (with its colon), without surrounding blanks; else NULL.
+ */
+static const char *
+header_value(const char *line, const char *end, const char *name,
+    size_t *vlen)
+{
+    const char  *val, *eol;
+    size_t       nlen = strlen(name);
+
+    if (strncasecmp(line, name, nlen) != 0) {
+        return NULL;
+    }
+
+    val = line + nlen;
+    while (*val == ' ' || *val == '\t') {
+        val++;
+    }
+
+    eol = memchr(val, '\r', (size_t) (end + 2 - val));
+    if (eol == NULL) {
+        return NULL;
+    }
+
+    *vlen = (size_t) (eol - val);
+    while (*vlen && (val[*vlen - 1] == ' ' || val[*vlen - 1] == '\t')) {
+        (*vlen)--;
+    }
+
+    return val;
+}
+
+
 /* Validates the 101 reply; returns bytes consumed, 0 for more, -1 failed. */
 static ssize_t
 on_handshake(wl_conn_t *c, uint8_t *buf, size_t len)
 {
-    const char  *p = (const char *) buf, *end, *line, *val, *eol;
+    const char  *p = (const char *) buf, *end, *line, *val;
     char         want[WS_ACCEPT_LEN + 1];
-    int          status, ok = 0;
+    int          status, ok = 0, bad_ext = 0, deflate = 0;
     size_t       vlen;
 
     end = memmem(p, len, "\r\n\r\n", 4);
@@ -1234,24 +1330,19 @@ on_handshake(wl_conn_t *c, uint8_t *buf, size_t len)
          line = memchr(line, '\n', (size_t) (end + 2 - line)))
     {
         line++;
-        if (strncasecmp(line, "sec-websocket-accept:", 21) != 0) {
+
+        val = header_value(line, end, "sec-websocket-accept:", &vlen);
+        if (val != NULL) {
+            ok = (vlen == WS_ACCEPT_LEN && memcmp(val, want, vlen) == 0);
             continue;
         }
 
-        val = line + 21;
-        while (*val == ' ' || *val == '\t') {
-            val++;
+        val = header_value(line, end, "sec-websocket-extensions:", &vlen);
+        if (val != NULL
+            && pmd_check_answer(cfg.deflate, val, vlen, &deflate) != 0)
+        {
+            bad_ext = 1;
         }
-        eol = memchr(val, '\r', (size_t) (end + 2 - val));
-        if (eol == NULL) {
-            break;
-        }
-        vlen = (size_t) (eol - val);
-        while (vlen && (val[vlen - 1] == ' ' || val[vlen - 1] == '\t')) {
-            vlen--;
-        }
-        ok = (vlen == WS_ACCEPT_LEN && memcmp(val, want, vlen) == 0);
-        break;
     }
 
     if (!ok) {
@@ -1259,9 +1350,43 @@ on_handshake(wl_conn_t *c, uint8_t *buf, size_t len)
         return -1;
     }
 
+    if (bad_ext) {
+        conn_setup_failed(c, WC_fail_extension);
+        return -1;
+    }
+
+    if (cfg.deflate && !deflate) {
+        c->th->res.c[WC_deflate_declined]++;
+    }
+
+    c->reasm.deflate = deflate;
     c->state = CS_SETUP;
     conn_send_register(c);
     return (end - p) + 4;
+}
+
+
+/* Inflates a message that came with RSV1; -1 when the connection failed. */
+static int
+conn_inflate(wl_conn_t *c, ws_msg_t *msg, uint64_t now)
+{
+    wl_thread_t  *th = c->th;
+    int           code;
+
+    th->res.c[WC_data_in_framed] += msg->len;
+
+    if (msg->compressed) {
+        code = pmd_inflate(&th->inflater, msg->data, msg->len,
+                           WL_MAX_MESSAGE, &msg->data, &msg->len);
+        if (code != 0) {
+            conn_protocol_error(c, code, now);
+            return -1;
+        }
+        th->res.c[WC_data_in_compressed]++;
+    }
+
+    th->res.c[WC_data_in] += msg->len;
+    return 0;
 }
 
 
@@ -1321,6 +1446,9 @@ conn_consume(wl_thread_t *th, wl_conn_t *c, uint8_t *buf, size_t len,
             break;
 
         case WS_EV_MESSAGE:
+            if (conn_inflate(c, &msg, now) != 0) {
+                return -1;
+            }
             if (c->state != CS_CLOSING) {
                 on_message(th, c, &msg, now);
             }
@@ -1459,6 +1587,7 @@ conn_readable(wl_thread_t *th, wl_conn_t *c, uint64_t now)
         }
 
         have += (size_t) n;
+        th->res.c[WC_wire_in] += (uint64_t) n;
         used = conn_consume(th, c, buf, have, now);
         if (used < 0 || c->fd < 0) {
             return;
@@ -1749,6 +1878,9 @@ thread_finish(wl_thread_t *th)
         }
         stream_free(&p->st);
     }
+
+    pmd_free(&th->deflater);
+    pmd_free(&th->inflater);
 }
 
 
@@ -2013,6 +2145,9 @@ usage(FILE *f)
 "                         the target is loopback (default 16; 0: no bind)\n"
 "      --close-wait S     wait for close replies at the end (2)\n"
 "      --json FILE        write a machine-readable result\n"
+"      --deflate          offer permessage-deflate (no context takeover\n"
+"                         either way): compress what we send, inflate\n"
+"                         what comes compressed\n"
 "      --ready-file FILE  create FILE once every connection is set up\n"
 "      --id-prefix S      user id prefix (default: unique per run)\n"
 "  -q, --quiet            no warnings\n"
@@ -2029,7 +2164,7 @@ usage(FILE *f)
 "  -d, --duration S       measured seconds (default 10)\n"
 "      --warmup S         unmeasured seconds first (default 1)\n"
 "      --drain S          wait for messages in flight at the end (2)\n"
-"      --size B           pad each chat text to B bytes\n"
+"      --size B           pad each chat text to B bytes (JSON-like text)\n"
 "      --placement any|same|cross\n"
 "                         reconnect receivers until the pair's two\n"
 "                         welcome.processId are equal / different\n"
@@ -2118,7 +2253,7 @@ parse_args(int argc, char **argv)
     enum {
         O_HOLD = 256, O_TIMEOUT, O_SRC, O_CLOSE_WAIT, O_JSON, O_READY,
         O_PREFIX, O_WARMUP, O_DRAIN, O_SIZE, O_PLACE, O_PLACE_TRIES,
-        O_PEER, O_USERS, O_API_URL, O_API_CONNS, O_API_PIPE
+        O_PEER, O_USERS, O_API_URL, O_API_CONNS, O_API_PIPE, O_DEFLATE
     };
     static const struct option  opts[] = {
         { "url", required_argument, NULL, 'u' },
@@ -2149,6 +2284,7 @@ parse_args(int argc, char **argv)
         { "api-url", required_argument, NULL, O_API_URL },
         { "api-conns", required_argument, NULL, O_API_CONNS },
         { "api-pipeline", required_argument, NULL, O_API_PIPE },
+        { "deflate", no_argument, NULL, O_DEFLATE },
         { NULL, 0, NULL, 0 }
     };
     const char  *url = "ws://127.0.0.1:8080/", *peer = NULL, *api = NULL;
@@ -2261,6 +2397,7 @@ parse_args(int argc, char **argv)
         case O_API_PIPE:
             cfg.api_pipeline = (long) arg_num("--api-pipeline", optarg, 1);
             break;
+        case O_DEFLATE: cfg.deflate = 1; break;
         default:
             usage(stderr);
             exit(2);
@@ -2571,6 +2708,10 @@ main(int argc, char **argv)
 
     parse_args(argc, argv);
     raise_nofile();
+
+    if (cfg.size > 0) {
+        pad_init();
+    }
 
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_signal);

@@ -52,6 +52,7 @@ typedef struct {
     double          timeout;
     double          close_wait;
     long            size;           /* chat text padded to this many bytes */
+    int             deflate;        /* offer permessage-deflate */
     wl_placement_t  placement;
     long            placement_tries;
     long            users;
@@ -77,6 +78,7 @@ typedef struct {
     X(fail_timeout,       "timeout before registered")                      \
     X(fail_status,        "handshake status not 101")                       \
     X(fail_accept,        "bad or missing Sec-WebSocket-Accept")            \
+    X(fail_extension,     "bad Sec-WebSocket-Extensions answer")            \
     X(fail_capacity,      "server at capacity (error + close 1013)")        \
     X(fail_closed,        "close frame before registered")                  \
     X(fail_eof,           "EOF or reset before registered")                 \
@@ -119,6 +121,15 @@ typedef struct {
     X(api_received_window, "API messages received in the window")           \
     X(api_duplicates,     "API duplicate deliveries")                       \
     X(api_lost,           "API messages never received")                    \
+    X(deflate_declined,   "handshakes without the deflate we offered")      \
+    X(wire_in,            "bytes read from the sockets")                    \
+    X(wire_out,           "bytes written to the sockets")                   \
+    X(data_in,            "data message bytes received (inflated)")         \
+    X(data_in_framed,     "data message bytes received as framed")          \
+    X(data_in_compressed, "data messages received compressed")              \
+    X(data_out,           "data message bytes sent (before deflate)")       \
+    X(data_out_framed,    "data message bytes sent as framed")              \
+    X(data_out_compressed, "data messages sent compressed")                 \
     X(gen_cpu_us,         "load generator CPU time in the window (us)")     \
     X(setup_cpu_us,       "load generator CPU time during setup (us)")
 

@@ -1,8 +1,9 @@
 /*
  * Tests of wsload's building blocks: SHA-1, base64, Sec-WebSocket-Accept,
  * the frame codec (RFC 6455 examples, byte-at-a-time parsing, fragments,
- * protocol errors), the JSON lookup, sequence tracking and histogram
- * percentiles.  Correctness only: nothing here is timed.
+ * protocol errors), permessage-deflate (RFC 7692 examples, round trips,
+ * RSV1 rules, the server's answer), the JSON lookup, sequence tracking
+ * and histogram percentiles.  Correctness only: nothing here is timed.
  */
 
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include "hist.h"
 #include "json.h"
+#include "pmdeflate.h"
 #include "stream.h"
 #include "wscodec.h"
 
@@ -210,8 +212,8 @@ test_parse_errors(void)
         uint8_t      b[4];
         const char  *what;
     } bad[] = {
-        { { 0xc1, 0x00 }, "RSV1 without an extension" },
         { { 0xa1, 0x00 }, "RSV2" },
+        { { 0x91, 0x00 }, "RSV3" },
         { { 0x83, 0x00 }, "reserved data opcode 3" },
         { { 0x8b, 0x00 }, "reserved control opcode 0xb" },
         { { 0x09, 0x00 }, "fragmented ping" },
@@ -364,6 +366,335 @@ test_reassembly_errors(void)
           "one-byte close payload");
     CHECK(ws_close_code((const uint8_t *) "\x03\xf5", 2) == 1013,
           "close 1013");
+}
+
+
+/* A server frame with a given first byte and payload (any length). */
+static size_t
+put_frame_n(uint8_t *p, int b0, const uint8_t *payload, size_t n)
+{
+    size_t  h = 2;
+
+    p[0] = (uint8_t) b0;
+    if (n < 126) {
+        p[1] = (uint8_t) n;
+
+    } else {
+        p[1] = 126;
+        p[2] = (uint8_t) (n >> 8);
+        p[3] = (uint8_t) n;
+        h = 4;
+    }
+
+    memcpy(p + h, payload, n);
+    return h + n;
+}
+
+
+/* JSON-like text of len bytes, as a chat message might carry. */
+static void
+json_like(char *buf, size_t len)
+{
+    size_t  n = 0;
+    int     i = 0;
+    char    rec[96];
+    size_t  rlen;
+
+    while (n < len) {
+        rlen = (size_t) snprintf(rec, sizeof(rec),
+                                 "{\"id\":%d,\"user\":\"user-%d\",\"state\":"
+                                 "\"%s\"},", i * 7919 % 10007, i * 31 % 97,
+                                 i % 3 ? "online" : "away");
+        if (rlen > len - n) {
+            rlen = len - n;
+        }
+        memcpy(buf + n, rec, rlen);
+        n += rlen;
+        i++;
+    }
+}
+
+
+/* RFC 7692 7.2.3: "Hello" the way zlib and other senders compress it. */
+static void
+test_deflate_examples(void)
+{
+    static const uint8_t  hello[] = { 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07,
+                                      0x00 };
+    static const uint8_t  stored[] = { 0x00, 0x05, 0x00, 0xfa, 0xff, 'H',
+                                       'e', 'l', 'l', 'o', 0x00 };
+    static const uint8_t  final[] = { 0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07,
+                                      0x00, 0x00 };
+    static const struct {
+        const uint8_t  *z;
+        size_t          len;
+        const char     *what;
+    } v[] = {
+        { hello, sizeof(hello), "RFC 7692 7.2.3.1" },
+        { stored, sizeof(stored), "a stored block (RFC 7692 7.2.3.3)" },
+        { final, sizeof(final), "a BFINAL block and its trailing 0x00 "
+                                "(RFC 7692 7.2.3.4)" },
+        { hello, sizeof(hello), "the message after a BFINAL one" },
+    };
+    pmd_stream_t          d, in;
+    const uint8_t        *z;
+    uint8_t              *out;
+    size_t                i, zlen, olen;
+
+    memset(&d, 0, sizeof(d));
+    memset(&in, 0, sizeof(in));
+
+    CHECK(pmd_deflate(&d, "Hello", 5, &z, &zlen) == 0
+          && zlen == sizeof(hello) && memcmp(z, hello, zlen) == 0,
+          "deflate(Hello) is RFC 7692 7.2.3.1, 00 00 ff ff stripped");
+
+    for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        CHECK(pmd_inflate(&in, v[i].z, v[i].len, 100, &out, &olen) == 0
+              && olen == 5 && memcmp(out, "Hello", 5) == 0,
+              "inflate %s", v[i].what);
+    }
+
+    CHECK(pmd_deflate(&d, "", 0, &z, &zlen) == 0
+          && pmd_inflate(&in, z, zlen, 100, &out, &olen) == 0 && olen == 0,
+          "empty message round trip (%zu bytes compressed)", zlen);
+
+    pmd_free(&d);
+    pmd_free(&in);
+}
+
+
+static void
+test_deflate_round_trip(void)
+{
+    static const size_t   sizes[] = { 1, 125, 1024, 70000, 300000 };
+    pmd_stream_t          d, in;
+    const uint8_t        *z;
+    uint8_t              *msg, *out, *first;
+    size_t                i, j, zlen, olen, flen;
+    uint64_t              x = 88172645463325252ULL;
+
+    memset(&d, 0, sizeof(d));
+    memset(&in, 0, sizeof(in));
+    msg = malloc(300000);
+    first = malloc(400000);
+
+    for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        if (sizes[i] == 70000) {
+            /* random bytes: compression makes them longer */
+            for (j = 0; j < sizes[i]; j++) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                msg[j] = (uint8_t) x;
+            }
+
+        } else {
+            json_like((char *) msg, sizes[i]);
+        }
+
+        CHECK(pmd_deflate(&d, msg, sizes[i], &z, &zlen) == 0
+              && !(zlen >= 4 && memcmp(z + zlen - 4, "\0\0\xff\xff", 4) == 0),
+              "deflate %zu bytes, tail stripped", sizes[i]);
+        memcpy(first, z, zlen);
+        flen = zlen;
+
+        CHECK(pmd_inflate(&in, first, flen, 1 << 20, &out, &olen) == 0
+              && olen == sizes[i] && memcmp(out, msg, olen) == 0,
+              "round trip of %zu bytes (%zu compressed)", sizes[i], flen);
+
+        /* with context takeover the second copy would shrink to a match */
+        CHECK(pmd_deflate(&d, msg, sizes[i], &z, &zlen) == 0
+              && zlen == flen && memcmp(z, first, zlen) == 0,
+              "%zu bytes compress alike twice: no context takeover",
+              sizes[i]);
+    }
+
+    json_like((char *) msg, 1024);
+    pmd_deflate(&d, msg, 1024, &z, &zlen);
+    CHECK(zlen < 512, "1 KiB of JSON-like text compresses to %zu bytes", zlen);
+
+    free(msg);
+    free(first);
+    pmd_free(&d);
+    pmd_free(&in);
+}
+
+
+static void
+test_inflate_errors(void)
+{
+    static const uint8_t  garbage[] = { 0xff, 0xff, 0xff };
+    pmd_stream_t          d, in;
+    const uint8_t        *z;
+    uint8_t              *zeros, *out;
+    size_t                zlen, olen;
+
+    memset(&d, 0, sizeof(d));
+    memset(&in, 0, sizeof(in));
+    zeros = calloc(1, 1 << 20);
+
+    CHECK(pmd_deflate(&d, zeros, 1 << 20, &z, &zlen) == 0 && zlen < 2048,
+          "1 MiB of zeros deflates to %zu bytes", zlen);
+    CHECK(pmd_inflate(&in, z, zlen, 65536, &out, &olen) == 1009,
+          "a message inflating past the limit gets 1009");
+    CHECK(pmd_inflate(&in, z, zlen, 1 << 20, &out, &olen) == 0
+          && olen == 1 << 20, "the same message at exactly the limit");
+    CHECK(pmd_inflate(&in, garbage, sizeof(garbage), 100, &out, &olen)
+          == 1007, "invalid compressed data gets 1007");
+
+    free(zeros);
+    pmd_free(&d);
+    pmd_free(&in);
+}
+
+
+/* RSV1 on the wire: the encoder sets it, the reassembler enforces RFC
+ * 7692 6.1 (first frame of a data message, only when negotiated). */
+static void
+test_deflate_frames(void)
+{
+    static const uint8_t  rsv1_ping[] = { 0xc9, 0x00 };
+    static const uint8_t  rsv1_cont[] = { 0xc0, 0x00 };
+    pmd_stream_t          d, in;
+    const uint8_t        *z;
+    uint8_t               buf[4096], *out;
+    char                  msg[600];
+    size_t                zlen, olen, len, off, used, third;
+    ws_reasm_t            r;
+    ws_frame_t            f;
+    ws_msg_t              m;
+    ws_event_t            ev = WS_EV_NONE;
+    int                   events = 0;
+
+    memset(&d, 0, sizeof(d));
+    memset(&in, 0, sizeof(in));
+    json_like(msg, sizeof(msg));
+    pmd_deflate(&d, msg, sizeof(msg), &z, &zlen);
+
+    /* client frame: masked, RSV1 */
+    len = ws_frame_encode(buf, WS_OP_TEXT | WS_RSV1, 1, z, zlen, 0x11223344u);
+    CHECK(buf[0] == 0xc1, "compressed client frame starts 0xc1: %02x",
+          buf[0]);
+    CHECK(ws_frame_parse(buf, len, 1 << 20, &f, &used) == WS_OK && f.rsv1
+          && f.opcode == WS_OP_TEXT && f.len == zlen,
+          "parser reports RSV1 and the opcode apart");
+
+    ws_reasm_init(&r, 1 << 20);
+    CHECK(ws_reasm_feed(&r, &f, &m) == WS_EV_ERROR && m.close_code == 1002,
+          "RSV1 without permessage-deflate is 1002");
+    ws_reasm_free(&r);
+
+    ws_reasm_init(&r, 1 << 20);
+    r.deflate = 1;
+    CHECK(ws_reasm_feed(&r, &f, &m) == WS_EV_MESSAGE && m.compressed
+          && pmd_inflate(&in, m.data, m.len, 1 << 20, &out, &olen) == 0
+          && olen == sizeof(msg) && memcmp(out, msg, olen) == 0,
+          "compressed message through encoder, parser, reassembler");
+
+    /* a server message in three fragments, RSV1 on the first only */
+    third = zlen / 3;
+    len = put_frame_n(buf, 0x41, z, third);
+    len += put_frame_n(buf + len, 0x00, z + third, third);
+    len += put_frame_n(buf + len, 0x80, z + 2 * third, zlen - 2 * third);
+
+    for (off = 0; off < len; off += used) {
+        if (ws_frame_parse(buf + off, len - off, 1 << 20, &f, &used)
+            != WS_OK)
+        {
+            break;
+        }
+        ev = ws_reasm_feed(&r, &f, &m);
+        events++;
+    }
+
+    CHECK(off == len && events == 3 && ev == WS_EV_MESSAGE && m.compressed
+          && pmd_inflate(&in, m.data, m.len, 1 << 20, &out, &olen) == 0
+          && olen == sizeof(msg) && memcmp(out, msg, olen) == 0,
+          "fragmented compressed message");
+
+    len = put_frame_n(buf, 0x81, (const uint8_t *) "plain", 5);
+    ws_frame_parse(buf, len, 1 << 20, &f, &used);
+    CHECK(ws_reasm_feed(&r, &f, &m) == WS_EV_MESSAGE && !m.compressed
+          && m.len == 5, "uncompressed message with deflate negotiated");
+
+    ws_frame_parse((uint8_t *) rsv1_ping, 2, 1 << 20, &f, &used);
+    CHECK(ws_reasm_feed(&r, &f, &m) == WS_EV_ERROR && m.close_code == 1002,
+          "RSV1 on a control frame is 1002");
+
+    len = put_frame_n(buf, 0x41, z, third);
+    ws_frame_parse(buf, len, 1 << 20, &f, &used);
+    CHECK(ws_reasm_feed(&r, &f, &m) == WS_EV_NONE, "compressed fragment");
+    ws_frame_parse((uint8_t *) rsv1_cont, 2, 1 << 20, &f, &used);
+    CHECK(ws_reasm_feed(&r, &f, &m) == WS_EV_ERROR && m.close_code == 1002,
+          "RSV1 on a continuation frame is 1002");
+
+    ws_reasm_free(&r);
+    pmd_free(&d);
+    pmd_free(&in);
+}
+
+
+static void
+test_deflate_answer(void)
+{
+    static const struct {
+        int          offered;
+        const char  *value;
+        int          rc;
+        int          accepted;
+    } v[] = {
+        { 1, "permessage-deflate; server_no_context_takeover; "
+             "client_no_context_takeover", 0, 1 },
+        { 1, "permessage-deflate;server_no_context_takeover", 0, 1 },
+        { 1, " PerMessage-Deflate ; Server_No_Context_Takeover ; "
+             "server_max_window_bits=10 ", 0, 1 },
+        { 1, "permessage-deflate; server_no_context_takeover; "
+             "server_max_window_bits=\"12\"", 0, 1 },
+        { 1, "", 0, 0 },
+        { 1, "  ", 0, 0 },
+        { 0, "permessage-deflate; server_no_context_takeover", -1, 0 },
+        { 1, "x-webkit-deflate-frame", -1, 0 },
+        { 1, "permessage-deflate", -1, 0 },
+        { 1, "permessage-deflate; client_no_context_takeover", -1, 0 },
+        { 1, "permessage-deflate; server_no_context_takeover; "
+             "client_max_window_bits=10", -1, 0 },
+        { 1, "permessage-deflate; server_no_context_takeover; "
+             "server_max_window_bits=7", -1, 0 },
+        { 1, "permessage-deflate; server_no_context_takeover; "
+             "server_max_window_bits=16", -1, 0 },
+        { 1, "permessage-deflate; server_no_context_takeover; "
+             "server_max_window_bits=08", -1, 0 },
+        { 1, "permessage-deflate; server_no_context_takeover; "
+             "server_max_window_bits", -1, 0 },
+        { 1, "permessage-deflate; server_no_context_takeover; "
+             "server_max_window_bits=\"12", -1, 0 },
+        { 1, "permessage-deflate; server_no_context_takeover; "
+             "server_no_context_takeover", -1, 0 },
+        { 1, "permessage-deflate; server_no_context_takeover=1", -1, 0 },
+        { 1, "permessage-deflate; server_no_context_takeover; foo", -1, 0 },
+        { 1, "permessage-deflate; ; server_no_context_takeover", -1, 0 },
+        { 1, "permessage-deflate; server_no_context_takeover, "
+             "permessage-deflate; server_no_context_takeover", -1, 0 },
+        { 1, "permessage-deflate; server_no_context_takeover, foo", -1, 0 },
+    };
+    const char  *ok = "permessage-deflate; server_no_context_takeover";
+    size_t       i;
+    int          accepted, rc;
+
+    for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        accepted = 0;
+        rc = pmd_check_answer(v[i].offered, v[i].value, strlen(v[i].value),
+                              &accepted);
+        CHECK(rc == v[i].rc && (rc != 0 || accepted == v[i].accepted),
+              "answer \"%s\" (offered %d): %d, accepted %d", v[i].value,
+              v[i].offered, rc, accepted);
+    }
+
+    /* the same acceptance in a second header: accepted twice */
+    accepted = 0;
+    CHECK(pmd_check_answer(1, ok, strlen(ok), &accepted) == 0 && accepted
+          && pmd_check_answer(1, ok, strlen(ok), &accepted) == -1,
+          "a second Sec-WebSocket-Extensions acceptance fails");
 }
 
 
@@ -533,6 +864,11 @@ main(void)
     test_parse_errors();
     test_reassembly();
     test_reassembly_errors();
+    test_deflate_examples();
+    test_deflate_round_trip();
+    test_inflate_errors();
+    test_deflate_frames();
+    test_deflate_answer();
     test_utf8();
     test_json();
     test_stream();
