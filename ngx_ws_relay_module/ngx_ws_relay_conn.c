@@ -102,6 +102,13 @@ ngx_ws_relay_conn_start(ngx_http_request_t *r, ngx_ws_relay_loc_conf_t *wlcf,
     cln->handler = ngx_ws_relay_conn_cleanup;
     cln->data = wc;
 
+    /*
+     * Another module tied state to the request's lifetime (limit_conn
+     * counts it, realip restores the address when it ends): the request
+     * then lives as long as the connection, as with a proxied WebSocket.
+     */
+    wc->keep_request = (cln->next != NULL || r->cleanup != NULL);
+
     wc->request = r;
     wc->connection = c;
     wc->conf = wlcf;
@@ -270,6 +277,25 @@ ngx_ws_relay_conn_detach(ngx_ws_relay_conn_t *wc)
     c = wc->connection;
     hc = r->http_connection;
 
+    c->data = wc;
+    c->read->handler = ngx_ws_relay_conn_read_handler;
+    c->write->handler = ngx_ws_relay_conn_write_handler;
+
+    if ((c->read->ready || c->read->timedout) && !c->read->posted) {
+        ngx_post_event(c->read, &ngx_posted_events);
+    }
+
+    if (wc->out_pos < wc->out_last) {
+        ngx_ws_relay_conn_post_write(wc);
+    }
+
+    if (wc->keep_request) {
+        /* freed by ngx_ws_relay_conn_finalize() */
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "ws relay: the request stays with the connection");
+        return;
+    }
+
     /* the pool cleanup of the request leaves wc alone from now on */
     wc->request = NULL;
 
@@ -277,7 +303,6 @@ ngx_ws_relay_conn_detach(ngx_ws_relay_conn_t *wc)
     ngx_http_free_request(r, 0);
 
     c->destroyed = 0;
-    c->data = wc;
 
     /* the header buffers, as nginx frees them for keepalive */
 
@@ -302,17 +327,6 @@ ngx_ws_relay_conn_detach(ngx_ws_relay_conn_t *wc)
 
     c->log->handler = ngx_ws_relay_conn_log_error;
     c->log->action = "relaying WebSocket messages";
-
-    c->read->handler = ngx_ws_relay_conn_read_handler;
-    c->write->handler = ngx_ws_relay_conn_write_handler;
-
-    if ((c->read->ready || c->read->timedout) && !c->read->posted) {
-        ngx_post_event(c->read, &ngx_posted_events);
-    }
-
-    if (wc->out_pos < wc->out_last) {
-        ngx_ws_relay_conn_post_write(wc);
-    }
 }
 
 
@@ -1116,7 +1130,7 @@ ngx_ws_relay_conn_finalize(ngx_ws_relay_conn_t *wc)
                   ngx_current_msec - wc->start, c->sent);
 
     if (r) {
-        /* closed before the detach: the request goes first */
+        /* not detached: the request goes first */
         wc->request = NULL;
         ngx_http_free_request(r, 0);
     }

@@ -60,6 +60,8 @@ struct ngx_ws_relay_conn_s {
     size_t                        out_last;
     size_t                        out_size;
 
+    /* the request is not freed at the detach (see conn_start) */
+    unsigned                      keep_request:1;
     unsigned                      registered:1;
     /* the user id came from ws_relay_user_id, not from the client */
     unsigned                      user_fixed:1;

@@ -3,7 +3,8 @@
 # buffers are freed. What must survive that: frames sent behind the
 # handshake (also from nginx's large header buffers), the access log line
 # (written with the 101), error log lines that still say which client,
-# connection and user they are about, the close, and TLS (wss).
+# connection and user they are about, the close, and TLS (wss). Modules
+# that tie state to the request (limit_conn, realip) keep it.
 
 use Test::Nginx::Socket 'no_plan';
 use WsRelay::Test;
@@ -171,6 +172,61 @@ my $log = $n2->error_log;
 unlike($log, qr/\[(?:error|crit|alert|emerg)\]/, 'no errors in its log');
 like($log, qr/closed with 1000 after/, 'both closes are logged');
 $n2->stop;
+--- no_error_log
+[error]
+[crit]
+
+
+
+=== TEST 6: limit_conn counts WebSockets until they close (the request is kept)
+--- http_config
+    limit_conn_zone $binary_remote_addr zone=perip:1m;
+--- config
+    location = /ws {
+        ws_relay;
+        limit_conn perip 1;
+    }
+--- ws_session
+my $first = ws_open('/ws');
+
+my $second = ws_connect('/ws', expect_status => 503);
+is($second->status, 503, 'a second WebSocket from the address: 503');
+
+json_is($first->call({type => 'ping'}), {type => 'pong', timestamp => NOW},
+        'the first one works');
+$first->close;
+
+ok(wait_for(sub { my $c = eval { ws_open('/ws') }; $c && $c->close; $c }, 3),
+   'once it is closed, the address may connect again');
+--- error_log
+limiting connections by zone "perip"
+--- no_error_log
+[crit]
+[alert]
+
+
+
+=== TEST 7: realip: the address a proxy names stays on the connection's log lines
+--- config
+    set_real_ip_from  127.0.0.1;
+    real_ip_header    X-Real-IP;
+
+    location = /ws {
+        ws_relay;
+    }
+--- ws_session
+my $mark = log_mark();
+my $c = ws_open('/ws', headers => ['X-Real-IP' => '192.0.2.7']);
+
+$c->send_text('{not json');
+json_is($c->recv_json, {type => 'error', message => STRING},
+        'invalid JSON: an error');
+
+my $line = wait_for(sub {
+    (log_lines(qr/invalid message from client/, $mark))[0]
+}, 3);
+like($line // '', qr/client: 192\.0\.2\.7, /, 'the line names the real client');
+$c->close;
 --- no_error_log
 [error]
 [crit]
