@@ -16,6 +16,20 @@ ws_defaults(config => <<'_EOC_');
     }
 _EOC_
 
+# sends invalid JSON on $c: checks the error reply, returns the line the
+# error log got for it since $mark
+sub bad_json_log_line {
+    my ($c, $mark) = @_;
+
+    $c->send_text('{not json');
+    json_is($c->recv_json, {type => 'error', message => STRING},
+            'invalid JSON: an error');
+
+    return wait_for(sub {
+        (log_lines(qr/invalid message from client/, $mark))[0]
+    }, 3);
+}
+
 log_level('info');
 run_tests();
 
@@ -91,13 +105,7 @@ my $c = ws_open('/ws');
 my $user = qq{a "b"\n c\x{e9}};
 
 $c->call({type => 'register', userId => $user});
-$c->send_text('{not json');
-json_is($c->recv_json, {type => 'error', message => STRING},
-        'invalid JSON: an error');
-
-my $line = wait_for(sub {
-    (log_lines(qr/invalid message from client/, $mark))[0]
-}, 3);
+my $line = ::bad_json_log_line($c, $mark);
 
 my $context = ' while relaying WebSocket messages, client: 127.0.0.1,'
               . ' server: 0.0.0.0:' . server_port_now()
@@ -218,13 +226,7 @@ limiting connections by zone "perip"
 my $mark = log_mark();
 my $c = ws_open('/ws', headers => ['X-Real-IP' => '192.0.2.7']);
 
-$c->send_text('{not json');
-json_is($c->recv_json, {type => 'error', message => STRING},
-        'invalid JSON: an error');
-
-my $line = wait_for(sub {
-    (log_lines(qr/invalid message from client/, $mark))[0]
-}, 3);
+my $line = ::bad_json_log_line($c, $mark);
 like($line // '', qr/client: 192\.0\.2\.7, /, 'the line names the real client');
 $c->close;
 --- no_error_log
