@@ -36,6 +36,7 @@ set -euo pipefail
 
 bench=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$bench/.." && pwd)
+. "$top/util/common.sh"
 
 port=${BENCH_PORT:-18080}
 port2=${BENCH_PORT2:-18081}
@@ -68,19 +69,8 @@ die() { log "error: $*"; exit 1; }
 
 # --------------------------------------------------------------- packages
 
-install_missing() {
-    local p missing=()
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
-            | grep -q 'install ok installed' || missing+=("$p")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    [ "${BENCH_NO_INSTALL:-0}" = 1 ] && die "missing packages: ${missing[*]}"
-    log "installing: ${missing[*]}"
-    apt-get update -q -o DPkg::Lock::Timeout=600
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-        -o DPkg::Lock::Timeout=600 "${missing[@]}"
-}
+# util/common.sh's install_missing; BENCH_NO_INSTALL=1: never apt-get
+NO_INSTALL=${BENCH_NO_INSTALL:-0}
 
 # ------------------------------------------------------ processes we own
 
@@ -137,28 +127,9 @@ stop_all() {
 trap 'stop_all' EXIT
 trap 'log interrupted; exit 130' INT TERM
 
-port_free() {
-    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-wait_port() {           # $1 port; up to 10 s
-    local i
-    for i in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 start_redis() {
-    mkdir -p "$work/redis"
-    port_free "$redis_port" || die "port $redis_port is in use"
-    redis-server --port "$redis_port" --bind 127.0.0.1 --save '' \
-                 --appendonly no --dir "$work/redis" \
-                 --maxclients 10000 \
-                 --logfile "$work/redis/redis.log" &
-    redis_pid=$!
-    wait_port "$redis_port" || die "redis did not start"
+    start_redis_on "$redis_port" "$work/redis" \
+        || die "redis did not start on port $redis_port"
 }
 
 stop_redis() {
@@ -556,7 +527,8 @@ scenario_9() {
 # ------------------------------------------------------------------ main
 
 install_missing nginx nginx-dev libhiredis-dev libjansson-dev zlib1g-dev \
-                gcc make redis-server python3 curl procps util-linux
+                gcc make redis-server python3 curl procps util-linux \
+    || die "packages missing"
 # one suite at a time: they would share $work (and the ports)
 mkdir -p "$bench/build"
 exec 9> "$bench/build/suite.lock"

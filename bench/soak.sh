@@ -41,6 +41,7 @@ set -euo pipefail
 
 bench=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$bench/.." && pwd)
+. "$top/util/common.sh"
 
 port=${SOAK_PORT:-18391}
 redis_port=${SOAK_REDIS_PORT:-16491}
@@ -136,26 +137,9 @@ stop_all() {
 trap 'stop_all' EXIT
 trap 'log interrupted; exit 130' INT TERM
 
-port_free() {
-    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-wait_port() {           # $1 port; up to 10 s
-    local i
-    for i in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 start_redis() {
-    port_free "$redis_port" || die "port $redis_port is in use"
-    redis-server --port "$redis_port" --bind 127.0.0.1 --save '' \
-                 --appendonly no --dir "$work/redis" --maxclients 10000 \
-                 --logfile "$work/redis/redis.log" &
-    redis_pid=$!
-    wait_port "$redis_port" || die "redis did not start"
+    start_redis_on "$redis_port" "$work/redis" \
+        || die "redis did not start on port $redis_port"
 }
 
 rcli() { redis-cli -p "$redis_port" "$@"; }
