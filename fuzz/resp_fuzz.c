@@ -2071,7 +2071,8 @@ fuzz_delivery_start(ngx_uint_t b)
     dl->next = fuzz_dls;
     fuzz_dls = dl;
 
-    d = ngx_ws_relay_delivery_create(fuzz_delivered, dl, &fuzz_log);
+    d = ngx_ws_relay_delivery_create(fuzz_delivered, dl, &fuzz_users[b],
+                                     &fuzz_log);
 
     if (d == NULL) {
         dl->ended = 1;
@@ -2098,7 +2099,7 @@ fuzz_delivery_start(ngx_uint_t b)
     fuzz_assert(message != NULL);
 
     fuzz_starting = dl;
-    ngx_ws_relay_delivery_start(d, &fuzz_users[b], message);
+    ngx_ws_relay_delivery_start_json(d, message);
     fuzz_starting = NULL;
 
     json_decref(message);
