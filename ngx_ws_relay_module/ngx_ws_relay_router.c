@@ -22,6 +22,24 @@ typedef struct {
 } ngx_ws_relay_route_t;
 
 
+/* a member of a message read without jansson: a string, as it is */
+typedef struct {
+    ngx_str_t                 name;
+    ngx_str_t                 value;
+} ngx_ws_relay_member_t;
+
+
+/* members of a message read without jansson, at most */
+#define NGX_WS_RELAY_FAST_MEMBERS  8
+
+
+static ngx_int_t ngx_ws_relay_router_fast(ngx_ws_relay_conn_t *wc,
+    u_char *data, size_t len);
+static u_char *ngx_ws_relay_fast_string(u_char *p, u_char *end,
+    ngx_str_t *s, ngx_uint_t *high);
+static u_char *ngx_ws_relay_fast_space(u_char *p, u_char *end);
+static ngx_str_t *ngx_ws_relay_fast_member(ngx_ws_relay_member_t *members,
+    ngx_uint_t n, char *name);
 static void ngx_ws_relay_router_register(ngx_ws_relay_conn_t *wc,
     json_t *message);
 static void ngx_ws_relay_router_ping(ngx_ws_relay_conn_t *wc,
@@ -107,6 +125,10 @@ ngx_ws_relay_router_message(ngx_ws_relay_conn_t *wc, u_char *data,
     json_error_t           error;
     ngx_ws_relay_route_t  *route;
 
+    if (ngx_ws_relay_router_fast(wc, data, len) == NGX_OK) {
+        return;
+    }
+
     message = NULL;
 
     if (ngx_ws_relay_json_depth_ok(data, len) == NGX_OK) {
@@ -146,6 +168,199 @@ ngx_ws_relay_router_message(ngx_ws_relay_conn_t *wc, u_char *data,
 
     ngx_ws_relay_router_unsupported(wc, type);
     json_decref(message);
+}
+
+
+/*
+ * The usual messages, ping and chat as flat objects of plain strings (no
+ * escapes, no control characters), are read here without jansson: their
+ * strings are their values as they are, and written out as they came.
+ * Anything else declines, every malformed message included, and jansson
+ * answers it as it answers any message.
+ */
+
+static ngx_int_t
+ngx_ws_relay_router_fast(ngx_ws_relay_conn_t *wc, u_char *data, size_t len)
+{
+    u_char                 *p, *end;
+    uint32_t                state;
+    ngx_str_t              *type, *target, *text, text_json;
+    ngx_uint_t              i, j, n, high;
+    ngx_ws_relay_member_t   members[NGX_WS_RELAY_FAST_MEMBERS];
+
+    end = data + len;
+    high = 0;
+
+    p = ngx_ws_relay_fast_space(data, end);
+
+    if (p == end || *p++ != '{') {
+        return NGX_DECLINED;
+    }
+
+    for (n = 0; /* void */ ; n++) {
+
+        if (n == NGX_WS_RELAY_FAST_MEMBERS) {
+            return NGX_DECLINED;
+        }
+
+        p = ngx_ws_relay_fast_string(p, end, &members[n].name, &high);
+
+        if (p == NULL || p == end || *p++ != ':') {
+            return NGX_DECLINED;
+        }
+
+        p = ngx_ws_relay_fast_string(p, end, &members[n].value, &high);
+
+        if (p == NULL || p == end) {
+            return NGX_DECLINED;
+        }
+
+        if (*p == '}') {
+            n++;
+            break;
+        }
+
+        if (*p++ != ',') {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (ngx_ws_relay_fast_space(p + 1, end) != end) {
+        return NGX_DECLINED;
+    }
+
+    /* what jansson refuses: not UTF-8 (binary frames), duplicate names */
+
+    state = 0;
+
+    if (high
+        && (ngx_ws_relay_utf8_check(&state, data, len) != NGX_OK
+            || !ngx_ws_relay_utf8_complete(state)))
+    {
+        return NGX_DECLINED;
+    }
+
+    for (i = 1; i < n; i++) {
+        for (j = 0; j < i; j++) {
+            if (members[i].name.len == members[j].name.len
+                && ngx_memcmp(members[i].name.data, members[j].name.data,
+                              members[i].name.len)
+                   == 0)
+            {
+                return NGX_DECLINED;
+            }
+        }
+    }
+
+    type = ngx_ws_relay_fast_member(members, n, "type");
+
+    if (type == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (type->len == 4 && ngx_strncmp(type->data, "ping", 4) == 0) {
+        ngx_ws_relay_router_ping(wc, NULL);
+        return NGX_OK;
+    }
+
+    if (type->len != 4 || ngx_strncmp(type->data, "chat", 4) != 0) {
+        return NGX_DECLINED;
+    }
+
+    target = ngx_ws_relay_fast_member(members, n, "targetUserId");
+    text = ngx_ws_relay_fast_member(members, n, "text");
+
+    if (target && target->len == 0) {
+        /* falsy: the message comes back to its sender */
+        target = NULL;
+    }
+
+    if (target && target->len > NGX_WS_RELAY_MAX_USER_ID) {
+        return NGX_DECLINED;
+    }
+
+    if (text) {
+        /* the string with its quotes: jansson would write it so */
+        text_json.data = text->data - 1;
+        text_json.len = text->len + 2;
+    }
+
+    ngx_ws_relay_router_chat_out(wc, target, text ? &text_json : NULL);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A string with nothing to unescape, and the white space around it;
+ * high: it has non-ASCII bytes.
+ */
+
+static u_char *
+ngx_ws_relay_fast_string(u_char *p, u_char *end, ngx_str_t *s,
+    ngx_uint_t *high)
+{
+    p = ngx_ws_relay_fast_space(p, end);
+
+    if (p == end || *p++ != '"') {
+        return NULL;
+    }
+
+    s->data = p;
+
+    for ( /* void */ ; p < end; p++) {
+
+        if (*p == '"') {
+            s->len = p - s->data;
+            return ngx_ws_relay_fast_space(p + 1, end);
+        }
+
+        if (*p < 0x20 || *p == '\\') {
+            return NULL;
+        }
+
+        if (*p >= 0x80) {
+            *high = 1;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* JSON's white space, as jansson skips it */
+
+static u_char *
+ngx_ws_relay_fast_space(u_char *p, u_char *end)
+{
+    while (p < end
+           && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+    {
+        p++;
+    }
+
+    return p;
+}
+
+
+static ngx_str_t *
+ngx_ws_relay_fast_member(ngx_ws_relay_member_t *members, ngx_uint_t n,
+    char *name)
+{
+    size_t      len;
+    ngx_uint_t  i;
+
+    len = ngx_strlen(name);
+
+    for (i = 0; i < n; i++) {
+        if (members[i].name.len == len
+            && ngx_strncmp(members[i].name.data, name, len) == 0)
+        {
+            return &members[i].value;
+        }
+    }
+
+    return NULL;
 }
 
 
