@@ -97,6 +97,7 @@
 #define redisAsyncCommand                fuzz_redisAsyncCommand
 #define redisvAsyncCommand               fuzz_redisvAsyncCommand
 #define redisAsyncCommandArgv            fuzz_redisAsyncCommandArgv
+#define redisAsyncFormattedCommand       fuzz_redisAsyncFormattedCommand
 #define redisAsyncFree                   fuzz_redisAsyncFree
 #define redisAsyncHandleWrite            fuzz_redisAsyncHandleWrite
 #define redisBufferWrite                 fuzz_redisBufferWrite
@@ -118,6 +119,8 @@ static int fuzz_redisvAsyncCommand(redisAsyncContext *ac,
 static int fuzz_redisAsyncCommandArgv(redisAsyncContext *ac,
     redisCallbackFn *fn, void *privdata, int argc, const char **argv,
     const size_t *argvlen);
+static int fuzz_redisAsyncFormattedCommand(redisAsyncContext *ac,
+    redisCallbackFn *fn, void *privdata, const char *cmd, size_t len);
 static void fuzz_redisAsyncFree(redisAsyncContext *ac);
 static void fuzz_redisAsyncHandleWrite(redisAsyncContext *ac);
 static int fuzz_redisBufferWrite(redisContext *c, int *done);
@@ -1026,6 +1029,20 @@ fuzz_redisAsyncCommandArgv(redisAsyncContext *ac, redisCallbackFn *fn,
     free(cmd);
 
     return rc;
+}
+
+
+/* the module's own RESP: parsed like any other command */
+
+static int
+fuzz_redisAsyncFormattedCommand(redisAsyncContext *ac, redisCallbackFn *fn,
+    void *privdata, const char *cmd, size_t len)
+{
+    fuzz_ac_t  *fa;
+
+    fa = fuzz_ac_live(ac);
+
+    return fuzz_ac_command(fa, fn, privdata, (char *) cmd, (int) len);
 }
 
 
@@ -2054,7 +2071,8 @@ fuzz_delivery_start(ngx_uint_t b)
     dl->next = fuzz_dls;
     fuzz_dls = dl;
 
-    d = ngx_ws_relay_delivery_create(fuzz_delivered, dl, &fuzz_log);
+    d = ngx_ws_relay_delivery_create(fuzz_delivered, dl, &fuzz_users[b],
+                                     &fuzz_log);
 
     if (d == NULL) {
         dl->ended = 1;
@@ -2081,7 +2099,7 @@ fuzz_delivery_start(ngx_uint_t b)
     fuzz_assert(message != NULL);
 
     fuzz_starting = dl;
-    ngx_ws_relay_delivery_start(d, &fuzz_users[b], message);
+    ngx_ws_relay_delivery_start_json(d, message);
     fuzz_starting = NULL;
 
     json_decref(message);

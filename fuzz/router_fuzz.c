@@ -146,6 +146,7 @@ static fuzz_expect_t *fuzz_expect(fuzz_conn_t *fc, const u_char *data,
 static void fuzz_expect_error(fuzz_expect_t *e, const char *text);
 static void fuzz_expect_free(fuzz_expect_t *e);
 static fuzz_pub_t *fuzz_pub_get(u_char k, ngx_uint_t unanswered);
+static ngx_uint_t fuzz_pub_settled(fuzz_pub_t *pub);
 static void fuzz_check_reply(fuzz_expect_t *e, json_t *reply,
     fuzz_conn_t *fc);
 static void fuzz_check_delivery(json_t *message);
@@ -337,7 +338,8 @@ fuzz_record(const u_char *p, size_t len)
                 pub->acks++;
                 pub->delivered += v;
                 pub->done = (pub->expected >= 0
-                             && pub->acks >= (ngx_uint_t) pub->expected);
+                             && pub->acks >= (ngx_uint_t) pub->expected)
+                            || fuzz_pub_settled(pub);
             }
 
             ngx_ws_relay_delivery_acked(pub->id, v);
@@ -713,6 +715,16 @@ fuzz_pub_get(u_char k, ngx_uint_t unanswered)
 }
 
 
+/* a chat is settled by the first connection it reaches, acks or not */
+
+static ngx_uint_t
+fuzz_pub_settled(fuzz_pub_t *pub)
+{
+    return pub->expect && pub->expect->kind == FUZZ_REPLY_CHAT_DELIVERED
+           && pub->delivered > 0;
+}
+
+
 /* the stubs of ngx_ws_relay_conn.c: a reply to a client */
 
 ngx_int_t
@@ -996,6 +1008,8 @@ ngx_ws_relay_redis_publish(ngx_str_t *user_id, ngx_str_t *text, uint64_t id)
     }
 
     pub->id = id;
+
+    pub->done = fuzz_pub_settled(pub);
 
     return NGX_OK;
 }

@@ -381,7 +381,10 @@ ngx_ws_relay_api_send_body(ngx_http_request_t *r)
                     "sender", "system",
                     "timestamp", (json_int_t) ngx_ws_relay_now_ms());
 
-    d = ngx_ws_relay_delivery_create(ngx_ws_relay_api_delivered, r,
+    user_id.data = (u_char *) json_string_value(user);
+    user_id.len = json_string_length(user);
+
+    d = ngx_ws_relay_delivery_create(ngx_ws_relay_api_delivered, r, &user_id,
                                      r->connection->log);
 
     if (out == NULL || d == NULL) {
@@ -401,13 +404,10 @@ ngx_ws_relay_api_send_body(ngx_http_request_t *r)
                          "delivered", (json_int_t) 0,
                          "userId", user);
 
-    user_id.data = (u_char *) json_string_value(user);
-    user_id.len = json_string_length(user);
-
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ws relay: api send to \"%V\"", &user_id);
 
-    ngx_ws_relay_delivery_start(d, &user_id, out);
+    ngx_ws_relay_delivery_start_json(d, out);
 
     json_decref(out);
     json_decref(body);

@@ -37,11 +37,13 @@ ngx_ws_relay_delivery_init(void)
 
 ngx_ws_relay_delivery_t *
 ngx_ws_relay_delivery_create(ngx_ws_relay_delivery_pt handler, void *data,
-    ngx_log_t *log)
+    ngx_str_t *user_id, ngx_log_t *log)
 {
     ngx_ws_relay_delivery_t  *d;
 
-    d = ngx_calloc(sizeof(ngx_ws_relay_delivery_t), log);
+    /* the user id right behind the struct: one allocation */
+
+    d = ngx_calloc(sizeof(ngx_ws_relay_delivery_t) + user_id->len, log);
     if (d == NULL) {
         return NULL;
     }
@@ -49,6 +51,10 @@ ngx_ws_relay_delivery_create(ngx_ws_relay_delivery_pt handler, void *data,
     d->expected = -1;
     d->handler = handler;
     d->data = data;
+
+    d->user_id.data = (u_char *) (d + 1);
+    d->user_id.len = user_id->len;
+    ngx_memcpy(d->user_id.data, user_id->data, user_id->len);
 
     d->timer.handler = ngx_ws_relay_delivery_timeout;
     d->timer.data = d;
@@ -59,25 +65,25 @@ ngx_ws_relay_delivery_create(ngx_ws_relay_delivery_pt handler, void *data,
 }
 
 
+/* text: the message as it goes out; NULL: it could not be built */
+
 void
-ngx_ws_relay_delivery_start(ngx_ws_relay_delivery_t *d, ngx_str_t *user_id,
-    json_t *message)
+ngx_ws_relay_delivery_start(ngx_ws_relay_delivery_t *d, ngx_str_t *text)
 {
-    uint64_t   id;
-    ngx_str_t  text;
+    uint64_t  id;
 
     ngx_ws_relay_stat_add(deliveries, 1);
 
-    if (ngx_ws_relay_json_dump(message, &text) != NGX_OK) {
+    if (text == NULL) {
         ngx_ws_relay_delivery_complete(d);
         return;
     }
 
-    d->delivered = ngx_ws_relay_delivery_local(user_id, &text);
+    d->delivered = ngx_ws_relay_delivery_local(&d->user_id, text);
 
     id = ++ngx_ws_relay_next_delivery;
 
-    if (ngx_ws_relay_redis_publish(user_id, &text, id) != NGX_OK
+    if (ngx_ws_relay_redis_publish(&d->user_id, text, id) != NGX_OK
         || (d->any && d->delivered))
     {
         /* the other workers' acks are not needed, nor awaited */
@@ -90,6 +96,16 @@ ngx_ws_relay_delivery_start(ngx_ws_relay_delivery_t *d, ngx_str_t *user_id,
     d->pending = 1;
 
     ngx_add_timer(&d->timer, ngx_ws_relay_worker.main_conf->redis.ack_timeout);
+}
+
+
+void
+ngx_ws_relay_delivery_start_json(ngx_ws_relay_delivery_t *d, json_t *message)
+{
+    ngx_str_t  text;
+
+    ngx_ws_relay_delivery_start(d, ngx_ws_relay_json_dump(message, &text)
+                                   == NGX_OK ? &text : NULL);
 }
 
 

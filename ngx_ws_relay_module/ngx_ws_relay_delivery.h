@@ -37,6 +37,8 @@ struct ngx_ws_relay_delivery_s {
     ngx_ws_relay_delivery_pt    handler;
     void                       *data;
     json_t                     *reply;
+    /* the target user; the bytes follow the struct */
+    ngx_str_t                   user_id;
 
     unsigned                    done:1;
     unsigned                    pending:1;
@@ -47,9 +49,12 @@ struct ngx_ws_relay_delivery_s {
 
 void ngx_ws_relay_delivery_init(void);
 ngx_ws_relay_delivery_t *ngx_ws_relay_delivery_create(
-    ngx_ws_relay_delivery_pt handler, void *data, ngx_log_t *log);
+    ngx_ws_relay_delivery_pt handler, void *data, ngx_str_t *user_id,
+    ngx_log_t *log);
 void ngx_ws_relay_delivery_start(ngx_ws_relay_delivery_t *d,
-    ngx_str_t *user_id, json_t *message);
+    ngx_str_t *text);
+void ngx_ws_relay_delivery_start_json(ngx_ws_relay_delivery_t *d,
+    json_t *message);
 void ngx_ws_relay_delivery_free(ngx_ws_relay_delivery_t *d);
 
 void ngx_ws_relay_delivery_published(uint64_t id, ngx_int_t receivers);

@@ -102,6 +102,9 @@ static void ngx_ws_relay_redis_drop(ngx_ws_relay_redis_link_t *link,
 static void ngx_ws_relay_redis_watchdog(ngx_event_t *ev);
 static ngx_int_t ngx_ws_relay_redis_command(ngx_ws_relay_redis_link_t *link,
     redisCallbackFn *fn, void *privdata, const char *format, ...);
+static ngx_int_t ngx_ws_relay_redis_publish_to(const char *kind,
+    ngx_str_t *name, ngx_str_t *parts, ngx_uint_t nparts,
+    redisCallbackFn *fn, void *privdata);
 static ngx_int_t ngx_ws_relay_redis_argv(ngx_ws_relay_redis_link_t *link,
     redisCallbackFn *fn, void *privdata, int argc, const char **argv,
     const size_t *argvlen);
@@ -1032,8 +1035,8 @@ ngx_ws_relay_redis_user_left(ngx_str_t *user_id)
 ngx_int_t
 ngx_ws_relay_redis_publish(ngx_str_t *user_id, ngx_str_t *text, uint64_t id)
 {
-    u_char                *p, *message;
-    ngx_str_t              channel, *node;
+    u_char                 head[NGX_INT64_LEN + 2];
+    ngx_str_t              parts[3];
     ngx_ws_relay_redis_t  *rd;
 
     rd = &ngx_ws_relay_redis;
@@ -1042,29 +1045,74 @@ ngx_ws_relay_redis_publish(ngx_str_t *user_id, ngx_str_t *text, uint64_t id)
         return NGX_DECLINED;
     }
 
-    node = &ngx_ws_relay_worker.node_id;
+    parts[0] = ngx_ws_relay_worker.node_id;
+    parts[1].data = head;
+    parts[1].len = ngx_sprintf(head, " %uL ", id) - head;
+    parts[2] = *text;
 
-    p = ngx_ws_relay_redis_buffer(rd->conf->prefix.len + 2 + user_id->len
-                                  + node->len + NGX_INT64_LEN + 2
-                                  + text->len);
-    if (p == NULL) {
+    return ngx_ws_relay_redis_publish_to("u:", user_id, parts, 3,
+                                         ngx_ws_relay_redis_publish_reply,
+                                         (void *) (uintptr_t) id);
+}
+
+
+/*
+ * PUBLISH <prefix><kind><name> <parts...> on the commands link, written
+ * in RESP by hand: the hot path has no format string to parse and no
+ * argument vector to build.
+ */
+
+static ngx_int_t
+ngx_ws_relay_redis_publish_to(const char *kind, ngx_str_t *name,
+    ngx_str_t *parts, ngx_uint_t nparts, redisCallbackFn *fn, void *privdata)
+{
+    u_char                *p, *start;
+    size_t                 channel_len, message_len;
+    ngx_uint_t             i;
+    ngx_ws_relay_redis_t  *rd;
+
+    rd = &ngx_ws_relay_redis;
+
+    if (rd->cmd.ac == NULL) {
+        return NGX_DECLINED;
+    }
+
+    channel_len = rd->conf->prefix.len + 2 + name->len;
+    message_len = 0;
+
+    for (i = 0; i < nparts; i++) {
+        message_len += parts[i].len;
+    }
+
+    start = ngx_ws_relay_redis_buffer(sizeof("*3\r\n$7\r\nPUBLISH\r\n") - 1
+                                      + 2 * (NGX_SIZE_T_LEN + 5)
+                                      + channel_len + message_len);
+    if (start == NULL) {
         return NGX_ERROR;
     }
 
-    channel.data = p;
-    p = ngx_sprintf(p, "%Vu:%V", &rd->conf->prefix, user_id);
-    channel.len = p - channel.data;
+    p = ngx_sprintf(start, "*3\r\n$7\r\nPUBLISH\r\n$%uz\r\n%V%s",
+                    channel_len, &rd->conf->prefix, kind);
+    p = ngx_cpymem(p, name->data, name->len);
+    p = ngx_sprintf(p, "\r\n$%uz\r\n", message_len);
 
-    message = p;
-    p = ngx_sprintf(p, "%V %uL ", node, id);
-    p = ngx_cpymem(p, text->data, text->len);
+    for (i = 0; i < nparts; i++) {
+        p = ngx_cpymem(p, parts[i].data, parts[i].len);
+    }
 
-    return ngx_ws_relay_redis_command(&rd->cmd,
-                                      ngx_ws_relay_redis_publish_reply,
-                                      (void *) (uintptr_t) id,
-                                      "PUBLISH %b %b",
-                                      channel.data, channel.len,
-                                      message, (size_t) (p - message));
+    *p++ = '\r';
+    *p++ = '\n';
+
+    if (redisAsyncFormattedCommand(rd->cmd.ac, fn, privdata, (char *) start,
+                                   p - start)
+        != REDIS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_ws_relay_redis_sent(&rd->cmd);
+
+    return NGX_OK;
 }
 
 
@@ -1196,8 +1244,9 @@ static void
 ngx_ws_relay_redis_user_message(ngx_str_t *user_id, ngx_str_t *payload)
 {
     u_char                *p, *last, *id_start;
+    u_char                 buf[sizeof("ack::") + 2 * NGX_INT64_LEN];
     uint64_t               id;
-    ngx_str_t              origin, text, *node;
+    ngx_str_t              origin, text, ack, *node;
     ngx_uint_t             n;
     ngx_ws_relay_redis_t  *rd;
 
@@ -1244,14 +1293,12 @@ ngx_ws_relay_redis_user_message(ngx_str_t *user_id, ngx_str_t *payload)
 
     n = ngx_ws_relay_delivery_local(user_id, &text);
 
-    (void) ngx_ws_relay_redis_command(&rd->cmd,
-                                      ngx_ws_relay_redis_generic_reply,
-                                      &rd->cmd, "PUBLISH %bn:%b ack:%llu:%u",
-                                      rd->conf->prefix.data,
-                                      rd->conf->prefix.len,
-                                      origin.data, origin.len,
-                                      (unsigned long long) id,
-                                      (unsigned) n);
+    ack.data = buf;
+    ack.len = ngx_sprintf(buf, "ack:%uL:%ui", id, n) - buf;
+
+    (void) ngx_ws_relay_redis_publish_to("n:", &origin, &ack, 1,
+                                         ngx_ws_relay_redis_generic_reply,
+                                         &rd->cmd);
     return;
 
 invalid:

@@ -30,6 +30,7 @@ typedef struct {
 
 
 static void ngx_ws_relay_registry_leave_user(ngx_ws_relay_conn_t *wc);
+static uint32_t ngx_ws_relay_registry_hash(ngx_str_t *user_id);
 
 
 static ngx_ws_relay_registry_t  ngx_ws_relay_registry;
@@ -99,7 +100,7 @@ ngx_ws_relay_registry_set_user(ngx_ws_relay_conn_t *wc, ngx_str_t *user_id)
             return NGX_ERROR;
         }
 
-        hash = ngx_crc32_short(user_id->data, user_id->len);
+        hash = ngx_ws_relay_registry_hash(user_id);
 
         ngx_memcpy(user->data, user_id->data, user_id->len);
         user->sn.str.len = user_id->len;
@@ -131,7 +132,7 @@ ngx_ws_relay_registry_find_user(ngx_str_t *user_id)
 {
     uint32_t  hash;
 
-    hash = ngx_crc32_short(user_id->data, user_id->len);
+    hash = ngx_ws_relay_registry_hash(user_id);
 
     return (ngx_ws_relay_user_t *)
                ngx_str_rbtree_lookup(&ngx_ws_relay_registry.users, user_id,
@@ -192,4 +193,22 @@ ngx_queue_t *
 ngx_ws_relay_registry_users_queue(void)
 {
     return &ngx_ws_relay_registry.users_queue;
+}
+
+
+/* nginx's ngx_hash(): one multiply-add a byte, no table */
+
+static uint32_t
+ngx_ws_relay_registry_hash(ngx_str_t *user_id)
+{
+    size_t      i;
+    ngx_uint_t  key;
+
+    key = 0;
+
+    for (i = 0; i < user_id->len; i++) {
+        key = ngx_hash(key, user_id->data[i]);
+    }
+
+    return (uint32_t) key;
 }

@@ -403,3 +403,68 @@ json_is($a->call({type => 'register', userId => 'u' x 256}),
 --- no_error_log
 [error]
 [crit]
+
+
+
+=== TEST 23: replies and relayed messages byte for byte: key order, escapes
+--- ws_session
+my $raw = sub {
+    my $m = $_[0]->next_message;
+    die 'no text message: ' . WsRelay::Test::Client::describe($m) . "\n"
+        unless $m && $m->{type} eq 'text';
+    (my $t = $m->{data}) =~ s/"timestamp":\d+/"timestamp":N/;
+    return $t;
+};
+my $a = ws_open('/ws');
+my $b = ws_open('/ws');
+$a->send_text('{"type":"register","userId":"a\"\\\\"}');
+is($raw->($a), '{"type":"register","status":"success","userId":"a\"\\\\",'
+               . '"timestamp":N}', 'register');
+$b->send_text(qq|{"type":"register","userId":"b\\n\xc3\xa9\\u0001/"}|);
+$raw->($b);
+$a->send_text(' { "type" : "ping" } ');
+is($raw->($a), '{"type":"pong","timestamp":N}', 'pong');
+$a->send_text(qq|{"text":"h\xc3\xa9 /\x7f",|
+              . '"targetUserId":"b\\n\\u00e9\\u0001\\/","type":"chat"}');
+is($raw->($b), qq|{"type":"chat","text":"h\xc3\xa9 /\x7f","sender":"a\\"\\\\",|
+               . '"timestamp":N}', 'chat with an escaped target');
+is($raw->($a), '{"type":"chat_delivered",'
+               . qq|"targetUserId":"b\\n\xc3\xa9\\u0001/",|
+               . '"delivered":true,"timestamp":N}', 'chat_delivered');
+my $c = ws_open('/ws');
+$c->call({type => 'register', userId => 'c'});
+$a->send_text(qq|{"type":"chat","targetUserId":"c","text":"h\xc3\xa9 /\x7f"}|);
+is($raw->($c), qq|{"type":"chat","text":"h\xc3\xa9 /\x7f","sender":"a\\"\\\\",|
+               . '"timestamp":N}', 'chat of a plain string, plain target');
+is($raw->($a), '{"type":"chat_delivered","targetUserId":"c",'
+               . '"delivered":true,"timestamp":N}', 'its chat_delivered');
+$a->send_text('{"type":"chat",'
+              . '"text":"\\u0041\\n\\"\\t\\u001f\\ud83d\\ude00"}');
+is($raw->($a), qq|{"type":"chat","text":"A\\n\\"\\t\\u001F\xf0\x9f\x98\x80",|
+               . '"sender":"a\"\\\\","timestamp":N}',
+   'echo of an escaped string');
+$a->send_text('{"type":"chat","targetUserId":"",'
+              . '"text":{"z":[1,2.5,null],"a":true}}');
+is($raw->($a), '{"type":"chat","text":{"z":[1,2.5,null],"a":true},'
+               . '"sender":"a\"\\\\","timestamp":N}', 'echo of an object');
+$a->send_text('{"type":"chat","targetUserId":"nobody"}');
+is($raw->($a), '{"type":"chat_delivered","targetUserId":"nobody",'
+               . '"delivered":false,"timestamp":N}', 'chat to nobody');
+$a->send_text('{"type":"notification","targetUserId":"nobody"}');
+is($raw->($a), '{"type":"notification_result","targetUserId":"nobody",'
+               . '"delivered":false,"connections":0,"timestamp":N}',
+   'notification_result');
+for my $bad ('{"type":"chat","text":"x","text":"y"}',
+             '{"type":"ping","type":"ping"}', '{"type":"ping"}x',
+             qq|{"type":"ping","x":"\x01"}|, '{"type":"ping",}')
+{
+    $a->send_text($bad);
+    is($raw->($a), '{"type":"error","message":"Invalid message format"}',
+       "refused: $bad");
+}
+$a->send_binary(qq|{"type":"chat","text":"\xed\xa0\x80"}|);
+is($raw->($a), '{"type":"error","message":"Invalid message format"}',
+   'refused: a binary message that is not UTF-8');
+--- no_error_log
+[error]
+[crit]
