@@ -25,8 +25,8 @@
  *      max bytes out.
  *   2. The same call again gives the same answer: the shared per-worker
  *      stream keeps nothing from one message to the next.
- *   3. ngx_ws_relay_deflate(bits, payload as a plain message) inflates
- *      back to it, with ngx_ws_relay_inflate and with a zlib inflate
+ *   3. ngx_ws_relay_deflate(bits, a level, payload as a plain message)
+ *      inflates back to it, with ngx_ws_relay_inflate and with a zlib inflate
  *      whose window is 2^bits and that gets one output byte per call, so
  *      a reference further back than the window fails it; and with max
  *      below its length, ngx_ws_relay_inflate declines it.
@@ -116,7 +116,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* 3: the payload as a plain message, compressed and back */
 
-    rc = ngx_ws_relay_deflate(bits, in, len, &packed, &fuzz_log);
+    rc = ngx_ws_relay_deflate(bits, 1 + len % 9, in, len, &packed,
+                              &fuzz_log);
     fuzz_assert(rc == NGX_OK);
     fuzz_assert(packed.len > 0);
 

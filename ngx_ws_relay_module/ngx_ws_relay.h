@@ -47,6 +47,7 @@ typedef struct {
     ngx_http_complex_value_t   *user_id;
     ngx_flag_t                  deflate;
     size_t                      deflate_min_length;
+    ngx_int_t                   deflate_level;
     /* messages per second per connection, times 1000; 0: no limit */
     ngx_uint_t                  limit_rate;
     ngx_uint_t                  limit_burst;

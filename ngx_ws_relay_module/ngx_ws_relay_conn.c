@@ -886,11 +886,14 @@ ngx_ws_relay_conn_send_message(ngx_ws_relay_conn_t *wc,
                                             m->text.data, m->text.len);
     }
 
-    if (m->window_bits != wc->deflate_bits) {
+    if (m->window_bits != wc->deflate_bits
+        || m->level != wc->conf->deflate_level)
+    {
         m->window_bits = 0;
 
-        if (ngx_ws_relay_deflate(wc->deflate_bits, m->text.data, m->text.len,
-                                 &m->deflated, wc->connection->log)
+        if (ngx_ws_relay_deflate(wc->deflate_bits, wc->conf->deflate_level,
+                                 m->text.data, m->text.len, &m->deflated,
+                                 wc->connection->log)
             != NGX_OK)
         {
             return ngx_ws_relay_conn_send_frame(wc, NGX_WS_RELAY_OP_TEXT, 0,
@@ -898,6 +901,7 @@ ngx_ws_relay_conn_send_message(ngx_ws_relay_conn_t *wc,
         }
 
         m->window_bits = wc->deflate_bits;
+        m->level = wc->conf->deflate_level;
     }
 
     return ngx_ws_relay_conn_send_frame(wc, NGX_WS_RELAY_OP_TEXT,

@@ -15,8 +15,9 @@
 /* a text message on its way to several connections */
 typedef struct {
     ngx_str_t                     text;
-    /* text compressed with this window; 0: not yet */
+    /* text compressed with this window and level; 0: not yet */
     ngx_uint_t                    window_bits;
+    ngx_int_t                     level;
     ngx_str_t                     deflated;
 } ngx_ws_relay_message_t;
 

@@ -48,6 +48,8 @@ static ngx_str_t  ngx_ws_relay_extensions =
 static z_stream   ngx_ws_relay_inflater;
 static ngx_uint_t ngx_ws_relay_inflater_ready;
 static z_stream   ngx_ws_relay_deflaters[NGX_WS_RELAY_DEFLATE_MAX_BITS + 1];
+static ngx_int_t  ngx_ws_relay_deflater_levels[NGX_WS_RELAY_DEFLATE_MAX_BITS
+                                               + 1];
 static ngx_str_t  ngx_ws_relay_inflated;
 static ngx_str_t  ngx_ws_relay_deflated;
 
@@ -441,11 +443,15 @@ ngx_ws_relay_inflate(u_char *data, size_t len, size_t max, ngx_str_t *out,
 }
 
 
-/* compresses one message on its own, without the final 00 00 ff ff */
+/*
+ * Compresses one message on its own, without the final 00 00 ff ff.  One
+ * stream per window size serves every level: deflateParams() on a stream
+ * just reset only sets the level.
+ */
 
 ngx_int_t
-ngx_ws_relay_deflate(ngx_uint_t window_bits, u_char *data, size_t len,
-    ngx_str_t *out, ngx_log_t *log)
+ngx_ws_relay_deflate(ngx_uint_t window_bits, ngx_int_t level, u_char *data,
+    size_t len, ngx_str_t *out, ngx_log_t *log)
 {
     int        rc;
     size_t     bound;
@@ -454,8 +460,8 @@ ngx_ws_relay_deflate(ngx_uint_t window_bits, u_char *data, size_t len,
     zs = &ngx_ws_relay_deflaters[window_bits];
 
     if (zs->state == NULL) {
-        if (deflateInit2(zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED,
-                         -(int) window_bits, 8, Z_DEFAULT_STRATEGY)
+        if (deflateInit2(zs, (int) level, Z_DEFLATED, -(int) window_bits, 8,
+                         Z_DEFAULT_STRATEGY)
             != Z_OK)
         {
             ngx_log_error(NGX_LOG_ALERT, log, 0,
@@ -463,8 +469,18 @@ ngx_ws_relay_deflate(ngx_uint_t window_bits, u_char *data, size_t len,
             return NGX_ERROR;
         }
 
+        ngx_ws_relay_deflater_levels[window_bits] = level;
+
     } else if (deflateReset(zs) != Z_OK) {
         return NGX_ERROR;
+    }
+
+    if (ngx_ws_relay_deflater_levels[window_bits] != level) {
+        if (deflateParams(zs, (int) level, Z_DEFAULT_STRATEGY) != Z_OK) {
+            return NGX_ERROR;
+        }
+
+        ngx_ws_relay_deflater_levels[window_bits] = level;
     }
 
     /* a sync flush adds at most a few bytes to deflateBound() */

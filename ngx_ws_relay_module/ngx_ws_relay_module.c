@@ -24,6 +24,11 @@ static ngx_int_t ngx_ws_relay_init_process(ngx_cycle_t *cycle);
 static void ngx_ws_relay_exit_process(ngx_cycle_t *cycle);
 
 
+static ngx_conf_num_bounds_t  ngx_ws_relay_deflate_level_bounds = {
+    ngx_conf_check_num_bounds, 1, 9
+};
+
+
 static ngx_command_t  ngx_ws_relay_commands[] = {
 
     { ngx_string("ws_relay"),
@@ -95,6 +100,13 @@ static ngx_command_t  ngx_ws_relay_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ws_relay_loc_conf_t, deflate_min_length),
       NULL },
+
+    { ngx_string("ws_relay_deflate_level"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_relay_loc_conf_t, deflate_level),
+      &ngx_ws_relay_deflate_level_bounds },
 
     { ngx_string("ws_relay_limit_rate"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
@@ -215,6 +227,7 @@ ngx_ws_relay_create_loc_conf(ngx_conf_t *cf)
     wlcf->send_buffer = NGX_CONF_UNSET_SIZE;
     wlcf->deflate = NGX_CONF_UNSET;
     wlcf->deflate_min_length = NGX_CONF_UNSET_SIZE;
+    wlcf->deflate_level = NGX_CONF_UNSET;
     wlcf->limit_rate = NGX_CONF_UNSET_UINT;
     wlcf->limit_burst = NGX_CONF_UNSET_UINT;
 
@@ -237,6 +250,7 @@ ngx_ws_relay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->deflate, prev->deflate, 1);
     ngx_conf_merge_size_value(conf->deflate_min_length,
                               prev->deflate_min_length, 256);
+    ngx_conf_merge_value(conf->deflate_level, prev->deflate_level, 1);
 
     if (conf->limit_rate == NGX_CONF_UNSET_UINT) {
         conf->limit_rate = (prev->limit_rate == NGX_CONF_UNSET_UINT)

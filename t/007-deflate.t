@@ -786,3 +786,51 @@ client error, closing with 1002: reserved bits set
 [error]
 [crit]
 [alert]
+
+
+
+=== TEST 24: ws_relay_deflate_level: each location its level, one fan-out, both inflate; 1 to 9 only
+--- config
+    location = /ws1 {
+        ws_relay;
+        ws_relay_deflate_level 1;
+    }
+    location = /ws9 {
+        ws_relay;
+        ws_relay_deflate_level 9;
+    }
+--- ws_session
+my $fast = ws_open_deflate('/ws1');
+my $best = ws_open_deflate('/ws9');
+$_->call({type => 'register', userId => 'bob'}) for $fast, $best;
+
+my $alice = ws_open_deflate('/ws1');
+$alice->call({type => 'register', userId => 'alice'});
+
+# text that levels 1 and 9 compress differently
+my $text = join ',', map { "{\"id\":$_,\"user\":\"user-" . ($_ * 7 % 13)
+                           . "\",\"state\":\"online\"}" } 1 .. 60;
+$alice->call({type => 'chat', targetUserId => 'bob', text => $text});
+
+my @got = map { [$_->recv_json_m] } $fast, $best;
+for my $g (@got) {
+    is($g->[0]{text}, $text, 'the chat inflates to its text');
+    is($g->[1]{compressed}, 1, 'compressed');
+}
+cmp_ok(length $got[1][1]{wire}, '<', length $got[0][1]{wire},
+       'level 9 is smaller than level 1');
+
+for my $level (0, 10, 'fast') {
+    my ($status, $out) = nginx_config_test(
+        config => "    location = /ws {\n        ws_relay;\n"
+                  . "        ws_relay_deflate_level $level;\n    }\n");
+    isnt($status, 0, "level $level: nginx -t fails");
+    like($out, $level =~ /^\d+$/
+               ? qr/\[emerg\] value must be between 1 and 9 in /
+               : qr/\[emerg\] "ws_relay_deflate_level" directive invalid number/,
+         "level $level: the reason");
+}
+--- no_error_log
+[error]
+[crit]
+[alert]

@@ -37,7 +37,7 @@ our @EXPORT = qw(
     ws_defaults welcome_line pong_line echo_line error_line
     json_is NOW ID PID TRUE FALSE NUMBER STRING pid_in
     nginx_pid nginx_worker_pids nginx_workers_up ws_open_per_worker
-    nginx_instance wait_for http_get_json
+    nginx_instance nginx_config_test wait_for http_get_json
 );
 
 use constant GUID => '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -705,6 +705,10 @@ sub http_get_json {
 # see WsRelay::Test::Nginx below.
 sub nginx_instance { WsRelay::Test::Nginx->new(@_) }
 
+# nginx_config_test(config => '...', http_config => '...'): nginx -t on
+# what nginx_instance() would run; returns nginx's exit status and output.
+sub nginx_config_test { WsRelay::Test::Nginx->config_test(@_) }
+
 # Runs a block's "--- ws_session" Perl code while nginx is up. The code
 # sees Test::More's functions, this module's exports and Time::HiRes's
 # sleep and time; it fails the block
@@ -1299,6 +1303,28 @@ my %Running;
 sub new {
     my ($class, %opts) = @_;
 
+    my $self = $class->configure(%opts);
+    $self->start;
+
+    return $self;
+}
+
+# nginx -t on the configuration new() would run: (exit status, output)
+sub config_test {
+    my ($class, %opts) = @_;
+
+    my $self = $class->configure(%opts);
+    my $root = $self->{root};
+    my $cmd = "$self->{binary} -t -p $root/ -c $root/conf/nginx.conf"
+              . " -e $root/logs/error.log 2>&1";
+    my $out = qx{$cmd};
+
+    return ($? >> 8, $out);
+}
+
+sub configure {
+    my ($class, %opts) = @_;
+
     my $main = WsRelay::Test::server_root()
         // die "nginx_instance: no test server root\n";
 
@@ -1316,7 +1342,6 @@ sub new {
     }, $class;
 
     $self->write_config;
-    $self->start;
 
     return $self;
 }
