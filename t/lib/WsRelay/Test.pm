@@ -1317,6 +1317,11 @@ sub config_test {
     my $root = $self->{root};
     my $cmd = "$self->{binary} -t -p $root/ -c $root/conf/nginx.conf"
               . " -e $root/logs/error.log 2>&1";
+
+    # nginx -t exits leaving its init pool to the exit, a leak to
+    # LeakSanitizer (make test-asan); nothing of a module runs there
+    local $ENV{ASAN_OPTIONS} = "$ENV{ASAN_OPTIONS}:detect_leaks=0"
+        if $ENV{ASAN_OPTIONS};
     my $out = qx{$cmd};
 
     return ($? >> 8, $out);
