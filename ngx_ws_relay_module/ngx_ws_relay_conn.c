@@ -59,7 +59,8 @@ static u_char  *ngx_ws_relay_read_buffer;
  * attached (c->data is the request); then the connection is detached from
  * it, the way nginx parks a keepalive connection: the request, its pool
  * and the header buffers are freed and c->data is wc.  An idle connection
- * keeps the connection pool and wc only.
+ * keeps the connection pool and wc only.  With keep_request the request
+ * is freed when the connection closes instead.
  */
 
 ngx_int_t

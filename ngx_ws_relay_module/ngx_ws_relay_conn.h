@@ -27,7 +27,7 @@ struct ngx_ws_relay_conn_s {
     ngx_queue_t                   user_queue;
     ngx_ws_relay_user_t          *user;
 
-    /* until the detach after the 101; then NULL */
+    /* until the detach after the 101, then NULL (unless keep_request) */
     ngx_http_request_t           *request;
     ngx_connection_t             *connection;
     ngx_ws_relay_loc_conf_t      *conf;
