@@ -512,23 +512,22 @@ scenario_8() {
 # round ("sat", 50 pairs x window 16) shares them among many messages, so
 # its difference is closer to the cost of zlib alone.
 scenario_9() {
-    local round mode opt
+    local round mode opt load label
     start_servers
     for round in a b sat; do
         for mode in plain deflate; do
             opt=
             [ "$mode" = deflate ] && opt=--deflate
             if [ "$round" = sat ]; then
-                run_wsload "cost-$mode-$round" "9. CPU per compressed message" \
-                    "1 KiB, 50 pairs x window 16, ${mode/plain/no deflate}, same worker" \
-                    chat -u "$url" -P 50 -w 16 -d "$dur" --size 1024 \
-                    --placement same ${opt:+"$opt"}
+                load=(-w 16)
+                label="1 KiB, 50 pairs x window 16, ${mode/plain/no deflate}, same worker"
             else
-                run_wsload "cost-$mode-$round" "9. CPU per compressed message" \
-                    "$deflate_rate msgs/s of 1 KiB, ${mode/plain/no deflate}, same worker, round $round" \
-                    chat -u "$url" -P 50 -r "$deflate_rate" -d "$dur" --size 1024 \
-                    --placement same ${opt:+"$opt"}
+                load=(-r "$deflate_rate")
+                label="$deflate_rate msgs/s of 1 KiB, ${mode/plain/no deflate}, same worker, round $round"
             fi
+            run_wsload "cost-$mode-$round" "9. CPU per compressed message" \
+                "$label" chat -u "$url" -P 50 "${load[@]}" -d "$dur" \
+                --size 1024 --placement same ${opt:+"$opt"}
         done
     done
     stop_servers
