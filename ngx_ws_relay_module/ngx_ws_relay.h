@@ -34,6 +34,8 @@ typedef struct {
     ngx_uint_t                  max_connections;
     ngx_msec_t                  close_timeout;
     ngx_ws_relay_redis_conf_t   redis;
+    /* the statistics zone; NULL when nothing uses the module */
+    ngx_shm_zone_t             *shm_zone;
     /* a location serves WebSocket clients or the API */
     ngx_flag_t                  used;
 } ngx_ws_relay_main_conf_t;

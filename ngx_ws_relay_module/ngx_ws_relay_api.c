@@ -174,7 +174,7 @@ ngx_ws_relay_api_health(ngx_http_request_t *r)
     ngx_ws_relay_shm_t         *shm;
     ngx_ws_relay_redis_state_e  state;
 
-    shm = ngx_ws_relay_shm();
+    shm = ngx_ws_relay_shm(ngx_ws_relay_worker.main_conf);
     tp = ngx_timeofday();
 
     ngx_gmtime(tp->sec, &tm);
@@ -249,7 +249,7 @@ ngx_ws_relay_api_workers(ngx_uint_t *connections, ngx_uint_t *degraded)
         return NULL;
     }
 
-    shm = ngx_ws_relay_shm();
+    shm = ngx_ws_relay_shm(ngx_ws_relay_worker.main_conf);
 
     for (i = 0; i < NGX_WS_RELAY_SLOTS; i++) {
         slot = &shm->slots[i];
@@ -716,7 +716,7 @@ ngx_ws_relay_api_metrics(ngx_http_request_t *r)
           offsetof(ngx_ws_relay_slot_t, redis_errors) }
     };
 
-    shm = ngx_ws_relay_shm();
+    shm = ngx_ws_relay_shm(ngx_ws_relay_worker.main_conf);
 
     live = 0;
 

@@ -291,8 +291,6 @@ ngx_ws_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* the statistics zone, when a location or Redis uses the module */
-
 /* "ws_relay_limit_rate 20r/s [burst=40];", "off", or r/m */
 
 static char *
@@ -372,7 +370,11 @@ ngx_ws_relay_postconfiguration(ngx_conf_t *cf)
 
     wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_ws_relay_module);
 
-    return ngx_ws_relay_shm_add(cf, wmcf->used || wmcf->redis.enabled);
+    if (!wmcf->used && !wmcf->redis.enabled) {
+        return NGX_OK;
+    }
+
+    return ngx_ws_relay_shm_add(cf, wmcf);
 }
 
 
@@ -395,7 +397,7 @@ ngx_ws_relay_init_process(ngx_cycle_t *cycle)
 
     ngx_ws_relay_worker.main_conf = wmcf;
 
-    if (ngx_ws_relay_shm_init_worker(cycle) != NGX_OK) {
+    if (ngx_ws_relay_shm_init_worker(wmcf, cycle->log) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -146,6 +146,27 @@ static ngx_int_t ngx_ws_relay_redis_is_error(ngx_ws_relay_redis_link_t *link,
 static ngx_ws_relay_redis_t  ngx_ws_relay_redis;
 
 
+/* logs a Redis failure and keeps its text for the API */
+
+static void
+ngx_ws_relay_redis_error(ngx_log_t *log, const char *fmt, ...)
+{
+    u_char   *p, text[NGX_WS_RELAY_ERROR_LEN];
+    va_list   args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(text, text + NGX_WS_RELAY_ERROR_LEN - 1, fmt, args);
+    va_end(args);
+
+    *p = '\0';
+
+    ngx_log_error(NGX_LOG_ERR, log, 0, "ws relay: %s", text);
+
+    ngx_memcpy(ngx_ws_relay_slot->redis_error, text, p - text + 1);
+    ngx_ws_relay_slot->redis_errors++;
+}
+
+
 char *
 ngx_ws_relay_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -421,7 +442,7 @@ ngx_ws_relay_redis_connect(ngx_ws_relay_redis_link_t *link)
     }
 
     if (ac == NULL || ac->err) {
-        ngx_ws_relay_shm_set_redis_error(rd->log,
+        ngx_ws_relay_redis_error(rd->log,
                                  "redis %s link: could not connect: %s",
                                  link->name,
                                  ac ? ac->errstr : "out of memory");
@@ -498,7 +519,7 @@ ngx_ws_relay_redis_connected(const redisAsyncContext *ac, int status)
 
     /* hiredis frees the context after this callback */
 
-    ngx_ws_relay_shm_set_redis_error(ngx_ws_relay_redis.log,
+    ngx_ws_relay_redis_error(ngx_ws_relay_redis.log,
                                      "redis %s link: could not connect: %s",
                                      link->name, ac->errstr);
 
@@ -518,7 +539,7 @@ ngx_ws_relay_redis_disconnected(const redisAsyncContext *ac, int status)
         return;
     }
 
-    ngx_ws_relay_shm_set_redis_error(ngx_ws_relay_redis.log,
+    ngx_ws_relay_redis_error(ngx_ws_relay_redis.log,
                                      "redis %s link lost: %s", link->name,
                                      status == REDIS_OK ? "closed"
                                                         : ac->errstr);
@@ -571,7 +592,7 @@ ngx_ws_relay_redis_drop(ngx_ws_relay_redis_link_t *link, const char *reason)
     redisAsyncContext  *ac;
 
     if (reason) {
-        ngx_ws_relay_shm_set_redis_error(ngx_ws_relay_redis.log,
+        ngx_ws_relay_redis_error(ngx_ws_relay_redis.log,
                                          "redis %s link: %s, reconnecting",
                                          link->name, reason);
     }
@@ -728,7 +749,7 @@ ngx_ws_relay_redis_is_error(ngx_ws_relay_redis_link_t *link,
         return 0;
     }
 
-    ngx_ws_relay_shm_set_redis_error(ngx_ws_relay_redis.log,
+    ngx_ws_relay_redis_error(ngx_ws_relay_redis.log,
                                      "redis %s link: %s failed: %*s",
                                      link->name, what, (size_t) reply->len,
                                      reply->str);

@@ -13,7 +13,6 @@ static ngx_int_t ngx_ws_relay_shm_init_zone(ngx_shm_zone_t *zone,
 
 
 static ngx_str_t             ngx_ws_relay_shm_name = ngx_string("ws_relay");
-static ngx_shm_zone_t       *ngx_ws_relay_shm_zone;
 
 /* counters go here until the worker has its slot, and without a zone */
 static ngx_ws_relay_slot_t   ngx_ws_relay_local_slot;
@@ -21,26 +20,28 @@ static ngx_ws_relay_slot_t   ngx_ws_relay_local_slot;
 ngx_ws_relay_slot_t         *ngx_ws_relay_slot = &ngx_ws_relay_local_slot;
 
 
-ngx_int_t
-ngx_ws_relay_shm_add(ngx_conf_t *cf, ngx_uint_t used)
-{
-    size_t  size;
+/*
+ * The zone belongs to the configuration, as limit_req's does: a reload
+ * that fails after this call leaves the running cycle's zone alone.
+ */
 
-    if (!used) {
-        ngx_ws_relay_shm_zone = NULL;
-        return NGX_OK;
-    }
+ngx_int_t
+ngx_ws_relay_shm_add(ngx_conf_t *cf, ngx_ws_relay_main_conf_t *wmcf)
+{
+    size_t           size;
+    ngx_shm_zone_t  *shm_zone;
 
     size = ngx_align(sizeof(ngx_ws_relay_shm_t), ngx_pagesize)
            + 8 * ngx_pagesize;
 
-    ngx_ws_relay_shm_zone = ngx_shared_memory_add(cf, &ngx_ws_relay_shm_name,
-                                                  size, &ngx_ws_relay_module);
-    if (ngx_ws_relay_shm_zone == NULL) {
+    shm_zone = ngx_shared_memory_add(cf, &ngx_ws_relay_shm_name, size,
+                                     &ngx_ws_relay_module);
+    if (shm_zone == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_ws_relay_shm_zone->init = ngx_ws_relay_shm_init_zone;
+    shm_zone->init = ngx_ws_relay_shm_init_zone;
+    wmcf->shm_zone = shm_zone;
 
     return NGX_OK;
 }
@@ -72,24 +73,17 @@ ngx_ws_relay_shm_init_zone(ngx_shm_zone_t *zone, void *data)
 }
 
 
-ngx_ws_relay_shm_t *
-ngx_ws_relay_shm(void)
-{
-    return ngx_ws_relay_shm_zone ? ngx_ws_relay_shm_zone->data : NULL;
-}
-
-
 /* a free slot, or the slot of a worker that died without freeing it */
 
 ngx_int_t
-ngx_ws_relay_shm_init_worker(ngx_cycle_t *cycle)
+ngx_ws_relay_shm_init_worker(ngx_ws_relay_main_conf_t *wmcf, ngx_log_t *log)
 {
     ngx_uint_t            i;
     ngx_atomic_uint_t     pid;
     ngx_ws_relay_shm_t   *shm;
     ngx_ws_relay_slot_t  *slot;
 
-    shm = ngx_ws_relay_shm();
+    shm = ngx_ws_relay_shm(wmcf);
     if (shm == NULL) {
         return NGX_OK;
     }
@@ -116,7 +110,7 @@ ngx_ws_relay_shm_init_worker(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+    ngx_log_error(NGX_LOG_WARN, log, 0,
                   "ws relay: no free statistics slot: this worker is "
                   "missing from the API figures");
 
@@ -134,7 +128,7 @@ ngx_ws_relay_shm_exit_worker(void)
 }
 
 
-ngx_int_t
+ngx_uint_t
 ngx_ws_relay_shm_slot_live(ngx_ws_relay_slot_t *slot)
 {
     ngx_pid_t  pid;
@@ -158,25 +152,4 @@ ngx_ws_relay_shm_count_close(ngx_uint_t code)
         ? code - 1000 : NGX_WS_RELAY_CLOSE_CODES - 1;
 
     ngx_ws_relay_slot->closes[i]++;
-}
-
-
-/* logs a Redis failure and keeps its text for the API */
-
-void
-ngx_ws_relay_shm_set_redis_error(ngx_log_t *log, const char *fmt, ...)
-{
-    u_char   *p, text[NGX_WS_RELAY_ERROR_LEN];
-    va_list   args;
-
-    va_start(args, fmt);
-    p = ngx_vslprintf(text, text + NGX_WS_RELAY_ERROR_LEN - 1, fmt, args);
-    va_end(args);
-
-    *p = '\0';
-
-    ngx_log_error(NGX_LOG_ERR, log, 0, "ws relay: %s", text);
-
-    ngx_memcpy(ngx_ws_relay_slot->redis_error, text, p - text + 1);
-    ngx_ws_relay_slot->redis_errors++;
 }

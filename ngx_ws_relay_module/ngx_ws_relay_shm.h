@@ -56,13 +56,18 @@ extern ngx_ws_relay_slot_t  *ngx_ws_relay_slot;
 #define ngx_ws_relay_stat_set(field, n)  ngx_ws_relay_slot->field = (n)
 
 
-ngx_int_t ngx_ws_relay_shm_add(ngx_conf_t *cf, ngx_uint_t used);
-ngx_int_t ngx_ws_relay_shm_init_worker(ngx_cycle_t *cycle);
+/* the zone of this configuration: reached through the cycle's conf */
+#define ngx_ws_relay_shm(wmcf)                                                \
+    ((wmcf)->shm_zone ? (ngx_ws_relay_shm_t *) (wmcf)->shm_zone->data : NULL)
+
+
+ngx_int_t ngx_ws_relay_shm_add(ngx_conf_t *cf,
+    ngx_ws_relay_main_conf_t *wmcf);
+ngx_int_t ngx_ws_relay_shm_init_worker(ngx_ws_relay_main_conf_t *wmcf,
+    ngx_log_t *log);
 void ngx_ws_relay_shm_exit_worker(void);
-ngx_ws_relay_shm_t *ngx_ws_relay_shm(void);
-ngx_int_t ngx_ws_relay_shm_slot_live(ngx_ws_relay_slot_t *slot);
+ngx_uint_t ngx_ws_relay_shm_slot_live(ngx_ws_relay_slot_t *slot);
 void ngx_ws_relay_shm_count_close(ngx_uint_t code);
-void ngx_ws_relay_shm_set_redis_error(ngx_log_t *log, const char *fmt, ...);
 
 
 #endif /* _NGX_WS_RELAY_SHM_H_INCLUDED_ */
