@@ -17,10 +17,17 @@ typedef struct ngx_ws_relay_conn_s  ngx_ws_relay_conn_t;
 typedef struct ngx_ws_relay_user_s  ngx_ws_relay_user_t;
 
 
+/* one Redis server */
 typedef struct {
     ngx_str_t                   host;          /* null-terminated */
     ngx_int_t                   port;
     ngx_str_t                   unix_path;     /* null-terminated */
+} ngx_ws_relay_redis_endpoint_t;
+
+
+typedef struct {
+    /* of ngx_ws_relay_redis_endpoint_t */
+    ngx_array_t                *endpoints;
     ngx_str_t                   password;
     ngx_int_t                   db;
     ngx_str_t                   prefix;

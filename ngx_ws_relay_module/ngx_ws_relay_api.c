@@ -5,10 +5,11 @@
 
 
 #include "ngx_ws_relay.h"
+#include "ngx_ws_relay_bus.h"
 #include "ngx_ws_relay_delivery.h"
-#include "ngx_ws_relay_redis.h"
+#include "ngx_ws_relay_json.h"
+#include "ngx_ws_relay_presence.h"
 #include "ngx_ws_relay_registry.h"
-#include "ngx_ws_relay_router.h"
 #include "ngx_ws_relay_shm.h"
 
 
@@ -37,10 +38,10 @@ static ngx_int_t ngx_ws_relay_api_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
 static void ngx_ws_relay_api_delivered(ngx_ws_relay_delivery_t *d);
 static ngx_int_t ngx_ws_relay_api_redis_info(ngx_http_request_t *r);
-static void ngx_ws_relay_api_presence(json_t *nodes, void *data);
-static json_t *ngx_ws_relay_api_local_users(void);
+static void ngx_ws_relay_api_presence(ngx_array_t *nodes, void *data);
+static ngx_int_t ngx_ws_relay_api_node_pid(ngx_str_t *node, char *pid);
 static ngx_int_t ngx_ws_relay_api_presence_reply(ngx_http_request_t *r,
-    json_t *nodes);
+    ngx_array_t *nodes);
 static ngx_int_t ngx_ws_relay_api_metrics(ngx_http_request_t *r);
 static json_t *ngx_ws_relay_api_workers(ngx_uint_t *connections,
     ngx_uint_t *degraded);
@@ -172,7 +173,7 @@ ngx_ws_relay_api_health(ngx_http_request_t *r)
     ngx_uint_t                  connections, degraded;
     ngx_time_t                 *tp;
     ngx_ws_relay_shm_t         *shm;
-    ngx_ws_relay_redis_state_e  state;
+    ngx_ws_relay_bus_state_e  state;
 
     shm = ngx_ws_relay_shm(ngx_ws_relay_worker.main_conf);
     tp = ngx_timeofday();
@@ -188,7 +189,7 @@ ngx_ws_relay_api_health(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    state = ngx_ws_relay_redis_state();
+    state = ngx_ws_relay_bus_state();
 
     json = json_pack("{s:s, s:I, s:s, s:I, s:I, s:o, s:{s:s, s:s}}",
                      "status", degraded ? "degraded" : "ok",
@@ -200,7 +201,7 @@ ngx_ws_relay_api_health(ngx_http_request_t *r)
                      "workers", workers,
                      "redis",
                        "state", degraded ? "degraded"
-                                : ngx_ws_relay_redis_state_name(state),
+                                : ngx_ws_relay_bus_state_name(state),
                        "lastError",
                        (char *) ngx_ws_relay_slot->redis_error);
 
@@ -261,7 +262,7 @@ ngx_ws_relay_api_workers(ngx_uint_t *connections, ngx_uint_t *degraded)
         *connections += slot->connections;
 
         if (ngx_ws_relay_worker.main_conf->redis.enabled
-            && slot->redis_state != NGX_WS_RELAY_REDIS_UP)
+            && slot->redis_state != NGX_WS_RELAY_BUS_UP)
         {
             *degraded = 1;
         }
@@ -271,7 +272,7 @@ ngx_ws_relay_api_workers(ngx_uint_t *connections, ngx_uint_t *degraded)
                            "connections", (json_int_t) slot->connections,
                            "users", (json_int_t) slot->users,
                            "redis",
-                           ngx_ws_relay_redis_state_name(slot->redis_state));
+                           ngx_ws_relay_bus_state_name(slot->redis_state));
 
         if (json_array_append_new(workers, worker) != 0) {
             json_decref(workers);
@@ -491,40 +492,73 @@ ngx_ws_relay_api_delivered(ngx_ws_relay_delivery_t *d)
 }
 
 
+/*
+ * Presence: {"<node>": ["user", ...]}, every worker of the cluster from
+ * Redis, or this worker without Redis.  Node ids and users that are not
+ * UTF-8 cannot be JSON strings: they are left out.
+ */
+
 static ngx_int_t
 ngx_ws_relay_api_redis_info(ngx_http_request_t *r)
 {
-    ngx_int_t  rc;
+    ngx_int_t                      rc;
+    ngx_array_t                    nodes;
+    ngx_ws_relay_user_t           *user;
+    ngx_queue_t                   *q, *users;
+    ngx_str_t                     *name;
+    ngx_ws_relay_presence_node_t  *node;
 
-    json_t  *nodes;
+    if (ngx_ws_relay_bus_state() != NGX_WS_RELAY_BUS_OFF) {
+        rc = ngx_ws_relay_presence_query(ngx_ws_relay_api_presence, r);
 
-    if (ngx_ws_relay_redis_state() == NGX_WS_RELAY_REDIS_OFF) {
-        nodes = ngx_ws_relay_api_local_users();
-        if (nodes == NULL) {
+        if (rc != NGX_OK) {
+            return ngx_ws_relay_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "Redis is unavailable");
+        }
+
+        r->main->count++;
+
+        return NGX_DONE;
+    }
+
+    if (ngx_array_init(&nodes, r->pool, 1,
+                       sizeof(ngx_ws_relay_presence_node_t))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    node = ngx_array_push(&nodes);
+    if (node == NULL
+        || ngx_array_init(&node->users, r->pool, 8, sizeof(ngx_str_t))
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    node->node = ngx_ws_relay_worker.node_id;
+    users = ngx_ws_relay_registry_users();
+
+    for (q = ngx_queue_head(users);
+         q != ngx_queue_sentinel(users);
+         q = ngx_queue_next(q))
+    {
+        user = ngx_queue_data(q, ngx_ws_relay_user_t, queue);
+
+        name = ngx_array_push(&node->users);
+        if (name == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        rc = ngx_ws_relay_api_presence_reply(r, nodes);
-        json_decref(nodes);
-
-        return rc;
+        *name = user->sn.str;
     }
 
-    rc = ngx_ws_relay_redis_presence(ngx_ws_relay_api_presence, r);
-
-    if (rc != NGX_OK) {
-        return ngx_ws_relay_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                      "Redis is unavailable");
-    }
-
-    r->main->count++;
-
-    return NGX_DONE;
+    return ngx_ws_relay_api_presence_reply(r, &nodes);
 }
 
 
 static void
-ngx_ws_relay_api_presence(json_t *nodes, void *data)
+ngx_ws_relay_api_presence(ngx_array_t *nodes, void *data)
 {
     ngx_http_request_t *r = data;
 
@@ -539,104 +573,112 @@ ngx_ws_relay_api_presence(json_t *nodes, void *data)
 }
 
 
-/* without Redis: the users of this worker */
-
-static json_t *
-ngx_ws_relay_api_local_users(void)
-{
-    json_t               *nodes, *users;
-    ngx_queue_t          *q, *all;
-    ngx_ws_relay_user_t  *user;
-
-    nodes = json_object();
-    users = json_array();
-
-    if (nodes == NULL || users == NULL) {
-        json_decref(nodes);
-        json_decref(users);
-        return NULL;
-    }
-
-    all = ngx_ws_relay_registry_users_queue();
-
-    for (q = ngx_queue_head(all);
-         q != ngx_queue_sentinel(all);
-         q = ngx_queue_next(q))
-    {
-        user = ngx_queue_data(q, ngx_ws_relay_user_t, queue);
-        json_array_append_new(users, json_stringn((char *) user->sn.str.data,
-                                                  user->sn.str.len));
-    }
-
-    json_object_setn_new(nodes, (char *) ngx_ws_relay_worker.node_id.data,
-                         ngx_ws_relay_worker.node_id.len, users);
-
-    return nodes;
-}
-
-
 /*
- * nodes: {"<node>": ["user", ...]}, borrowed.  Node ids are
- * "<host>-<pid>-<start>"; the old API keyed processes by pid.
+ * The old API keyed processes by pid: node ids are "<host>-<pid>-<start>",
+ * the pid sits between the last two dashes.
  */
 
 static ngx_int_t
-ngx_ws_relay_api_presence_reply(ngx_http_request_t *r, json_t *nodes)
+ngx_ws_relay_api_node_pid(ngx_str_t *node, char *pid)
 {
-    u_char      *p, *dash;
-    json_t      *user_processes, *process_users, *list, *user, *workers;
-    size_t       i;
-    ngx_uint_t   connections, degraded;
-    const char  *node;
-    char         pid[NGX_INT_T_LEN + 1];
+    u_char  *p, *dash;
 
+    p = node->data + node->len;
+    dash = NULL;
+
+    while (p > node->data) {
+        if (*--p == '-') {
+            if (dash) {
+                break;
+            }
+
+            dash = p;
+        }
+    }
+
+    if (dash == NULL || *p != '-'
+        || (size_t) (dash - p - 1) > NGX_INT_T_LEN)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_cpystrn((u_char *) pid, p + 1, dash - p);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_relay_api_presence_reply(ngx_http_request_t *r, ngx_array_t *nodes)
+{
+    json_t                        *all, *user_processes, *process_users,
+                                  *users, *list, *name, *workers;
+    size_t                         j;
+    ngx_str_t                     *user;
+    ngx_uint_t                     i, k, connections, degraded;
+    ngx_ws_relay_presence_node_t  *node;
+    char                           pid[NGX_INT_T_LEN + 1];
+
+    all = json_object();
     user_processes = json_object();
     process_users = json_object();
 
-    if (user_processes == NULL || process_users == NULL) {
-        json_decref(user_processes);
-        json_decref(process_users);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (all == NULL || user_processes == NULL || process_users == NULL) {
+        goto failed;
     }
 
-    json_object_foreach(nodes, node, list) {
+    node = nodes->elts;
 
-        /* the pid sits between the last two dashes */
+    for (i = 0; i < nodes->nelts; i++) {
 
-        p = (u_char *) node + ngx_strlen(node);
-        dash = NULL;
+        users = json_array();
+        if (users == NULL) {
+            goto failed;
+        }
 
-        while (p > (u_char *) node) {
-            if (*--p == '-') {
-                if (dash) {
-                    break;
-                }
+        user = node[i].users.elts;
 
-                dash = p;
+        for (k = 0; k < node[i].users.nelts; k++) {
+            name = ngx_ws_relay_json_string(&user[k]);
+
+            if (name && json_array_append_new(users, name) != 0) {
+                json_decref(users);
+                goto failed;
             }
         }
 
-        if (dash == NULL || *p != '-'
-            || (size_t) (dash - p - 1) > NGX_INT_T_LEN)
+        /* refused, and users released, when the name is not UTF-8 */
+        if (json_object_setn_new(all, (char *) node[i].node.data,
+                                 node[i].node.len, users)
+            != 0)
         {
             continue;
         }
 
-        ngx_cpystrn((u_char *) pid, p + 1, dash - p);
-
-        if (json_object_get(process_users, pid) == NULL) {
-            json_object_set_new(process_users, pid, json_array());
+        if (ngx_ws_relay_api_node_pid(&node[i].node, pid) != NGX_OK) {
+            continue;
         }
 
-        json_array_foreach(list, i, user) {
-            json_array_append(json_object_get(process_users, pid), user);
+        list = json_object_get(process_users, pid);
 
-            if (json_is_string(user)
-                && json_object_get(user_processes, json_string_value(user))
-                   == NULL)
+        if (list == NULL) {
+            list = json_array();
+
+            if (json_object_set_new(process_users, pid, list) != 0) {
+                goto failed;
+            }
+        }
+
+        json_array_foreach(users, j, name) {
+            json_array_append(list, name);
+
+            if (json_object_getn(user_processes, json_string_value(name),
+                                 json_string_length(name))
+                == NULL)
             {
-                json_object_set_new(user_processes, json_string_value(user),
-                                    json_string(pid));
+                json_object_setn_new(user_processes, json_string_value(name),
+                                     json_string_length(name),
+                                     json_string(pid));
             }
         }
     }
@@ -646,15 +688,23 @@ ngx_ws_relay_api_presence_reply(ngx_http_request_t *r, json_t *nodes)
     ngx_sprintf((u_char *) pid, "%P%Z", ngx_pid);
 
     return ngx_ws_relay_api_reply(r, NGX_HTTP_OK,
-               json_pack("{s:s, s:o, s:o, s:I, s:O, s:o, s:s}",
+               json_pack("{s:s, s:o, s:o, s:I, s:o, s:o, s:s}",
                          "processId", pid,
                          "userProcesses", user_processes,
                          "processUsers", process_users,
                          "localConnections", (json_int_t) connections,
-                         "nodes", nodes,
+                         "nodes", all,
                          "workers", workers ? workers : json_array(),
-                         "redis", ngx_ws_relay_redis_state_name(
-                                                ngx_ws_relay_redis_state())));
+                         "redis", ngx_ws_relay_bus_state_name(
+                                                ngx_ws_relay_bus_state())));
+
+failed:
+
+    json_decref(all);
+    json_decref(user_processes);
+    json_decref(process_users);
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
 
@@ -756,7 +806,7 @@ ngx_ws_relay_api_metrics(ngx_http_request_t *r)
                 p = ngx_slprintf(p, end, "%s{worker=\"%uA\"} %d\n",
                                  metrics[k].name, slot->pid,
                                  slot->redis_state
-                                 == NGX_WS_RELAY_REDIS_UP);
+                                 == NGX_WS_RELAY_BUS_UP);
                 continue;
             }
 

@@ -7,7 +7,6 @@
 #include "ngx_ws_relay.h"
 #include "ngx_ws_relay_conn.h"
 #include "ngx_ws_relay_deflate.h"
-#include "ngx_ws_relay_delivery.h"
 #include "ngx_ws_relay_registry.h"
 #include "ngx_ws_relay_router.h"
 #include "ngx_ws_relay_shm.h"
@@ -32,13 +31,10 @@ static void ngx_ws_relay_conn_data(ngx_ws_relay_conn_t *wc,
     ngx_ws_relay_frame_event_t *ev);
 static void ngx_ws_relay_conn_message(ngx_ws_relay_conn_t *wc,
     ngx_ws_relay_frame_event_t *ev, u_char *data, size_t len);
-static ngx_int_t ngx_ws_relay_conn_limit(ngx_ws_relay_conn_t *wc);
 static ngx_int_t ngx_ws_relay_conn_send_frame(ngx_ws_relay_conn_t *wc,
     ngx_uint_t opcode, ngx_uint_t flags, u_char *data, size_t len);
 static void ngx_ws_relay_conn_control(ngx_ws_relay_conn_t *wc,
     ngx_ws_relay_frame_event_t *ev);
-static void ngx_ws_relay_conn_fail(ngx_ws_relay_conn_t *wc, ngx_uint_t code,
-    const char *reason);
 static ngx_int_t ngx_ws_relay_conn_heartbeat(ngx_ws_relay_conn_t *wc);
 static u_char *ngx_ws_relay_conn_reserve(ngx_ws_relay_conn_t *wc,
     size_t len);
@@ -68,15 +64,14 @@ ngx_ws_relay_conn_start(ngx_http_request_t *r, ngx_ws_relay_loc_conf_t *wlcf,
     ngx_uint_t deflate_bits)
 {
     size_t                     size;
+    ngx_int_t                  rc;
     ngx_str_t                  user_id;
     ngx_connection_t          *c;
     ngx_pool_cleanup_t        *cln;
     ngx_ws_relay_conn_t       *wc;
-    ngx_ws_relay_main_conf_t  *wmcf;
     ngx_http_core_loc_conf_t  *clcf;
 
     c = r->connection;
-    wmcf = ngx_http_get_module_main_conf(r, ngx_ws_relay_module);
 
     if (ngx_ws_relay_read_buffer == NULL) {
         ngx_ws_relay_read_buffer = ngx_alloc(NGX_WS_RELAY_READ_BUFFER,
@@ -150,42 +145,24 @@ ngx_ws_relay_conn_start(ngx_http_request_t *r, ngx_ws_relay_loc_conf_t *wlcf,
     /* nginx calls back idle connections when the worker shuts down */
     c->idle = 1;
 
-    if (ngx_ws_relay_registry_connections() >= wmcf->max_connections) {
-        ngx_log_error(NGX_LOG_WARN, c->log, 0,
-                      "ws relay: at capacity (%ui connections)",
-                      wmcf->max_connections);
+    ngx_str_null(&user_id);
 
-        ngx_ws_relay_stat_add(rejected, 1);
-        ngx_ws_relay_router_capacity(wc);
-        wc->read_closed = 1;
-        ngx_ws_relay_conn_close(wc, NGX_WS_RELAY_CLOSE_TRY_AGAIN,
-                                "Try Again Later");
+    if (wlcf->user_id
+        && ngx_http_complex_value(r, wlcf->user_id, &user_id) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_ws_relay_router_open(wc, &user_id);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        /* refused: the close goes out, nothing the client sent is read */
         return NGX_DONE;
     }
-
-    ngx_ws_relay_stat_add(accepted, 1);
-    ngx_ws_relay_registry_add(wc);
-
-    if (wlcf->user_id) {
-        if (ngx_http_complex_value(r, wlcf->user_id, &user_id) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        if (user_id.len > NGX_WS_RELAY_MAX_USER_ID) {
-            ngx_log_error(NGX_LOG_WARN, c->log, 0,
-                          "ws relay: user id from ws_relay_user_id is longer "
-                          "than %d bytes", NGX_WS_RELAY_MAX_USER_ID);
-
-        } else if (user_id.len) {
-            if (ngx_ws_relay_registry_set_user(wc, &user_id) != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-            wc->user_fixed = 1;
-        }
-    }
-
-    ngx_ws_relay_router_welcome(wc);
 
     if (wlcf->heartbeat) {
         c->read->cancelable = 1;
@@ -411,13 +388,6 @@ ngx_ws_relay_conn_log_error(ngx_log_t *log, u_char *buf, size_t len)
     *p++ = '"';
 
     return p;
-}
-
-
-ngx_str_t *
-ngx_ws_relay_conn_sender(ngx_ws_relay_conn_t *wc)
-{
-    return wc->user ? &wc->user->sn.str : &wc->id;
 }
 
 
@@ -668,58 +638,7 @@ ngx_ws_relay_conn_message(ngx_ws_relay_conn_t *wc,
         return;
     }
 
-    if (wc->conf->limit_rate && ngx_ws_relay_conn_limit(wc) != NGX_OK) {
-        return;
-    }
-
-    ngx_ws_relay_stat_add(messages_in, 1);
     ngx_ws_relay_router_message(wc, data, len);
-}
-
-
-/*
- * ws_relay_limit_rate, the leaky bucket of limit_req: a message over the
- * rate and its burst is refused with an error reply; a client that goes
- * on sending as many messages again as its burst allows is closed (1008).
- */
-
-static ngx_int_t
-ngx_ws_relay_conn_limit(ngx_ws_relay_conn_t *wc)
-{
-    ngx_int_t    excess;
-    ngx_msec_t   now, elapsed;
-
-    now = ngx_current_msec;
-    elapsed = now - wc->limit_last;
-
-    excess = (ngx_int_t) wc->limit_excess
-             - (ngx_int_t) (wc->conf->limit_rate * elapsed / 1000);
-
-    if (excess < 0) {
-        excess = 0;
-    }
-
-    /* as limit_req: one message at once, and burst more */
-
-    if ((ngx_uint_t) excess <= wc->conf->limit_burst) {
-        wc->limit_excess = excess + 1000;
-        wc->limit_last = now;
-        wc->limit_refused = 0;
-        return NGX_OK;
-    }
-
-    if (++wc->limit_refused > ngx_max(wc->conf->limit_burst / 1000, 10)) {
-        ngx_ws_relay_conn_fail(wc, NGX_WS_RELAY_CLOSE_POLICY,
-                               "message rate limit exceeded");
-        return NGX_DECLINED;
-    }
-
-    ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0,
-                  "ws relay: message over the rate limit refused");
-
-    ngx_ws_relay_router_rate_limited(wc);
-
-    return NGX_DECLINED;
 }
 
 
@@ -765,7 +684,9 @@ ngx_ws_relay_conn_control(ngx_ws_relay_conn_t *wc,
 }
 
 
-static void
+/* the client broke a rule: nothing more is read, the close goes out */
+
+void
 ngx_ws_relay_conn_fail(ngx_ws_relay_conn_t *wc, ngx_uint_t code,
     const char *reason)
 {
@@ -1170,27 +1091,8 @@ ngx_ws_relay_conn_cleanup(void *data)
 static void
 ngx_ws_relay_conn_release(ngx_ws_relay_conn_t *wc)
 {
-    ngx_queue_t              *q;
-    ngx_ws_relay_delivery_t  *d;
-
-    ngx_ws_relay_registry_remove(wc);
+    ngx_ws_relay_router_close(wc);
     ngx_ws_relay_shm_count_close(wc->close_code ? wc->close_code : 1006);
-
-    /* deliveries still waiting for acks finish without us */
-
-    while (!ngx_queue_empty(&wc->deliveries)) {
-        q = ngx_queue_head(&wc->deliveries);
-        ngx_queue_remove(q);
-
-        d = ngx_queue_data(q, ngx_ws_relay_delivery_t, queue);
-
-        if (d->done) {
-            ngx_ws_relay_delivery_free(d);
-
-        } else {
-            d->data = NULL;
-        }
-    }
 
     if (wc->out) {
         ngx_free(wc->out);

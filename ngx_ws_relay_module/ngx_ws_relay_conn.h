@@ -23,7 +23,6 @@ typedef struct {
 
 
 struct ngx_ws_relay_conn_s {
-    ngx_queue_t                   queue;
     ngx_queue_t                   user_queue;
     ngx_ws_relay_user_t          *user;
 
@@ -88,7 +87,8 @@ ngx_int_t ngx_ws_relay_conn_send_message(ngx_ws_relay_conn_t *wc,
     ngx_ws_relay_message_t *m);
 void ngx_ws_relay_conn_close(ngx_ws_relay_conn_t *wc, ngx_uint_t code,
     const char *reason);
-ngx_str_t *ngx_ws_relay_conn_sender(ngx_ws_relay_conn_t *wc);
+void ngx_ws_relay_conn_fail(ngx_ws_relay_conn_t *wc, ngx_uint_t code,
+    const char *reason);
 
 
 #endif /* _NGX_WS_RELAY_CONN_H_INCLUDED_ */

@@ -5,11 +5,11 @@
 
 
 #include "ngx_ws_relay.h"
+#include "ngx_ws_relay_bus.h"
 #include "ngx_ws_relay_conn.h"
 #include "ngx_ws_relay_delivery.h"
-#include "ngx_ws_relay_redis.h"
+#include "ngx_ws_relay_json.h"
 #include "ngx_ws_relay_registry.h"
-#include "ngx_ws_relay_router.h"
 #include "ngx_ws_relay_shm.h"
 
 
@@ -83,7 +83,7 @@ ngx_ws_relay_delivery_start(ngx_ws_relay_delivery_t *d, ngx_str_t *text)
 
     id = ++ngx_ws_relay_next_delivery;
 
-    if (ngx_ws_relay_redis_publish(&d->user_id, text, id) != NGX_OK
+    if (ngx_ws_relay_bus_publish(&d->user_id, text, id) != NGX_OK
         || (d->any && d->delivered))
     {
         /* the other workers' acks are not needed, nor awaited */
@@ -176,6 +176,33 @@ ngx_ws_relay_delivery_acked(uint64_t id, ngx_uint_t delivered)
     d->delivered += delivered;
 
     ngx_ws_relay_delivery_check(d);
+}
+
+
+/*
+ * The owner of a queue of deliveries (a connection) is going: those that
+ * are done are freed, the others finish without it.
+ */
+
+void
+ngx_ws_relay_delivery_abandon(ngx_queue_t *queue)
+{
+    ngx_queue_t              *q;
+    ngx_ws_relay_delivery_t  *d;
+
+    while (!ngx_queue_empty(queue)) {
+        q = ngx_queue_head(queue);
+        ngx_queue_remove(q);
+
+        d = ngx_queue_data(q, ngx_ws_relay_delivery_t, queue);
+
+        if (d->done) {
+            ngx_ws_relay_delivery_free(d);
+
+        } else {
+            d->data = NULL;
+        }
+    }
 }
 
 

@@ -56,6 +56,7 @@ void ngx_ws_relay_delivery_start(ngx_ws_relay_delivery_t *d,
 void ngx_ws_relay_delivery_start_json(ngx_ws_relay_delivery_t *d,
     json_t *message);
 void ngx_ws_relay_delivery_free(ngx_ws_relay_delivery_t *d);
+void ngx_ws_relay_delivery_abandon(ngx_queue_t *queue);
 
 void ngx_ws_relay_delivery_published(uint64_t id, ngx_int_t receivers);
 void ngx_ws_relay_delivery_acked(uint64_t id, ngx_uint_t delivered);

@@ -5,8 +5,8 @@
 
 
 #include "ngx_ws_relay.h"
+#include "ngx_ws_relay_bus.h"
 #include "ngx_ws_relay_delivery.h"
-#include "ngx_ws_relay_redis.h"
 #include "ngx_ws_relay_registry.h"
 #include "ngx_ws_relay_shm.h"
 
@@ -17,6 +17,8 @@ static void *ngx_ws_relay_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_ws_relay_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_ws_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_ws_relay_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_ws_relay_limit_rate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_ws_relay_postconfiguration(ngx_conf_t *cf);
@@ -47,7 +49,7 @@ static ngx_command_t  ngx_ws_relay_commands[] = {
 
     { ngx_string("ws_relay_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
-      ngx_ws_relay_redis_directive,
+      ngx_ws_relay_redis,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -173,10 +175,10 @@ ngx_ws_relay_create_main_conf(ngx_conf_t *cf)
     /*
      * set by ngx_pcalloc():
      *
-     *     wmcf->redis.host = { 0, NULL };
-     *     wmcf->redis.unix_path = { 0, NULL };
+     *     wmcf->redis.endpoints = NULL;
      *     wmcf->redis.password = { 0, NULL };
      *     wmcf->redis.prefix = { 0, NULL };
+     *     wmcf->shm_zone = NULL;
      */
 
     wmcf->max_connections = NGX_CONF_UNSET_UINT;
@@ -198,7 +200,14 @@ ngx_ws_relay_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(wmcf->max_connections, 4000);
     ngx_conf_init_msec_value(wmcf->close_timeout, 5000);
 
-    ngx_ws_relay_redis_init_conf(&wmcf->redis);
+    ngx_conf_init_value(wmcf->redis.enabled, 0);
+    ngx_conf_init_value(wmcf->redis.db, 0);
+    ngx_conf_init_msec_value(wmcf->redis.timeout, 2000);
+    ngx_conf_init_msec_value(wmcf->redis.ack_timeout, 500);
+
+    if (wmcf->redis.prefix.data == NULL) {
+        ngx_str_set(&wmcf->redis.prefix, "ws_relay:");
+    }
 
     return NGX_CONF_OK;
 }
@@ -288,6 +297,150 @@ ngx_ws_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     clcf->handler = ngx_ws_relay_handshake_handler;
 
     return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_ws_relay_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ws_relay_main_conf_t *wmcf = conf;
+
+    u_char                         *p;
+    size_t                          len;
+    ngx_str_t                      *value, s;
+    ngx_uint_t                      i;
+    ngx_url_t                       u;
+    ngx_ws_relay_redis_conf_t      *rcf;
+    ngx_ws_relay_redis_endpoint_t  *ep;
+
+    rcf = &wmcf->redis;
+
+    if (rcf->enabled != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    rcf->endpoints = ngx_array_create(cf->pool, 1,
+                                      sizeof(ngx_ws_relay_redis_endpoint_t));
+    if (rcf->endpoints == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ep = ngx_array_push(rcf->endpoints);
+    if (ep == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(ep, sizeof(ngx_ws_relay_redis_endpoint_t));
+
+    if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+        len = value[1].len - 5;
+
+        if (len == 0) {
+            return "has an empty unix socket path";
+        }
+
+        ep->unix_path.data = ngx_pnalloc(cf->pool, len + 1);
+        if (ep->unix_path.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_cpystrn(ep->unix_path.data, value[1].data + 5, len + 1);
+        ep->unix_path.len = len;
+
+    } else {
+        ngx_memzero(&u, sizeof(ngx_url_t));
+
+        u.url = value[1];
+        u.default_port = 6379;
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s in \"%V\" of \"ws_relay_redis\"",
+                               u.err ? u.err : "invalid address", &u.url);
+            return NGX_CONF_ERROR;
+        }
+
+        if (u.naddrs == 0) {
+            return "has an address that does not resolve";
+        }
+
+        /* resolved now: hiredis would resolve names while serving */
+
+        p = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, p,
+                            NGX_SOCKADDR_STRLEN, 0);
+        p[len] = '\0';
+
+        ep->host.data = p;
+        ep->host.len = len;
+        ep->port = u.port;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
+            rcf->password.data = value[i].data + 9;
+            rcf->password.len = value[i].len - 9;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            rcf->db = ngx_atoi(value[i].data + 3, value[i].len - 3);
+            if (rcf->db == NGX_ERROR) {
+                goto invalid;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
+            rcf->prefix.data = value[i].data + 7;
+            rcf->prefix.len = value[i].len - 7;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            rcf->timeout = ngx_parse_time(&s, 0);
+            if (rcf->timeout == (ngx_msec_t) NGX_ERROR || rcf->timeout == 0) {
+                goto invalid;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ack_timeout=", 12) == 0) {
+            s.data = value[i].data + 12;
+            s.len = value[i].len - 12;
+
+            rcf->ack_timeout = ngx_parse_time(&s, 0);
+            if (rcf->ack_timeout == (ngx_msec_t) NGX_ERROR
+                || rcf->ack_timeout == 0)
+            {
+                goto invalid;
+            }
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    rcf->enabled = 1;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+
+    return NGX_CONF_ERROR;
 }
 
 
@@ -417,7 +570,7 @@ ngx_ws_relay_init_process(ngx_cycle_t *cycle)
                                                   ngx_ws_relay_now_ms())
                                       - p;
 
-    return ngx_ws_relay_redis_init_worker(cycle);
+    return ngx_ws_relay_bus_init_worker(cycle);
 }
 
 
@@ -425,7 +578,7 @@ static void
 ngx_ws_relay_exit_process(ngx_cycle_t *cycle)
 {
     if (ngx_ws_relay_worker.main_conf) {
-        ngx_ws_relay_redis_exit_worker();
+        ngx_ws_relay_bus_exit_worker();
         ngx_ws_relay_shm_exit_worker();
     }
 }

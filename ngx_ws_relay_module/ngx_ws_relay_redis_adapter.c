@@ -5,7 +5,7 @@
 
 
 #include "ngx_ws_relay.h"
-#include "ngx_ws_relay_redis.h"
+#include "ngx_ws_relay_redis_link.h"
 
 
 /*

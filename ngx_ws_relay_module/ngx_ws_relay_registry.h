@@ -27,13 +27,12 @@ struct ngx_ws_relay_user_s {
 void ngx_ws_relay_registry_init(void);
 void ngx_ws_relay_registry_add(ngx_ws_relay_conn_t *wc);
 void ngx_ws_relay_registry_remove(ngx_ws_relay_conn_t *wc);
-ngx_int_t ngx_ws_relay_registry_set_user(ngx_ws_relay_conn_t *wc,
+ngx_int_t ngx_ws_relay_registry_join(ngx_ws_relay_conn_t *wc,
     ngx_str_t *user_id);
+void ngx_ws_relay_registry_leave(ngx_ws_relay_conn_t *wc);
 ngx_ws_relay_user_t *ngx_ws_relay_registry_find_user(ngx_str_t *user_id);
 ngx_uint_t ngx_ws_relay_registry_connections(void);
-ngx_uint_t ngx_ws_relay_registry_users(void);
-ngx_queue_t *ngx_ws_relay_registry_all(void);
-ngx_queue_t *ngx_ws_relay_registry_users_queue(void);
+ngx_queue_t *ngx_ws_relay_registry_users(void);
 
 
 #endif /* _NGX_WS_RELAY_REGISTRY_H_INCLUDED_ */

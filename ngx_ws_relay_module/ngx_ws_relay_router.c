@@ -5,11 +5,14 @@
 
 
 #include "ngx_ws_relay.h"
+#include "ngx_ws_relay_bus.h"
 #include "ngx_ws_relay_conn.h"
 #include "ngx_ws_relay_delivery.h"
 #include "ngx_ws_relay_frame.h"
+#include "ngx_ws_relay_json.h"
 #include "ngx_ws_relay_registry.h"
 #include "ngx_ws_relay_router.h"
+#include "ngx_ws_relay_shm.h"
 
 
 typedef void (*ngx_ws_relay_handler_pt)(ngx_ws_relay_conn_t *wc,
@@ -22,24 +25,14 @@ typedef struct {
 } ngx_ws_relay_route_t;
 
 
-/* a member of a message read without jansson: a string, as it is */
-typedef struct {
-    ngx_str_t                 name;
-    ngx_str_t                 value;
-} ngx_ws_relay_member_t;
-
-
-/* members of a message read without jansson, at most */
-#define NGX_WS_RELAY_FAST_MEMBERS  8
-
-
+static ngx_int_t ngx_ws_relay_router_limit(ngx_ws_relay_conn_t *wc);
 static ngx_int_t ngx_ws_relay_router_fast(ngx_ws_relay_conn_t *wc,
     u_char *data, size_t len);
-static u_char *ngx_ws_relay_fast_string(u_char *p, u_char *end,
-    ngx_str_t *s, ngx_uint_t *high);
-static u_char *ngx_ws_relay_fast_space(u_char *p, u_char *end);
-static ngx_str_t *ngx_ws_relay_fast_member(ngx_ws_relay_member_t *members,
-    ngx_uint_t n, char *name);
+static ngx_int_t ngx_ws_relay_router_join(ngx_ws_relay_conn_t *wc,
+    ngx_str_t *user_id);
+static void ngx_ws_relay_router_leave(ngx_ws_relay_conn_t *wc);
+static ngx_str_t *ngx_ws_relay_router_sender(ngx_ws_relay_conn_t *wc);
+static void ngx_ws_relay_router_welcome(ngx_ws_relay_conn_t *wc);
 static void ngx_ws_relay_router_register(ngx_ws_relay_conn_t *wc,
     json_t *message);
 static void ngx_ws_relay_router_ping(ngx_ws_relay_conn_t *wc,
@@ -53,18 +46,13 @@ static void ngx_ws_relay_router_unsupported(ngx_ws_relay_conn_t *wc,
 static void ngx_ws_relay_router_send(ngx_ws_relay_conn_t *wc, json_t *json);
 static void ngx_ws_relay_router_error(ngx_ws_relay_conn_t *wc,
     const char *text);
-static ngx_int_t ngx_ws_relay_router_bad_target(ngx_ws_relay_conn_t *wc,
+static ngx_uint_t ngx_ws_relay_router_bad_target(ngx_ws_relay_conn_t *wc,
     json_t *target);
 static void ngx_ws_relay_router_chat_out(ngx_ws_relay_conn_t *wc,
     ngx_str_t *target, ngx_str_t *text);
 static void ngx_ws_relay_router_deliver(ngx_ws_relay_conn_t *wc,
     ngx_str_t *target, ngx_str_t *message, ngx_uint_t chat);
 static void ngx_ws_relay_router_delivered(ngx_ws_relay_delivery_t *d);
-static ngx_int_t ngx_ws_relay_json_depth_ok(u_char *p, size_t len);
-static ngx_int_t ngx_ws_relay_json_falsy(json_t *value);
-static json_t *ngx_ws_relay_json_str(ngx_str_t *s);
-static u_char *ngx_ws_relay_json_write_str(u_char *p, ngx_str_t *s);
-static u_char *ngx_ws_relay_scratch_reserve(size_t size);
 
 
 static ngx_ws_relay_route_t  ngx_ws_relay_routes[] = {
@@ -76,11 +64,109 @@ static ngx_ws_relay_route_t  ngx_ws_relay_routes[] = {
 };
 
 
-static u_char  *ngx_ws_relay_scratch;
-static size_t   ngx_ws_relay_scratch_size;
+/*
+ * A connection that has just been upgraded: refused at capacity (close
+ * 1013), or counted, given the identity that ws_relay_user_id set for it
+ * (empty: none), and welcomed.  NGX_DECLINED: refused, the close is on
+ * its way.
+ */
 
+ngx_int_t
+ngx_ws_relay_router_open(ngx_ws_relay_conn_t *wc, ngx_str_t *user_id)
+{
+    ngx_ws_relay_main_conf_t  *wmcf;
+
+    wmcf = ngx_ws_relay_worker.main_conf;
+
+    if (ngx_ws_relay_registry_connections() >= wmcf->max_connections) {
+        ngx_log_error(NGX_LOG_WARN, wc->connection->log, 0,
+                      "ws relay: at capacity (%ui connections)",
+                      wmcf->max_connections);
+
+        ngx_ws_relay_stat_add(rejected, 1);
+        ngx_ws_relay_router_error(wc,
+                          "Server is at capacity, please try again later");
+        ngx_ws_relay_conn_close(wc, NGX_WS_RELAY_CLOSE_TRY_AGAIN,
+                                "Try Again Later");
+        return NGX_DECLINED;
+    }
+
+    ngx_ws_relay_stat_add(accepted, 1);
+    ngx_ws_relay_registry_add(wc);
+
+    if (user_id->len > NGX_WS_RELAY_MAX_USER_ID) {
+        ngx_log_error(NGX_LOG_WARN, wc->connection->log, 0,
+                      "ws relay: user id from ws_relay_user_id is longer "
+                      "than %d bytes", NGX_WS_RELAY_MAX_USER_ID);
+
+    } else if (user_id->len) {
+        if (ngx_ws_relay_router_join(wc, user_id) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        wc->user_fixed = 1;
+    }
+
+    ngx_ws_relay_router_welcome(wc);
+
+    return NGX_OK;
+}
+
+
+/* the connection is going: its user and its pending replies go with it */
 
 void
+ngx_ws_relay_router_close(ngx_ws_relay_conn_t *wc)
+{
+    if (wc->registered) {
+        ngx_ws_relay_router_leave(wc);
+        ngx_ws_relay_registry_remove(wc);
+    }
+
+    ngx_ws_relay_delivery_abandon(&wc->deliveries);
+}
+
+
+/* this worker subscribes to a user's messages while it holds the user */
+
+static ngx_int_t
+ngx_ws_relay_router_join(ngx_ws_relay_conn_t *wc, ngx_str_t *user_id)
+{
+    if (ngx_ws_relay_registry_join(wc, user_id) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (wc->user->nconnections == 1) {
+        ngx_ws_relay_bus_user_joined(&wc->user->sn.str);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_ws_relay_router_leave(ngx_ws_relay_conn_t *wc)
+{
+    if (wc->user == NULL) {
+        return;
+    }
+
+    if (wc->user->nconnections == 1) {
+        ngx_ws_relay_bus_user_left(&wc->user->sn.str);
+    }
+
+    ngx_ws_relay_registry_leave(wc);
+}
+
+
+static ngx_str_t *
+ngx_ws_relay_router_sender(ngx_ws_relay_conn_t *wc)
+{
+    return wc->user ? &wc->user->sn.str : &wc->id;
+}
+
+
+static void
 ngx_ws_relay_router_welcome(ngx_ws_relay_conn_t *wc)
 {
     json_t  *json;
@@ -88,31 +174,16 @@ ngx_ws_relay_router_welcome(ngx_ws_relay_conn_t *wc)
     json = json_pack("{s:s, s:s, s:o, s:I, s:I}",
                      "type", "welcome",
                      "message", "connected",
-                     "connectionId", ngx_ws_relay_json_str(&wc->id),
+                     "connectionId", ngx_ws_relay_json_string(&wc->id),
                      "processId", (json_int_t) ngx_pid,
                      "timestamp", (json_int_t) ngx_ws_relay_now_ms());
 
     if (json && wc->user_fixed) {
         json_object_set_new(json, "userId",
-                            ngx_ws_relay_json_str(&wc->user->sn.str));
+                            ngx_ws_relay_json_string(&wc->user->sn.str));
     }
 
     ngx_ws_relay_router_send(wc, json);
-}
-
-
-void
-ngx_ws_relay_router_capacity(ngx_ws_relay_conn_t *wc)
-{
-    ngx_ws_relay_router_error(wc,
-                          "Server is at capacity, please try again later");
-}
-
-
-void
-ngx_ws_relay_router_rate_limited(ngx_ws_relay_conn_t *wc)
-{
-    ngx_ws_relay_router_error(wc, "Rate limit exceeded, message dropped");
 }
 
 
@@ -125,19 +196,17 @@ ngx_ws_relay_router_message(ngx_ws_relay_conn_t *wc, u_char *data,
     json_error_t           error;
     ngx_ws_relay_route_t  *route;
 
+    if (wc->conf->limit_rate && ngx_ws_relay_router_limit(wc) != NGX_OK) {
+        return;
+    }
+
+    ngx_ws_relay_stat_add(messages_in, 1);
+
     if (ngx_ws_relay_router_fast(wc, data, len) == NGX_OK) {
         return;
     }
 
-    message = NULL;
-
-    if (ngx_ws_relay_json_depth_ok(data, len) == NGX_OK) {
-        message = json_loadb((char *) data, len, JSON_REJECT_DUPLICATES,
-                             &error);
-    } else {
-        ngx_cpystrn((u_char *) error.text, (u_char *) "nested too deeply",
-                    JSON_ERROR_TEXT_LENGTH);
-    }
+    message = ngx_ws_relay_json_load(data, len, 0, &error);
 
     if (message == NULL || !json_is_object(message)) {
         ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0,
@@ -172,87 +241,70 @@ ngx_ws_relay_router_message(ngx_ws_relay_conn_t *wc, u_char *data,
 
 
 /*
- * The usual messages, ping and chat as flat objects of plain strings (no
- * escapes, no control characters), are read here without jansson: their
- * strings are their values as they are, and written out as they came.
- * Anything else declines, every malformed message included, and jansson
- * answers it as it answers any message.
+ * ws_relay_limit_rate, the leaky bucket of limit_req: a message over the
+ * rate and its burst is refused with an error reply; a client that goes
+ * on sending as many messages again as its burst allows is closed (1008).
+ */
+
+static ngx_int_t
+ngx_ws_relay_router_limit(ngx_ws_relay_conn_t *wc)
+{
+    ngx_int_t    excess;
+    ngx_msec_t   now, elapsed;
+
+    now = ngx_current_msec;
+    elapsed = now - wc->limit_last;
+
+    excess = (ngx_int_t) wc->limit_excess
+             - (ngx_int_t) (wc->conf->limit_rate * elapsed / 1000);
+
+    if (excess < 0) {
+        excess = 0;
+    }
+
+    /* as limit_req: one message at once, and burst more */
+
+    if ((ngx_uint_t) excess <= wc->conf->limit_burst) {
+        wc->limit_excess = excess + 1000;
+        wc->limit_last = now;
+        wc->limit_refused = 0;
+        return NGX_OK;
+    }
+
+    if (++wc->limit_refused > ngx_max(wc->conf->limit_burst / 1000, 10)) {
+        ngx_ws_relay_conn_fail(wc, NGX_WS_RELAY_CLOSE_POLICY,
+                               "message rate limit exceeded");
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0,
+                  "ws relay: message over the rate limit refused");
+
+    ngx_ws_relay_router_error(wc, "Rate limit exceeded, message dropped");
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * The usual messages, ping and chat as flat objects of plain strings, are
+ * read without jansson: their strings are their values as they are, and
+ * written out as they came.  Anything else declines, every malformed
+ * message included, and jansson answers it as it answers any message.
  */
 
 static ngx_int_t
 ngx_ws_relay_router_fast(ngx_ws_relay_conn_t *wc, u_char *data, size_t len)
 {
-    u_char                 *p, *end;
-    uint32_t                state;
-    ngx_str_t              *type, *target, *text, text_json;
-    ngx_uint_t              i, j, n, high;
-    ngx_ws_relay_member_t   members[NGX_WS_RELAY_FAST_MEMBERS];
+    ngx_str_t                   *type, *target, *text, text_json;
+    ngx_uint_t                   n;
+    ngx_ws_relay_json_member_t   members[NGX_WS_RELAY_JSON_FLAT_MAX];
 
-    end = data + len;
-    high = 0;
-
-    p = ngx_ws_relay_fast_space(data, end);
-
-    if (p == end || *p++ != '{') {
+    if (ngx_ws_relay_json_read_flat(data, len, members, &n) != NGX_OK) {
         return NGX_DECLINED;
     }
 
-    for (n = 0; /* void */ ; n++) {
-
-        if (n == NGX_WS_RELAY_FAST_MEMBERS) {
-            return NGX_DECLINED;
-        }
-
-        p = ngx_ws_relay_fast_string(p, end, &members[n].name, &high);
-
-        if (p == NULL || p == end || *p++ != ':') {
-            return NGX_DECLINED;
-        }
-
-        p = ngx_ws_relay_fast_string(p, end, &members[n].value, &high);
-
-        if (p == NULL || p == end) {
-            return NGX_DECLINED;
-        }
-
-        if (*p == '}') {
-            n++;
-            break;
-        }
-
-        if (*p++ != ',') {
-            return NGX_DECLINED;
-        }
-    }
-
-    if (ngx_ws_relay_fast_space(p + 1, end) != end) {
-        return NGX_DECLINED;
-    }
-
-    /* what jansson refuses: not UTF-8 (binary frames), duplicate names */
-
-    state = 0;
-
-    if (high
-        && (ngx_ws_relay_utf8_check(&state, data, len) != NGX_OK
-            || !ngx_ws_relay_utf8_complete(state)))
-    {
-        return NGX_DECLINED;
-    }
-
-    for (i = 1; i < n; i++) {
-        for (j = 0; j < i; j++) {
-            if (members[i].name.len == members[j].name.len
-                && ngx_memcmp(members[i].name.data, members[j].name.data,
-                              members[i].name.len)
-                   == 0)
-            {
-                return NGX_DECLINED;
-            }
-        }
-    }
-
-    type = ngx_ws_relay_fast_member(members, n, "type");
+    type = ngx_ws_relay_json_flat_get(members, n, "type");
 
     if (type == NULL) {
         return NGX_DECLINED;
@@ -267,8 +319,8 @@ ngx_ws_relay_router_fast(ngx_ws_relay_conn_t *wc, u_char *data, size_t len)
         return NGX_DECLINED;
     }
 
-    target = ngx_ws_relay_fast_member(members, n, "targetUserId");
-    text = ngx_ws_relay_fast_member(members, n, "text");
+    target = ngx_ws_relay_json_flat_get(members, n, "targetUserId");
+    text = ngx_ws_relay_json_flat_get(members, n, "text");
 
     if (target && target->len == 0) {
         /* falsy: the message comes back to its sender */
@@ -288,79 +340,6 @@ ngx_ws_relay_router_fast(ngx_ws_relay_conn_t *wc, u_char *data, size_t len)
     ngx_ws_relay_router_chat_out(wc, target, text ? &text_json : NULL);
 
     return NGX_OK;
-}
-
-
-/*
- * A string with nothing to unescape, and the white space around it;
- * high: it has non-ASCII bytes.
- */
-
-static u_char *
-ngx_ws_relay_fast_string(u_char *p, u_char *end, ngx_str_t *s,
-    ngx_uint_t *high)
-{
-    p = ngx_ws_relay_fast_space(p, end);
-
-    if (p == end || *p++ != '"') {
-        return NULL;
-    }
-
-    s->data = p;
-
-    for ( /* void */ ; p < end; p++) {
-
-        if (*p == '"') {
-            s->len = p - s->data;
-            return ngx_ws_relay_fast_space(p + 1, end);
-        }
-
-        if (*p < 0x20 || *p == '\\') {
-            return NULL;
-        }
-
-        if (*p >= 0x80) {
-            *high = 1;
-        }
-    }
-
-    return NULL;
-}
-
-
-/* JSON's white space, as jansson skips it */
-
-static u_char *
-ngx_ws_relay_fast_space(u_char *p, u_char *end)
-{
-    while (p < end
-           && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-    {
-        p++;
-    }
-
-    return p;
-}
-
-
-static ngx_str_t *
-ngx_ws_relay_fast_member(ngx_ws_relay_member_t *members, ngx_uint_t n,
-    char *name)
-{
-    size_t      len;
-    ngx_uint_t  i;
-
-    len = ngx_strlen(name);
-
-    for (i = 0; i < n; i++) {
-        if (members[i].name.len == len
-            && ngx_strncmp(members[i].name.data, name, len) == 0)
-        {
-            return &members[i].value;
-        }
-    }
-
-    return NULL;
 }
 
 
@@ -405,9 +384,16 @@ ngx_ws_relay_router_register(ngx_ws_relay_conn_t *wc, json_t *message)
         return;
     }
 
-    if (ngx_ws_relay_registry_set_user(wc, &user_id) != NGX_OK) {
-        ngx_ws_relay_router_error(wc, "Internal server error");
-        return;
+    if (wc->user == NULL
+        || wc->user->sn.str.len != user_id.len
+        || ngx_memcmp(wc->user->sn.str.data, user_id.data, user_id.len) != 0)
+    {
+        ngx_ws_relay_router_leave(wc);
+
+        if (ngx_ws_relay_router_join(wc, &user_id) != NGX_OK) {
+            ngx_ws_relay_router_error(wc, "Internal server error");
+            return;
+        }
     }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
@@ -493,13 +479,13 @@ ngx_ws_relay_router_chat_out(ngx_ws_relay_conn_t *wc, ngx_str_t *target,
     uint32_t    state;
     ngx_str_t   chat, *sender;
 
-    sender = ngx_ws_relay_conn_sender(wc);
+    sender = ngx_ws_relay_router_sender(wc);
 
-    start = ngx_ws_relay_scratch_reserve(
+    start = ngx_ws_relay_json_scratch(
                 sizeof("{\"type\":\"chat\",\"text\":,\"sender\":,"
                        "\"timestamp\":}")
-                + (text ? text->len : 0) + 6 * sender->len + 2
-                + NGX_INT64_LEN);
+                + (text ? text->len : 0)
+                + NGX_WS_RELAY_JSON_STR_LEN(sender->len) + NGX_INT64_LEN);
     if (start == NULL) {
         ngx_ws_relay_router_error(wc, "Internal server error");
         return;
@@ -521,7 +507,7 @@ ngx_ws_relay_router_chat_out(ngx_ws_relay_conn_t *wc, ngx_str_t *target,
         && ngx_ws_relay_utf8_complete(state))
     {
         p = ngx_cpymem(p, ",\"sender\":", sizeof(",\"sender\":") - 1);
-        p = ngx_ws_relay_json_write_str(p, sender);
+        p = ngx_ws_relay_json_write_string(p, sender);
     }
 
     p = ngx_sprintf(p, ",\"timestamp\":%uL}", ngx_ws_relay_now_ms());
@@ -567,7 +553,7 @@ ngx_ws_relay_router_notification(ngx_ws_relay_conn_t *wc, json_t *message)
                         "data", ngx_ws_relay_json_falsy(data)
                                 ? json_object() : json_incref(data),
                         "sender",
-                        ngx_ws_relay_json_str(ngx_ws_relay_conn_sender(wc)),
+                        ngx_ws_relay_json_string(ngx_ws_relay_router_sender(wc)),
                         "timestamp", (json_int_t) ngx_ws_relay_now_ms());
     if (notification == NULL
         || ngx_ws_relay_json_dump(notification, &text) != NGX_OK)
@@ -588,7 +574,7 @@ ngx_ws_relay_router_notification(ngx_ws_relay_conn_t *wc, json_t *message)
 
 /* a target that is not a user id answers with an error */
 
-static ngx_int_t
+static ngx_uint_t
 ngx_ws_relay_router_bad_target(ngx_ws_relay_conn_t *wc, json_t *target)
 {
     if (!json_is_string(target)) {
@@ -643,7 +629,8 @@ ngx_ws_relay_router_delivered(ngx_ws_relay_delivery_t *d)
                                          "\"targetUserId\":,"
                                          "\"delivered\":false,"
                                          "\"connections\":,\"timestamp\":}")
-                                  + 6 * NGX_WS_RELAY_MAX_USER_ID + 2
+                                  + NGX_WS_RELAY_JSON_STR_LEN(
+                                        NGX_WS_RELAY_MAX_USER_ID)
                                   + 2 * NGX_INT64_LEN];
 
     wc = d->data;
@@ -666,7 +653,7 @@ ngx_ws_relay_router_delivered(ngx_ws_relay_delivery_t *d)
 
         p = ngx_sprintf(buf, "{\"type\":\"%s\",\"targetUserId\":",
                         head->any ? "chat_delivered" : "notification_result");
-        p = ngx_ws_relay_json_write_str(p, &head->user_id);
+        p = ngx_ws_relay_json_write_string(p, &head->user_id);
         p = ngx_sprintf(p, ",\"delivered\":%s",
                         head->delivered ? "true" : "false");
 
@@ -735,205 +722,4 @@ ngx_ws_relay_router_error(ngx_ws_relay_conn_t *wc, const char *text)
 {
     ngx_ws_relay_router_send(wc,
         json_pack("{s:s, s:s}", "type", "error", "message", text));
-}
-
-
-/*
- * Dumps JSON into the worker's scratch buffer; the text lives until the
- * next dump.
- */
-
-ngx_int_t
-ngx_ws_relay_json_dump(json_t *json, ngx_str_t *out)
-{
-    size_t  n;
-
-    n = 0;
-
-    do {
-        if (ngx_ws_relay_scratch_reserve(n) == NULL) {
-            return NGX_ERROR;
-        }
-
-        n = json_dumpb(json, (char *) ngx_ws_relay_scratch,
-                       ngx_ws_relay_scratch_size,
-                       JSON_COMPACT|JSON_PRESERVE_ORDER);
-
-        if (n == 0) {
-            return NGX_ERROR;
-        }
-
-    } while (n > ngx_ws_relay_scratch_size);
-
-    out->data = ngx_ws_relay_scratch;
-    out->len = n;
-
-    return NGX_OK;
-}
-
-
-/* the scratch buffer, with room for at least size bytes */
-
-static u_char *
-ngx_ws_relay_scratch_reserve(size_t size)
-{
-    u_char  *p;
-
-    if (ngx_ws_relay_scratch && size <= ngx_ws_relay_scratch_size) {
-        return ngx_ws_relay_scratch;
-    }
-
-    size = ngx_max(4096, 2 * size);
-
-    p = ngx_alloc(size, ngx_cycle->log);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    if (ngx_ws_relay_scratch) {
-        ngx_free(ngx_ws_relay_scratch);
-    }
-
-    ngx_ws_relay_scratch = p;
-    ngx_ws_relay_scratch_size = size;
-
-    return p;
-}
-
-
-/* jansson nests up to 2048 levels deep: clients get far fewer */
-
-static ngx_int_t
-ngx_ws_relay_json_depth_ok(u_char *p, size_t len)
-{
-    u_char      *end;
-    ngx_uint_t   depth, in_string;
-
-    depth = 0;
-    in_string = 0;
-
-    for (end = p + len; p < end; p++) {
-
-        if (in_string) {
-            if (*p == '\\') {
-                p++;
-
-            } else if (*p == '"') {
-                in_string = 0;
-            }
-
-            continue;
-        }
-
-        switch (*p) {
-
-        case '"':
-            in_string = 1;
-            break;
-
-        case '[':
-        case '{':
-            if (++depth > NGX_WS_RELAY_MAX_JSON_DEPTH) {
-                return NGX_ERROR;
-            }
-            break;
-
-        case ']':
-        case '}':
-            if (depth) {
-                depth--;
-            }
-            break;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-/* what JavaScript calls falsy, as the old server tested fields */
-
-static ngx_int_t
-ngx_ws_relay_json_falsy(json_t *value)
-{
-    return value == NULL
-           || json_is_null(value)
-           || json_is_false(value)
-           || (json_is_string(value) && json_string_length(value) == 0)
-           || (json_is_integer(value) && json_integer_value(value) == 0)
-           || (json_is_real(value) && json_real_value(value) == 0);
-}
-
-
-static json_t *
-ngx_ws_relay_json_str(ngx_str_t *s)
-{
-    return json_stringn((char *) s->data, s->len);
-}
-
-
-/*
- * A JSON string as jansson writes it (no JSON_ENSURE_ASCII): '"', '\\'
- * and control characters escaped, the rest as it is.  s must be UTF-8;
- * the output takes at most 6 * s->len + 2 bytes.
- */
-
-static u_char *
-ngx_ws_relay_json_write_str(u_char *p, ngx_str_t *s)
-{
-    u_char  c, *src, *end;
-
-    static u_char  hex[] = "0123456789ABCDEF";
-
-    *p++ = '"';
-
-    for (src = s->data, end = src + s->len; src < end; src++) {
-        c = *src;
-
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *p++ = c;
-            continue;
-        }
-
-        *p++ = '\\';
-
-        switch (c) {
-
-        case '"':
-        case '\\':
-            *p++ = c;
-            break;
-
-        case '\b':
-            *p++ = 'b';
-            break;
-
-        case '\f':
-            *p++ = 'f';
-            break;
-
-        case '\n':
-            *p++ = 'n';
-            break;
-
-        case '\r':
-            *p++ = 'r';
-            break;
-
-        case '\t':
-            *p++ = 't';
-            break;
-
-        default:
-            *p++ = 'u';
-            *p++ = '0';
-            *p++ = '0';
-            *p++ = hex[c >> 4];
-            *p++ = hex[c & 0xf];
-        }
-    }
-
-    *p++ = '"';
-
-    return p;
 }

@@ -1,0 +1,41 @@
+
+/*
+ * Copyright (C) ngx_ws_relay_module authors
+ */
+
+
+#ifndef _NGX_WS_RELAY_BUS_H_INCLUDED_
+#define _NGX_WS_RELAY_BUS_H_INCLUDED_
+
+
+#include "ngx_ws_relay.h"
+
+
+/*
+ * The bus between workers and hosts, on Redis pub/sub: a worker hears
+ * the channels of the users it holds and its own; a message for a user
+ * is one PUBLISH; the receivers' acks come back to delivery.
+ */
+
+
+typedef enum {
+    NGX_WS_RELAY_BUS_OFF = 0,
+    NGX_WS_RELAY_BUS_DOWN,
+    NGX_WS_RELAY_BUS_CONNECTING,
+    NGX_WS_RELAY_BUS_UP
+} ngx_ws_relay_bus_state_e;
+
+
+ngx_int_t ngx_ws_relay_bus_init_worker(ngx_cycle_t *cycle);
+void ngx_ws_relay_bus_exit_worker(void);
+
+void ngx_ws_relay_bus_user_joined(ngx_str_t *user_id);
+void ngx_ws_relay_bus_user_left(ngx_str_t *user_id);
+ngx_int_t ngx_ws_relay_bus_publish(ngx_str_t *user_id, ngx_str_t *text,
+    uint64_t id);
+
+ngx_ws_relay_bus_state_e ngx_ws_relay_bus_state(void);
+const char *ngx_ws_relay_bus_state_name(ngx_ws_relay_bus_state_e state);
+
+
+#endif /* _NGX_WS_RELAY_BUS_H_INCLUDED_ */

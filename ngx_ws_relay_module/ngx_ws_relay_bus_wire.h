@@ -1,0 +1,83 @@
+
+/*
+ * Copyright (C) ngx_ws_relay_module authors
+ */
+
+
+#ifndef _NGX_WS_RELAY_BUS_WIRE_H_INCLUDED_
+#define _NGX_WS_RELAY_BUS_WIRE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <hiredis/hiredis.h>
+
+
+/*
+ * What workers say to each other through Redis, as pure functions: no
+ * socket, no state.
+ *
+ * Channels: "<prefix>u:<user>" carries the messages for a user,
+ * "<prefix>n:<node>" what is for one worker.  A message for a user is
+ * "<origin node> <delivery id> <JSON>"; a receiving worker answers on the
+ * origin's node channel with "ack:<delivery id>:<connections reached>".
+ * A worker's probe of the bus is "ping:<seq>" on its own node channel.
+ */
+
+
+#define NGX_WS_RELAY_WIRE_USER  "u:"
+#define NGX_WS_RELAY_WIRE_NODE  "n:"
+
+/* " <delivery id> ", "ack:<id>:<count>", "ping:<seq>" at most */
+#define NGX_WS_RELAY_WIRE_HEAD_LEN  (sizeof("ack::") + 2 * NGX_INT64_LEN)
+
+
+typedef enum {
+    NGX_WS_RELAY_WIRE_ACK = 1,
+    NGX_WS_RELAY_WIRE_PING
+} ngx_ws_relay_wire_node_e;
+
+
+/* a message on a node channel */
+typedef struct {
+    ngx_ws_relay_wire_node_e   type;
+    /* ACK: the delivery and its count; PING: the sequence number */
+    uint64_t                   id;
+    uint64_t                   count;
+} ngx_ws_relay_wire_node_t;
+
+
+/* a message pushed to a subscriber */
+typedef struct {
+    ngx_str_t                  channel;
+    ngx_str_t                  payload;
+    /* a subscription confirmed, not a message */
+    unsigned                   subscribed:1;
+} ngx_ws_relay_wire_push_t;
+
+
+size_t ngx_ws_relay_wire_channel_len(ngx_str_t *prefix, ngx_str_t *name);
+u_char *ngx_ws_relay_wire_channel(u_char *p, ngx_str_t *prefix,
+    const char *kind, ngx_str_t *name);
+ngx_int_t ngx_ws_relay_wire_channel_name(ngx_str_t *channel,
+    ngx_str_t *prefix, const char *kind, ngx_str_t *name);
+
+size_t ngx_ws_relay_wire_publish_len(ngx_str_t *prefix, ngx_str_t *name,
+    ngx_str_t *parts, ngx_uint_t n);
+u_char *ngx_ws_relay_wire_publish(u_char *p, ngx_str_t *prefix,
+    const char *kind, ngx_str_t *name, ngx_str_t *parts, ngx_uint_t n);
+
+u_char *ngx_ws_relay_wire_user_head(u_char *p, uint64_t id);
+ngx_int_t ngx_ws_relay_wire_parse_user(ngx_str_t *payload,
+    ngx_str_t *origin, uint64_t *id, ngx_str_t *text);
+
+u_char *ngx_ws_relay_wire_ack(u_char *p, uint64_t id, ngx_uint_t count);
+u_char *ngx_ws_relay_wire_ping(u_char *p, uint64_t seq);
+ngx_int_t ngx_ws_relay_wire_parse_node(ngx_str_t *payload,
+    ngx_ws_relay_wire_node_t *m);
+
+ngx_int_t ngx_ws_relay_wire_parse_push(redisReply *reply,
+    ngx_ws_relay_wire_push_t *push);
+
+
+#endif /* _NGX_WS_RELAY_BUS_WIRE_H_INCLUDED_ */
