@@ -20,8 +20,8 @@ const char *wl_hist_names[WH_MAX] = {
     "api_http", "api_delivery", "send_lag"
 };
 
-static const char *mode_names[] = { "connect", "chat", "api" };
-static const char *placement_names[] = { "any", "same", "cross" };
+const char *wl_mode_names[MODE_MAX] = { "connect", "chat", "api" };
+const char *wl_placement_names[PLACE_MAX] = { "any", "same", "cross" };
 
 static const double  pcts[] = { 50, 90, 99, 99.9 };
 static const char   *pct_names[] = { "p50", "p90", "p99", "p99.9" };
@@ -266,7 +266,7 @@ print_summary(const wl_config_t *cfg, const wl_result_t *r,
     int              i;
 
     printf("wsload %s %s://%s%s  threads %d x procs %d  (%ld cpus, %s)\n",
-           mode_names[cfg->mode], "ws", cfg->url.hostport, cfg->url.path,
+           wl_mode_names[cfg->mode], "ws", cfg->url.hostport, cfg->url.path,
            cfg->threads, cfg->procs, sysconf(_SC_NPROCESSORS_ONLN), model);
 
     printf("setup: %llu/%llu registered in %.3f s: %.0f handshakes+registers"
@@ -293,7 +293,7 @@ print_summary(const wl_config_t *cfg, const wl_result_t *r,
                (unsigned long long) c[WC_pairs_cross],
                (unsigned long long) c[WC_pairs_unknown],
                (unsigned long long) c[WC_pairs_failed],
-               placement_names[cfg->placement],
+               wl_placement_names[cfg->placement],
                (unsigned long long) c[WC_placement_retries],
                (unsigned long long) c[WC_pairs_misplaced]);
 
@@ -418,7 +418,7 @@ write_json(const wl_config_t *cfg, const wl_result_t *r,
     }
 
     fprintf(f, "{\"tool\":\"wsload\",\"mode\":\"%s\",\"url\":",
-            mode_names[cfg->mode]);
+            wl_mode_names[cfg->mode]);
     json_string(f, cfg->url.hostport);
     fprintf(f, ",\"path\":");
     json_string(f, cfg->url.path);
@@ -433,8 +433,9 @@ write_json(const wl_config_t *cfg, const wl_result_t *r,
             "\"api_conns\":%ld,\"api_pipeline\":%ld,\"src_ips\":%d}",
             cfg->connections, cfg->concurrency, cfg->hold, cfg->pairs,
             cfg->window, cfg->rate, cfg->duration, cfg->warmup, cfg->size,
-            cfg->deflate ? "true" : "false", placement_names[cfg->placement],
-            cfg->users, cfg->api_conns, cfg->api_pipeline, cfg->src_ips);
+            cfg->deflate ? "true" : "false",
+            wl_placement_names[cfg->placement], cfg->users, cfg->api_conns,
+            cfg->api_pipeline, cfg->src_ips);
 
     fprintf(f, ",\"machine\":{\"cpus\":%ld,\"model\":",
             sysconf(_SC_NPROCESSORS_ONLN));

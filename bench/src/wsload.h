@@ -1,6 +1,7 @@
 /*
  * wsload: WebSocket load generator for the relay protocol.
- * Shared types of the engine (wsload.c) and the report (report.c).
+ * Shared types of the engine (wsload.c, engine.c, mode_*.c) and the
+ * report (report.c).
  */
 
 #ifndef WSLOAD_H
@@ -15,13 +16,15 @@
 typedef enum {
     MODE_CONNECT = 0,
     MODE_CHAT,
-    MODE_API
+    MODE_API,
+    MODE_MAX
 } wl_mode_t;
 
 typedef enum {
     PLACE_ANY = 0,
     PLACE_SAME,
-    PLACE_CROSS
+    PLACE_CROSS,
+    PLACE_MAX
 } wl_placement_t;
 
 typedef struct {
@@ -163,6 +166,8 @@ typedef struct {
 extern const char *wl_counter_names[WC_MAX];
 extern const char *wl_counter_texts[WC_MAX];
 extern const char *wl_hist_names[WH_MAX];
+extern const char *wl_mode_names[MODE_MAX];
+extern const char *wl_placement_names[PLACE_MAX];
 
 void wl_result_init(wl_result_t *r);
 void wl_result_merge(wl_result_t *dst, const wl_result_t *src);

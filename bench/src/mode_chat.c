@@ -1,0 +1,242 @@
+/*
+ * wsload's chat mode: sender->receiver pairs.  A closed loop keeps
+ * cfg.window messages in flight per pair, an open loop (cfg.rate) sends on
+ * a fixed schedule; receivers check sequence, sender and timestamp.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "json.h"
+
+#define WL_PAD_SLIDE       4096                /* spread of padding offsets */
+
+static char  *g_pad;                   /* chat padding, see pad_init() */
+
+
+/*
+ * Chat padding: JSON-like records with varying values, so that deflate
+ * meets what chat traffic offers (repeated keys, changing values) rather
+ * than a run of one letter.  No quotes or backslashes: it goes into the
+ * JSON string as is.  Fixed seed: the same text, so the same compression,
+ * in every run; each message copies a slice from its own offset.
+ */
+void
+pad_init(void)
+{
+    static const char  *states[] = { "online", "away", "busy", "offline" };
+    static const char  *rooms[] = { "lobby", "general", "random", "support",
+                                    "dev" };
+    uint64_t            rng = 0x9e3779b97f4a7c15ULL, r;
+    size_t              len = (size_t) cfg.size + WL_PAD_SLIDE, n = 0;
+
+    g_pad = malloc(len + 128);
+    if (g_pad == NULL) {
+        die("out of memory");
+    }
+
+    while (n < len) {
+        r = rng_next(&rng);
+        n += (size_t) sprintf(g_pad + n, "{id:%u,user:user-%u,state:%s,"
+                              "room:%s-%u,score:%u},",
+                              (unsigned) (r % 100000),
+                              (unsigned) ((r >> 20) % 5000),
+                              states[(r >> 40) & 3], rooms[(r >> 44) % 5],
+                              (unsigned) ((r >> 48) % 10),
+                              (unsigned) ((r >> 52) % 1000));
+    }
+}
+
+
+static void
+chat_send(wl_thread_t *th, wl_pair_t *p, uint64_t ts)
+{
+    char      text[64], *buf, stackbuf[512];
+    size_t    tlen, need, pad;
+    int       n;
+
+    n = snprintf(text, sizeof(text), "%llu:%llu",
+                 (unsigned long long) p->st.next_seq,
+                 (unsigned long long) ts);
+    tlen = (size_t) n;
+    pad = (cfg.size > (long) tlen + 1) ? (size_t) cfg.size - tlen - 1 : 0;
+
+    need = tlen + pad + strlen(p->rcv->uid) + 64;
+    buf = (need <= sizeof(stackbuf)) ? stackbuf : malloc(need);
+    if (buf == NULL) {
+        return;
+    }
+
+    n = snprintf(buf, need, "{\"type\":\"chat\",\"targetUserId\":\"%s\","
+                 "\"text\":\"%s", p->rcv->uid, text);
+    if (pad) {
+        buf[n++] = ':';
+        memcpy(buf + n, g_pad + (p->st.next_seq * 61 + (uint64_t) p->index * 7)
+                                % WL_PAD_SLIDE, pad);
+        n += (int) pad;
+    }
+    buf[n++] = '"';
+    buf[n++] = '}';
+
+    if (conn_queue_frame(p->snd, WS_OP_TEXT, buf, (size_t) n) == 0) {
+        p->st.next_seq++;
+        th->res.c[WC_sent]++;
+    }
+
+    if (buf != stackbuf) {
+        free(buf);
+    }
+}
+
+
+static void
+on_chat(wl_thread_t *th, wl_conn_t *c, const char *m, size_t n,
+    uint64_t now)
+{
+    wl_pair_t   *p = c->pair;
+    const char  *v;
+    size_t       vlen;
+    uint64_t     seq, ts;
+
+    if (json_get(m, n, "text", &v, &vlen) != JSON_STRING
+        || parse_u64_pair(v, vlen, &seq, &ts) != 0)
+    {
+        th->res.c[WC_bogus]++;
+        return;
+    }
+
+    if (!json_str_eq(m, n, "sender", p->snd->uid)) {
+        th->res.c[WC_misrouted]++;
+    }
+
+    switch (stream_receive(&p->st, seq)) {
+
+    case ST_BOGUS:
+        th->res.c[WC_bogus]++;
+        return;
+
+    case ST_DUPLICATE:
+        th->res.c[WC_duplicates]++;
+        return;
+
+    case ST_REORDERED:
+        th->res.c[WC_reordered]++;
+        /* fall through */
+
+    case ST_NEW:
+        break;
+    }
+
+    th->res.c[WC_received]++;
+
+    if (ts >= g_meas_start && ts < g_meas_end && now >= ts) {
+        th->res.c[WC_received_window]++;
+        hist_record(&th->res.h[WH_CHAT], now - ts);
+
+        if (p->kind == 1) {
+            th->res.c[WC_received_same]++;
+            hist_record(&th->res.h[WH_CHAT_SAME], now - ts);
+
+        } else if (p->kind == 2) {
+            th->res.c[WC_received_cross]++;
+            hist_record(&th->res.h[WH_CHAT_CROSS], now - ts);
+        }
+    }
+
+    /* closed loop: one in, one out */
+    if (cfg.rate == 0 && phase_get() == PH_RUN && pair_usable(p)
+        && p->st.next_seq - p->st.unique < (uint64_t) cfg.window)
+    {
+        chat_send(th, p, now_ns());
+    }
+}
+
+
+/* Chat messages to receivers, delivery reports to senders. */
+static int
+chat_message(wl_thread_t *th, wl_conn_t *c, const char *m, size_t n,
+    const char *type, size_t tlen, uint64_t now)
+{
+    const char  *v;
+    size_t       vlen;
+
+    if (WL_TYPE_IS(type, tlen, "chat") && c->role == ROLE_RECEIVER) {
+        on_chat(th, c, m, n, now);
+        return 1;
+    }
+
+    if (WL_TYPE_IS(type, tlen, "chat_delivered") && c->role == ROLE_SENDER) {
+        if (json_get(m, n, "delivered", &v, &vlen) == JSON_LITERAL
+            && vlen == 4 && memcmp(v, "true", 4) == 0)
+        {
+            th->res.c[WC_acks_delivered]++;
+
+        } else {
+            th->res.c[WC_acks_undelivered]++;
+        }
+        return 1;
+    }
+
+    return 0;
+}
+
+
+static long
+chat_sockets(void)
+{
+    return 2 * cfg.pairs;
+}
+
+
+static void
+chat_thread_init(wl_thread_t *th, long n)
+{
+    size_t  i;
+
+    thread_alloc(th, 2 * (size_t) n, (size_t) n);
+
+    for (i = 0; i < th->npairs; i++) {
+        th->pairs[i].index = (int) i;
+        th->pairs[i].snd = &th->conns[2 * i];
+        th->pairs[i].rcv = &th->conns[2 * i + 1];
+        conn_init(&th->conns[2 * i], th, ROLE_SENDER, "s", i);
+        conn_init(&th->conns[2 * i + 1], th, ROLE_RECEIVER, "r", i);
+        th->conns[2 * i].pair = &th->pairs[i];
+        th->conns[2 * i + 1].pair = &th->pairs[i];
+    }
+}
+
+
+/* Closed loop: every usable pair gets its window of messages. */
+static void
+chat_run(wl_thread_t *th, uint64_t now)
+{
+    size_t  i;
+    long    w;
+
+    if (cfg.rate != 0) {
+        return;
+    }
+
+    for (i = 0; i < th->npairs; i++) {
+        if (!pair_usable(&th->pairs[i])) {
+            continue;
+        }
+        for (w = 0; w < cfg.window; w++) {
+            chat_send(th, &th->pairs[i], now);
+        }
+    }
+}
+
+
+const wl_mode_ops_t  wl_chat_mode = {
+    .units = &cfg.pairs,
+    .lost = WC_lost,
+    .sockets = chat_sockets,
+    .thread_init = chat_thread_init,
+    .run = chat_run,
+    .send = chat_send,
+    .message = chat_message,
+};
