@@ -30,6 +30,20 @@ typedef struct {
 } ngx_ws_relay_api_route_t;
 
 
+typedef struct ngx_ws_relay_metric_s  ngx_ws_relay_metric_t;
+
+typedef u_char *(*ngx_ws_relay_metric_pt)(u_char *p, u_char *end,
+    const ngx_ws_relay_metric_t *m, ngx_ws_relay_slot_t *slot);
+
+struct ngx_ws_relay_metric_s {
+    const char              *name;
+    const char              *type;
+    const char              *help;
+    size_t                   offset;
+    ngx_ws_relay_metric_pt   write;
+};
+
+
 static ngx_int_t ngx_ws_relay_api_health(ngx_http_request_t *r);
 static ngx_int_t ngx_ws_relay_api_connections(ngx_http_request_t *r);
 static ngx_int_t ngx_ws_relay_api_send(ngx_http_request_t *r);
@@ -51,6 +65,72 @@ static ngx_int_t ngx_ws_relay_api_reply(ngx_http_request_t *r,
 static ngx_int_t ngx_ws_relay_api_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *text);
 static void ngx_ws_relay_api_finish(ngx_http_request_t *r, ngx_int_t rc);
+
+
+static u_char *ngx_ws_relay_api_metric_value(u_char *p, u_char *end,
+    const ngx_ws_relay_metric_t *m, ngx_ws_relay_slot_t *slot);
+static u_char *ngx_ws_relay_api_metric_redis_up(u_char *p, u_char *end,
+    const ngx_ws_relay_metric_t *m, ngx_ws_relay_slot_t *slot);
+static u_char *ngx_ws_relay_api_metric_rtt(u_char *p, u_char *end,
+    const ngx_ws_relay_metric_t *m, ngx_ws_relay_slot_t *slot);
+static u_char *ngx_ws_relay_api_metric_closes(u_char *p, u_char *end,
+    const ngx_ws_relay_metric_t *m, ngx_ws_relay_slot_t *slot);
+
+
+#define ngx_ws_relay_counter(name, help, field)                               \
+    { name, "counter", help, offsetof(ngx_ws_relay_slot_t, field),            \
+      ngx_ws_relay_api_metric_value }
+
+
+static const ngx_ws_relay_metric_t  ngx_ws_relay_metrics[] = {
+    { "ws_relay_connections", "gauge", "WebSocket connections open",
+      offsetof(ngx_ws_relay_slot_t, connections),
+      ngx_ws_relay_api_metric_value },
+    { "ws_relay_users", "gauge", "Registered users with a connection",
+      offsetof(ngx_ws_relay_slot_t, users), ngx_ws_relay_api_metric_value },
+    ngx_ws_relay_counter("ws_relay_connections_accepted_total",
+                         "WebSocket handshakes completed", accepted),
+    ngx_ws_relay_counter("ws_relay_connections_rejected_total",
+                         "Connections refused at capacity (close 1013)",
+                         rejected),
+    ngx_ws_relay_counter("ws_relay_messages_received_total",
+                         "WebSocket messages received from clients",
+                         messages_in),
+    ngx_ws_relay_counter("ws_relay_messages_sent_total",
+                         "WebSocket messages queued to clients",
+                         messages_out),
+    ngx_ws_relay_counter("ws_relay_bytes_received_total",
+                         "Bytes read from WebSocket clients", bytes_in),
+    ngx_ws_relay_counter("ws_relay_bytes_sent_total",
+                         "Bytes written to WebSocket clients", bytes_out),
+    ngx_ws_relay_counter("ws_relay_deliveries_total",
+                         "Messages sent to a user (chat, notification, API)",
+                         deliveries),
+    ngx_ws_relay_counter("ws_relay_delivery_timeouts_total",
+                         "Deliveries whose acks did not all arrive in time",
+                         delivery_timeouts),
+    { "ws_relay_redis_up", "gauge",
+      "1 when both Redis links of the worker are ready",
+      offsetof(ngx_ws_relay_slot_t, redis_state),
+      ngx_ws_relay_api_metric_redis_up },
+    ngx_ws_relay_counter("ws_relay_redis_reconnects_total",
+                         "Times the worker got Redis back after losing it",
+                         redis_reconnects),
+    ngx_ws_relay_counter("ws_relay_redis_errors_total",
+                         "Redis errors: failed connects, lost links, error "
+                         "replies", redis_errors),
+    { "ws_relay_redis_rtt_seconds", "gauge",
+      "Last round trip through Redis (publish to own subscriber)",
+      offsetof(ngx_ws_relay_slot_t, redis_rtt_us),
+      ngx_ws_relay_api_metric_rtt },
+    { "ws_relay_closes_total", "counter",
+      "WebSocket connections closed, by close code (1006: no close frame)",
+      offsetof(ngx_ws_relay_slot_t, closes),
+      ngx_ws_relay_api_metric_closes }
+};
+
+#define NGX_WS_RELAY_METRICS                                                  \
+    (sizeof(ngx_ws_relay_metrics) / sizeof(ngx_ws_relay_metric_t))
 
 
 static ngx_ws_relay_api_route_t  ngx_ws_relay_api_routes[] = {
@@ -708,77 +788,34 @@ failed:
 }
 
 
+/*
+ * Prometheus text: per metric its HELP and TYPE lines, then one sample
+ * per live worker, written by the metric's own writer.
+ */
+
 static ngx_int_t
 ngx_ws_relay_api_metrics(ngx_http_request_t *r)
 {
-    u_char               *buf, *p, *end;
-    size_t                size;
-    ngx_uint_t            i, k, n, live;
-    ngx_ws_relay_shm_t   *shm;
-    ngx_ws_relay_slot_t  *slot;
-
-    typedef struct {
-        const char  *name;
-        const char  *type;
-        const char  *help;
-        size_t       offset;
-    } metric_t;
-
-    static const metric_t  metrics[] = {
-        { "ws_relay_connections", "gauge",
-          "WebSocket connections open", offsetof(ngx_ws_relay_slot_t,
-                                                 connections) },
-        { "ws_relay_users", "gauge",
-          "Registered users with a connection",
-          offsetof(ngx_ws_relay_slot_t, users) },
-        { "ws_relay_connections_accepted_total", "counter",
-          "WebSocket handshakes completed",
-          offsetof(ngx_ws_relay_slot_t, accepted) },
-        { "ws_relay_connections_rejected_total", "counter",
-          "Connections refused at capacity (close 1013)",
-          offsetof(ngx_ws_relay_slot_t, rejected) },
-        { "ws_relay_messages_received_total", "counter",
-          "WebSocket messages received from clients",
-          offsetof(ngx_ws_relay_slot_t, messages_in) },
-        { "ws_relay_messages_sent_total", "counter",
-          "WebSocket messages queued to clients",
-          offsetof(ngx_ws_relay_slot_t, messages_out) },
-        { "ws_relay_bytes_received_total", "counter",
-          "Bytes read from WebSocket clients",
-          offsetof(ngx_ws_relay_slot_t, bytes_in) },
-        { "ws_relay_bytes_sent_total", "counter",
-          "Bytes written to WebSocket clients",
-          offsetof(ngx_ws_relay_slot_t, bytes_out) },
-        { "ws_relay_deliveries_total", "counter",
-          "Messages sent to a user (chat, notification, API)",
-          offsetof(ngx_ws_relay_slot_t, deliveries) },
-        { "ws_relay_delivery_timeouts_total", "counter",
-          "Deliveries whose acks did not all arrive in time",
-          offsetof(ngx_ws_relay_slot_t, delivery_timeouts) },
-        { "ws_relay_redis_up", "gauge",
-          "1 when both Redis links of the worker are ready",
-          offsetof(ngx_ws_relay_slot_t, redis_state) },
-        { "ws_relay_redis_reconnects_total", "counter",
-          "Times the worker got Redis back after losing it",
-          offsetof(ngx_ws_relay_slot_t, redis_reconnects) },
-        { "ws_relay_redis_errors_total", "counter",
-          "Redis errors: failed connects, lost links, error replies",
-          offsetof(ngx_ws_relay_slot_t, redis_errors) }
-    };
+    u_char                       *buf, *p, *end;
+    size_t                        size;
+    ngx_uint_t                    i, k, n;
+    ngx_ws_relay_shm_t           *shm;
+    ngx_ws_relay_slot_t          *live[NGX_WS_RELAY_SLOTS];
+    const ngx_ws_relay_metric_t  *m;
 
     shm = ngx_ws_relay_shm(ngx_ws_relay_worker.main_conf);
 
-    live = 0;
+    n = 0;
 
     for (i = 0; i < NGX_WS_RELAY_SLOTS; i++) {
-        live += ngx_ws_relay_shm_slot_live(&shm->slots[i]);
+        if (ngx_ws_relay_shm_slot_live(&shm->slots[i])) {
+            live[n++] = &shm->slots[i];
+        }
     }
 
-    n = sizeof(metrics) / sizeof(metric_t);
-
-    /* HELP and TYPE lines, and one line per worker and series */
-    size = (n + 2) * 256
-           + live * (n + NGX_WS_RELAY_CLOSE_CODES + 1) * 128;
+    /* HELP and TYPE lines, and the samples of every worker */
+    size = NGX_WS_RELAY_METRICS * 256
+           + n * (NGX_WS_RELAY_METRICS + NGX_WS_RELAY_CLOSE_CODES) * 128;
 
     buf = ngx_pnalloc(r->pool, size);
     if (buf == NULL) {
@@ -788,84 +825,74 @@ ngx_ws_relay_api_metrics(ngx_http_request_t *r)
     p = buf;
     end = buf + size;
 
-    for (k = 0; k < n; k++) {
+    for (k = 0; k < NGX_WS_RELAY_METRICS; k++) {
+        m = &ngx_ws_relay_metrics[k];
+
         p = ngx_slprintf(p, end, "# HELP %s %s\n# TYPE %s %s\n",
-                         metrics[k].name, metrics[k].help,
-                         metrics[k].name, metrics[k].type);
+                         m->name, m->help, m->name, m->type);
 
-        for (i = 0; i < NGX_WS_RELAY_SLOTS; i++) {
-            slot = &shm->slots[i];
-
-            if (!ngx_ws_relay_shm_slot_live(slot)) {
-                continue;
-            }
-
-            if (metrics[k].offset == offsetof(ngx_ws_relay_slot_t,
-                                              redis_state))
-            {
-                p = ngx_slprintf(p, end, "%s{worker=\"%uA\"} %d\n",
-                                 metrics[k].name, slot->pid,
-                                 slot->redis_state
-                                 == NGX_WS_RELAY_BUS_UP);
-                continue;
-            }
-
-            p = ngx_slprintf(p, end, "%s{worker=\"%uA\"} %uA\n",
-                             metrics[k].name, slot->pid,
-                             *(ngx_atomic_t *) ((u_char *) slot
-                                                + metrics[k].offset));
-        }
-    }
-
-    p = ngx_slprintf(p, end,
-                     "# HELP ws_relay_redis_rtt_seconds Last round trip "
-                     "through Redis (publish to own subscriber)\n"
-                     "# TYPE ws_relay_redis_rtt_seconds gauge\n");
-
-    for (i = 0; i < NGX_WS_RELAY_SLOTS; i++) {
-        slot = &shm->slots[i];
-
-        if (ngx_ws_relay_shm_slot_live(slot)) {
-            p = ngx_slprintf(p, end,
-                             "ws_relay_redis_rtt_seconds{worker=\"%uA\"} "
-                             "%uA.%06uA\n", slot->pid,
-                             slot->redis_rtt_us / 1000000,
-                             slot->redis_rtt_us % 1000000);
-        }
-    }
-
-    p = ngx_slprintf(p, end,
-                     "# HELP ws_relay_closes_total WebSocket connections "
-                     "closed, by close code (1006: no close frame)\n"
-                     "# TYPE ws_relay_closes_total counter\n");
-
-    for (i = 0; i < NGX_WS_RELAY_SLOTS; i++) {
-        slot = &shm->slots[i];
-
-        if (!ngx_ws_relay_shm_slot_live(slot)) {
-            continue;
-        }
-
-        for (k = 0; k < NGX_WS_RELAY_CLOSE_CODES; k++) {
-            if (slot->closes[k] == 0) {
-                continue;
-            }
-
-            if (k == NGX_WS_RELAY_CLOSE_CODES - 1) {
-                p = ngx_slprintf(p, end, "ws_relay_closes_total{worker="
-                                 "\"%uA\",code=\"other\"} %uA\n",
-                                 slot->pid, slot->closes[k]);
-
-            } else {
-                p = ngx_slprintf(p, end, "ws_relay_closes_total{worker="
-                                 "\"%uA\",code=\"%ui\"} %uA\n",
-                                 slot->pid, 1000 + k, slot->closes[k]);
-            }
+        for (i = 0; i < n; i++) {
+            p = m->write(p, end, m, live[i]);
         }
     }
 
     return ngx_ws_relay_http_send(r, NGX_HTTP_OK, &ngx_ws_relay_api_text,
-                                   buf, p - buf);
+                                  buf, p - buf);
+}
+
+
+static u_char *
+ngx_ws_relay_api_metric_value(u_char *p, u_char *end,
+    const ngx_ws_relay_metric_t *m, ngx_ws_relay_slot_t *slot)
+{
+    return ngx_slprintf(p, end, "%s{worker=\"%uA\"} %uA\n", m->name,
+                        slot->pid,
+                        *(ngx_atomic_t *) ((u_char *) slot + m->offset));
+}
+
+
+static u_char *
+ngx_ws_relay_api_metric_redis_up(u_char *p, u_char *end,
+    const ngx_ws_relay_metric_t *m, ngx_ws_relay_slot_t *slot)
+{
+    return ngx_slprintf(p, end, "%s{worker=\"%uA\"} %d\n", m->name,
+                        slot->pid, slot->redis_state == NGX_WS_RELAY_BUS_UP);
+}
+
+
+static u_char *
+ngx_ws_relay_api_metric_rtt(u_char *p, u_char *end,
+    const ngx_ws_relay_metric_t *m, ngx_ws_relay_slot_t *slot)
+{
+    return ngx_slprintf(p, end, "%s{worker=\"%uA\"} %uA.%06uA\n", m->name,
+                        slot->pid, slot->redis_rtt_us / 1000000,
+                        slot->redis_rtt_us % 1000000);
+}
+
+
+static u_char *
+ngx_ws_relay_api_metric_closes(u_char *p, u_char *end,
+    const ngx_ws_relay_metric_t *m, ngx_ws_relay_slot_t *slot)
+{
+    ngx_uint_t  k;
+
+    for (k = 0; k < NGX_WS_RELAY_CLOSE_CODES; k++) {
+        if (slot->closes[k] == 0) {
+            continue;
+        }
+
+        if (k == NGX_WS_RELAY_CLOSE_CODES - 1) {
+            p = ngx_slprintf(p, end, "%s{worker=\"%uA\",code=\"other\"} "
+                             "%uA\n", m->name, slot->pid, slot->closes[k]);
+
+        } else {
+            p = ngx_slprintf(p, end, "%s{worker=\"%uA\",code=\"%ui\"} "
+                             "%uA\n", m->name, slot->pid, 1000 + k,
+                             slot->closes[k]);
+        }
+    }
+
+    return p;
 }
 
 

@@ -356,6 +356,9 @@ ngx_ws_relay_bus_publish(ngx_str_t *user_id, ngx_str_t *text, uint64_t id)
         return NGX_DECLINED;
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_ws_relay_bus.log, 0,
+                   "ws relay: delivery %uL: PUBLISH to \"%V\"", id, user_id);
+
     parts[0] = ngx_ws_relay_worker.node_id;
     parts[1].data = head;
     parts[1].len = ngx_ws_relay_wire_user_head(head, id) - head;
@@ -549,6 +552,10 @@ ngx_ws_relay_bus_node_message(ngx_str_t *payload)
     }
 
     if (m.type == NGX_WS_RELAY_WIRE_ACK) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, bus->log, 0,
+                       "ws relay: delivery %uL: ack received: %uL",
+                       m.id, m.count);
+
         ngx_ws_relay_delivery_acked(m.id, (ngx_uint_t) m.count);
         return;
     }

@@ -464,6 +464,9 @@ ngx_ws_relay_conn_read_handler(ngx_event_t *rev)
             return;
         }
 
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "ws relay: %z bytes read", n);
+
         wc->alive = 1;
         ngx_ws_relay_stat_add(bytes_in, n);
 
@@ -503,6 +506,11 @@ ngx_ws_relay_conn_process(ngx_ws_relay_conn_t *wc, u_char *pos, u_char *last)
                                    wc->parser.error);
             return;
         }
+
+        ngx_log_debug5(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
+                       "ws relay: frame opcode:%ui len:%uz first:%d last:%d "
+                       "compressed:%d", ev.opcode, ev.len, ev.first, ev.last,
+                       ev.compressed);
 
         if (ev.type == NGX_WS_RELAY_FRAME_CONTROL) {
             ngx_ws_relay_conn_control(wc, &ev);
@@ -638,6 +646,9 @@ ngx_ws_relay_conn_message(ngx_ws_relay_conn_t *wc,
         return;
     }
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
+                   "ws relay: message of %uz bytes", len);
+
     ngx_ws_relay_router_message(wc, data, len);
 }
 
@@ -712,6 +723,9 @@ ngx_ws_relay_conn_heartbeat(ngx_ws_relay_conn_t *wc)
         return NGX_ERROR;
     }
 
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
+                   "ws relay: heartbeat ping");
+
     wc->alive = 0;
 
     (void) ngx_ws_relay_conn_send(wc, NGX_WS_RELAY_OP_PING, NULL, 0);
@@ -743,6 +757,9 @@ ngx_ws_relay_conn_close(ngx_ws_relay_conn_t *wc, ngx_uint_t code,
     wc->closing = 1;
     wc->close_code = code ? code : NGX_WS_RELAY_CLOSE_NO_STATUS;
     c = wc->connection;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "ws relay: close %ui queued", wc->close_code);
 
     reason_len = reason ? ngx_min(ngx_strlen(reason), 120) : 0;
     len = code ? 2 + reason_len : 0;
@@ -847,6 +864,10 @@ ngx_ws_relay_conn_send_frame(ngx_ws_relay_conn_t *wc, ngx_uint_t opcode,
     if (p == NULL) {
         return NGX_DECLINED;
     }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
+                   "ws relay: frame queued opcode:%ui len:%uz rsv1:%d",
+                   opcode, len, (flags & NGX_WS_RELAY_RSV1) != 0);
 
     p = ngx_ws_relay_frame_write_header(p, opcode, NGX_WS_RELAY_FIN|flags,
                                         len);
@@ -1022,6 +1043,9 @@ ngx_ws_relay_conn_flush(ngx_ws_relay_conn_t *wc)
         if (n == NGX_AGAIN) {
             return NGX_AGAIN;
         }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "ws relay: %z bytes sent", n);
 
         wc->out_pos += n;
         ngx_ws_relay_stat_add(bytes_out, n);

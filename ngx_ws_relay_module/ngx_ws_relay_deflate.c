@@ -360,9 +360,11 @@ ngx_ws_relay_inflate(u_char *data, size_t len, size_t max, ngx_str_t *out,
     zs = &ngx_ws_relay_inflater;
 
     if (!ngx_ws_relay_inflater_ready) {
-        if (inflateInit2(zs, -NGX_WS_RELAY_DEFLATE_MAX_BITS) != Z_OK) {
+        rc = inflateInit2(zs, -NGX_WS_RELAY_DEFLATE_MAX_BITS);
+
+        if (rc != Z_OK) {
             ngx_log_error(NGX_LOG_ALERT, log, 0,
-                          "ws relay: inflateInit2() failed");
+                          "ws relay: inflateInit2() failed: %d", rc);
             return NGX_ABORT;
         }
 
@@ -460,12 +462,12 @@ ngx_ws_relay_deflate(ngx_uint_t window_bits, ngx_int_t level, u_char *data,
     zs = &ngx_ws_relay_deflaters[window_bits];
 
     if (zs->state == NULL) {
-        if (deflateInit2(zs, (int) level, Z_DEFLATED, -(int) window_bits, 8,
-                         Z_DEFAULT_STRATEGY)
-            != Z_OK)
-        {
+        rc = deflateInit2(zs, (int) level, Z_DEFLATED, -(int) window_bits, 8,
+                          Z_DEFAULT_STRATEGY);
+
+        if (rc != Z_OK) {
             ngx_log_error(NGX_LOG_ALERT, log, 0,
-                          "ws relay: deflateInit2() failed");
+                          "ws relay: deflateInit2() failed: %d", rc);
             return NGX_ERROR;
         }
 

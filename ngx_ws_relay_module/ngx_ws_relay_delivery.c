@@ -56,9 +56,12 @@ ngx_ws_relay_delivery_create(ngx_ws_relay_delivery_pt handler, void *data,
     d->user_id.len = user_id->len;
     ngx_memcpy(d->user_id.data, user_id->data, user_id->len);
 
+    /* the sender's log: debug_connection follows its messages */
+    d->log = log;
+
     d->timer.handler = ngx_ws_relay_delivery_timeout;
     d->timer.data = d;
-    d->timer.log = ngx_cycle->log;
+    d->timer.log = log;
     d->timer.cancelable = 1;
 
     return d;
@@ -79,9 +82,15 @@ ngx_ws_relay_delivery_start(ngx_ws_relay_delivery_t *d, ngx_str_t *text)
         return;
     }
 
+    id = ++ngx_ws_relay_next_delivery;
+    d->node.key = (ngx_rbtree_key_t) id;
+
     d->delivered = ngx_ws_relay_delivery_local(&d->user_id, text);
 
-    id = ++ngx_ws_relay_next_delivery;
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, d->log, 0,
+                   "ws relay: delivery %uL to \"%V\": %uz bytes, "
+                   "%ui local connections", id, &d->user_id, text->len,
+                   d->delivered);
 
     if (ngx_ws_relay_bus_publish(&d->user_id, text, id) != NGX_OK
         || (d->any && d->delivered))
@@ -91,7 +100,9 @@ ngx_ws_relay_delivery_start(ngx_ws_relay_delivery_t *d, ngx_str_t *text)
         return;
     }
 
-    d->node.key = (ngx_rbtree_key_t) id;
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, d->log, 0,
+                   "ws relay: delivery %uL published, awaiting acks", id);
+
     ngx_rbtree_insert(&ngx_ws_relay_deliveries, &d->node);
     d->pending = 1;
 
@@ -158,6 +169,10 @@ ngx_ws_relay_delivery_published(uint64_t id, ngx_int_t receivers)
 
     d->expected = ngx_max(receivers, 0);
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, d->log, 0,
+                   "ws relay: delivery %uL: PUBLISH reached %i workers",
+                   id, receivers);
+
     ngx_ws_relay_delivery_check(d);
 }
 
@@ -174,6 +189,10 @@ ngx_ws_relay_delivery_acked(uint64_t id, ngx_uint_t delivered)
 
     d->acks++;
     d->delivered += delivered;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, d->log, 0,
+                   "ws relay: delivery %uL: ack %ui with %ui connections",
+                   id, d->acks, delivered);
 
     ngx_ws_relay_delivery_check(d);
 }
@@ -200,7 +219,10 @@ ngx_ws_relay_delivery_abandon(ngx_queue_t *queue)
             ngx_ws_relay_delivery_free(d);
 
         } else {
+            /* the owner's log goes with it */
             d->data = NULL;
+            d->log = ngx_cycle->log;
+            d->timer.log = ngx_cycle->log;
         }
     }
 }
@@ -262,6 +284,10 @@ ngx_ws_relay_delivery_complete(ngx_ws_relay_delivery_t *d)
     if (d->timer.timer_set) {
         ngx_del_timer(&d->timer);
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, d->log, 0,
+                   "ws relay: delivery %uL done: %ui delivered",
+                   (uint64_t) d->node.key, d->delivered);
 
     d->done = 1;
     d->handler(d);

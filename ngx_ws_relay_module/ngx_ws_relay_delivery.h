@@ -25,6 +25,7 @@ typedef void (*ngx_ws_relay_delivery_pt)(ngx_ws_relay_delivery_t *d);
  */
 
 struct ngx_ws_relay_delivery_s {
+    /* node.key: the delivery's id, unique in the worker */
     ngx_rbtree_node_t           node;
     ngx_queue_t                 queue;
     ngx_event_t                 timer;
@@ -36,6 +37,7 @@ struct ngx_ws_relay_delivery_s {
 
     ngx_ws_relay_delivery_pt    handler;
     void                       *data;
+    ngx_log_t                  *log;
     json_t                     *reply;
     /* the target user; the bytes follow the struct */
     ngx_str_t                   user_id;

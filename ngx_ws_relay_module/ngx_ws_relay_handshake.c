@@ -13,13 +13,18 @@
 #define NGX_WS_RELAY_GUID  "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
+static ngx_int_t ngx_ws_relay_handshake_check(ngx_http_request_t *r,
+    ngx_str_t *key);
+static ngx_int_t ngx_ws_relay_handshake_accept(ngx_http_request_t *r,
+    ngx_str_t *key);
 static ngx_int_t ngx_ws_relay_handshake_reject(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *line, const char *text);
 static ngx_int_t ngx_ws_relay_add_header(ngx_http_request_t *r,
     ngx_str_t *key, ngx_str_t *value);
 static ngx_table_elt_t *ngx_ws_relay_find_header(ngx_http_request_t *r,
     ngx_str_t *name);
-static ngx_int_t ngx_ws_relay_has_token(ngx_table_elt_t *h, ngx_str_t *token);
+static ngx_uint_t ngx_ws_relay_has_token(ngx_table_elt_t *h,
+    ngx_str_t *token);
 
 
 static ngx_str_t  ngx_ws_relay_websocket = ngx_string("websocket");
@@ -48,23 +53,31 @@ static ngx_str_t  ngx_ws_relay_426 = ngx_string("426 Upgrade Required");
 ngx_int_t
 ngx_ws_relay_handshake_handler(ngx_http_request_t *r)
 {
-    u_char                    accept[28], digest[20];
-    ngx_str_t                 key, decoded, src, dst;
-    ngx_int_t                 rc;
-    ngx_sha1_t                sha1;
-    ngx_table_elt_t               *h;
-    u_char                         buf[24];
-    ngx_ws_relay_loc_conf_t       *wlcf;
-    ngx_ws_relay_deflate_offer_t   offer;
-
-    wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_relay_module);
-
-    ngx_str_null(&key);
-    ngx_str_null(&decoded);
+    ngx_int_t  rc;
+    ngx_str_t  key;
 
     if (r != r->main) {
         return NGX_DECLINED;
     }
+
+    rc = ngx_ws_relay_handshake_check(r, &key);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_ws_relay_handshake_accept(r, &key);
+}
+
+
+/* NGX_OK with the client's key, or the response that refuses it */
+
+static ngx_int_t
+ngx_ws_relay_handshake_check(ngx_http_request_t *r, ngx_str_t *key)
+{
+    u_char            buf[24];
+    ngx_str_t         decoded;
+    ngx_table_elt_t  *h;
 
     if (r->method != NGX_HTTP_GET) {
         if (ngx_ws_relay_add_header(r, &ngx_ws_relay_allow_header,
@@ -97,8 +110,8 @@ ngx_ws_relay_handshake_handler(ngx_http_request_t *r)
         }
 
         return ngx_ws_relay_handshake_reject(r, 426, &ngx_ws_relay_426,
-                                  "This location accepts WebSocket "
-                                  "connections only.\n");
+                                             "This location accepts "
+                                             "WebSocket connections only.\n");
     }
 
     if (r->http_version != NGX_HTTP_VERSION_11) {
@@ -106,7 +119,8 @@ ngx_ws_relay_handshake_handler(ngx_http_request_t *r)
                       "ws relay: WebSocket upgrade needs HTTP/1.1");
 
         return ngx_ws_relay_handshake_reject(r, NGX_HTTP_BAD_REQUEST, NULL,
-                                  "WebSocket upgrade needs HTTP/1.1.\n");
+                                             "WebSocket upgrade needs "
+                                             "HTTP/1.1.\n");
     }
 
     h = ngx_ws_relay_find_header(r, &ngx_ws_relay_version_header);
@@ -128,8 +142,8 @@ ngx_ws_relay_handshake_handler(ngx_http_request_t *r)
         }
 
         return ngx_ws_relay_handshake_reject(r, 426, &ngx_ws_relay_426,
-                                  "Only WebSocket version 13 is "
-                                  "supported.\n");
+                                             "Only WebSocket version 13 is "
+                                             "supported.\n");
     }
 
     /* the key must be 16 bytes, base64-encoded */
@@ -137,20 +151,21 @@ ngx_ws_relay_handshake_handler(ngx_http_request_t *r)
     h = ngx_ws_relay_find_header(r, &ngx_ws_relay_key_header);
 
     if (h != NULL) {
-        key = h->value;
+        *key = h->value;
         decoded.data = buf;
     }
 
     if (h == NULL
-        || key.len != 24
-        || ngx_decode_base64(&decoded, &key) != NGX_OK
+        || key->len != 24
+        || ngx_decode_base64(&decoded, key) != NGX_OK
         || decoded.len != 16)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ws relay: missing or invalid Sec-WebSocket-Key");
 
         return ngx_ws_relay_handshake_reject(r, NGX_HTTP_BAD_REQUEST, NULL,
-                                  "Missing or invalid Sec-WebSocket-Key.\n");
+                                             "Missing or invalid "
+                                             "Sec-WebSocket-Key.\n");
     }
 
     if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
@@ -158,12 +173,30 @@ ngx_ws_relay_handshake_handler(ngx_http_request_t *r)
                       "ws relay: upgrade request with a body");
 
         return ngx_ws_relay_handshake_reject(r, NGX_HTTP_BAD_REQUEST, NULL,
-                                  "A WebSocket upgrade request has no "
-                                  "body.\n");
+                                             "A WebSocket upgrade request "
+                                             "has no body.\n");
     }
 
+    return NGX_OK;
+}
+
+
+/* the 101, with Sec-WebSocket-Accept and the extensions agreed on */
+
+static ngx_int_t
+ngx_ws_relay_handshake_accept(ngx_http_request_t *r, ngx_str_t *key)
+{
+    u_char                         accept[28], digest[20];
+    ngx_int_t                      rc;
+    ngx_str_t                      src, dst;
+    ngx_sha1_t                     sha1;
+    ngx_ws_relay_loc_conf_t       *wlcf;
+    ngx_ws_relay_deflate_offer_t   offer;
+
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_relay_module);
+
     ngx_sha1_init(&sha1);
-    ngx_sha1_update(&sha1, key.data, key.len);
+    ngx_sha1_update(&sha1, key->data, key->len);
     ngx_sha1_update(&sha1, NGX_WS_RELAY_GUID, sizeof(NGX_WS_RELAY_GUID) - 1);
     ngx_sha1_final(digest, &sha1);
 
@@ -214,6 +247,10 @@ ngx_ws_relay_handshake_handler(ngx_http_request_t *r)
     if (ngx_http_send_special(r, NGX_HTTP_FLUSH) == NGX_ERROR) {
         return NGX_ERROR;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ws relay: 101 sent, deflate window %ui",
+                   offer.server_window_bits);
 
     if (ngx_ws_relay_conn_start(r, wlcf, offer.server_window_bits)
         != NGX_DONE)
@@ -297,7 +334,7 @@ ngx_ws_relay_find_header(ngx_http_request_t *r, ngx_str_t *name)
 
 /* a comma-separated header value holds the token, in any case */
 
-static ngx_int_t
+static ngx_uint_t
 ngx_ws_relay_has_token(ngx_table_elt_t *h, ngx_str_t *token)
 {
     u_char  *p, *end, *start, *last;

@@ -224,6 +224,9 @@ ngx_ws_relay_router_message(ngx_ws_relay_conn_t *wc, u_char *data,
         name.data = (u_char *) json_string_value(type);
         name.len = json_string_length(type);
 
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
+                       "ws relay: message of type \"%V\"", &name);
+
         for (route = ngx_ws_relay_routes; route->handler; route++) {
             if (route->type.len == name.len
                 && ngx_strncmp(route->type.data, name.data, name.len) == 0)
@@ -309,6 +312,9 @@ ngx_ws_relay_router_fast(ngx_ws_relay_conn_t *wc, u_char *data, size_t len)
     if (type == NULL) {
         return NGX_DECLINED;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
+                   "ws relay: flat message of type \"%V\"", type);
 
     if (type->len == 4 && ngx_strncmp(type->data, "ping", 4) == 0) {
         ngx_ws_relay_router_ping(wc, NULL);
@@ -614,6 +620,10 @@ ngx_ws_relay_router_deliver(ngx_ws_relay_conn_t *wc, ngx_str_t *target,
     d->any = chat;
     ngx_queue_insert_tail(&wc->deliveries, &d->queue);
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
+                   "ws relay: %s to \"%V\"",
+                   chat ? "chat" : "notification", target);
+
     ngx_ws_relay_delivery_start(d, message);
 }
 
@@ -650,6 +660,10 @@ ngx_ws_relay_router_delivered(ngx_ws_relay_delivery_t *d)
         }
 
         ngx_queue_remove(q);
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
+                       "ws relay: delivery %uL replied: %ui delivered",
+                       (uint64_t) head->node.key, head->delivered);
 
         p = ngx_sprintf(buf, "{\"type\":\"%s\",\"targetUserId\":",
                         head->any ? "chat_delivered" : "notification_result");
