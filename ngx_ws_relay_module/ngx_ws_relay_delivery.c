@@ -83,7 +83,7 @@ ngx_ws_relay_delivery_start(ngx_ws_relay_delivery_t *d, ngx_str_t *text)
     }
 
     id = ++ngx_ws_relay_next_delivery;
-    d->node.key = (ngx_rbtree_key_t) id;
+    d->id = id;
 
     d->delivered = ngx_ws_relay_delivery_local(&d->user_id, text);
 
@@ -103,6 +103,7 @@ ngx_ws_relay_delivery_start(ngx_ws_relay_delivery_t *d, ngx_str_t *text)
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, d->log, 0,
                    "ws relay: delivery %uL published, awaiting acks", id);
 
+    d->node.key = (ngx_rbtree_key_t) id;
     ngx_rbtree_insert(&ngx_ws_relay_deliveries, &d->node);
     d->pending = 1;
 
@@ -287,7 +288,7 @@ ngx_ws_relay_delivery_complete(ngx_ws_relay_delivery_t *d)
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, d->log, 0,
                    "ws relay: delivery %uL done: %ui delivered",
-                   (uint64_t) d->node.key, d->delivered);
+                   d->id, d->delivered);
 
     d->done = 1;
     d->handler(d);

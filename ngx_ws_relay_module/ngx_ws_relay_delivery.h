@@ -25,10 +25,12 @@ typedef void (*ngx_ws_relay_delivery_pt)(ngx_ws_relay_delivery_t *d);
  */
 
 struct ngx_ws_relay_delivery_s {
-    /* node.key: the delivery's id, unique in the worker */
     ngx_rbtree_node_t           node;
     ngx_queue_t                 queue;
     ngx_event_t                 timer;
+
+    /* unique in the worker: acks name it */
+    uint64_t                    id;
 
     /* acks still expected: -1 until PUBLISH answers */
     ngx_int_t                   expected;

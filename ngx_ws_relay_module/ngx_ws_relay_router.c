@@ -663,7 +663,7 @@ ngx_ws_relay_router_delivered(ngx_ws_relay_delivery_t *d)
 
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
                        "ws relay: delivery %uL replied: %ui delivered",
-                       (uint64_t) head->node.key, head->delivered);
+                       head->id, head->delivered);
 
         p = ngx_sprintf(buf, "{\"type\":\"%s\",\"targetUserId\":",
                         head->any ? "chat_delivered" : "notification_result");
