@@ -31,7 +31,6 @@
 #define NGX_WS_RELAY_RSV3             0x10
 
 #define NGX_WS_RELAY_MAX_CONTROL      125
-#define NGX_WS_RELAY_MAX_HEADER       14
 
 #define NGX_WS_RELAY_CLOSE_NORMAL          1000
 #define NGX_WS_RELAY_CLOSE_GOING_AWAY      1001
