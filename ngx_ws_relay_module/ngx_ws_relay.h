@@ -54,6 +54,8 @@ typedef struct {
     size_t                      max_message_size;
     size_t                      send_buffer;
     ngx_http_complex_value_t   *user_id;
+    /* ws_relay_user_id "optional": an empty identity is no refusal */
+    ngx_flag_t                  user_id_optional;
     ngx_flag_t                  deflate;
     size_t                      deflate_min_length;
     ngx_int_t                   deflate_level;
@@ -83,6 +85,10 @@ char *ngx_ws_relay_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_ws_relay_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_ws_relay_http_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, u_char *data, size_t len);
+ngx_int_t ngx_ws_relay_http_add_header(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_str_t *value);
+ngx_table_elt_t *ngx_ws_relay_http_find_header(ngx_http_request_t *r,
+    ngx_str_t *name);
 uint64_t ngx_ws_relay_now_ms(void);
 
 

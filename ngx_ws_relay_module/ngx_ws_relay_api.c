@@ -44,6 +44,7 @@ struct ngx_ws_relay_metric_s {
 };
 
 
+static ngx_int_t ngx_ws_relay_api_preflight(ngx_http_request_t *r);
 static ngx_int_t ngx_ws_relay_api_health(ngx_http_request_t *r);
 static ngx_int_t ngx_ws_relay_api_connections(ngx_http_request_t *r);
 static ngx_int_t ngx_ws_relay_api_send(ngx_http_request_t *r);
@@ -149,6 +150,7 @@ static ngx_ws_relay_api_route_t  ngx_ws_relay_api_routes[] = {
 
 
 static ngx_str_t  ngx_ws_relay_api_json = ngx_string("application/json");
+static ngx_str_t  ngx_ws_relay_api_allow = ngx_string("Allow");
 static ngx_str_t  ngx_ws_relay_api_text =
     ngx_string("text/plain; version=0.0.4");
 
@@ -200,27 +202,29 @@ ngx_int_t
 ngx_ws_relay_api_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
-    ngx_table_elt_t           *h;
+    ngx_str_t                  allow;
     ngx_ws_relay_loc_conf_t   *wlcf;
     ngx_ws_relay_api_route_t  *route;
 
     wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_relay_module);
     route = &ngx_ws_relay_api_routes[wlcf->api];
 
+    if (r->method == NGX_HTTP_OPTIONS) {
+        return ngx_ws_relay_api_preflight(r);
+    }
+
     if (!(r->method & route->methods)) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Allow");
-
         if (route->methods & NGX_HTTP_POST) {
-            ngx_str_set(&h->value, "POST");
+            ngx_str_set(&allow, "POST");
 
         } else {
-            ngx_str_set(&h->value, "GET, HEAD");
+            ngx_str_set(&allow, "GET, HEAD");
+        }
+
+        if (ngx_ws_relay_http_add_header(r, &ngx_ws_relay_api_allow, &allow)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         if (ngx_http_discard_request_body(r) != NGX_OK) {
@@ -241,6 +245,61 @@ ngx_ws_relay_api_handler(ngx_http_request_t *r)
     }
 
     return route->handler(r);
+}
+
+
+/*
+ * A CORS preflight, answered as the old server's cors() answered it:
+ * 204, the methods, and the request headers the browser asked for.
+ * Access-Control-Allow-Origin is the configuration's (add_header), so
+ * that the operator chooses the origins.
+ */
+
+static ngx_int_t
+ngx_ws_relay_api_preflight(ngx_http_request_t *r)
+{
+    ngx_int_t         rc;
+    ngx_table_elt_t  *h;
+
+    static ngx_str_t  methods = ngx_string("GET,HEAD,PUT,PATCH,POST,DELETE");
+    static ngx_str_t  request = ngx_string("Access-Control-Request-Headers");
+    static ngx_str_t  allow_methods =
+                                ngx_string("Access-Control-Allow-Methods");
+    static ngx_str_t  allow_headers =
+                                ngx_string("Access-Control-Allow-Headers");
+    static ngx_str_t  vary = ngx_string("Vary");
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_ws_relay_http_add_header(r, &allow_methods, &methods)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h = ngx_ws_relay_http_find_header(r, &request);
+
+    if (h
+        && (ngx_ws_relay_http_add_header(r, &allow_headers, &h->value)
+            != NGX_OK
+            || ngx_ws_relay_http_add_header(r, &vary, &request) != NGX_OK))
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status = NGX_HTTP_NO_CONTENT;
+    r->headers_out.content_length_n = 0;
+    r->header_only = 1;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_send_special(r, NGX_HTTP_LAST);
 }
 
 
@@ -377,10 +436,54 @@ ngx_ws_relay_api_max_connections(void)
 }
 
 
+/*
+ * POST /api/send-to-user: {"userId":"u1","message":<any>,"type":<any>}
+ * sent as application/json (the old server's body parser read no other
+ * type; a browser cannot send it cross-origin without a preflight).
+ */
+
 static ngx_int_t
 ngx_ws_relay_api_send(ngx_http_request_t *r)
 {
-    ngx_int_t  rc;
+    ngx_int_t         rc;
+    ngx_str_t         type;
+    ngx_table_elt_t  *h;
+
+    h = r->headers_in.content_type;
+
+    if (h) {
+        type = h->value;
+
+        if (ngx_strlchr(type.data, type.data + type.len, ';')) {
+            type.len = ngx_strlchr(type.data, type.data + type.len, ';')
+                       - type.data;
+        }
+
+        while (type.len && (type.data[type.len - 1] == ' '
+                            || type.data[type.len - 1] == '\t'))
+        {
+            type.len--;
+        }
+    }
+
+    if (h == NULL
+        || type.len != sizeof("application/json") - 1
+        || ngx_strncasecmp(type.data, (u_char *) "application/json",
+                           type.len)
+           != 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ws relay: send-to-user body is not sent as "
+                      "application/json");
+
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_ws_relay_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                      "Request body must be JSON "
+                                      "(Content-Type: application/json)");
+    }
 
     rc = ngx_http_read_client_request_body(r, ngx_ws_relay_api_send_body);
 
@@ -395,83 +498,81 @@ ngx_ws_relay_api_send(ngx_http_request_t *r)
 static void
 ngx_ws_relay_api_send_body(ngx_http_request_t *r)
 {
-    json_t                   *body, *user, *message, *type, *out;
-    ngx_str_t                 text, user_id;
-    json_error_t              error;
-    ngx_ws_relay_delivery_t  *d;
+    u_char                     *p, *start;
+    size_t                      size;
+    ngx_int_t                   rc;
+    ngx_str_t                   body, user_id, text;
+    const char                 *error;
+    ngx_ws_relay_delivery_t    *d;
+    ngx_ws_relay_json_value_t  *user, *message, *type;
+    ngx_ws_relay_json_field_t   f[3] = {
+                                    { ngx_string("userId"), { 0 } },
+                                    { ngx_string("message"), { 0 } },
+                                    { ngx_string("type"), { 0 } }
+                                };
 
-    if (ngx_ws_relay_api_read_body(r, &text) != NGX_OK) {
+    if (ngx_ws_relay_api_read_body(r, &body) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    body = json_loadb((char *) text.data, text.len,
-                      JSON_REJECT_DUPLICATES|JSON_DECODE_ANY, &error);
+    rc = ngx_ws_relay_json_read(body.data, body.len, f, 3, &error);
 
-    if (body == NULL) {
+    user = &f[0].value;
+    message = &f[1].value;
+    type = &f[2].value;
+
+    if (rc == NGX_ERROR) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ws relay: send-to-user body is not JSON: %s",
-                      error.text);
-        ngx_http_finalize_request(r,
-            ngx_ws_relay_api_error(r, NGX_HTTP_BAD_REQUEST,
-                                   "Request body must be JSON"));
-        return;
-    }
+                      "ws relay: send-to-user body is not JSON: %s", error);
+        error = "Request body must be JSON";
 
-    user = json_object_get(body, "userId");
-    message = json_object_get(body, "message");
-    type = json_object_get(body, "type");
+    } else if (rc == NGX_DECLINED) {
+        error = "Request body must be a JSON object";
 
-    if (!json_is_object(body)) {
-        text.data = (u_char *) "Request body must be a JSON object";
+    } else if (ngx_ws_relay_json_falsy(user)) {
+        error = "Missing userId";
 
-    } else if (user == NULL || json_is_null(user)
-               || (json_is_string(user) && json_string_length(user) == 0))
-    {
-        text.data = (u_char *) "Missing userId";
+    } else if (user->type != NGX_WS_RELAY_JSON_STRING) {
+        error = "userId must be a string";
 
-    } else if (!json_is_string(user)) {
-        text.data = (u_char *) "userId must be a string";
-
-    } else if (json_string_length(user) > NGX_WS_RELAY_MAX_USER_ID) {
-        text.data = (u_char *) "userId is too long";
-
-    } else if (message == NULL || json_is_null(message)) {
-        text.data = (u_char *) "Missing message";
-
-    } else if (type && !json_is_null(type) && !json_is_string(type)) {
-        text.data = (u_char *) "type must be a string";
+    } else if (ngx_ws_relay_json_falsy(message)) {
+        error = "Missing message";
 
     } else {
-        text.data = NULL;
+        error = NULL;
     }
 
-    if (text.data) {
-        json_decref(body);
+    if (error == NULL) {
+        /* decoding never makes a string longer than its JSON text */
+        user_id.data = ngx_pnalloc(r->pool, user->text.len);
+        if (user_id.data == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        user_id.len = ngx_ws_relay_json_unescape(user_id.data, user);
+
+        if (user_id.len > NGX_WS_RELAY_MAX_USER_ID) {
+            error = "userId is too long";
+        }
+    }
+
+    if (error) {
         ngx_http_finalize_request(r,
-            ngx_ws_relay_api_error(r, NGX_HTTP_BAD_REQUEST,
-                                   (char *) text.data));
+            ngx_ws_relay_api_error(r, NGX_HTTP_BAD_REQUEST, error));
         return;
     }
 
-    out = json_pack("{s:s, s:O, s:s, s:I}",
-                    "type", (json_is_string(type)
-                             && json_string_length(type))
-                            ? json_string_value(type) : "notification",
-                    "message", message,
-                    "sender", "system",
-                    "timestamp", (json_int_t) ngx_ws_relay_now_ms());
+    size = sizeof("{\"type\":\"notification\",\"message\":,"
+                  "\"sender\":\"system\",\"timestamp\":}")
+           + type->text.len + message->text.len + NGX_INT64_LEN;
 
-    user_id.data = (u_char *) json_string_value(user);
-    user_id.len = json_string_length(user);
-
+    start = ngx_pnalloc(r->pool, size);
     d = ngx_ws_relay_delivery_create(ngx_ws_relay_api_delivered, r, &user_id,
                                      r->connection->log);
 
-    if (out == NULL || d == NULL) {
-        json_decref(out);
-        json_decref(body);
-
+    if (start == NULL || d == NULL) {
         if (d) {
             ngx_ws_relay_delivery_free(d);
         }
@@ -480,18 +581,29 @@ ngx_ws_relay_api_send_body(ngx_http_request_t *r)
         return;
     }
 
-    d->reply = json_pack("{s:b, s:I, s:O}",
-                         "success", 1,
-                         "delivered", (json_int_t) 0,
-                         "userId", user);
+    /* type || "notification", as the old server wrote it */
+
+    p = ngx_cpymem(start, "{\"type\":", sizeof("{\"type\":") - 1);
+
+    if (ngx_ws_relay_json_falsy(type)) {
+        p = ngx_cpymem(p, "\"notification\"", sizeof("\"notification\"") - 1);
+
+    } else {
+        p = ngx_ws_relay_json_copy(p, &type->text);
+    }
+
+    p = ngx_cpymem(p, ",\"message\":", sizeof(",\"message\":") - 1);
+    p = ngx_ws_relay_json_copy(p, &message->text);
+    p = ngx_sprintf(p, ",\"sender\":\"system\",\"timestamp\":%uL}",
+                    ngx_ws_relay_now_ms());
+
+    text.data = start;
+    text.len = p - start;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "ws relay: api send to \"%V\"", &user_id);
+                   "ws relay: api send of %uz bytes", text.len);
 
-    ngx_ws_relay_delivery_start_json(d, out);
-
-    json_decref(out);
-    json_decref(body);
+    ngx_ws_relay_delivery_start(d, &text);
 }
 
 
@@ -552,23 +664,40 @@ ngx_ws_relay_api_read_body(ngx_http_request_t *r, ngx_str_t *body)
 }
 
 
+/* {"success":<delivered > 0>,"delivered":n,"userId":"u1"} */
+
 static void
 ngx_ws_relay_api_delivered(ngx_ws_relay_delivery_t *d)
 {
-    json_t              *reply;
+    u_char              *p, *start;
+    ngx_int_t            rc;
     ngx_http_request_t  *r;
 
     r = d->data;
-    reply = d->reply;
-    d->reply = NULL;
 
-    if (reply) {
-        json_object_set_new(reply, "delivered", json_integer(d->delivered));
+    start = ngx_pnalloc(r->pool, sizeof("{\"success\":false,\"delivered\":,"
+                                        "\"userId\":}\n")
+                                 + NGX_INT_T_LEN
+                                 + NGX_WS_RELAY_JSON_STR_LEN(d->user_id.len));
+
+    if (start == NULL) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    } else {
+        p = ngx_sprintf(start, "{\"success\":%s,\"delivered\":%ui,"
+                        "\"userId\":", d->delivered ? "true" : "false",
+                        d->delivered);
+        p = ngx_ws_relay_json_write_string(p, &d->user_id);
+        *p++ = '}';
+        *p++ = '\n';
+
+        rc = ngx_ws_relay_http_send(r, NGX_HTTP_OK, &ngx_ws_relay_api_json,
+                                    start, p - start);
     }
 
     ngx_ws_relay_delivery_free(d);
 
-    ngx_ws_relay_api_finish(r, ngx_ws_relay_api_reply(r, NGX_HTTP_OK, reply));
+    ngx_ws_relay_api_finish(r, rc);
 }
 
 
@@ -979,6 +1108,58 @@ ngx_ws_relay_http_send(ngx_http_request_t *r, ngx_uint_t status,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_ws_relay_http_add_header(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key = *key;
+    h->value = *value;
+
+    return NGX_OK;
+}
+
+
+/* a request header that nginx keeps no pointer to, by name */
+
+ngx_table_elt_t *
+ngx_ws_relay_http_find_header(ngx_http_request_t *r, ngx_str_t *name)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == name->len
+            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
+        {
+            return &h[i];
+        }
+    }
 }
 
 

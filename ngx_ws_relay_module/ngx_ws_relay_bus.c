@@ -36,6 +36,7 @@ typedef struct {
     ngx_str_t                   user_prefix;
 
     ngx_event_t                 watchdog;
+    ngx_msec_t                  watchdog_due;
 
     uint64_t                    ping_seq;
     struct timeval              ping_sent_tv;
@@ -143,6 +144,7 @@ ngx_ws_relay_bus_init_worker(ngx_cycle_t *cycle)
 
     ngx_ws_relay_stat_set(redis_state, ngx_ws_relay_bus_state());
 
+    bus->watchdog_due = ngx_current_msec + ngx_max(rcf->timeout / 2, 50);
     ngx_add_timer(&bus->watchdog, ngx_max(rcf->timeout / 2, 50));
 
     return NGX_OK;
@@ -287,11 +289,27 @@ ngx_ws_relay_bus_count_ready(void)
 static void
 ngx_ws_relay_bus_watchdog(ngx_event_t *ev)
 {
-    ngx_msec_t           now;
+    ngx_msec_t           now, interval;
     ngx_ws_relay_bus_t  *bus;
 
     bus = ev->data;
     now = ngx_current_msec;
+    interval = ngx_max(bus->conf->timeout / 2, 50);
+
+    if (now - bus->watchdog_due > interval) {
+        /*
+         * The worker itself was busy for longer than an interval: Redis
+         * could not be heard meanwhile, so its silence proves nothing.
+         */
+        ngx_log_error(NGX_LOG_WARN, bus->log, 0,
+                      "ws relay: the worker was busy for %M ms: Redis "
+                      "timeouts count again from now",
+                      now - bus->watchdog_due);
+
+        ngx_ws_relay_redis_link_restart_clock(&bus->cmd, now);
+        ngx_ws_relay_redis_link_restart_clock(&bus->sub, now);
+        bus->ping_sent = now;
+    }
 
     ngx_ws_relay_redis_link_check(&bus->cmd, now);
     ngx_ws_relay_redis_link_check(&bus->sub, now);
@@ -302,7 +320,8 @@ ngx_ws_relay_bus_watchdog(ngx_event_t *ev)
 
     ngx_ws_relay_presence_tick(now);
 
-    ngx_add_timer(ev, ngx_max(bus->conf->timeout / 2, 50));
+    bus->watchdog_due = now + interval;
+    ngx_add_timer(ev, interval);
 }
 
 

@@ -15,6 +15,18 @@
 #define NGX_WS_RELAY_READ_BUFFER   65536
 /* reads in a row before a busy client yields to the others */
 #define NGX_WS_RELAY_READS_IN_ROW  8
+/*
+ * The work one read event may do before the client yields to the others:
+ * a frame costs NGX_WS_RELAY_FRAME_COST, a message (or a control frame)
+ * NGX_WS_RELAY_MESSAGE_COST more, plus its bytes once inflated.
+ */
+#define NGX_WS_RELAY_FRAME_COST    64
+#define NGX_WS_RELAY_MESSAGE_COST  1024
+#define NGX_WS_RELAY_READ_BUDGET   (1024 * 1024)
+
+#define ngx_ws_relay_conn_spend(cost)                                         \
+    ngx_ws_relay_read_budget -= ngx_min((size_t) (cost),                      \
+                                        ngx_ws_relay_read_budget)
 
 
 static void ngx_ws_relay_conn_attached_handler(ngx_event_t *ev);
@@ -25,7 +37,9 @@ static u_char *ngx_ws_relay_conn_log_error(ngx_log_t *log, u_char *buf,
     size_t len);
 static void ngx_ws_relay_conn_read_handler(ngx_event_t *rev);
 static void ngx_ws_relay_conn_write_handler(ngx_event_t *wev);
-static void ngx_ws_relay_conn_process(ngx_ws_relay_conn_t *wc, u_char *pos,
+static ngx_int_t ngx_ws_relay_conn_process(ngx_ws_relay_conn_t *wc,
+    u_char *pos, u_char *last);
+static ngx_int_t ngx_ws_relay_conn_keep(ngx_ws_relay_conn_t *wc, u_char *pos,
     u_char *last);
 static void ngx_ws_relay_conn_data(ngx_ws_relay_conn_t *wc,
     ngx_ws_relay_frame_event_t *ev);
@@ -48,6 +62,9 @@ static void ngx_ws_relay_conn_release(ngx_ws_relay_conn_t *wc);
 /* one read buffer for all connections of the worker */
 static u_char  *ngx_ws_relay_read_buffer;
 
+/* what the read event being handled may still spend */
+static size_t   ngx_ws_relay_read_budget;
+
 
 /*
  * Takes the connection over after the 101.  Until the rest of the 101 is
@@ -61,11 +78,10 @@ static u_char  *ngx_ws_relay_read_buffer;
 
 ngx_int_t
 ngx_ws_relay_conn_start(ngx_http_request_t *r, ngx_ws_relay_loc_conf_t *wlcf,
-    ngx_uint_t deflate_bits)
+    ngx_uint_t deflate_bits, ngx_str_t *user_id)
 {
     size_t                     size;
     ngx_int_t                  rc;
-    ngx_str_t                  user_id;
     ngx_connection_t          *c;
     ngx_pool_cleanup_t        *cln;
     ngx_ws_relay_conn_t       *wc;
@@ -145,15 +161,7 @@ ngx_ws_relay_conn_start(ngx_http_request_t *r, ngx_ws_relay_loc_conf_t *wlcf,
     /* nginx calls back idle connections when the worker shuts down */
     c->idle = 1;
 
-    ngx_str_null(&user_id);
-
-    if (wlcf->user_id
-        && ngx_http_complex_value(r, wlcf->user_id, &user_id) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    rc = ngx_ws_relay_router_open(wc, &user_id);
+    rc = ngx_ws_relay_router_open(wc, user_id);
 
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
@@ -172,8 +180,15 @@ ngx_ws_relay_conn_start(ngx_http_request_t *r, ngx_ws_relay_loc_conf_t *wlcf,
     /* frames the client sent right behind the handshake */
 
     if (r->header_in->pos < r->header_in->last) {
-        ngx_ws_relay_conn_process(wc, r->header_in->pos, r->header_in->last);
+        ngx_ws_relay_read_budget = NGX_WS_RELAY_READ_BUDGET;
+
+        rc = ngx_ws_relay_conn_process(wc, r->header_in->pos,
+                                       r->header_in->last);
         r->header_in->pos = r->header_in->last;
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
     }
 
     if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
@@ -395,6 +410,7 @@ static void
 ngx_ws_relay_conn_read_handler(ngx_event_t *rev)
 {
     ssize_t               n;
+    ngx_int_t             rc;
     ngx_uint_t            reads;
     ngx_connection_t     *c;
     ngx_ws_relay_conn_t  *wc;
@@ -426,6 +442,23 @@ ngx_ws_relay_conn_read_handler(ngx_event_t *rev)
 
         if (ngx_ws_relay_conn_heartbeat(wc) != NGX_OK) {
             ngx_ws_relay_conn_finalize(wc);
+            return;
+        }
+    }
+
+    ngx_ws_relay_read_budget = NGX_WS_RELAY_READ_BUDGET;
+
+    if (wc->in) {
+        /* what the last read event left for later */
+
+        rc = ngx_ws_relay_conn_process(wc, wc->in + wc->in_pos,
+                                       wc->in + wc->in_last);
+        if (rc == NGX_ERROR) {
+            ngx_ws_relay_conn_finalize(wc);
+            return;
+        }
+
+        if (rc == NGX_AGAIN) {
             return;
         }
     }
@@ -470,9 +503,16 @@ ngx_ws_relay_conn_read_handler(ngx_event_t *rev)
         wc->alive = 1;
         ngx_ws_relay_stat_add(bytes_in, n);
 
-        if (!wc->read_closed) {
-            ngx_ws_relay_conn_process(wc, ngx_ws_relay_read_buffer,
-                                      ngx_ws_relay_read_buffer + n);
+        rc = ngx_ws_relay_conn_process(wc, ngx_ws_relay_read_buffer,
+                                       ngx_ws_relay_read_buffer + n);
+
+        if (rc == NGX_ERROR) {
+            ngx_ws_relay_conn_finalize(wc);
+            return;
+        }
+
+        if (rc == NGX_AGAIN) {
+            return;
         }
 
         if (++reads == NGX_WS_RELAY_READS_IN_ROW && rev->ready) {
@@ -487,7 +527,13 @@ ngx_ws_relay_conn_read_handler(ngx_event_t *rev)
 }
 
 
-static void
+/*
+ * Frames, as long as the read event's budget lasts.  NGX_AGAIN: it ran
+ * out; what is left waits in wc->in, and the read event comes back after
+ * the other connections had their turn.
+ */
+
+static ngx_int_t
 ngx_ws_relay_conn_process(ngx_ws_relay_conn_t *wc, u_char *pos, u_char *last)
 {
     ngx_int_t                   rc;
@@ -495,16 +541,24 @@ ngx_ws_relay_conn_process(ngx_ws_relay_conn_t *wc, u_char *pos, u_char *last)
 
     while (!wc->read_closed) {
 
+        if (ngx_ws_relay_read_budget == 0 && pos < last) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
+                           "ws relay: read budget spent, %uz bytes wait",
+                           last - pos);
+
+            return ngx_ws_relay_conn_keep(wc, pos, last);
+        }
+
         rc = ngx_ws_relay_frame_parse(&wc->parser, &pos, last, &ev);
 
         if (rc == NGX_AGAIN) {
-            return;
+            break;
         }
 
         if (rc == NGX_ERROR) {
             ngx_ws_relay_conn_fail(wc, wc->parser.error_code,
                                    wc->parser.error);
-            return;
+            break;
         }
 
         ngx_log_debug5(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
@@ -512,13 +566,61 @@ ngx_ws_relay_conn_process(ngx_ws_relay_conn_t *wc, u_char *pos, u_char *last)
                        "compressed:%d", ev.opcode, ev.len, ev.first, ev.last,
                        ev.compressed);
 
+        ngx_ws_relay_conn_spend(NGX_WS_RELAY_FRAME_COST);
+
         if (ev.type == NGX_WS_RELAY_FRAME_CONTROL) {
+            ngx_ws_relay_conn_spend(NGX_WS_RELAY_MESSAGE_COST);
             ngx_ws_relay_conn_control(wc, &ev);
 
         } else {
             ngx_ws_relay_conn_data(wc, &ev);
         }
     }
+
+    if (wc->in) {
+        ngx_free(wc->in);
+        wc->in = NULL;
+    }
+
+    return NGX_OK;
+}
+
+
+/* bytes of the shared read buffer, or of wc->in, kept for the next turn */
+
+static ngx_int_t
+ngx_ws_relay_conn_keep(ngx_ws_relay_conn_t *wc, u_char *pos, u_char *last)
+{
+    u_char       *in;
+    ngx_event_t  *rev;
+
+    if (wc->in && pos >= wc->in && pos <= wc->in + wc->in_last) {
+        wc->in_pos = pos - wc->in;
+
+    } else {
+        in = ngx_alloc(last - pos, wc->connection->log);
+        if (in == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(in, pos, last - pos);
+
+        if (wc->in) {
+            ngx_free(wc->in);
+        }
+
+        wc->in = in;
+        wc->in_pos = 0;
+        wc->in_last = last - pos;
+    }
+
+    rev = wc->connection->read;
+
+    if (!rev->posted) {
+        ngx_post_event(rev, &ngx_posted_events);
+    }
+
+    return NGX_AGAIN;
 }
 
 
@@ -648,6 +750,8 @@ ngx_ws_relay_conn_message(ngx_ws_relay_conn_t *wc,
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
                    "ws relay: message of %uz bytes", len);
+
+    ngx_ws_relay_conn_spend(NGX_WS_RELAY_MESSAGE_COST + len);
 
     ngx_ws_relay_router_message(wc, data, len);
 }
@@ -887,8 +991,9 @@ ngx_ws_relay_conn_send_frame(ngx_ws_relay_conn_t *wc, ngx_uint_t opcode,
 
 
 /*
- * Room for len more bytes at the end of the send queue.  A queue that
- * would pass ws_relay_send_buffer closes the connection (1008) instead.
+ * Room for len more bytes at the end of the send queue.  A backlog that
+ * would pass ws_relay_send_buffer closes the connection (1008) instead;
+ * an empty queue always takes the frame, whatever its size.
  */
 
 static u_char *
@@ -899,7 +1004,7 @@ ngx_ws_relay_conn_reserve(ngx_ws_relay_conn_t *wc, size_t len)
 
     queued = wc->out_last - wc->out_pos;
 
-    if (!wc->closing && queued + len > wc->conf->send_buffer) {
+    if (!wc->closing && queued && queued + len > wc->conf->send_buffer) {
         ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0,
                       "ws relay: send queue over %uz bytes, closing with 1008",
                       wc->conf->send_buffer);
@@ -1124,5 +1229,9 @@ ngx_ws_relay_conn_release(ngx_ws_relay_conn_t *wc)
 
     if (wc->message) {
         ngx_free(wc->message);
+    }
+
+    if (wc->in) {
+        ngx_free(wc->in);
     }
 }

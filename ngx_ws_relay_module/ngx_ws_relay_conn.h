@@ -49,6 +49,11 @@ struct ngx_ws_relay_conn_s {
     ngx_uint_t                    deflate_bits;
     uint32_t                      utf8_state;
 
+    /* bytes read and not parsed yet: in[in_pos .. in_last) */
+    u_char                       *in;
+    size_t                        in_pos;
+    size_t                        in_last;
+
     /* a message that arrived in several reads */
     u_char                       *message;
     size_t                        message_len;
@@ -80,7 +85,8 @@ struct ngx_ws_relay_conn_s {
 
 
 ngx_int_t ngx_ws_relay_conn_start(ngx_http_request_t *r,
-    ngx_ws_relay_loc_conf_t *wlcf, ngx_uint_t deflate_bits);
+    ngx_ws_relay_loc_conf_t *wlcf, ngx_uint_t deflate_bits,
+    ngx_str_t *user_id);
 ngx_int_t ngx_ws_relay_conn_send(ngx_ws_relay_conn_t *wc, ngx_uint_t opcode,
     u_char *data, size_t len);
 ngx_int_t ngx_ws_relay_conn_send_message(ngx_ws_relay_conn_t *wc,

@@ -8,7 +8,6 @@
 #include "ngx_ws_relay_bus.h"
 #include "ngx_ws_relay_conn.h"
 #include "ngx_ws_relay_delivery.h"
-#include "ngx_ws_relay_json.h"
 #include "ngx_ws_relay_registry.h"
 #include "ngx_ws_relay_shm.h"
 
@@ -108,16 +107,6 @@ ngx_ws_relay_delivery_start(ngx_ws_relay_delivery_t *d, ngx_str_t *text)
     d->pending = 1;
 
     ngx_add_timer(&d->timer, ngx_ws_relay_worker.main_conf->redis.ack_timeout);
-}
-
-
-void
-ngx_ws_relay_delivery_start_json(ngx_ws_relay_delivery_t *d, json_t *message)
-{
-    ngx_str_t  text;
-
-    ngx_ws_relay_delivery_start(d, ngx_ws_relay_json_dump(message, &text)
-                                   == NGX_OK ? &text : NULL);
 }
 
 
@@ -232,10 +221,6 @@ ngx_ws_relay_delivery_abandon(ngx_queue_t *queue)
 void
 ngx_ws_relay_delivery_free(ngx_ws_relay_delivery_t *d)
 {
-    if (d->reply) {
-        json_decref(d->reply);
-    }
-
     ngx_free(d);
 }
 

@@ -9,7 +9,6 @@
 
 
 #include "ngx_ws_relay.h"
-#include <jansson.h>
 
 
 typedef struct ngx_ws_relay_delivery_s  ngx_ws_relay_delivery_t;
@@ -40,7 +39,6 @@ struct ngx_ws_relay_delivery_s {
     ngx_ws_relay_delivery_pt    handler;
     void                       *data;
     ngx_log_t                  *log;
-    json_t                     *reply;
     /* the target user; the bytes follow the struct */
     ngx_str_t                   user_id;
 
@@ -57,8 +55,6 @@ ngx_ws_relay_delivery_t *ngx_ws_relay_delivery_create(
     ngx_log_t *log);
 void ngx_ws_relay_delivery_start(ngx_ws_relay_delivery_t *d,
     ngx_str_t *text);
-void ngx_ws_relay_delivery_start_json(ngx_ws_relay_delivery_t *d,
-    json_t *message);
 void ngx_ws_relay_delivery_free(ngx_ws_relay_delivery_t *d);
 void ngx_ws_relay_delivery_abandon(ngx_queue_t *queue);
 

@@ -7,6 +7,7 @@
 #include "ngx_ws_relay.h"
 #include "ngx_ws_relay_conn.h"
 #include "ngx_ws_relay_deflate.h"
+#include "ngx_ws_relay_registry.h"
 #include <ngx_sha1.h>
 
 
@@ -15,14 +16,12 @@
 
 static ngx_int_t ngx_ws_relay_handshake_check(ngx_http_request_t *r,
     ngx_str_t *key);
+static ngx_int_t ngx_ws_relay_handshake_identity(ngx_http_request_t *r,
+    ngx_ws_relay_loc_conf_t *wlcf, ngx_str_t *user_id);
 static ngx_int_t ngx_ws_relay_handshake_accept(ngx_http_request_t *r,
-    ngx_str_t *key);
+    ngx_str_t *key, ngx_str_t *user_id);
 static ngx_int_t ngx_ws_relay_handshake_reject(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *line, const char *text);
-static ngx_int_t ngx_ws_relay_add_header(ngx_http_request_t *r,
-    ngx_str_t *key, ngx_str_t *value);
-static ngx_table_elt_t *ngx_ws_relay_find_header(ngx_http_request_t *r,
-    ngx_str_t *name);
 static ngx_uint_t ngx_ws_relay_has_token(ngx_table_elt_t *h,
     ngx_str_t *token);
 
@@ -53,24 +52,35 @@ static ngx_str_t  ngx_ws_relay_426 = ngx_string("426 Upgrade Required");
 ngx_int_t
 ngx_ws_relay_handshake_handler(ngx_http_request_t *r)
 {
-    ngx_int_t  rc;
-    ngx_str_t  key;
+    ngx_int_t                 rc;
+    ngx_str_t                 key, user_id;
+    ngx_ws_relay_loc_conf_t  *wlcf;
 
     if (r != r->main) {
         return NGX_DECLINED;
     }
 
+    /* each check answers the request itself, or declines to */
+
     rc = ngx_ws_relay_handshake_check(r, &key);
 
-    if (rc != NGX_OK) {
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 
-    return ngx_ws_relay_handshake_accept(r, &key);
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_relay_module);
+
+    rc = ngx_ws_relay_handshake_identity(r, wlcf, &user_id);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    return ngx_ws_relay_handshake_accept(r, &key, &user_id);
 }
 
 
-/* NGX_OK with the client's key, or the response that refuses it */
+/* NGX_DECLINED with the client's key, or the response that refuses it */
 
 static ngx_int_t
 ngx_ws_relay_handshake_check(ngx_http_request_t *r, ngx_str_t *key)
@@ -80,7 +90,7 @@ ngx_ws_relay_handshake_check(ngx_http_request_t *r, ngx_str_t *key)
     ngx_table_elt_t  *h;
 
     if (r->method != NGX_HTTP_GET) {
-        if (ngx_ws_relay_add_header(r, &ngx_ws_relay_allow_header,
+        if (ngx_ws_relay_http_add_header(r, &ngx_ws_relay_allow_header,
                                     &ngx_ws_relay_get)
             == NGX_ERROR)
         {
@@ -91,7 +101,7 @@ ngx_ws_relay_handshake_check(ngx_http_request_t *r, ngx_str_t *key)
     }
 
     /* nginx 1.22 does not keep r->headers_in.connection */
-    h = ngx_ws_relay_find_header(r, &ngx_ws_relay_connection_header);
+    h = ngx_ws_relay_http_find_header(r, &ngx_ws_relay_connection_header);
 
     if (r->headers_in.upgrade == NULL
         || !ngx_ws_relay_has_token(r->headers_in.upgrade,
@@ -102,7 +112,7 @@ ngx_ws_relay_handshake_check(ngx_http_request_t *r, ngx_str_t *key)
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ws relay: request without WebSocket upgrade");
 
-        if (ngx_ws_relay_add_header(r, &ngx_ws_relay_upgrade_header,
+        if (ngx_ws_relay_http_add_header(r, &ngx_ws_relay_upgrade_header,
                                     &ngx_ws_relay_websocket)
             == NGX_ERROR)
         {
@@ -123,7 +133,7 @@ ngx_ws_relay_handshake_check(ngx_http_request_t *r, ngx_str_t *key)
                                              "HTTP/1.1.\n");
     }
 
-    h = ngx_ws_relay_find_header(r, &ngx_ws_relay_version_header);
+    h = ngx_ws_relay_http_find_header(r, &ngx_ws_relay_version_header);
 
     if (h == NULL
         || h->value.len != ngx_ws_relay_version.len
@@ -131,10 +141,10 @@ ngx_ws_relay_handshake_check(ngx_http_request_t *r, ngx_str_t *key)
                        ngx_ws_relay_version.len) != 0)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ws relay: unsupported Sec-WebSocket-Version \"%V\"",
-                      h ? &h->value : &ngx_ws_relay_version_header);
+                      "ws relay: unsupported or missing "
+                      "Sec-WebSocket-Version");
 
-        if (ngx_ws_relay_add_header(r, &ngx_ws_relay_version_header,
+        if (ngx_ws_relay_http_add_header(r, &ngx_ws_relay_version_header,
                                     &ngx_ws_relay_version)
             == NGX_ERROR)
         {
@@ -148,7 +158,7 @@ ngx_ws_relay_handshake_check(ngx_http_request_t *r, ngx_str_t *key)
 
     /* the key must be 16 bytes, base64-encoded */
 
-    h = ngx_ws_relay_find_header(r, &ngx_ws_relay_key_header);
+    h = ngx_ws_relay_http_find_header(r, &ngx_ws_relay_key_header);
 
     if (h != NULL) {
         *key = h->value;
@@ -177,14 +187,70 @@ ngx_ws_relay_handshake_check(ngx_http_request_t *r, ngx_str_t *key)
                                              "has no body.\n");
     }
 
-    return NGX_OK;
+    return NGX_DECLINED;
+}
+
+
+/*
+ * The identity that ws_relay_user_id gives the connection (NGX_DECLINED:
+ * nothing to refuse).  It fails closed: an identity that cannot be a user
+ * id (too long, not UTF-8) is refused, and so is none at all unless the
+ * directive says "optional".
+ */
+
+static ngx_int_t
+ngx_ws_relay_handshake_identity(ngx_http_request_t *r,
+    ngx_ws_relay_loc_conf_t *wlcf, ngx_str_t *user_id)
+{
+    uint32_t     state;
+    const char  *refused;
+
+    ngx_str_null(user_id);
+
+    if (wlcf->user_id == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_complex_value(r, wlcf->user_id, user_id) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    state = 0;
+
+    if (user_id->len == 0) {
+        if (wlcf->user_id_optional) {
+            return NGX_DECLINED;
+        }
+
+        refused = "no identity from ws_relay_user_id";
+
+    } else if (user_id->len > NGX_WS_RELAY_MAX_USER_ID) {
+        refused = "identity from ws_relay_user_id longer than 256 bytes";
+
+    } else if (ngx_ws_relay_utf8_check(&state, user_id->data, user_id->len)
+               != NGX_OK
+               || !ngx_ws_relay_utf8_complete(state))
+    {
+        refused = "identity from ws_relay_user_id that is not UTF-8";
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "ws relay: handshake refused: %s", refused);
+
+    return ngx_ws_relay_handshake_reject(r, NGX_HTTP_FORBIDDEN, NULL,
+                                         "No valid identity for a "
+                                         "WebSocket connection.\n");
 }
 
 
 /* the 101, with Sec-WebSocket-Accept and the extensions agreed on */
 
 static ngx_int_t
-ngx_ws_relay_handshake_accept(ngx_http_request_t *r, ngx_str_t *key)
+ngx_ws_relay_handshake_accept(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_str_t *user_id)
 {
     u_char                         accept[28], digest[20];
     ngx_int_t                      rc;
@@ -205,10 +271,10 @@ ngx_ws_relay_handshake_accept(ngx_http_request_t *r, ngx_str_t *key)
     dst.data = accept;
     ngx_encode_base64(&dst, &src);
 
-    if (ngx_ws_relay_add_header(r, &ngx_ws_relay_upgrade_header,
+    if (ngx_ws_relay_http_add_header(r, &ngx_ws_relay_upgrade_header,
                                 &ngx_ws_relay_websocket)
         == NGX_ERROR
-        || ngx_ws_relay_add_header(r, &ngx_ws_relay_accept_header, &dst)
+        || ngx_ws_relay_http_add_header(r, &ngx_ws_relay_accept_header, &dst)
            == NGX_ERROR)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -224,7 +290,7 @@ ngx_ws_relay_handshake_accept(ngx_http_request_t *r, ngx_str_t *key)
         }
 
         if (rc == NGX_OK
-            && ngx_ws_relay_add_header(r, &ngx_ws_relay_extensions_header,
+            && ngx_ws_relay_http_add_header(r, &ngx_ws_relay_extensions_header,
                                        &offer.response)
                == NGX_ERROR)
         {
@@ -252,7 +318,7 @@ ngx_ws_relay_handshake_accept(ngx_http_request_t *r, ngx_str_t *key)
                    "ws relay: 101 sent, deflate window %ui",
                    offer.server_window_bits);
 
-    if (ngx_ws_relay_conn_start(r, wlcf, offer.server_window_bits)
+    if (ngx_ws_relay_conn_start(r, wlcf, offer.server_window_bits, user_id)
         != NGX_DONE)
     {
         return NGX_ERROR;
@@ -278,57 +344,6 @@ ngx_ws_relay_handshake_reject(ngx_http_request_t *r, ngx_uint_t status,
 
     return ngx_ws_relay_http_send(r, status, &type, (u_char *) text,
                                   ngx_strlen(text));
-}
-
-
-static ngx_int_t
-ngx_ws_relay_add_header(ngx_http_request_t *r, ngx_str_t *key,
-    ngx_str_t *value)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-
-    h->key = *key;
-    h->value = *value;
-
-    return NGX_OK;
-}
-
-
-static ngx_table_elt_t *
-ngx_ws_relay_find_header(ngx_http_request_t *r, ngx_str_t *name)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == name->len
-            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
-        {
-            return &h[i];
-        }
-    }
 }
 
 

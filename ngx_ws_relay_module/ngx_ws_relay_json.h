@@ -14,58 +14,92 @@
 
 
 /*
- * JSON for the router, deliveries and the API: jansson for whatever a
- * client may send, a reader and a writer of its own for the usual flat
- * messages, and one scratch buffer per worker for the text that goes out.
+ * JSON for the router, deliveries and the API.  What clients send is read
+ * by a reader of our own that accepts what JavaScript's JSON.parse()
+ * accepts (the old server's parser): it checks the whole text in one pass
+ * without allocating, and keeps, of the top-level object, the members
+ * the caller asks for, as their text.  Values go out as that text (white
+ * space dropped): numbers keep their digits, nothing is re-serialised.
+ * Strings are decoded only where their value is needed (user ids), into
+ * UTF-8, or WTF-8 for the lone surrogates that JSON.parse() lets through;
+ * the writer escapes them back.  jansson builds the API's own replies.
  */
 
 
 /* nesting of client JSON beyond this is refused */
-#define NGX_WS_RELAY_JSON_MAX_DEPTH  32
-
-/* members of a flat object, at most */
-#define NGX_WS_RELAY_JSON_FLAT_MAX   8
+#define NGX_WS_RELAY_JSON_MAX_DEPTH  1000
 
 
-/* a member of a flat object: a name and a string value, as they are */
+typedef enum {
+    NGX_WS_RELAY_JSON_NONE = 0,
+    NGX_WS_RELAY_JSON_NULL,
+    NGX_WS_RELAY_JSON_FALSE,
+    NGX_WS_RELAY_JSON_TRUE,
+    NGX_WS_RELAY_JSON_NUMBER,
+    NGX_WS_RELAY_JSON_STRING,
+    NGX_WS_RELAY_JSON_ARRAY,
+    NGX_WS_RELAY_JSON_OBJECT
+} ngx_ws_relay_json_type_e;
+
+
+/* a value as it came: NONE when the member was not there */
+typedef struct {
+    ngx_ws_relay_json_type_e   type;
+    /* the whole value's text; a string's with its quotes */
+    ngx_str_t                  text;
+    /* a string with escapes: ngx_ws_relay_json_unescape() before use */
+    unsigned                   escaped:1;
+} ngx_ws_relay_json_value_t;
+
+
+/* a member the caller wants: found by its (unescaped) name */
 typedef struct {
     ngx_str_t                  name;
-    ngx_str_t                  value;
-} ngx_ws_relay_json_member_t;
+    ngx_ws_relay_json_value_t  value;
+} ngx_ws_relay_json_field_t;
 
 
 /*
- * Reads {"name":"value",...}: at most NGX_WS_RELAY_JSON_FLAT_MAX members,
- * every value a string, no escapes, no control characters, UTF-8, no
- * duplicate names.  Such a text means to jansson exactly what the members
- * hold, quotes removed.  Anything else is NGX_DECLINED (not an error: the
- * caller asks ngx_ws_relay_json_load()).
+ * Reads a JSON text; NGX_OK: a valid object, and each field holds its
+ * member's value (the last one, as in JSON.parse(), when the name comes
+ * more than once); NGX_DECLINED: valid JSON, but not an object; NGX_ERROR:
+ * not JSON, *error says why (never with the client's bytes).
  */
-ngx_int_t ngx_ws_relay_json_read_flat(u_char *data, size_t len,
-    ngx_ws_relay_json_member_t *members, ngx_uint_t *n);
-ngx_str_t *ngx_ws_relay_json_flat_get(ngx_ws_relay_json_member_t *members,
-    ngx_uint_t n, const char *name);
-
-/*
- * A client's JSON text: NULL, with error->text saying why, when it is not
- * JSON or nests deeper than NGX_WS_RELAY_JSON_MAX_DEPTH.  Duplicate names
- * are refused.
- */
-json_t *ngx_ws_relay_json_load(u_char *data, size_t len, size_t flags,
-    json_error_t *error);
+ngx_int_t ngx_ws_relay_json_read(u_char *data, size_t len,
+    ngx_ws_relay_json_field_t *fields, ngx_uint_t n, const char **error);
 
 /* what JavaScript calls falsy: missing, null, false, "", 0 */
-ngx_uint_t ngx_ws_relay_json_falsy(json_t *value);
-
-json_t *ngx_ws_relay_json_string(ngx_str_t *s);
+ngx_uint_t ngx_ws_relay_json_falsy(ngx_ws_relay_json_value_t *v);
 
 /*
- * Writes s as a JSON string, as jansson writes it: '"', '\\' and control
- * characters escaped, the rest as it is.  s must be UTF-8; the output
- * takes at most NGX_WS_RELAY_JSON_STR_LEN(s->len) bytes.
+ * The value of a string, decoded into dst (room for v->text.len bytes is
+ * enough); returns its length.
+ */
+size_t ngx_ws_relay_json_unescape(u_char *dst, ngx_ws_relay_json_value_t *v);
+
+/* the value's text without its insignificant white space */
+u_char *ngx_ws_relay_json_copy(u_char *p, ngx_str_t *text);
+
+/*
+ * What JavaScript's String(value) makes of it (as a template literal
+ * shows it): takes at most NGX_WS_RELAY_JSON_JS_LEN(v->text.len) bytes.
+ */
+u_char *ngx_ws_relay_json_js_string(u_char *p, ngx_ws_relay_json_value_t *v);
+#define NGX_WS_RELAY_JSON_JS_LEN(len)  (8 * (len) + 32)
+
+/*
+ * Writes s as a JSON string, as JSON.stringify() does: '"', '\\' and
+ * control characters escaped, and the lone surrogates of WTF-8 written as
+ * \u escapes; the rest as it is.  Takes at most
+ * NGX_WS_RELAY_JSON_STR_LEN(s->len) bytes.
  */
 u_char *ngx_ws_relay_json_write_string(u_char *p, ngx_str_t *s);
 #define NGX_WS_RELAY_JSON_STR_LEN(len)  (6 * (len) + 2)
+
+/* true when s is UTF-8 or WTF-8: text that a JSON string can carry */
+ngx_uint_t ngx_ws_relay_json_wtf8(ngx_str_t *s);
+
+json_t *ngx_ws_relay_json_string(ngx_str_t *s);
 
 /*
  * The worker's scratch buffer with room for size bytes; what it holds

@@ -21,6 +21,8 @@ static char *ngx_ws_relay_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ws_relay_limit_rate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_ws_relay_user_id(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_ws_relay_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_ws_relay_init_process(ngx_cycle_t *cycle);
 static void ngx_ws_relay_exit_process(ngx_cycle_t *cycle);
@@ -118,10 +120,10 @@ static ngx_command_t  ngx_ws_relay_commands[] = {
       NULL },
 
     { ngx_string("ws_relay_user_id"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_set_complex_value_slot,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_ws_relay_user_id,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_ws_relay_loc_conf_t, user_id),
+      0,
       NULL },
 
       ngx_null_command
@@ -227,6 +229,7 @@ ngx_ws_relay_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     wlcf->user_id = NULL;
+     *     wlcf->user_id_optional = 0;
      */
 
     wlcf->enable = NGX_CONF_UNSET;
@@ -270,6 +273,7 @@ ngx_ws_relay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->user_id == NULL) {
         conf->user_id = prev->user_id;
+        conf->user_id_optional = prev->user_id_optional;
     }
 
     return NGX_CONF_OK;
@@ -441,6 +445,51 @@ invalid:
                        "invalid parameter \"%V\"", &value[i]);
 
     return NGX_CONF_ERROR;
+}
+
+
+/* "ws_relay_user_id $variable [optional];" */
+
+static char *
+ngx_ws_relay_user_id(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ws_relay_loc_conf_t *wlcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (wlcf->user_id) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strcmp(value[2].data, "optional") != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        wlcf->user_id_optional = 1;
+    }
+
+    wlcf->user_id = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (wlcf->user_id == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = wlcf->user_id;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

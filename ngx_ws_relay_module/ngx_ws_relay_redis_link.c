@@ -256,6 +256,17 @@ ngx_ws_relay_redis_link_check(ngx_ws_relay_redis_link_t *link,
 }
 
 
+/* the time a link has had to connect or answer starts again */
+
+void
+ngx_ws_relay_redis_link_restart_clock(ngx_ws_relay_redis_link_t *link,
+    ngx_msec_t now)
+{
+    link->since = now;
+    link->progress = now;
+}
+
+
 ngx_int_t
 ngx_ws_relay_redis_link_command(ngx_ws_relay_redis_link_t *link,
     redisCallbackFn *fn, void *privdata, const char *format, ...)

@@ -77,6 +77,8 @@ void ngx_ws_relay_redis_link_drop(ngx_ws_relay_redis_link_t *link,
     const char *reason);
 void ngx_ws_relay_redis_link_check(ngx_ws_relay_redis_link_t *link,
     ngx_msec_t now);
+void ngx_ws_relay_redis_link_restart_clock(ngx_ws_relay_redis_link_t *link,
+    ngx_msec_t now);
 
 ngx_int_t ngx_ws_relay_redis_link_command(ngx_ws_relay_redis_link_t *link,
     redisCallbackFn *fn, void *privdata, const char *format, ...);

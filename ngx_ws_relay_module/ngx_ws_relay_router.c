@@ -15,8 +15,20 @@
 #include "ngx_ws_relay_shm.h"
 
 
+/* the members of a client message that the protocol reads */
+typedef enum {
+    NGX_WS_RELAY_F_TYPE = 0,
+    NGX_WS_RELAY_F_USER_ID,
+    NGX_WS_RELAY_F_TARGET,
+    NGX_WS_RELAY_F_TEXT,
+    NGX_WS_RELAY_F_ACTION,
+    NGX_WS_RELAY_F_DATA,
+    NGX_WS_RELAY_F_N
+} ngx_ws_relay_field_e;
+
+
 typedef void (*ngx_ws_relay_handler_pt)(ngx_ws_relay_conn_t *wc,
-    json_t *message);
+    ngx_ws_relay_json_field_t *f);
 
 
 typedef struct {
@@ -25,34 +37,32 @@ typedef struct {
 } ngx_ws_relay_route_t;
 
 
-static ngx_int_t ngx_ws_relay_router_limit(ngx_ws_relay_conn_t *wc);
-static ngx_int_t ngx_ws_relay_router_fast(ngx_ws_relay_conn_t *wc,
-    u_char *data, size_t len);
 static ngx_int_t ngx_ws_relay_router_join(ngx_ws_relay_conn_t *wc,
     ngx_str_t *user_id);
 static void ngx_ws_relay_router_leave(ngx_ws_relay_conn_t *wc);
 static ngx_str_t *ngx_ws_relay_router_sender(ngx_ws_relay_conn_t *wc);
 static void ngx_ws_relay_router_welcome(ngx_ws_relay_conn_t *wc);
+static ngx_int_t ngx_ws_relay_router_limit(ngx_ws_relay_conn_t *wc);
 static void ngx_ws_relay_router_register(ngx_ws_relay_conn_t *wc,
-    json_t *message);
+    ngx_ws_relay_json_field_t *f);
 static void ngx_ws_relay_router_ping(ngx_ws_relay_conn_t *wc,
-    json_t *message);
+    ngx_ws_relay_json_field_t *f);
 static void ngx_ws_relay_router_chat(ngx_ws_relay_conn_t *wc,
-    json_t *message);
+    ngx_ws_relay_json_field_t *f);
 static void ngx_ws_relay_router_notification(ngx_ws_relay_conn_t *wc,
-    json_t *message);
+    ngx_ws_relay_json_field_t *f);
 static void ngx_ws_relay_router_unsupported(ngx_ws_relay_conn_t *wc,
-    json_t *type);
-static void ngx_ws_relay_router_send(ngx_ws_relay_conn_t *wc, json_t *json);
-static void ngx_ws_relay_router_error(ngx_ws_relay_conn_t *wc,
-    const char *text);
-static ngx_uint_t ngx_ws_relay_router_bad_target(ngx_ws_relay_conn_t *wc,
-    json_t *target);
-static void ngx_ws_relay_router_chat_out(ngx_ws_relay_conn_t *wc,
-    ngx_str_t *target, ngx_str_t *text);
+    ngx_ws_relay_json_value_t *type);
+static ngx_int_t ngx_ws_relay_router_user_id(ngx_ws_relay_conn_t *wc,
+    ngx_ws_relay_json_value_t *v, const char *name, u_char *buf,
+    ngx_str_t *id);
 static void ngx_ws_relay_router_deliver(ngx_ws_relay_conn_t *wc,
     ngx_str_t *target, ngx_str_t *message, ngx_uint_t chat);
 static void ngx_ws_relay_router_delivered(ngx_ws_relay_delivery_t *d);
+static void ngx_ws_relay_router_error(ngx_ws_relay_conn_t *wc,
+    const char *text);
+static void ngx_ws_relay_router_send_error(ngx_ws_relay_conn_t *wc,
+    ngx_str_t *text);
 
 
 static ngx_ws_relay_route_t  ngx_ws_relay_routes[] = {
@@ -64,11 +74,21 @@ static ngx_ws_relay_route_t  ngx_ws_relay_routes[] = {
 };
 
 
+static ngx_ws_relay_json_field_t  ngx_ws_relay_fields[] = {
+    { ngx_string("type"), { 0 } },
+    { ngx_string("userId"), { 0 } },
+    { ngx_string("targetUserId"), { 0 } },
+    { ngx_string("text"), { 0 } },
+    { ngx_string("action"), { 0 } },
+    { ngx_string("data"), { 0 } }
+};
+
+
 /*
  * A connection that has just been upgraded: refused at capacity (close
  * 1013), or counted, given the identity that ws_relay_user_id set for it
- * (empty: none), and welcomed.  NGX_DECLINED: refused, the close is on
- * its way.
+ * (checked by the handshake; empty: none), and welcomed.  NGX_DECLINED:
+ * refused, the close is on its way.
  */
 
 ngx_int_t
@@ -84,8 +104,8 @@ ngx_ws_relay_router_open(ngx_ws_relay_conn_t *wc, ngx_str_t *user_id)
                       wmcf->max_connections);
 
         ngx_ws_relay_stat_add(rejected, 1);
-        ngx_ws_relay_router_error(wc,
-                          "Server is at capacity, please try again later");
+        ngx_ws_relay_router_error(wc, "Server is at capacity, please try "
+                                      "again later");
         ngx_ws_relay_conn_close(wc, NGX_WS_RELAY_CLOSE_TRY_AGAIN,
                                 "Try Again Later");
         return NGX_DECLINED;
@@ -94,12 +114,7 @@ ngx_ws_relay_router_open(ngx_ws_relay_conn_t *wc, ngx_str_t *user_id)
     ngx_ws_relay_stat_add(accepted, 1);
     ngx_ws_relay_registry_add(wc);
 
-    if (user_id->len > NGX_WS_RELAY_MAX_USER_ID) {
-        ngx_log_error(NGX_LOG_WARN, wc->connection->log, 0,
-                      "ws relay: user id from ws_relay_user_id is longer "
-                      "than %d bytes", NGX_WS_RELAY_MAX_USER_ID);
-
-    } else if (user_id->len) {
+    if (user_id->len) {
         if (ngx_ws_relay_router_join(wc, user_id) != NGX_OK) {
             return NGX_ERROR;
         }
@@ -169,21 +184,35 @@ ngx_ws_relay_router_sender(ngx_ws_relay_conn_t *wc)
 static void
 ngx_ws_relay_router_welcome(ngx_ws_relay_conn_t *wc)
 {
-    json_t  *json;
+    u_char     *p, *start;
+    ngx_str_t  *user;
 
-    json = json_pack("{s:s, s:s, s:o, s:I, s:I}",
-                     "type", "welcome",
-                     "message", "connected",
-                     "connectionId", ngx_ws_relay_json_string(&wc->id),
-                     "processId", (json_int_t) ngx_pid,
-                     "timestamp", (json_int_t) ngx_ws_relay_now_ms());
+    user = wc->user_fixed ? &wc->user->sn.str : NULL;
 
-    if (json && wc->user_fixed) {
-        json_object_set_new(json, "userId",
-                            ngx_ws_relay_json_string(&wc->user->sn.str));
+    start = ngx_ws_relay_json_scratch(
+                sizeof("{\"type\":\"welcome\",\"message\":\"connected\","
+                       "\"connectionId\":\"\",\"processId\":,"
+                       "\"timestamp\":,\"userId\":}")
+                + wc->id.len + 2 * NGX_INT64_LEN
+                + (user ? NGX_WS_RELAY_JSON_STR_LEN(user->len) : 0));
+    if (start == NULL) {
+        return;
     }
 
-    ngx_ws_relay_router_send(wc, json);
+    p = ngx_sprintf(start, "{\"type\":\"welcome\",\"message\":\"connected\","
+                    "\"connectionId\":\"%V\",\"processId\":%P,"
+                    "\"timestamp\":%uL", &wc->id, ngx_pid,
+                    ngx_ws_relay_now_ms());
+
+    if (user) {
+        p = ngx_cpymem(p, ",\"userId\":", sizeof(",\"userId\":") - 1);
+        p = ngx_ws_relay_json_write_string(p, user);
+    }
+
+    *p++ = '}';
+
+    (void) ngx_ws_relay_conn_send(wc, NGX_WS_RELAY_OP_TEXT, start,
+                                  p - start);
 }
 
 
@@ -191,10 +220,13 @@ void
 ngx_ws_relay_router_message(ngx_ws_relay_conn_t *wc, u_char *data,
     size_t len)
 {
-    json_t                *message, *type;
-    ngx_str_t              name;
-    json_error_t           error;
-    ngx_ws_relay_route_t  *route;
+    u_char                     name[16];
+    size_t                     n;
+    ngx_int_t                  rc;
+    const char                *error;
+    ngx_ws_relay_route_t      *route;
+    ngx_ws_relay_json_value_t *type;
+    ngx_ws_relay_json_field_t  f[NGX_WS_RELAY_F_N];
 
     if (wc->conf->limit_rate && ngx_ws_relay_router_limit(wc) != NGX_OK) {
         return;
@@ -202,44 +234,40 @@ ngx_ws_relay_router_message(ngx_ws_relay_conn_t *wc, u_char *data,
 
     ngx_ws_relay_stat_add(messages_in, 1);
 
-    if (ngx_ws_relay_router_fast(wc, data, len) == NGX_OK) {
-        return;
-    }
+    ngx_memcpy(f, ngx_ws_relay_fields, sizeof(f));
 
-    message = ngx_ws_relay_json_load(data, len, 0, &error);
+    rc = ngx_ws_relay_json_read(data, len, f, NGX_WS_RELAY_F_N, &error);
 
-    if (message == NULL || !json_is_object(message)) {
+    if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0,
                       "ws relay: invalid message from client: %s",
-                      message ? "not an object" : error.text);
+                      rc == NGX_DECLINED ? "not an object" : error);
 
-        json_decref(message);
         ngx_ws_relay_router_error(wc, "Invalid message format");
         return;
     }
 
-    type = json_object_get(message, "type");
+    type = &f[NGX_WS_RELAY_F_TYPE].value;
 
-    if (json_is_string(type)) {
-        name.data = (u_char *) json_string_value(type);
-        name.len = json_string_length(type);
+    if (type->type == NGX_WS_RELAY_JSON_STRING
+        && type->text.len - 2 <= sizeof(name))
+    {
+        n = ngx_ws_relay_json_unescape(name, type);
 
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
-                       "ws relay: message of type \"%V\"", &name);
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
+                       "ws relay: message of type \"%*s\"", n, name);
 
         for (route = ngx_ws_relay_routes; route->handler; route++) {
-            if (route->type.len == name.len
-                && ngx_strncmp(route->type.data, name.data, name.len) == 0)
+            if (route->type.len == n
+                && ngx_strncmp(route->type.data, name, n) == 0)
             {
-                route->handler(wc, message);
-                json_decref(message);
+                route->handler(wc, f);
                 return;
             }
         }
     }
 
     ngx_ws_relay_router_unsupported(wc, type);
-    json_decref(message);
 }
 
 
@@ -289,104 +317,42 @@ ngx_ws_relay_router_limit(ngx_ws_relay_conn_t *wc)
 }
 
 
-/*
- * The usual messages, ping and chat as flat objects of plain strings, are
- * read without jansson: their strings are their values as they are, and
- * written out as they came.  Anything else declines, every malformed
- * message included, and jansson answers it as it answers any message.
- */
-
-static ngx_int_t
-ngx_ws_relay_router_fast(ngx_ws_relay_conn_t *wc, u_char *data, size_t len)
-{
-    ngx_str_t                   *type, *target, *text, text_json;
-    ngx_uint_t                   n;
-    ngx_ws_relay_json_member_t   members[NGX_WS_RELAY_JSON_FLAT_MAX];
-
-    if (ngx_ws_relay_json_read_flat(data, len, members, &n) != NGX_OK) {
-        return NGX_DECLINED;
-    }
-
-    type = ngx_ws_relay_json_flat_get(members, n, "type");
-
-    if (type == NULL) {
-        return NGX_DECLINED;
-    }
-
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
-                   "ws relay: flat message of type \"%V\"", type);
-
-    if (type->len == 4 && ngx_strncmp(type->data, "ping", 4) == 0) {
-        ngx_ws_relay_router_ping(wc, NULL);
-        return NGX_OK;
-    }
-
-    if (type->len != 4 || ngx_strncmp(type->data, "chat", 4) != 0) {
-        return NGX_DECLINED;
-    }
-
-    target = ngx_ws_relay_json_flat_get(members, n, "targetUserId");
-    text = ngx_ws_relay_json_flat_get(members, n, "text");
-
-    if (target && target->len == 0) {
-        /* falsy: the message comes back to its sender */
-        target = NULL;
-    }
-
-    if (target && target->len > NGX_WS_RELAY_MAX_USER_ID) {
-        return NGX_DECLINED;
-    }
-
-    if (text) {
-        /* the string with its quotes: jansson would write it so */
-        text_json.data = text->data - 1;
-        text_json.len = text->len + 2;
-    }
-
-    ngx_ws_relay_router_chat_out(wc, target, text ? &text_json : NULL);
-
-    return NGX_OK;
-}
-
-
 static void
-ngx_ws_relay_router_register(ngx_ws_relay_conn_t *wc, json_t *message)
+ngx_ws_relay_router_register(ngx_ws_relay_conn_t *wc,
+    ngx_ws_relay_json_field_t *f)
 {
-    json_t     *user;
-    ngx_str_t   user_id;
+    u_char     *p, *start, buf[NGX_WS_RELAY_MAX_USER_ID];
+    u_char      escaped[3 * NGX_WS_RELAY_MAX_USER_ID];
+    ngx_str_t   user_id, *fixed;
 
-    user = json_object_get(message, "userId");
-
-    if (ngx_ws_relay_json_falsy(user)) {
+    if (ngx_ws_relay_json_falsy(&f[NGX_WS_RELAY_F_USER_ID].value)) {
         ngx_ws_relay_router_error(wc, "Missing userId in register message");
         return;
     }
 
-    if (!json_is_string(user)) {
-        ngx_ws_relay_router_error(wc, "userId must be a string");
-        return;
-    }
-
-    user_id.data = (u_char *) json_string_value(user);
-    user_id.len = json_string_length(user);
-
-    if (user_id.len > NGX_WS_RELAY_MAX_USER_ID) {
-        ngx_ws_relay_router_error(wc, "userId is too long");
-        return;
-    }
-
-    if (wc->user_fixed
-        && (user_id.len != wc->user->sn.str.len
-            || ngx_memcmp(user_id.data, wc->user->sn.str.data, user_id.len)
-               != 0))
+    if (ngx_ws_relay_router_user_id(wc, &f[NGX_WS_RELAY_F_USER_ID].value,
+                                    "userId", buf, &user_id)
+        != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0,
-                      "ws relay: client \"%V\" tried to register as \"%V\"",
-                      &wc->user->sn.str, &user_id);
+        return;
+    }
 
-        ngx_ws_relay_router_error(wc,
-                             "Cannot register as another user: the user id "
-                             "is set by the server");
+    fixed = wc->user_fixed ? &wc->user->sn.str : NULL;
+
+    if (fixed
+        && (user_id.len != fixed->len
+            || ngx_memcmp(user_id.data, fixed->data, user_id.len) != 0))
+    {
+        /* a client's string: escaped, so it cannot forge a log line */
+        p = (u_char *) ngx_escape_uri(escaped, user_id.data, user_id.len,
+                                      NGX_ESCAPE_URI_COMPONENT);
+
+        ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0,
+                      "ws relay: client tried to register as \"%*s\"",
+                      p - escaped, escaped);
+
+        ngx_ws_relay_router_error(wc, "Cannot register as another user: the "
+                                      "user id is set by the server");
         return;
     }
 
@@ -402,21 +368,32 @@ ngx_ws_relay_router_register(ngx_ws_relay_conn_t *wc, json_t *message)
         }
     }
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
-                   "ws relay: connection %V registered as \"%V\"",
-                   &wc->id, &user_id);
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
+                   "ws relay: connection %V registered", &wc->id);
 
-    ngx_ws_relay_router_send(wc,
-        json_pack("{s:s, s:s, s:O, s:I}",
-                  "type", "register",
-                  "status", "success",
-                  "userId", user,
-                  "timestamp", (json_int_t) ngx_ws_relay_now_ms()));
+    start = ngx_ws_relay_json_scratch(
+                sizeof("{\"type\":\"register\",\"status\":\"success\","
+                       "\"userId\":,\"timestamp\":}")
+                + NGX_WS_RELAY_JSON_STR_LEN(user_id.len) + NGX_INT64_LEN);
+    if (start == NULL) {
+        return;
+    }
+
+    p = ngx_cpymem(start, "{\"type\":\"register\",\"status\":\"success\","
+                          "\"userId\":",
+                   sizeof("{\"type\":\"register\",\"status\":\"success\","
+                          "\"userId\":") - 1);
+    p = ngx_ws_relay_json_write_string(p, &user_id);
+    p = ngx_sprintf(p, ",\"timestamp\":%uL}", ngx_ws_relay_now_ms());
+
+    (void) ngx_ws_relay_conn_send(wc, NGX_WS_RELAY_OP_TEXT, start,
+                                  p - start);
 }
 
 
 static void
-ngx_ws_relay_router_ping(ngx_ws_relay_conn_t *wc, json_t *message)
+ngx_ws_relay_router_ping(ngx_ws_relay_conn_t *wc,
+    ngx_ws_relay_json_field_t *f)
 {
     u_char  *p, buf[sizeof("{\"type\":\"pong\",\"timestamp\":}")
                     + NGX_INT64_LEN];
@@ -428,70 +405,36 @@ ngx_ws_relay_router_ping(ngx_ws_relay_conn_t *wc, json_t *message)
 }
 
 
-static void
-ngx_ws_relay_router_chat(ngx_ws_relay_conn_t *wc, json_t *message)
-{
-    char       *dumped;
-    json_t     *target, *text;
-    ngx_str_t   target_id, text_json, *to;
-
-    target = json_object_get(message, "targetUserId");
-    text = json_object_get(message, "text");
-
-    if (ngx_ws_relay_json_falsy(target)) {
-        /* no target: the message comes back to its sender */
-        to = NULL;
-
-    } else if (ngx_ws_relay_router_bad_target(wc, target)) {
-        return;
-
-    } else {
-        target_id.data = (u_char *) json_string_value(target);
-        target_id.len = json_string_length(target);
-        to = &target_id;
-    }
-
-    dumped = NULL;
-
-    if (text) {
-        dumped = json_dumps(text, JSON_ENCODE_ANY|JSON_COMPACT
-                                  |JSON_PRESERVE_ORDER);
-        if (dumped == NULL) {
-            ngx_ws_relay_router_send(wc, NULL);
-            return;
-        }
-
-        text_json.data = (u_char *) dumped;
-        text_json.len = ngx_strlen(dumped);
-    }
-
-    ngx_ws_relay_router_chat_out(wc, to, text ? &text_json : NULL);
-
-    free(dumped);
-}
-
-
 /*
  * {"type":"chat","text":<text>,"sender":..,"timestamp":..} to every
- * connection of target, or back to the sender when there is none; text
- * is JSON already, NULL when the message had none.
+ * connection of the target, or back to the sender when there is none.
  */
 
 static void
-ngx_ws_relay_router_chat_out(ngx_ws_relay_conn_t *wc, ngx_str_t *target,
-    ngx_str_t *text)
+ngx_ws_relay_router_chat(ngx_ws_relay_conn_t *wc,
+    ngx_ws_relay_json_field_t *f)
 {
-    u_char     *p, *start;
-    uint32_t    state;
-    ngx_str_t   chat, *sender;
+    u_char                     *p, *start, buf[NGX_WS_RELAY_MAX_USER_ID];
+    ngx_str_t                   target, chat, *sender;
+    ngx_ws_relay_json_value_t  *to, *text;
+
+    to = &f[NGX_WS_RELAY_F_TARGET].value;
+    text = &f[NGX_WS_RELAY_F_TEXT].value;
+
+    if (!ngx_ws_relay_json_falsy(to)
+        && ngx_ws_relay_router_user_id(wc, to, "targetUserId", buf, &target)
+           != NGX_OK)
+    {
+        return;
+    }
 
     sender = ngx_ws_relay_router_sender(wc);
 
     start = ngx_ws_relay_json_scratch(
                 sizeof("{\"type\":\"chat\",\"text\":,\"sender\":,"
                        "\"timestamp\":}")
-                + (text ? text->len : 0)
-                + NGX_WS_RELAY_JSON_STR_LEN(sender->len) + NGX_INT64_LEN);
+                + text->text.len + NGX_WS_RELAY_JSON_STR_LEN(sender->len)
+                + NGX_INT64_LEN);
     if (start == NULL) {
         ngx_ws_relay_router_error(wc, "Internal server error");
         return;
@@ -500,100 +443,161 @@ ngx_ws_relay_router_chat_out(ngx_ws_relay_conn_t *wc, ngx_str_t *target,
     p = ngx_cpymem(start, "{\"type\":\"chat\"",
                    sizeof("{\"type\":\"chat\"") - 1);
 
-    if (text) {
+    /* a missing text stays missing, as JSON.stringify() leaves it out */
+
+    if (text->type != NGX_WS_RELAY_JSON_NONE) {
         p = ngx_cpymem(p, ",\"text\":", sizeof(",\"text\":") - 1);
-        p = ngx_cpymem(p, text->data, text->len);
+        p = ngx_ws_relay_json_copy(p, &text->text);
     }
 
-    /* a sender that is not UTF-8 is no JSON string: left out */
-
-    state = 0;
-
-    if (ngx_ws_relay_utf8_check(&state, sender->data, sender->len) == NGX_OK
-        && ngx_ws_relay_utf8_complete(state))
-    {
-        p = ngx_cpymem(p, ",\"sender\":", sizeof(",\"sender\":") - 1);
-        p = ngx_ws_relay_json_write_string(p, sender);
-    }
-
+    p = ngx_cpymem(p, ",\"sender\":", sizeof(",\"sender\":") - 1);
+    p = ngx_ws_relay_json_write_string(p, sender);
     p = ngx_sprintf(p, ",\"timestamp\":%uL}", ngx_ws_relay_now_ms());
 
     chat.data = start;
     chat.len = p - start;
 
-    if (target == NULL) {
+    if (ngx_ws_relay_json_falsy(to)) {
+        /* no target: the message comes back to its sender */
         (void) ngx_ws_relay_conn_send(wc, NGX_WS_RELAY_OP_TEXT, chat.data,
                                       chat.len);
         return;
     }
 
-    ngx_ws_relay_router_deliver(wc, target, &chat, 1);
+    ngx_ws_relay_router_deliver(wc, &target, &chat, 1);
 }
 
+
+/*
+ * {"type":"notification","action":..,"data":..,"sender":..,"timestamp":..}
+ * to every connection of the target; action defaults to "general" and
+ * data to {}, as the old server's "||" did.
+ */
 
 static void
-ngx_ws_relay_router_notification(ngx_ws_relay_conn_t *wc, json_t *message)
+ngx_ws_relay_router_notification(ngx_ws_relay_conn_t *wc,
+    ngx_ws_relay_json_field_t *f)
 {
-    json_t     *target, *action, *data, *notification;
-    ngx_str_t   target_id, text;
+    u_char                     *p, *start, buf[NGX_WS_RELAY_MAX_USER_ID];
+    ngx_str_t                   target, text, *sender;
+    ngx_ws_relay_json_value_t  *action, *data;
 
-    target = json_object_get(message, "targetUserId");
-
-    if (ngx_ws_relay_json_falsy(target)) {
-        ngx_ws_relay_router_error(wc,
-                             "Missing targetUserId in notification message");
+    if (ngx_ws_relay_json_falsy(&f[NGX_WS_RELAY_F_TARGET].value)) {
+        ngx_ws_relay_router_error(wc, "Missing targetUserId in notification "
+                                      "message");
         return;
     }
 
-    if (ngx_ws_relay_router_bad_target(wc, target)) {
-        return;
-    }
-
-    action = json_object_get(message, "action");
-    data = json_object_get(message, "data");
-
-    notification = json_pack("{s:s, s:o, s:o, s:o, s:I}",
-                        "type", "notification",
-                        "action", ngx_ws_relay_json_falsy(action)
-                                  ? json_string("general") : json_incref(action),
-                        "data", ngx_ws_relay_json_falsy(data)
-                                ? json_object() : json_incref(data),
-                        "sender",
-                        ngx_ws_relay_json_string(ngx_ws_relay_router_sender(wc)),
-                        "timestamp", (json_int_t) ngx_ws_relay_now_ms());
-    if (notification == NULL
-        || ngx_ws_relay_json_dump(notification, &text) != NGX_OK)
+    if (ngx_ws_relay_router_user_id(wc, &f[NGX_WS_RELAY_F_TARGET].value,
+                                    "targetUserId", buf, &target)
+        != NGX_OK)
     {
-        json_decref(notification);
-        ngx_ws_relay_router_send(wc, NULL);
         return;
     }
 
-    json_decref(notification);
+    action = &f[NGX_WS_RELAY_F_ACTION].value;
+    data = &f[NGX_WS_RELAY_F_DATA].value;
+    sender = ngx_ws_relay_router_sender(wc);
 
-    target_id.data = (u_char *) json_string_value(target);
-    target_id.len = json_string_length(target);
+    start = ngx_ws_relay_json_scratch(
+                sizeof("{\"type\":\"notification\",\"action\":\"general\","
+                       "\"data\":{},\"sender\":,\"timestamp\":}")
+                + action->text.len + data->text.len
+                + NGX_WS_RELAY_JSON_STR_LEN(sender->len) + NGX_INT64_LEN);
+    if (start == NULL) {
+        ngx_ws_relay_router_error(wc, "Internal server error");
+        return;
+    }
 
-    ngx_ws_relay_router_deliver(wc, &target_id, &text, 0);
+    p = ngx_cpymem(start, "{\"type\":\"notification\",\"action\":",
+                   sizeof("{\"type\":\"notification\",\"action\":") - 1);
+
+    if (ngx_ws_relay_json_falsy(action)) {
+        p = ngx_cpymem(p, "\"general\"", sizeof("\"general\"") - 1);
+
+    } else {
+        p = ngx_ws_relay_json_copy(p, &action->text);
+    }
+
+    p = ngx_cpymem(p, ",\"data\":", sizeof(",\"data\":") - 1);
+
+    if (ngx_ws_relay_json_falsy(data)) {
+        p = ngx_cpymem(p, "{}", 2);
+
+    } else {
+        p = ngx_ws_relay_json_copy(p, &data->text);
+    }
+
+    p = ngx_cpymem(p, ",\"sender\":", sizeof(",\"sender\":") - 1);
+    p = ngx_ws_relay_json_write_string(p, sender);
+    p = ngx_sprintf(p, ",\"timestamp\":%uL}", ngx_ws_relay_now_ms());
+
+    text.data = start;
+    text.len = p - start;
+
+    ngx_ws_relay_router_deliver(wc, &target, &text, 0);
 }
 
 
-/* a target that is not a user id answers with an error */
+/*
+ * A user id named by a client: a string of at most NGX_WS_RELAY_MAX_USER_ID
+ * bytes once decoded, into buf; otherwise an error reply.
+ */
 
-static ngx_uint_t
-ngx_ws_relay_router_bad_target(ngx_ws_relay_conn_t *wc, json_t *target)
+static ngx_int_t
+ngx_ws_relay_router_user_id(ngx_ws_relay_conn_t *wc,
+    ngx_ws_relay_json_value_t *v, const char *name, u_char *buf,
+    ngx_str_t *id)
 {
-    if (!json_is_string(target)) {
-        ngx_ws_relay_router_error(wc, "targetUserId must be a string");
-        return 1;
+    u_char     *p, text[sizeof("targetUserId must be a string")];
+    ngx_str_t   error;
+
+    if (v->type != NGX_WS_RELAY_JSON_STRING) {
+        p = ngx_sprintf(text, "%s must be a string", name);
+        goto failed;
     }
 
-    if (json_string_length(target) > NGX_WS_RELAY_MAX_USER_ID) {
-        ngx_ws_relay_router_error(wc, "targetUserId is too long");
-        return 1;
+    /* decoding never makes a string longer than its JSON text */
+
+    if (v->text.len - 2 <= NGX_WS_RELAY_MAX_USER_ID) {
+        id->data = buf;
+        id->len = ngx_ws_relay_json_unescape(buf, v);
+        return NGX_OK;
     }
 
-    return 0;
+    if (!v->escaped) {
+        p = ngx_sprintf(text, "%s is too long", name);
+        goto failed;
+    }
+
+    /* escapes may make it short enough: decoded apart */
+
+    id->data = ngx_alloc(v->text.len, wc->connection->log);
+    if (id->data == NULL) {
+        ngx_ws_relay_router_error(wc, "Internal server error");
+        return NGX_ERROR;
+    }
+
+    id->len = ngx_ws_relay_json_unescape(id->data, v);
+
+    if (id->len <= NGX_WS_RELAY_MAX_USER_ID) {
+        ngx_memcpy(buf, id->data, id->len);
+        ngx_free(id->data);
+        id->data = buf;
+        return NGX_OK;
+    }
+
+    ngx_free(id->data);
+    p = ngx_sprintf(text, "%s is too long", name);
+
+failed:
+
+    error.data = text;
+    error.len = p - text;
+
+    ngx_ws_relay_router_send_error(wc, &error);
+
+    return NGX_ERROR;
 }
 
 
@@ -683,57 +687,66 @@ ngx_ws_relay_router_delivered(ngx_ws_relay_delivery_t *d)
 }
 
 
-static void
-ngx_ws_relay_router_unsupported(ngx_ws_relay_conn_t *wc, json_t *type)
-{
-    char    *dumped;
-    json_t  *json;
-
-    if (type == NULL) {
-        dumped = NULL;
-
-    } else if (json_is_string(type)) {
-        dumped = strdup(json_string_value(type));
-
-    } else {
-        dumped = json_dumps(type, JSON_ENCODE_ANY|JSON_COMPACT);
-    }
-
-    json = json_pack("{s:s, s:s+}",
-                     "type", "error",
-                     "message", "Unsupported message type: ",
-                     dumped ? dumped : "undefined");
-    free(dumped);
-
-    ngx_ws_relay_router_send(wc, json);
-}
-
-
-/* takes the reference to json */
+/* "Unsupported message type: " and String(type), as the old server said */
 
 static void
-ngx_ws_relay_router_send(ngx_ws_relay_conn_t *wc, json_t *json)
+ngx_ws_relay_router_unsupported(ngx_ws_relay_conn_t *wc,
+    ngx_ws_relay_json_value_t *type)
 {
-    ngx_str_t  text;
+    u_char     *p;
+    ngx_str_t   text;
 
-    if (json == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, wc->connection->log, 0,
-                      "ws relay: could not build a reply");
+    text.data = ngx_alloc(sizeof("Unsupported message type: ") - 1
+                          + NGX_WS_RELAY_JSON_JS_LEN(type->text.len),
+                          wc->connection->log);
+    if (text.data == NULL) {
+        ngx_ws_relay_router_error(wc, "Internal server error");
         return;
     }
 
-    if (ngx_ws_relay_json_dump(json, &text) == NGX_OK) {
-        (void) ngx_ws_relay_conn_send(wc, NGX_WS_RELAY_OP_TEXT, text.data,
-                                      text.len);
-    }
+    p = ngx_cpymem(text.data, "Unsupported message type: ",
+                   sizeof("Unsupported message type: ") - 1);
+    p = ngx_ws_relay_json_js_string(p, type);
 
-    json_decref(json);
+    text.len = p - text.data;
+
+    ngx_ws_relay_router_send_error(wc, &text);
+
+    ngx_free(text.data);
 }
 
 
 static void
 ngx_ws_relay_router_error(ngx_ws_relay_conn_t *wc, const char *text)
 {
-    ngx_ws_relay_router_send(wc,
-        json_pack("{s:s, s:s}", "type", "error", "message", text));
+    ngx_str_t  s;
+
+    s.data = (u_char *) text;
+    s.len = ngx_strlen(text);
+
+    ngx_ws_relay_router_send_error(wc, &s);
+}
+
+
+/* {"type":"error","message":<text>} */
+
+static void
+ngx_ws_relay_router_send_error(ngx_ws_relay_conn_t *wc, ngx_str_t *text)
+{
+    u_char  *p, *start;
+
+    start = ngx_ws_relay_json_scratch(
+                sizeof("{\"type\":\"error\",\"message\":}")
+                + NGX_WS_RELAY_JSON_STR_LEN(text->len));
+    if (start == NULL) {
+        return;
+    }
+
+    p = ngx_cpymem(start, "{\"type\":\"error\",\"message\":",
+                   sizeof("{\"type\":\"error\",\"message\":") - 1);
+    p = ngx_ws_relay_json_write_string(p, text);
+    *p++ = '}';
+
+    (void) ngx_ws_relay_conn_send(wc, NGX_WS_RELAY_OP_TEXT, start,
+                                  p - start);
 }

@@ -8,7 +8,17 @@ use WsRelay::Test;
 ws_defaults(config => <<'_EOC_');
     location = /ws {
         ws_relay;
+        ws_relay_user_id $arg_user optional;
+    }
+
+    location = /strict {
+        ws_relay;
         ws_relay_user_id $arg_user;
+    }
+
+    location = /header {
+        ws_relay;
+        ws_relay_user_id $http_x_user;
     }
 
     location = /open {
@@ -85,7 +95,7 @@ json_is($alice->call({type => 'register', userId => 'alice'}),
 
 
 
-=== TEST 4: an empty variable leaves the connection anonymous; register works
+=== TEST 4: "optional": an empty variable leaves the connection anonymous; register works
 --- ws_session
 my $anon = ws_open('/ws');
 json_is($anon->call({type => 'chat', text => 'who?'}),
@@ -139,7 +149,7 @@ json_is($bob->call({type => 'notification', targetUserId => 'alice'}),
 --- config
     location = /ws {
         ws_relay;
-        ws_relay_user_id $ws_user;
+        ws_relay_user_id $ws_user optional;
     }
 --- ws_session
 my $dave = ws_open('/ws', headers => [Cookie => 'session=s3cr3t-1'],
@@ -155,3 +165,59 @@ json_is($dave->call({type => 'register', userId => 'eve'}),
 --- no_error_log
 [error]
 [crit]
+
+
+
+=== TEST 7: without "optional", no identity is no connection: 403
+--- raw_request eval
+::ws_handshake('/strict', Connection => 'Upgrade, close')
+--- error_code: 403
+--- error_log
+ws relay: handshake refused: no identity from ws_relay_user_id
+--- no_error_log
+[error]
+[crit]
+[alert]
+
+
+
+=== TEST 8: an identity longer than a user id may be is refused, even with "optional"; 256 bytes are fine
+--- ws_session
+my $ok = ws_open('/ws?user=' . ('a' x 256), welcome => {userId => 'a' x 256});
+ok($ok, '256 bytes: welcomed with it');
+my ($res) = eval { ws_open('/ws?user=' . ('a' x 257)) };
+like($@, qr/status 403/, '257 bytes: 403, not an anonymous connection');
+--- error_log
+ws relay: handshake refused: identity from ws_relay_user_id longer than 256 bytes
+--- no_error_log
+[error]
+[crit]
+[alert]
+
+
+
+=== TEST 9: an identity that is not UTF-8 is refused
+--- raw_request eval
+::ws_handshake('/header', 'X-User' => "bad\xff\xfeid",
+               Connection => 'Upgrade, close')
+--- error_code: 403
+--- error_log
+ws relay: handshake refused: identity from ws_relay_user_id that is not UTF-8
+--- no_error_log
+[error]
+[crit]
+[alert]
+
+
+
+=== TEST 10: a UTF-8 identity from a header is welcomed with it and is the sender
+--- ws_session
+my $u = ws_open('/header', headers => ['X-User' => "\xc3\xa9l\xc3\xa8ve"],
+                welcome => {userId => "\x{e9}l\x{e8}ve"});
+json_is($u->call({type => 'chat', text => 'me'}),
+        {type => 'chat', text => 'me', sender => "\x{e9}l\x{e8}ve",
+         timestamp => NOW}, 'the sender is the identity');
+--- no_error_log
+[error]
+[crit]
+[alert]

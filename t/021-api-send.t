@@ -64,7 +64,7 @@ $_->expect_silence(0.3, 'nothing more for anyone') for $a1, $b1, $b3;
 
 
 
-=== TEST 2: type defaults to "notification"; message is any JSON value, passed through
+=== TEST 2: type defaults to "notification" (when falsy); message is any truthy JSON value, passed through
 --- ws_session
 my ($wa, $wb) = nginx_workers_up();
 my @u = map { $_->[0] } ws_open_per_worker('/ws', 1);
@@ -76,12 +76,15 @@ my @cases = (
      'notification', 'an object'],
     [{message => [1, 'two', FALSE]}, 'notification', 'an array'],
     [{message => 'plain'}, 'notification', 'a string'],
-    [{message => 0}, 'notification', 'zero'],
-    [{message => FALSE}, 'notification', 'false'],
+    [{message => 1.5}, 'notification', 'a number'],
+    [{message => TRUE}, 'notification', 'true'],
     [{message => "\x{263a} \x{1f600}"}, 'notification', 'non-ASCII'],
     [{message => 'x', type => 'alert'}, 'alert', 'a type of its own'],
     [{message => 'x', type => ''}, 'notification', 'an empty type'],
     [{message => 'x', type => undef}, 'notification', 'a null type'],
+    [{message => 'x', type => 0}, 'notification', 'a zero type'],
+    [{message => 'x', type => 7}, 7, 'a number type, as it is'],
+    [{message => 'x', type => {a => 1}}, {a => 1}, 'an object type, as it is'],
     [{message => 'x', extra => {ignored => 1}}, 'notification',
      'unknown fields are ignored'],
 );
@@ -103,14 +106,14 @@ for my $case (@cases) {
 
 
 
-=== TEST 3: a user without connections: success, delivered 0; a closed connection no longer counts
+=== TEST 3: a user without connections: no success, delivered 0; a closed connection no longer counts
 --- ws_session
 my $c = ws_open('/ws');
 my $d = ws_open('/ws');
 $_->call({type => 'register', userId => 'dan'}) for $c, $d;
 
 json_is(api_post('/api/send-to-user', {userId => 'nobody', message => 'x'}),
-        {success => TRUE, delivered => 0, userId => 'nobody'},
+        {success => FALSE, delivered => 0, userId => 'nobody'},
         'nobody: delivered 0');
 
 $d->close;
@@ -137,14 +140,19 @@ my @cases = (
     ['{"message":"x"}', 'Missing userId'],
     ['{"userId":"","message":"x"}', 'Missing userId'],
     ['{"userId":null,"message":"x"}', 'Missing userId'],
+    ['{"userId":0,"message":"x"}', 'Missing userId'],
+    ['{"userId":false,"message":"x"}', 'Missing userId'],
+    ['{"userId":"u1","userId":"","message":"x"}', 'Missing userId'],
     ['{"userId":"u1"}', 'Missing message'],
     ['{"userId":"u1","message":null}', 'Missing message'],
+    ['{"userId":"u1","message":""}', 'Missing message'],
+    ['{"userId":"u1","message":0}', 'Missing message'],
+    ['{"userId":"u1","message":-0.0e5}', 'Missing message'],
+    ['{"userId":"u1","message":false}', 'Missing message'],
     ['{"userId":42,"message":"x"}', 'userId must be a string'],
     ['{"userId":["u1"],"message":"x"}', 'userId must be a string'],
     ['{"userId":{"id":"u1"},"message":"x"}', 'userId must be a string'],
     ['{"userId":true,"message":"x"}', 'userId must be a string'],
-    ['{"userId":"u1","message":"x","type":7}', 'type must be a string'],
-    ['{"userId":"u1","message":"x","type":{"a":1}}', 'type must be a string'],
     ['{"userId":"' . ('u' x 257) . '","message":"x"}', 'userId is too long'],
     ['{"userId":"u1","message":', undef],
     ['not json', undef],
@@ -154,7 +162,6 @@ my @cases = (
     ['42', undef],
     ['null', undef],
     ['{"userId":"u1","message":"x"} trailing', undef],
-    ['{"userId":"u1","userId":"u2","message":"x"}', undef],
     [qq|{"userId":"u1","message":"\xff\xfe"}|, undef],
 );
 
@@ -178,6 +185,8 @@ $c->expect_silence(0.3, 'nothing was delivered');
 --- request
 POST /api/send-to-user
 {"userId":"u1","message":
+--- more_headers
+Content-Type: application/json
 --- error_code: 400
 --- response_headers
 Content-Type: application/json
@@ -194,6 +203,8 @@ Content-Length: 38
 --- request
 POST /api/send-to-user
 {"message":{"text":"hi"}}
+--- more_headers
+Content-Type: application/json
 --- error_code: 400
 --- response_headers
 Content-Type: application/json
@@ -209,6 +220,8 @@ Content-Type: application/json
 --- request
 POST /api/send-to-user
 [{"userId":"u1","message":"x"}]
+--- more_headers
+Content-Type: application/json
 --- error_code: 400
 --- response_headers
 Content-Type: application/json
@@ -286,9 +299,9 @@ my $body = '{"userId":"slow","message":{"text":"in pieces"}}';
 --- raw_request_middle_delay: 0.3
 --- response_headers
 Content-Type: application/json
-Content-Length: 47
+Content-Length: 48
 --- response_body
-{"success":true,"delivered":0,"userId":"slow"}
+{"success":false,"delivered":0,"userId":"slow"}
 --- no_error_log
 [error]
 [crit]
@@ -298,12 +311,13 @@ Content-Length: 47
 === TEST 11: a chunked body sent slowly, in pieces
 --- raw_request eval
 ["POST /api/send-to-user HTTP/1.1\r\nHost: localhost\r\n"
- . "Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n",
+ . "Connection: close\r\nTransfer-Encoding: chunked\r\n"
+ . "Content-Type: application/json\r\n\r\n",
  "a\r\n{\"userId\":\r\n", "8\r\n\"chunky\"\r\n",
  "e\r\n,\"message\":42}\r\n0\r\n\r\n"]
 --- raw_request_middle_delay: 0.3
 --- response_body
-{"success":true,"delivered":0,"userId":"chunky"}
+{"success":false,"delivered":0,"userId":"chunky"}
 --- no_error_log
 [error]
 [crit]

@@ -74,7 +74,8 @@ for my $from ([one => ()], [two => @two]) {
         json_is(api_post('/api/send-to-user',
                          {userId => $user, message => "$user via $name"},
                          @port, desc => "POST to nginx $name"),
-                {success => TRUE, delivered => $n, userId => $user},
+                {success => $n ? TRUE : FALSE, delivered => $n,
+                 userId => $user},
                 "via nginx $name: $user: delivered $n");
 
         json_is(next_json(2, $_),

@@ -34,7 +34,7 @@ use Test::More ();
 use WsRelay::Test ();
 use WsRelay::Redis ();
 
-our @EXPORT = qw(
+our @EXPORT = qw(example_api_config 
     api_defaults api_routes_config
     http_request http_send http_read http_header
     api_call api_check api_get api_post api_wait metrics_get json_keys
@@ -58,6 +58,34 @@ sub api_routes_config {
         location = /api/redis-info   { ws_relay_api redis_info; }
         location = /api/metrics      { ws_relay_api metrics; }
 _EOC_
+}
+
+# The blocks of nginx.conf.example that make the API, as they are there:
+# (http_config, config) with the map of the error messages, "location
+# /api/" and "location @api_error", so that a test checks the example.
+sub example_api_config {
+    my $file = ($ENV{TEST_NGINX_EXAMPLE}
+                // (__FILE__ =~ s{t/lib/WsRelay/Api\.pm$}{}r)
+                   . 'nginx.conf.example');
+    open my $in, '<', $file or die "$file: $!\n";
+    my $text = do { local $/; <$in> };
+    close $in;
+
+    my $block = sub {
+        my ($start) = @_;
+        my $i = index $text, $start;
+        die "no \"$start\" in $file\n" if $i < 0;
+        my ($depth, $j) = (0, $i);
+        while ($j < length $text) {
+            my $c = substr $text, $j++, 1;
+            $depth++ if $c eq '{';
+            last if $c eq '}' && --$depth == 0;
+        }
+        return '    ' . substr($text, $i, $j - $i) . "\n";
+    };
+
+    return ($block->('map $status $api_error_message {'),
+            $block->('location /api/ {') . $block->('location @api_error {'));
 }
 
 # Defaults for blocks without their own sections (or given here):
