@@ -312,7 +312,7 @@ ngx_ws_relay_api_health(ngx_http_request_t *r)
     ngx_uint_t                  connections, degraded;
     ngx_time_t                 *tp;
     ngx_ws_relay_shm_t         *shm;
-    ngx_ws_relay_bus_state_e  state;
+    ngx_ws_relay_bus_state_e    state;
 
     shm = ngx_ws_relay_shm(ngx_ws_relay_worker.main_conf);
     tp = ngx_timeofday();

@@ -220,13 +220,13 @@ void
 ngx_ws_relay_router_message(ngx_ws_relay_conn_t *wc, u_char *data,
     size_t len)
 {
-    u_char                     name[16];
-    size_t                     n;
-    ngx_int_t                  rc;
-    const char                *error;
-    ngx_ws_relay_route_t      *route;
-    ngx_ws_relay_json_value_t *type;
-    ngx_ws_relay_json_field_t  f[NGX_WS_RELAY_F_N];
+    u_char                      name[16];
+    size_t                      n;
+    ngx_int_t                   rc;
+    const char                 *error;
+    ngx_ws_relay_route_t       *route;
+    ngx_ws_relay_json_value_t  *type;
+    ngx_ws_relay_json_field_t   f[NGX_WS_RELAY_F_N];
 
     if (wc->conf->limit_rate && ngx_ws_relay_router_limit(wc) != NGX_OK) {
         return;
