@@ -24,11 +24,20 @@ u_char *
 ngx_ws_relay_wire_channel(u_char *p, ngx_str_t *prefix, const char *kind,
     ngx_str_t *name)
 {
-    p = ngx_cpymem(p, prefix->data, prefix->len);
+    /* either may be empty, with no data at all */
+
+    if (prefix->len) {
+        p = ngx_cpymem(p, prefix->data, prefix->len);
+    }
+
     *p++ = kind[0];
     *p++ = kind[1];
 
-    return ngx_cpymem(p, name->data, name->len);
+    if (name->len) {
+        p = ngx_cpymem(p, name->data, name->len);
+    }
+
+    return p;
 }
 
 
