@@ -6,6 +6,8 @@
 #   make fuzz     run the libFuzzer targets for a bounded time
 #   make e2e      the demo page in headless Chromium (part of make test)
 #   make docker-check  build the images, run them, check health + handshake
+#   make fresh-check   make test and make run in new debian:bookworm
+#                      containers on the committed tree (Docker)
 #   make test-asan      the t/ suites against nginx built with ASan, UBSan
 #                       and LeakSanitizer, the module compiled in (in CI)
 #   make test-valgrind  the t/ suites with nginx under valgrind (slow)
@@ -32,7 +34,7 @@ TEST_REDIS_PORT ?= 6399
 FUZZ_SECONDS    ?= 60
 
 .PHONY: all module deps test-deps test test-asan test-valgrind run fuzz \
-        e2e docker-check bench soak clean
+        e2e docker-check fresh-check bench soak clean
 
 all: module
 
@@ -101,6 +103,9 @@ e2e: test-deps module
 
 docker-check:
 	util/docker-check.sh
+
+fresh-check:
+	util/fresh-debian-check.sh
 
 bench: test-deps module
 	$(MAKE) -C bench wsload

@@ -7,6 +7,7 @@
 # that tie state to the request (limit_conn, realip) keep it.
 
 use Test::Nginx::Socket 'no_plan';
+use File::Temp ();
 use WsRelay::Test;
 use WsRelay::Abuse;
 
@@ -146,8 +147,9 @@ ok(wait_for(sub {
 
 === TEST 5: wss: chat over TLS, large messages, a clean close
 --- ws_session
-my $dir = WsRelay::Test::server_root() . '/tls';
-mkdir $dir;
+# the certificate lives outside the server root, which Test::Nginx removes
+# and must find empty of anything it did not make itself
+my $dir = File::Temp::tempdir('ws-relay-tls-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 system("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256"
        . " -nodes -keyout $dir/key.pem -out $dir/cert.pem -days 1"
        . " -subj /CN=localhost 2>/dev/null") == 0

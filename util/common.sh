@@ -19,6 +19,42 @@ install_missing() {
         -o DPkg::Lock::Timeout=600 "${missing[@]}"
 }
 
+# worker_user PATH...: the "user" line for an nginx that serves files or
+# keeps temp files at PATH: "user root;" when nginx runs as root and its
+# workers (nobody by default) cannot read every PATH, as when the tree is
+# in root's home (/root is 0700); nothing otherwise, and the workers stay
+# unprivileged.
+worker_user() {
+    local p
+    [ "$(id -u)" -eq 0 ] || return 0
+    for p in "$@"; do
+        if ! runuser -u nobody -- test -r "$p" -a \( ! -d "$p" -o -x "$p" \) \
+                2>/dev/null; then
+            echo 'user root;'
+            return 0
+        fi
+    done
+}
+
+# npm_deps DIR: Node.js and npm (Debian's nodejs and npm when either is
+# missing), then DIR/node_modules as DIR/package-lock.json pins it. npm ci
+# runs with --engine-strict, so a pinned package whose "engines" does not
+# accept this node (Debian 12 ships Node 18) fails the install instead of
+# the test; it runs again whenever the lock or the node changed since.
+npm_deps() {
+    local dir=$1 stamp
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        install_missing nodejs npm || return 1
+    fi
+    stamp="node $(node --version), lock $(sha256sum < "$dir/package-lock.json" | cut -c1-64)"
+    [ "$(cat "$dir/node_modules/.installed-by-npm-deps" 2>/dev/null)" = "$stamp" ] \
+        && return 0
+    echo "# installing npm dependencies in $dir (node $(node --version), npm $(npm --version))"
+    (cd "$dir" && npm ci --engine-strict --no-audit --no-fund --loglevel=error) \
+        || return 1
+    echo "$stamp" > "$dir/node_modules/.installed-by-npm-deps"
+}
+
 # port_free PORT: nothing listens on 127.0.0.1:PORT
 port_free() {
     ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
@@ -49,4 +85,110 @@ start_redis_on() {
                  --logfile "$dir/redis.log" &
     redis_pid=$!
     wait_port "$port"
+}
+
+# --- Docker, without an image registry -------------------------------------
+
+# docker_up LOG: dockerd, started when `docker info` fails (its output in
+# LOG) and waited for, 60 s at most. Its pid goes in dockerd_pid, empty
+# when a dockerd was running already (not ours to stop): see docker_down.
+docker_up() {
+    local log=$1 i
+    dockerd_pid=
+    command -v dockerd >/dev/null || install_missing docker.io || return 1
+    docker info >/dev/null 2>&1 && return 0
+    echo "# starting dockerd (log: $log)"
+    dockerd >"$log" 2>&1 &
+    dockerd_pid=$!
+    for i in $(seq 1 60); do
+        docker info >/dev/null 2>&1 && return 0
+        kill -0 "$dockerd_pid" 2>/dev/null || break
+        sleep 1
+    done
+    tail -20 "$log"
+    return 1
+}
+
+# docker_down: stops the dockerd that docker_up started, unless
+# KEEP_DOCKERD=1.
+docker_down() {
+    local i
+    [ -n "${dockerd_pid:-}" ] && [ "${KEEP_DOCKERD:-0}" != 1 ] || return 0
+    echo "# stopping dockerd ($dockerd_pid)"
+    kill "$dockerd_pid" 2>/dev/null || true
+    for i in $(seq 1 30); do
+        kill -0 "$dockerd_pid" 2>/dev/null || break
+        sleep 1
+    done
+    dockerd_pid=
+}
+
+# apt_mirror [security]: the host's Debian mirror (DEBIAN_MIRROR), or with
+# "security" its security mirror (DEBIAN_SECURITY_MIRROR), from
+# /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list.
+apt_mirror() {
+    local want=${1:-main} m
+    if [ "$want" = security ]; then
+        m=${DEBIAN_SECURITY_MIRROR:-}
+    else
+        m=${DEBIAN_MIRROR:-}
+    fi
+    if [ -z "$m" ] && [ -f /etc/apt/sources.list.d/debian.sources ]; then
+        m=$(awk -v want="$want" '$1 == "URIs:" &&
+                  (want == "security") == ($2 ~ /security/) { print $2; exit }' \
+                /etc/apt/sources.list.d/debian.sources)
+    fi
+    if [ -z "$m" ] && [ -f /etc/apt/sources.list ]; then
+        m=$(awk -v want="$want" '$1 == "deb" && (want == "security") == ($0 ~ /security/) {
+                     for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; exit } }' \
+                /etc/apt/sources.list)
+    fi
+    if [ -z "$m" ] && [ "$want" = security ]; then
+        m=http://deb.debian.org/debian-security
+    fi
+    echo "${m:-http://deb.debian.org/debian}"
+}
+
+# debian_sources: the apt sources of the official debian:bookworm image
+# (bookworm, bookworm-updates, bookworm-security), on the host's mirrors.
+debian_sources() {
+    cat <<_EOS_
+Types: deb
+URIs: $(apt_mirror)
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: $(apt_mirror security)
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+_EOS_
+}
+
+# bookworm_image WORKDIR: the debian:bookworm image, made when it is
+# missing with debootstrap (minbase, as the official image) from the
+# host's mirror and `docker import`, with the official image's apt
+# sources. Its root file system is built in WORKDIR (the path is in
+# bookworm_rootfs until it is removed, for the caller's cleanup).
+bookworm_image() {
+    local work=$1 image=debian:bookworm
+    docker image inspect "$image" >/dev/null 2>&1 && return 0
+    install_missing debootstrap || return 1
+    bookworm_rootfs=$(mktemp -d "$work/rootfs.XXXXXX")
+    echo "# making $image with debootstrap from $(apt_mirror)"
+    if ! debootstrap --variant=minbase bookworm "$bookworm_rootfs" \
+             "$(apt_mirror)" >"$work/debootstrap.log" 2>&1; then
+        tail -20 "$work/debootstrap.log"
+        rm -rf "$bookworm_rootfs"; bookworm_rootfs=
+        return 1
+    fi
+    rm -rf "$bookworm_rootfs"/var/cache/apt/archives/*.deb \
+           "$bookworm_rootfs"/var/lib/apt/lists/*
+    rm -f "$bookworm_rootfs/etc/apt/sources.list"
+    debian_sources > "$bookworm_rootfs/etc/apt/sources.list.d/debian.sources"
+    tar -C "$bookworm_rootfs" -c . | docker import - "$image" >/dev/null
+    rm -rf "$bookworm_rootfs"; bookworm_rootfs=
+    docker image inspect "$image" >/dev/null 2>&1
 }

@@ -37,7 +37,7 @@ say()    { echo "# $*"; }
 
 . "$top/util/common.sh"
 
-dockerd_pid= rootfs=
+dockerd_pid= bookworm_rootfs=
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
@@ -45,15 +45,8 @@ cleanup() {
         docker rm -f "$name-nginx" "$name-redis" >/dev/null 2>&1 || true
         docker network rm "$net" >/dev/null 2>&1 || true
     fi
-    [ -n "$rootfs" ] && rm -rf "$rootfs"
-    if [ -n "$dockerd_pid" ] && [ "${KEEP_DOCKERD:-0}" != 1 ]; then
-        say "stopping dockerd ($dockerd_pid)"
-        kill "$dockerd_pid" 2>/dev/null || true
-        for _ in $(seq 1 30); do
-            kill -0 "$dockerd_pid" 2>/dev/null || break
-            sleep 1
-        done
-    fi
+    [ -n "$bookworm_rootfs" ] && rm -rf "$bookworm_rootfs"
+    docker_down
     exit "$rc"
 }
 trap cleanup EXIT
@@ -65,50 +58,12 @@ if ss -Htln "sport = :$host_port" 2>/dev/null | grep -q .; then
 fi
 
 # --- docker ------------------------------------------------------------------
-command -v dockerd >/dev/null || install_missing docker.io
 command -v curl >/dev/null || install_missing curl
-
-if ! docker info >/dev/null 2>&1; then
-    say "starting dockerd (log: $work/dockerd.log)"
-    dockerd >"$work/dockerd.log" 2>&1 &
-    dockerd_pid=$!
-    for _ in $(seq 1 60); do
-        docker info >/dev/null 2>&1 && break
-        kill -0 "$dockerd_pid" 2>/dev/null || { tail -20 "$work/dockerd.log"; exit 1; }
-        sleep 1
-    done
-    docker info >/dev/null 2>&1 || { tail -20 "$work/dockerd.log"; exit 1; }
-fi
+docker_up "$work/dockerd.log" || exit 1
 docker_ready=1
 
 # --- the base image, without a registry -----------------------------------
-apt_mirror() {
-    local m=${DEBIAN_MIRROR:-}
-    if [ -z "$m" ] && [ -f /etc/apt/sources.list.d/debian.sources ]; then
-        m=$(awk '$1 == "URIs:" && $2 !~ /security/ { print $2; exit }' \
-                /etc/apt/sources.list.d/debian.sources)
-    fi
-    if [ -z "$m" ] && [ -f /etc/apt/sources.list ]; then
-        m=$(awk '$1 == "deb" && $0 !~ /security/ {
-                     for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; exit } }' \
-                /etc/apt/sources.list)
-    fi
-    echo "${m:-http://deb.debian.org/debian}"
-}
-
-if ! docker image inspect "$base_image" >/dev/null 2>&1; then
-    install_missing debootstrap
-    mirror=$(apt_mirror)
-    rootfs=$(mktemp -d "$work/rootfs.XXXXXX")
-    say "making $base_image with debootstrap from $mirror"
-    debootstrap --variant=minbase bookworm "$rootfs" "$mirror" \
-        >"$work/debootstrap.log" 2>&1 \
-        || { tail -20 "$work/debootstrap.log"; exit 1; }
-    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-    tar -C "$rootfs" -c . | docker import - "$base_image" >/dev/null
-    rm -rf "$rootfs"
-    rootfs=
-fi
+bookworm_image "$work" || exit 1
 say "base image: $base_image $(docker image inspect -f '{{.Id}}' "$base_image" | cut -c1-19)"
 
 # --- images --------------------------------------------------------------

@@ -16,8 +16,15 @@ mkdir -p "$run_dir"/{logs,temp,modules,html,redis}
 ln -sf "$top/build/ngx_ws_relay_module.so" "$run_dir/modules/"
 ln -sfn "$top/demo" "$run_dir/html/demo"
 
+. "$top/util/common.sh"
+
+# as root in a tree its workers cannot read (under /root), they run as root
+user=$(worker_user "$run_dir/temp" "$top/demo/index.html")
+[ -n "$user" ] && echo "nginx workers run as root: nobody cannot read $top"
+
 sed -e "s/listen  3000 reuseport;/listen  $port reuseport;/" \
     -e "s/ws_relay_redis  127.0.0.1:6379;/ws_relay_redis  127.0.0.1:$redis_port;/" \
+    ${user:+-e "/^worker_processes /a $user"} \
     "$top/nginx.conf.example" > "$run_dir/nginx.conf"
 
 redis_pid=

@@ -7,7 +7,7 @@
 #
 #   t/e2e/run.sh          (as root on Debian 12)
 #
-# Installs Debian's chromium, redis-server and nodejs/npm, and the npm
+# Installs Debian's chromium, redis-server, curl and nodejs/npm, and the npm
 # dependencies (playwright-core), when missing; uses the module that
 # `make` built (builds it when it is missing), or MODULE_SO.  nginx and
 # Redis always stop.
@@ -36,12 +36,9 @@ fail() { echo "not ok - $*"; echo "0 passed, 1 failed"; exit 1; }
 # --- what it needs -----------------------------------------------------------
 [ -x "$chromium" ] || install_missing chromium
 command -v redis-server >/dev/null || install_missing redis-server
-command -v npm >/dev/null || install_missing nodejs npm
+command -v curl >/dev/null || install_missing curl
 
-if [ ! -f "$here/node_modules/playwright-core/package.json" ]; then
-    say "installing npm dependencies"
-    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
-fi
+npm_deps "$here" || fail "npm dependencies do not install (see above)"
 
 module=${MODULE_SO:-$top/build/ngx_ws_relay_module.so}
 if [ ! -f "$module" ] && [ -z "${MODULE_SO:-}" ]; then
@@ -51,7 +48,7 @@ fi
 module=$(cd "$(dirname "$module")" && pwd)/$(basename "$module")
 
 for p in "$port" "$redis_port"; do
-    if ss -Htln "sport = :$p" | grep -q .; then
+    if ! port_free "$p"; then
         fail "port $p is in use (set E2E_PORT / E2E_REDIS_PORT)"
     fi
 done
@@ -62,7 +59,11 @@ mkdir -p "$prefix"/{logs,temp,modules,html} "$out/redis"
 ln -sf "$module" "$prefix/modules/ngx_ws_relay_module.so"
 ln -sfn "$top/demo" "$prefix/html/demo"
 
-sed -e 's/^worker_processes .*/worker_processes  2;/' \
+# as root in a tree its workers cannot read (under /root), they run as root
+user=$(worker_user "$prefix/temp" "$top/demo/index.html")
+[ -n "$user" ] && say "nginx workers run as root: nobody cannot read $top"
+
+sed -e "s/^worker_processes .*/worker_processes  2;${user:+\\n$user}/" \
     -e "s/listen  3000 reuseport;/listen  127.0.0.1:$port reuseport;/" \
     -e "s/ws_relay_redis  127.0.0.1:6379;/ws_relay_redis  127.0.0.1:$redis_port;/" \
     "$top/nginx.conf.example" > "$prefix/nginx.conf"

@@ -9,8 +9,8 @@
 #
 #   t/interop/run.sh          (as root on Debian 12)
 #
-# Installs nodejs/npm and python3-websockets when missing, and ws from
-# package-lock.json; uses the module that `make` built (builds it when it
+# Installs Debian's nodejs/npm and python3-websockets when missing, and ws
+# from package-lock.json; uses the module that `make` built (builds it when it
 # is missing), or MODULE_SO. nginx (one worker, no Redis) runs with its
 # own prefix under t/interop/build/ and always stops.
 #
@@ -34,13 +34,9 @@ fail() { echo "not ok - $*"; echo "0 passed, 1 failed"; exit 1; }
 . "$top/util/common.sh"
 
 # --- what it needs -----------------------------------------------------------
-command -v npm >/dev/null || install_missing nodejs npm
 "$python" -c 'import websockets' 2>/dev/null || install_missing python3-websockets
 
-if [ ! -f "$here/node_modules/ws/package.json" ]; then
-    say "installing npm dependencies"
-    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
-fi
+npm_deps "$here" || fail "npm dependencies do not install (see above)"
 
 module=${MODULE_SO:-$top/build/ngx_ws_relay_module.so}
 if [ ! -f "$module" ] && [ -z "${MODULE_SO:-}" ]; then
@@ -49,7 +45,7 @@ fi
 [ -f "$module" ] || fail "no module at $module"
 module=$(cd "$(dirname "$module")" && pwd)/$(basename "$module")
 
-if ss -Htln "sport = :$port" | grep -q .; then
+if ! port_free "$port"; then
     fail "port $port is in use (set INTEROP_PORT)"
 fi
 
