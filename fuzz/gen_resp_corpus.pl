@@ -57,7 +57,6 @@ sub next_connect { my %how = (refused => 0, nomem => 1, attach => 2);
                    return action(5, $how{$_[0]}) }
 sub write_fails { return action(5, 3) }
 sub bye { return action(6) }
-sub pinged { return action(7, $_[0] // 0) }
 # connection $conn opens again as a user (fixed), none, or $name
 sub reopen { my ($conn, $as, $name) = @_;
              my $u = $users{$as} // ($as eq 'none' ? 4 : 5);
@@ -65,12 +64,14 @@ sub reopen { my ($conn, $as, $name) = @_;
 sub register { my ($conn, $as) = @_;
                return chr(4 | $conn << 3 | ($as eq 'carol' ? 6 : 7) << 5)
                       . field('') }
-# an ack on the node channel for the k-th published delivery
-sub ack { my ($k, $n) = @_; return chr(5 | $k << 3) . chr($n) }
+sub answer { return "\x05" }
+
+# what other workers send: delivery ids and probe numbers start at 1
+sub ack { my ($id, $n) = @_; return push_('message', 'node', "ack:$id:$n") }
+sub pinged { return push_('message', 'node', 'ping:' . ($_[0] // 1)) }
 sub user_msg { my ($user, $id, $text, $own) = @_;
-               return chr(6 | $users{$user} << 3 | ($own ? 0x20 : 0))
-                      . chr($id) . field($text) }
-sub answer { return "\x07" }
+               return push_('message', $user,
+                            ($own ? $node : 'host-9-ffff') . " $id $text") }
 
 my %seen;
 
@@ -123,20 +124,20 @@ seed('subscribe-other', [cmd(pong()), push_('subscribe', 'other', ''),
                          push_('subscribe', 'node', '')]);
 
 for my $i (1 .. 3) {
-    seed("prefix-$i", [deliver('bob'), answer(), ack(0, 1), ack(0, 2),
+    seed("prefix-$i", [deliver('bob'), answer(), ack(1, 1), ack(1, 2),
                        user_msg('alice', 5, '{"type":"chat"}'), answer()],
          settings => ['ready'], prefix => $i);
 }
 
 # deliveries: PUBLISH's reply, then the acks of the other workers
-seed('delivery', [deliver('bob'), cmd(int_(3)), ack(0, 3), ack(0, 0),
-                  ack(0, 1)],
+seed('delivery', [deliver('bob'), cmd(int_(3)), ack(1, 3), ack(1, 0),
+                  ack(1, 1)],
      settings => ['ready']);
 seed('delivery-own', [deliver('alice'), cmd(int_(1)),
                       user_msg('alice', 1, '{"type":"chat"}', 1)],
      settings => ['ready']);
 seed('delivery-timeout', [deliver('carol'), deliver('bob'), cmd(int_(3)),
-                          cmd(int_(1)), ack(1, 1), wait_(600), ack(0, 1)],
+                          cmd(int_(1)), ack(2, 1), wait_(600), ack(1, 1)],
      settings => ['ready']);
 seed('delivery-publish-replies', [deliver('bob'), deliver('bob'),
                                   deliver('zed'), deliver('alice'),
@@ -261,6 +262,6 @@ for my $n (1, 4, 10, 30, 80, 200) {
     seed("fail-$n", [deliver('bob'), reopen(3, 'carol'), answer(),
                      presence(), cmd(arr(bulk($node))),
                      cmd(arr(bulk('alice'))), user_msg('bob', 9, '{}'),
-                     ack(0, 1), wait_(5000), answer()],
+                     ack(1, 1), wait_(5000), answer()],
          settings => ['ready', 'fail'], fail => $n);
 }

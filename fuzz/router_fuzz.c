@@ -49,7 +49,7 @@
  * "connections" the count of connections that took the message.  A
  * delivered message goes to every connection of the target, and only to
  * them, with the right sender.  The registry is checked against the
- * connections after each record, and against what the Redis stubs were
+ * connections after each record, and against what the bus stand-ins were
  * told (joined, left); the harness keeps its own list of open connections
  * to count them.  After the input every connection closes: nothing may
  * be left in the registry, in the timers, or in jansson's heap.
@@ -193,7 +193,7 @@ static ngx_uint_t    fuzz_redis_up;
 static ngx_uint_t    fuzz_taken[FUZZ_CONNS];
 static uint64_t      fuzz_last_id;
 
-/* users the Redis stubs were told about */
+/* users the bus stand-ins were told about */
 static ngx_str_t     fuzz_joined[FUZZ_CONNS + 1];
 static ngx_uint_t    fuzz_njoined;
 
@@ -1215,7 +1215,7 @@ fuzz_check_registry(void)
 
         fuzz_assert(k == same);
 
-        /* the Redis stubs know the user */
+        /* the bus stand-ins know the user */
         for (k = 0; k < fuzz_njoined; k++) {
             if (fuzz_joined[k].len == user->sn.str.len
                 && ngx_memcmp(fuzz_joined[k].data, user->sn.str.data,
