@@ -610,56 +610,6 @@ ngx_ws_relay_conn_fail(ngx_ws_relay_conn_t *wc, ngx_uint_t code,
 }
 
 
-/* RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF */
-
-ngx_uint_t
-fuzz_utf8_valid(const u_char *p, size_t len)
-{
-    size_t    i, n, k;
-    uint32_t  c, min;
-
-    for (i = 0; i < len; i += n) {
-        c = p[i];
-
-        if (c < 0x80) {
-            n = 1;
-            continue;
-        }
-
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 2; c &= 0x1f; min = 0x80;
-
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 3; c &= 0x0f; min = 0x800;
-
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 4; c &= 0x07; min = 0x10000;
-
-        } else {
-            return 0;
-        }
-
-        if (len - i < n) {
-            return 0;
-        }
-
-        for (k = 1; k < n; k++) {
-            if ((p[i + k] & 0xc0) != 0x80) {
-                return 0;
-            }
-
-            c = (c << 6) | (p[i + k] & 0x3f);
-        }
-
-        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
 /*
  * jansson 2.14 ignores a failed allocation while its lexer saves a token
  * (lex_save(), akheron/jansson#362) and then reads past the token's

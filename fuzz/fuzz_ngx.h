@@ -76,7 +76,6 @@ ngx_int_t fuzz_on_delivery(fuzz_conn_t *fc, u_char *data, size_t len);
 
 void fuzz_trace(const char *fmt, ...);
 
-ngx_uint_t fuzz_utf8_valid(const u_char *p, size_t len);
 json_t *fuzz_json_parse(const u_char *p, size_t len);
 
 
