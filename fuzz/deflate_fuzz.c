@@ -36,20 +36,9 @@
  */
 
 
-#include <ngx_config.h>
-#include <ngx_core.h>
+#include "fuzz.h"
 #include <zlib.h>
 #include "ngx_ws_relay_deflate.h"
-
-
-#define fuzz_assert(cond)                                                     \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n",                  \
-                    __FILE__, __LINE__, #cond);                               \
-            abort();                                                          \
-        }                                                                     \
-    } while (0)
 
 
 /* what a plain zlib inflate makes of a message */

@@ -26,8 +26,7 @@
  */
 
 
-#include <ngx_config.h>
-#include <ngx_core.h>
+#include "fuzz.h"
 #include "ngx_ws_relay_frame.h"
 
 
@@ -44,16 +43,6 @@ typedef enum {
     FUZZ_CHUNKS,
     FUZZ_BYTES
 } fuzz_split_e;
-
-
-#define fuzz_assert(cond)                                                     \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n",                  \
-                    __FILE__, __LINE__, #cond);                               \
-            abort();                                                          \
-        }                                                                     \
-    } while (0)
 
 
 typedef struct {

@@ -10,6 +10,7 @@
 #include "fuzz_ngx.h"
 #include "ngx_ws_relay_delivery.h"
 #include "ngx_ws_relay_registry.h"
+#include "ngx_ws_relay_router.h"
 #include <dlfcn.h>
 #include <sanitizer/allocator_interface.h>
 
@@ -23,6 +24,7 @@ ngx_pid_t                ngx_pid = 4242;
 ngx_uint_t               ngx_exiting;
 sig_atomic_t             ngx_terminate;
 ngx_uint_t               ngx_cacheline_size = 64;
+ngx_uint_t               ngx_pagesize = 4096;
 ngx_rbtree_t             ngx_event_timer_rbtree;
 
 ngx_ws_relay_worker_t    ngx_ws_relay_worker;
@@ -39,17 +41,9 @@ ngx_ws_relay_slot_t        fuzz_slot;
 #define FUZZ_START_MSEC    1000000
 
 
-typedef struct fuzz_chunk_s  fuzz_chunk_t;
-
-struct fuzz_chunk_s {
-    fuzz_chunk_t          *next;
-};
-
-
 static ngx_rbtree_node_t   fuzz_timer_sentinel;
 static ngx_time_t          fuzz_time;
 static ngx_event_t        *fuzz_firing;
-static fuzz_chunk_t       *fuzz_pool;
 static ngx_uint_t          fuzz_fail_countdown;
 static ngx_uint_t          fuzz_fail_paused;
 static ngx_uint_t          fuzz_failed;
@@ -57,7 +51,6 @@ static ngx_int_t           fuzz_json_allocs;
 static uintptr_t          *fuzz_json_table;
 static size_t              fuzz_json_size;
 static ngx_uint_t          fuzz_log_stderr;
-static u_char              fuzz_pool_tag;
 
 
 static void *fuzz_json_malloc(size_t size);
@@ -77,7 +70,6 @@ fuzz_ngx_init(void)
     fuzz_log.log_level = NGX_LOG_DEBUG | NGX_LOG_DEBUG_ALL;
 
     fuzz_cycle.log = &fuzz_log;
-    fuzz_cycle.pool = (ngx_pool_t *) &fuzz_pool_tag;
     ngx_cycle = &fuzz_cycle;
 
     ngx_cached_time = &fuzz_time;
@@ -114,7 +106,10 @@ fuzz_ngx_reset(void)
 {
     fuzz_assert(fuzz_timers() == 0);
 
-    fuzz_pool_free();
+    /* the cycle's pool anew: what init_worker took from it goes */
+    if (fuzz_cycle.pool) {
+        ngx_destroy_pool(fuzz_cycle.pool);
+    }
 
     fuzz_fail_countdown = 0;
     fuzz_fail_paused = 0;
@@ -129,6 +124,9 @@ fuzz_ngx_reset(void)
     ngx_terminate = 0;
 
     srandom(1);
+
+    fuzz_cycle.pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, &fuzz_log);
+    fuzz_assert(fuzz_cycle.pool != NULL);
 }
 
 
@@ -280,61 +278,23 @@ ngx_calloc(size_t size, ngx_log_t *log)
 }
 
 
-/* ngx_pnalloc() on the cycle's pool: the memory lives until reset */
+/* nginx's pools (ngx_palloc.c) take their blocks here */
 
 void *
-ngx_pnalloc(ngx_pool_t *pool, size_t size)
+ngx_memalign(size_t alignment, size_t size, ngx_log_t *log)
 {
-    fuzz_chunk_t  *c;
+    void  *p;
 
-    fuzz_assert(pool != NULL);
+    fuzz_assert(log != NULL);
 
     if (fuzz_fail_now()) {
         return NULL;
     }
 
-    c = malloc(sizeof(fuzz_chunk_t) + size);
-    fuzz_assert(c != NULL);
-
-    c->next = fuzz_pool;
-    fuzz_pool = c;
-
-    return c + 1;
-}
-
-
-void *
-ngx_palloc(ngx_pool_t *pool, size_t size)
-{
-    return ngx_pnalloc(pool, size);
-}
-
-
-void *
-ngx_pcalloc(ngx_pool_t *pool, size_t size)
-{
-    void  *p;
-
-    p = ngx_pnalloc(pool, size);
-
-    if (p) {
-        ngx_memzero(p, size);
-    }
+    p = aligned_alloc(alignment, (size + alignment - 1) & ~(alignment - 1));
+    fuzz_assert(p != NULL);
 
     return p;
-}
-
-
-void
-fuzz_pool_free(void)
-{
-    fuzz_chunk_t  *c;
-
-    while (fuzz_pool) {
-        c = fuzz_pool;
-        fuzz_pool = c->next;
-        free(c);
-    }
 }
 
 
@@ -549,11 +509,18 @@ fuzz_del_timer(ngx_event_t *ev)
 }
 
 
-/* connections: what ngx_ws_relay_conn_start() and _cleanup() do */
+/*
+ * Connections: the fields ngx_ws_relay_conn_start() sets, then the
+ * router's open (user_id: ws_relay_user_id's value, NULL: none); the
+ * close as ngx_ws_relay_conn.c releases a connection.
+ */
 
-void
-fuzz_conn_open(fuzz_conn_t *fc, ngx_uint_t index, ngx_uint_t serial)
+ngx_int_t
+fuzz_conn_open(fuzz_conn_t *fc, ngx_uint_t index, ngx_uint_t serial,
+    ngx_str_t *user_id)
 {
+    ngx_str_t  none;
+
     ngx_memzero(fc, sizeof(fuzz_conn_t));
 
     fc->index = index;
@@ -569,34 +536,23 @@ fuzz_conn_open(fuzz_conn_t *fc, ngx_uint_t index, ngx_uint_t serial)
 
     ngx_queue_init(&fc->wc.deliveries);
 
-    ngx_ws_relay_registry_add(&fc->wc);
     fc->open = 1;
+
+    ngx_str_null(&none);
+
+    return ngx_ws_relay_router_open(&fc->wc, user_id ? user_id : &none);
 }
 
 
 void
 fuzz_conn_close(fuzz_conn_t *fc)
 {
-    ngx_queue_t              *q;
-    ngx_ws_relay_delivery_t  *d;
-
     fuzz_assert(fc->open);
 
-    ngx_ws_relay_registry_remove(&fc->wc);
+    ngx_ws_relay_router_close(&fc->wc);
 
-    while (!ngx_queue_empty(&fc->wc.deliveries)) {
-        q = ngx_queue_head(&fc->wc.deliveries);
-        ngx_queue_remove(q);
-
-        d = ngx_queue_data(q, ngx_ws_relay_delivery_t, queue);
-
-        if (d->done) {
-            ngx_ws_relay_delivery_free(d);
-
-        } else {
-            d->data = NULL;
-        }
-    }
+    fuzz_assert(!fc->wc.registered && fc->wc.user == NULL);
+    fuzz_assert(ngx_queue_empty(&fc->wc.deliveries));
 
     fc->open = 0;
 }
@@ -631,60 +587,26 @@ ngx_ws_relay_conn_send_message(ngx_ws_relay_conn_t *wc,
 }
 
 
-ngx_str_t *
-ngx_ws_relay_conn_sender(ngx_ws_relay_conn_t *wc)
+/* the router closes a connection it refuses, or that breaks its limits */
+
+void
+ngx_ws_relay_conn_close(ngx_ws_relay_conn_t *wc, ngx_uint_t code,
+    const char *reason)
 {
-    return wc->user ? &wc->user->sn.str : &wc->id;
+    fuzz_conn_t  *fc = (fuzz_conn_t *) wc;
+
+    fuzz_assert(fc->open && fc->close_code == 0);
+    fuzz_assert(code >= 1000 && code < 5000 && reason != NULL);
+
+    fc->close_code = code;
 }
 
 
-/* RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF */
-
-ngx_uint_t
-fuzz_utf8_valid(const u_char *p, size_t len)
+void
+ngx_ws_relay_conn_fail(ngx_ws_relay_conn_t *wc, ngx_uint_t code,
+    const char *reason)
 {
-    size_t    i, n, k;
-    uint32_t  c, min;
-
-    for (i = 0; i < len; i += n) {
-        c = p[i];
-
-        if (c < 0x80) {
-            n = 1;
-            continue;
-        }
-
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 2; c &= 0x1f; min = 0x80;
-
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 3; c &= 0x0f; min = 0x800;
-
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 4; c &= 0x07; min = 0x10000;
-
-        } else {
-            return 0;
-        }
-
-        if (len - i < n) {
-            return 0;
-        }
-
-        for (k = 1; k < n; k++) {
-            if ((p[i + k] & 0xc0) != 0x80) {
-                return 0;
-            }
-
-            c = (c << 6) | (p[i + k] & 0x3f);
-        }
-
-        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
-            return 0;
-        }
-    }
-
-    return 1;
+    ngx_ws_relay_conn_close(wc, code, reason);
 }
 
 

@@ -8,11 +8,12 @@
  * What the router and Redis targets need of a running nginx worker,
  * without one: the globals the module reads (cycle, log, clock, worker,
  * statistics slot), the event timer tree with a way to let time pass,
- * ngx_alloc() that can be made to fail, the pool of ngx_pnalloc(), a
+ * ngx_alloc() and the blocks of nginx's pools that can be made to fail
+ * (the cycle's pool is new for each input), a
  * log that formats every line it is given (so that every format string
  * meets the fuzzed data) and drops it, a counting allocator for jansson,
- * and fake connections for the functions of ngx_ws_relay_conn.c that
- * need a socket.
+ * and fake connections, opened and closed by the router, for the
+ * functions of ngx_ws_relay_conn.c that need a socket.
  */
 
 
@@ -20,20 +21,11 @@
 #define _FUZZ_NGX_H_INCLUDED_
 
 
+#include "fuzz.h"
 #include "ngx_ws_relay.h"
 #include "ngx_ws_relay_conn.h"
 #include "ngx_ws_relay_shm.h"
 #include <jansson.h>
-
-
-#define fuzz_assert(cond)                                                     \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n",                  \
-                    __FILE__, __LINE__, #cond);                               \
-            abort();                                                          \
-        }                                                                     \
-    } while (0)
 
 
 /* a connection of ngx_ws_relay_conn.c, as far as the router sees one */
@@ -46,6 +38,8 @@ typedef struct {
     /* sends fail, as when the send queue is full or the peer left */
     ngx_uint_t                    refuse;
     ngx_uint_t                    open;
+    /* ngx_ws_relay_conn_close() or _fail() was called: no more reading */
+    ngx_uint_t                    close_code;
 } fuzz_conn_t;
 
 
@@ -72,10 +66,8 @@ ngx_event_t *fuzz_timer_firing(void);
 ngx_uint_t fuzz_timers(void);
 void fuzz_del_timer(ngx_event_t *ev);
 
-/* ngx_pnalloc() memory, freed by fuzz_ngx_reset() */
-void fuzz_pool_free(void);
-
-void fuzz_conn_open(fuzz_conn_t *fc, ngx_uint_t index, ngx_uint_t serial);
+ngx_int_t fuzz_conn_open(fuzz_conn_t *fc, ngx_uint_t index, ngx_uint_t serial,
+    ngx_str_t *user_id);
 void fuzz_conn_close(fuzz_conn_t *fc);
 
 /* each target implements these: what the stubs of ngx_ws_relay_conn.c saw */
@@ -84,7 +76,6 @@ ngx_int_t fuzz_on_delivery(fuzz_conn_t *fc, u_char *data, size_t len);
 
 void fuzz_trace(const char *fmt, ...);
 
-ngx_uint_t fuzz_utf8_valid(const u_char *p, size_t len);
 json_t *fuzz_json_parse(const u_char *p, size_t len);
 
 

@@ -16,7 +16,8 @@ my $dir = shift // 'corpus/router';
 
 # settings bits of router_fuzz.c
 my %set = (fixed0 => 0x01, fixed1 => 0x02, redis => 0x04, fail => 0x08,
-           refuse2 => 0x10, single => 0x80);
+           refuse2 => 0x10, capacity => 0x20, long_id => 0x40,
+           single => 0x80);
 
 # records: a control byte (connection, operation) and a payload
 sub msg { my ($conn, $text) = @_; return chr($conn) . $text }
@@ -243,6 +244,20 @@ seed('users-churn', [msg(3, '{"type":"register","userId":"alice"}'),
                      msg(2, '{"type":"register","userId":"dave"}'),
                      msg(0, '{"type":"notification",'
                             . '"targetUserId":"dave"}')]);
+
+# ws_relay_max_connections 3: connection 3 is refused until one closes
+seed('capacity', [msg(3, '{"type":"ping"}'), reopen(3),
+                  msg(0, '{"type":"chat","targetUserId":"bob"}'),
+                  reopen(0), reopen(3), msg(3, '{"type":"ping"}'),
+                  msg(3, '{"type":"register","userId":"carol"}'),
+                  reopen(1)],
+     settings => ['capacity', 'fixed0']);
+
+# a ws_relay_user_id value too long to be a user id: no identity
+seed('long-user-id', [msg(3, '{"type":"chat","text":"x"}'),
+                      msg(3, '{"type":"register","userId":"carol"}'),
+                      msg(0, '{"type":"chat","targetUserId":"carol"}')],
+     settings => ['long_id']);
 
 # allocations that fail, at a few points
 for my $n (1, 3, 8, 20, 60, 150) {

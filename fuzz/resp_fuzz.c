@@ -5,332 +5,218 @@
 
 
 /*
- * libFuzzer target: what ngx_ws_relay_redis.c makes of Redis's replies.
+ * libFuzzer target: the state machines on top of Redis, the links
+ * (ngx_ws_relay_redis_link.c), the bus (ngx_ws_relay_bus.c) and presence
+ * (ngx_ws_relay_presence.c), with the real router, registry and delivery
+ * code and four connections.  The wire format is wire_fuzz's.
  *
- * The file under test is included, so that its static callbacks and its
- * state are at hand, with hiredis's async API replaced by a model of it
- * (hiredis 0.14's async.c: callback queues, subscription callbacks by
- * channel, frees deferred while a callback runs, pending callbacks run
- * with no reply when a context goes).  The replies are hiredis's own:
- * the input's bytes are parsed with its reader (redisReaderCreate(),
- * redisReaderFeed(), redisReaderGetReply()), and each reply goes to the
- * callback the input chooses: the one hiredis would run, or a callback
- * of the module directly, whatever it expects.  The registry and the
- * delivery code are the real ones, with four connections.
+ * hiredis's async API is a model here (hiredis 0.14's async.c: reply
+ * callbacks in order, subscription callbacks by channel with pending
+ * counts, frees deferred while a callback runs, pending callbacks run
+ * with no reply when a context goes); replies are hiredis's own, made by
+ * its reader from the input.  The bus, presence and delivery files are
+ * included, for their state and static callbacks.
  *
- * Input: a settings byte, then steps.  A step is a selector byte, then
- * for steps 0-4 and 6 one RESP reply.
+ * Input: a settings byte, then steps: a selector byte and what it takes
+ * (a field is a length byte and that many bytes).
  *
  *   settings bit 0     a password (AUTH on both links)
  *   settings bit 1     db=3 (SELECT on the commands link)
  *   settings bit 2     a unix socket rather than host:port
  *   settings bits 3-4  the prefix: "ws_relay:", "", "p", "a:b:"
  *   settings bit 5     the n-th allocation fails, n = the next byte + 1
- *   settings bit 6     the links start connected and ready
+ *   settings bit 6     Redis answers at once: the links start ready
  *
- *   selector & 7  0    the reply, on the commands link, as hiredis
- *                      dispatches it (to the oldest pending callback)
- *                 1    the reply, on the subscriber link, as hiredis
- *                      dispatches it (callbacks, then channels)
- *                 2    the reply to ngx_ws_relay_redis_message()
- *                 3    the reply to ngx_ws_relay_redis_publish_reply()
- *                      for the (selector >> 3)-th delivery started
- *                 4    the reply to ngx_ws_relay_redis_ready_reply()
- *                      (selector bit 3) or _generic_reply()
- *                 5, 7 an action a = (selector >> 3) & 7 with an
- *                      argument b = selector >> 6:
- *                      0 a delivery to user b: alice, bob, carol, zed
- *                      1 a presence request (/api/redis-info)
+ *   selector & 7  0, 1 a RESP reply on the commands, subscriber link
+ *                 2    a push on the subscriber link: type s >> 6
+ *                      ("message", "subscribe", "unsubscribe",
+ *                      "message"), channel (s >> 3) & 7 (the node's;
+ *                      alice's, bob's, carol's, zed's; another node's;
+ *                      a field), then the payload, a field
+ *                 3    an action (s >> 3) & 7 with b = s >> 6:
+ *                      0 a delivery to user b (alice, bob, carol, zed)
+ *                      1 a presence query (/api/redis-info)
  *                      2 time passes: 100 ms, 600 ms, 5 s, 30 s
  *                      3 link b & 1 connects
  *                      4 link b & 1 fails to connect, or is closed
- *                      5 b 0-2: the next connect fails (0: at once,
- *                        1: no memory, 2: nginx refuses the socket);
- *                        b 3: the next write (redisAsyncHandleWrite())
- *                        fails
- *                      6 connection b closes, a new one takes its place
- *                      7 the worker exits (the input ends there)
- *                 6    connection (selector >> 3) & 3 registers as the
- *                      user the reply names (its string, if any)
+ *                      5 b 0-2: the next connect fails (at once, no
+ *                        memory, nginx refuses the socket); 3: the next
+ *                        write does
+ *                      6 the worker exits (the input ends there)
+ *                 4    connection (s >> 3) & 3 opens again as s >> 5:
+ *                      alice, bob, carol, zed (by ws_relay_user_id),
+ *                      nobody, a field; 6, 7: it registers as carol,
+ *                      alice instead
+ *                 5-7  Redis answers every command waiting
  *
- * Checked: memory (ASan, UBSan, LeakSanitizer; jansson's heap counted),
- * hiredis's rules (no command on a context that is going, no context
- * used after it went), and what the module does with each reply:
- *
- * - a subscriber message does what the protocol (the comment on top of
- *   ngx_ws_relay_redis.c) says and nothing else: "ack:<id>:<n>" on the
- *   node channel acks id with n, "<origin> <id> <json>" on a user's
- *   channel delivers the JSON to that user's connections and publishes
- *   "ack:<id>:<n>" to the origin's node channel with n the connections
- *   that took it, or acks id itself when the origin is this worker;
- * - PUBLISH's reply reaches the delivery with the id that was issued for
- *   it, as a count or -1; every delivery started ends exactly once, with
- *   the connections and acks counted right, when its acks are in, when
- *   its PUBLISH fails, or at its deadline;
- * - a presence request is answered exactly once: with every node of the
- *   ZRANGEBYSCORE reply and the users of its SMEMBERS reply, or with
- *   NULL only when a reply was missing or wrong;
- * - once a link is ready, Redis holds what the registry holds: the
- *   subscriber link is subscribed to the channel of every user and of no
- *   other, the presence set has exactly the users.
- *
+ * Checked: memory (ASan, UBSan, LeakSanitizer, jansson's heap), hiredis's
+ * rules (no command on a context that is going, only (UN)SUBSCRIBE once
+ * subscribed, no context used after it went), and
+ * - a lost link reconnects after its backoff (100 ms doubling to 5 s,
+ *   jittered); a ready link has a context; the statistics say "up" when
+ *   both links are ready and only then;
+ * - a ready subscriber is subscribed to the node channel and the channel
+ *   of every user of the registry, and no other; a ready commands link
+ *   has put exactly the registry's users in the presence set;
+ * - a push does what ngx_ws_relay_bus_wire.h says and nothing else: an
+ *   ack acks its delivery; a message on a user's channel goes to that
+ *   user's connections and is acked to its origin with their count, or,
+ *   from this node, acks itself; the node channel's confirmation makes
+ *   the subscriber ready; the probe's answer resets the backoffs;
+ * - a delivery's PUBLISH is "<node> <id> <text>" with a fresh id, and
+ *   its reply reaches that delivery; every delivery ends exactly once,
+ *   with acks and connections counted, as soon as its acks are in, or
+ *   when its PUBLISH fails, or at its deadline;
+ * - a presence query taken is answered exactly once: with the nodes of
+ *   the ZRANGEBYSCORE reply in order, each with the users of its
+ *   SMEMBERS reply, or NULL only when a reply was missing or not an
+ *   array, or a command could not be sent.
  * Once an allocation failed, only memory and hiredis's rules are checked.
  */
 
 
 #include "fuzz_ngx.h"
-#include "ngx_ws_relay_delivery.h"
-#include "ngx_ws_relay_redis.h"
+#include "fuzz_reader.h"
+#include "ngx_ws_relay_bus_wire.h"
+#include "ngx_ws_relay_redis_link.h"
 #include "ngx_ws_relay_registry.h"
+#include "ngx_ws_relay_router.h"
 
-
-/* the delivery code, for its id counter: each input starts at id 1 */
 #include "ngx_ws_relay_delivery.c"
-
-
-/* what the file under test calls: the model below, or the wrappers */
-
-#define redisAsyncConnect                fuzz_redisAsyncConnect
-#define redisAsyncConnectUnix            fuzz_redisAsyncConnectUnix
-#define redisAsyncSetConnectCallback     fuzz_redisAsyncSetConnectCallback
-#define redisAsyncSetDisconnectCallback  fuzz_redisAsyncSetDisconnectCallback
-#define redisAsyncCommand                fuzz_redisAsyncCommand
-#define redisvAsyncCommand               fuzz_redisvAsyncCommand
-#define redisAsyncCommandArgv            fuzz_redisAsyncCommandArgv
-#define redisAsyncFormattedCommand       fuzz_redisAsyncFormattedCommand
-#define redisAsyncFree                   fuzz_redisAsyncFree
-#define redisAsyncHandleWrite            fuzz_redisAsyncHandleWrite
-#define redisBufferWrite                 fuzz_redisBufferWrite
-#define ngx_ws_relay_delivery_acked      fuzz_delivery_acked
-#define ngx_ws_relay_delivery_published  fuzz_delivery_published
-#define ngx_ws_relay_delivery_local      fuzz_delivery_local
-
-
-static redisAsyncContext *fuzz_redisAsyncConnect(const char *ip, int port);
-static redisAsyncContext *fuzz_redisAsyncConnectUnix(const char *path);
-static int fuzz_redisAsyncSetConnectCallback(redisAsyncContext *ac,
-    redisConnectCallback *fn);
-static int fuzz_redisAsyncSetDisconnectCallback(redisAsyncContext *ac,
-    redisDisconnectCallback *fn);
-static int fuzz_redisAsyncCommand(redisAsyncContext *ac,
-    redisCallbackFn *fn, void *privdata, const char *format, ...);
-static int fuzz_redisvAsyncCommand(redisAsyncContext *ac,
-    redisCallbackFn *fn, void *privdata, const char *format, va_list ap);
-static int fuzz_redisAsyncCommandArgv(redisAsyncContext *ac,
-    redisCallbackFn *fn, void *privdata, int argc, const char **argv,
-    const size_t *argvlen);
-static int fuzz_redisAsyncFormattedCommand(redisAsyncContext *ac,
-    redisCallbackFn *fn, void *privdata, const char *cmd, size_t len);
-static void fuzz_redisAsyncFree(redisAsyncContext *ac);
-static void fuzz_redisAsyncHandleWrite(redisAsyncContext *ac);
-static int fuzz_redisBufferWrite(redisContext *c, int *done);
-static void fuzz_delivery_acked(uint64_t id, ngx_uint_t delivered);
-static void fuzz_delivery_published(uint64_t id, ngx_int_t receivers);
-static ngx_uint_t fuzz_delivery_local(ngx_str_t *user_id, ngx_str_t *text);
-
-
-#include "ngx_ws_relay_redis.c"
-
-
-#undef redisAsyncConnect
-#undef redisAsyncConnectUnix
-#undef redisAsyncSetConnectCallback
-#undef redisAsyncSetDisconnectCallback
-#undef redisAsyncCommand
-#undef redisvAsyncCommand
-#undef redisAsyncCommandArgv
-#undef redisAsyncFree
-#undef redisAsyncHandleWrite
-#undef redisBufferWrite
-#undef ngx_ws_relay_delivery_acked
-#undef ngx_ws_relay_delivery_published
-#undef ngx_ws_relay_delivery_local
+#include "ngx_ws_relay_bus.c"
+#include "ngx_ws_relay_presence.c"
 
 
 #define FUZZ_CONNS           4
+#define FUZZ_NODES           64
 
 #define FUZZ_PASSWORD        0x01
 #define FUZZ_DB              0x02
 #define FUZZ_UNIX            0x04
-#define FUZZ_PREFIX_SHIFT    3
 #define FUZZ_FAIL            0x20
 #define FUZZ_READY           0x40
 
-#define FUZZ_CMD             0
-#define FUZZ_SUB             1
-
 #define FUZZ_CONNECT_OK      3
+
+#define fuzz_bus             ngx_ws_relay_bus
+#define fuzz_presence        ngx_ws_relay_presence
 
 
 /* a callback hiredis holds: for a reply, or for a channel */
 typedef struct fuzz_cb_s  fuzz_cb_t;
 
 struct fuzz_cb_s {
-    fuzz_cb_t             *next;
-    redisCallbackFn       *fn;
-    void                  *privdata;
-    int                    pending_subs;
-    /* the command, as Redis reads it; a channel's name */
-    redisReply            *command;
-    ngx_str_t              channel;
+    fuzz_cb_t                *next;
+    redisCallbackFn          *fn;
+    void                     *privdata;
+    int                       pending_subs;
+    redisReply               *command;
+    ngx_str_t                 channel;
 };
 
 
-/* a set of byte strings */
+/* byte strings: a set, or a list */
 typedef struct {
-    ngx_str_t             *items;
-    ngx_uint_t             n;
-    ngx_uint_t             size;
+    ngx_str_t                *items;
+    ngx_uint_t                n;
 } fuzz_set_t;
 
 
-/* a redisAsyncContext of the model */
+/* a redisAsyncContext, and what Redis has from the commands sent on it */
 typedef struct fuzz_ac_s  fuzz_ac_t;
 
 struct fuzz_ac_s {
-    redisAsyncContext      ac;
-    fuzz_ac_t             *next;
-    fuzz_cb_t             *replies;
-    fuzz_cb_t             *invalid;
-    fuzz_cb_t             *channels;
-    /* what Redis has from the commands sent on it */
-    fuzz_set_t             subscribed;
-    fuzz_set_t             members;
-    unsigned               freed:1;
+    redisAsyncContext         ac;
+    fuzz_ac_t                *next;
+    fuzz_cb_t                *replies;
+    fuzz_cb_t                *channels;
+    fuzz_set_t                subscribed;
+    fuzz_set_t                members;
 };
 
 
-/* a delivery started by the target */
+/* a delivery, and what the model says of it */
 typedef struct fuzz_dl_s  fuzz_dl_t;
 
 struct fuzz_dl_s {
-    fuzz_dl_t             *next;
+    fuzz_dl_t                *next;
     ngx_ws_relay_delivery_t  *d;
-    /* 0: the PUBLISH was not sent */
-    uint64_t               id;
-    ngx_uint_t             local;
-    ngx_uint_t             acks;
-    ngx_uint_t             acked;
-    ngx_uint_t             ended;
+    uint64_t                  id;
+    ngx_int_t                 expected;
+    ngx_uint_t                acks;
+    ngx_uint_t                delivered;
+    ngx_uint_t                ended;
 };
 
 
-/* a presence request, and what the replies to it said */
 typedef struct fuzz_pr_s  fuzz_pr_t;
 
-#define FUZZ_MAX_NODES  64
-
 struct fuzz_pr_s {
-    fuzz_pr_t             *next;
-    /* ngx_ws_relay_redis_presence() did not take it */
-    ngx_uint_t             refused;
-    ngx_uint_t             answered;
-    /* a reply was missing or wrong, or a command could not be sent */
-    ngx_uint_t             spoiled;
-    /* too many nodes, or odd names: the answer is not compared */
-    ngx_uint_t             unchecked;
-    /* the string elements of the ZRANGEBYSCORE reply, in order */
-    fuzz_set_t             nodes;
-    /* each node's SMEMBERS: answered, and its users in reply order */
-    ngx_uint_t             answers;
-    u_char                 answered_node[FUZZ_MAX_NODES];
-    fuzz_set_t             users[FUZZ_MAX_NODES];
+    fuzz_pr_t                *next;
+    ngx_uint_t                taken;
+    ngx_uint_t                answered;
+    ngx_uint_t                spoiled;
+    ngx_uint_t                unchecked;
+    ngx_uint_t                asked;
+    fuzz_set_t                nodes;
+    fuzz_set_t                users[FUZZ_NODES];
 };
 
 
-/* what the module did while a callback ran */
-typedef enum {
-    FUZZ_EV_ACKED = 0,
-    FUZZ_EV_PUBLISHED,
-    FUZZ_EV_LOCAL,
-    FUZZ_EV_PUBLISH_ACK
-} fuzz_ev_e;
-
-
+/* what the push being handled must do */
 typedef struct {
-    fuzz_ev_e              type;
-    uint64_t               id;
-    int64_t                n;
-    ngx_str_t              a;
-    ngx_str_t              b;
-} fuzz_ev_t;
-
-
-#define FUZZ_MAX_EVENTS  16
-
-typedef struct {
-    ngx_uint_t             on;
-    ngx_uint_t             n;
-    ngx_uint_t             overflow;
-    fuzz_ev_t              ev[FUZZ_MAX_EVENTS];
-} fuzz_log_t;
+    ngx_uint_t                on;
+    ngx_str_t                 user;
+    ngx_str_t                 text;
+    ngx_uint_t                local;
+    ngx_str_t                 ack_channel;
+    ngx_str_t                 ack;
+} fuzz_expect_t;
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 static void fuzz_setup(u_char settings);
-static void fuzz_handshake(void);
 static void fuzz_teardown(void);
 static void fuzz_step(u_char s, const u_char **pos, const u_char *last,
     ngx_uint_t *stop);
 static void fuzz_action(ngx_uint_t a, ngx_uint_t b, ngx_uint_t *stop);
-static ngx_int_t fuzz_read(const u_char **pos, const u_char *last,
-    redisReply **reply);
-static void *fuzz_create_array(const redisReadTask *task, int elements);
-static redisReply *fuzz_parse(const char *p, size_t len);
+static void fuzz_push(ngx_uint_t type, ngx_str_t *channel,
+    ngx_str_t *payload);
+static void fuzz_answer_all(void);
+static void fuzz_field(const u_char **pos, const u_char *last, ngx_str_t *s);
+static redisReply *fuzz_reply(u_char *p, size_t len);
 
-static fuzz_ac_t *fuzz_link_ac(ngx_uint_t link);
-static fuzz_ac_t *fuzz_ac_new(void);
-static void fuzz_ac_connected(fuzz_ac_t *fa);
-static void fuzz_ac_lost(fuzz_ac_t *fa, int err, const char *errstr);
-static void fuzz_ac_disconnect(fuzz_ac_t *fa);
-static void fuzz_ac_free(fuzz_ac_t *fa);
-static int fuzz_ac_command(fuzz_ac_t *fa, redisCallbackFn *fn,
+static fuzz_ac_t *fuzz_ac_live(const redisAsyncContext *ac);
+static fuzz_ac_t *fuzz_link_ac(ngx_ws_relay_redis_link_t *link);
+static redisAsyncContext *fuzz_connect(void);
+static int fuzz_ac_command(const redisAsyncContext *ac, redisCallbackFn *fn,
     void *privdata, char *cmd, int len);
+static void fuzz_ac_sent(fuzz_ac_t *fa, redisReply *cmd, redisCallbackFn *fn,
+    void *privdata);
+static void fuzz_ac_lost(fuzz_ac_t *fa, int err, const char *errstr);
+static void fuzz_ac_free(fuzz_ac_t *fa);
 static void fuzz_ac_dispatch(fuzz_ac_t *fa, redisReply *reply);
 static void fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply);
-static void fuzz_ac_direct(ngx_uint_t link, redisCallbackFn *fn,
-    void *privdata, redisReply *reply);
-static void fuzz_ac_check_command(fuzz_ac_t *fa, redisReply *cmd);
-static fuzz_cb_t *fuzz_cb_shift(fuzz_cb_t **list);
-static void fuzz_cb_push(fuzz_cb_t **list, fuzz_cb_t *cb);
-static void fuzz_cb_remove(fuzz_cb_t **list, fuzz_cb_t *cb);
 static void fuzz_cb_free(fuzz_cb_t *cb);
-static fuzz_ac_t *fuzz_ac_live(const redisAsyncContext *ac);
-static redisAsyncContext *fuzz_connect(void);
-static void fuzz_published(redisReply *cmd, uint64_t id);
 
-static void fuzz_expect_message(redisReply *reply, fuzz_log_t *expect);
-static void fuzz_expect_user_message(ngx_str_t *user, ngx_str_t *payload,
-    fuzz_log_t *expect);
-static void fuzz_expect_node_message(ngx_str_t *payload,
-    fuzz_log_t *expect);
-static void fuzz_log_add(fuzz_log_t *log, fuzz_ev_e type, uint64_t id,
-    int64_t n, ngx_str_t *a, ngx_str_t *b);
-static void fuzz_log_reset(fuzz_log_t *log);
-static void fuzz_log_compare(fuzz_log_t *expect, fuzz_log_t *got);
-
-static void fuzz_delivery_start(ngx_uint_t b);
+static void fuzz_expect_push(redisReply *reply, fuzz_expect_t *e);
 static void fuzz_delivered(ngx_ws_relay_delivery_t *d);
-static fuzz_dl_t *fuzz_dl_find(uint64_t id);
-static void fuzz_presence_start(void);
-static void fuzz_presence_done(json_t *nodes, void *data);
+static fuzz_dl_t *fuzz_dl_find(uint64_t id, ngx_uint_t ended);
 static void fuzz_presence_reply(fuzz_cb_t *cb, redisReply *reply);
-
-static void fuzz_conn_set(ngx_uint_t i, ngx_str_t *user);
-static void fuzz_conn_reopen(ngx_uint_t i);
+static void fuzz_presence_done(ngx_array_t *nodes, void *data);
 static void fuzz_check_state(void);
-static ngx_uint_t fuzz_lenient(void);
-static ngx_uint_t fuzz_is(redisReply *r, ngx_str_t *s);
-static ngx_uint_t fuzz_arg_is(redisReply *cmd, size_t i, const char *s);
-static ngx_uint_t fuzz_str_eq(ngx_str_t *a, ngx_str_t *b);
-static void fuzz_str_dup(ngx_str_t *dst, u_char *data, size_t len);
+static void fuzz_check_set(fuzz_set_t *set, ngx_str_t *prefix);
 
-static ngx_str_t *fuzz_set_find(fuzz_set_t *s, u_char *data, size_t len);
-static void fuzz_set_add(fuzz_set_t *s, u_char *data, size_t len);
-static void fuzz_list_add(fuzz_set_t *s, u_char *data, size_t len);
-static void fuzz_set_remove(fuzz_set_t *s, u_char *data, size_t len);
+static ngx_uint_t fuzz_is(redisReply *r, ngx_str_t *s);
+static ngx_uint_t fuzz_arg_is(redisReply *cmd, const char *s);
+static ngx_uint_t fuzz_str_eq(ngx_str_t *a, ngx_str_t *b);
+static void fuzz_str_dup(ngx_str_t *dst, ngx_str_t *src);
+static ngx_str_t fuzz_arg(redisReply *cmd, size_t i);
+static ngx_str_t *fuzz_set_find(fuzz_set_t *s, ngx_str_t *str);
+static void fuzz_set_add(fuzz_set_t *s, ngx_str_t *str, ngx_uint_t list);
+static void fuzz_set_remove(fuzz_set_t *s, ngx_str_t *str);
 static void fuzz_set_clear(fuzz_set_t *s);
 
 
@@ -344,27 +230,29 @@ static ngx_str_t    fuzz_prefixes[4] = {
     ngx_string("a:b:")
 };
 
+static const char  *fuzz_types[4] = {
+    "message", "subscribe", "unsubscribe", "message"
+};
+
+static ngx_str_t    fuzz_other_node = ngx_string("host-9-ffff");
 static ngx_msec_t   fuzz_periods[4] = { 100, 600, 5000, 30000 };
 
+static ngx_ws_relay_redis_endpoint_t   fuzz_endpoint;
+static ngx_array_t                     fuzz_endpoints = {
+    &fuzz_endpoint, 1, sizeof(ngx_ws_relay_redis_endpoint_t), 1, NULL
+};
 
-static fuzz_conn_t       *fuzz_conns[FUZZ_CONNS];
-static ngx_uint_t         fuzz_serial;
-static fuzz_ac_t         *fuzz_acs;
-static ngx_uint_t         fuzz_next_connect;
-static ngx_uint_t         fuzz_attach_refuse;
-static ngx_uint_t         fuzz_write_fails;
-static fuzz_dl_t         *fuzz_dls;
-static fuzz_dl_t         *fuzz_starting;
-static uint64_t           fuzz_last_id;
-static fuzz_pr_t         *fuzz_prs;
-static fuzz_log_t         fuzz_events;
-static ngx_uint_t         fuzz_exited;
-
-static redisReplyObjectFunctions   fuzz_reader_fn;
-static void                     *(*fuzz_reader_create_array)(
-                                     const redisReadTask *task,
-                                     int elements);
-static size_t                      fuzz_reader_limit;
+static fuzz_conn_t     *fuzz_conns[FUZZ_CONNS];
+static ngx_uint_t       fuzz_serial;
+static fuzz_ac_t       *fuzz_acs;
+static ngx_uint_t       fuzz_next_connect;
+static ngx_uint_t       fuzz_attach_refuse;
+static ngx_uint_t       fuzz_write_fails;
+static ngx_uint_t       fuzz_exited;
+static fuzz_dl_t       *fuzz_dls;
+static fuzz_dl_t       *fuzz_starting;
+static fuzz_pr_t       *fuzz_prs;
+static fuzz_expect_t    fuzz_expect;
 
 
 int
@@ -381,28 +269,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_uint_t     fail, stop;
     const u_char  *p, *last;
 
-    if (size == 0) {
+    if (size == 0 || (size == 1 && (data[0] & FUZZ_FAIL))) {
         return 0;
     }
 
     p = data + 1;
     last = data + size;
-    fail = 0;
-
-    if (data[0] & FUZZ_FAIL) {
-        if (p == last) {
-            return 0;
-        }
-
-        fail = *p++ + 1;
-    }
+    fail = (data[0] & FUZZ_FAIL) ? *p++ + 1 : 0;
 
     fuzz_setup(data[0]);
     fuzz_fail_alloc(fail);
 
-    stop = 0;
-
-    while (p < last && !stop) {
+    for (stop = 0; p < last && !stop; /* void */ ) {
         fuzz_step(*p++, &p, last, &stop);
         fuzz_check_state();
     }
@@ -421,27 +299,26 @@ fuzz_setup(u_char settings)
 
     rcf = &fuzz_main_conf.redis;
 
-    ngx_memzero(&rcf->host, sizeof(ngx_str_t));
-    ngx_memzero(&rcf->unix_path, sizeof(ngx_str_t));
-    ngx_memzero(&rcf->password, sizeof(ngx_str_t));
+    ngx_memzero(&fuzz_endpoint, sizeof(fuzz_endpoint));
 
     if (settings & FUZZ_UNIX) {
-        ngx_str_set(&rcf->unix_path, "/run/redis/redis.sock");
+        ngx_str_set(&fuzz_endpoint.unix_path, "/run/redis/redis.sock");
 
     } else {
-        ngx_str_set(&rcf->host, "127.0.0.1");
-        rcf->port = 6379;
+        ngx_str_set(&fuzz_endpoint.host, "127.0.0.1");
+        fuzz_endpoint.port = 6379;
     }
+
+    ngx_str_null(&rcf->password);
 
     if (settings & FUZZ_PASSWORD) {
         ngx_str_set(&rcf->password, "secret");
     }
 
+    rcf->endpoints = &fuzz_endpoints;
     rcf->db = (settings & FUZZ_DB) ? 3 : 0;
-    rcf->prefix = fuzz_prefixes[(settings >> FUZZ_PREFIX_SHIFT) & 3];
+    rcf->prefix = fuzz_prefixes[(settings >> 3) & 3];
     rcf->enabled = 1;
-
-    ngx_memzero(&ngx_ws_relay_redis, sizeof(ngx_ws_relay_redis_t));
 
     fuzz_next_connect = FUZZ_CONNECT_OK;
     fuzz_attach_refuse = 0;
@@ -449,62 +326,25 @@ fuzz_setup(u_char settings)
     fuzz_exited = 0;
     fuzz_serial = 0;
 
-    /* the ids in the input mean the same deliveries on every run */
+    /* ids and sequence numbers start anew: inputs replay alike */
     ngx_ws_relay_next_delivery = 0;
-    fuzz_last_id = 0;
 
-    fuzz_assert(ngx_ws_relay_redis_init_worker(&fuzz_cycle) == NGX_OK);
+    fuzz_assert(ngx_ws_relay_bus_init_worker(&fuzz_cycle) == NGX_OK);
 
+    /* alice, bob, bob, nobody */
     for (i = 0; i < FUZZ_CONNS; i++) {
         fuzz_conns[i] = malloc(sizeof(fuzz_conn_t));
         fuzz_assert(fuzz_conns[i] != NULL);
-        fuzz_conn_open(fuzz_conns[i], i, ++fuzz_serial);
+
+        (void) fuzz_conn_open(fuzz_conns[i], i, ++fuzz_serial,
+                              i < 3 ? &fuzz_users[i > 0] : NULL);
     }
 
-    fuzz_conn_set(0, &fuzz_users[0]);
-    fuzz_conn_set(1, &fuzz_users[1]);
-    fuzz_conn_set(2, &fuzz_users[1]);
-
     if (settings & FUZZ_READY) {
-        fuzz_handshake();
+        fuzz_answer_all();
     }
 
     fuzz_check_state();
-}
-
-
-/* what Redis answers to a worker that connects */
-
-static void
-fuzz_handshake(void)
-{
-    u_char      buf[256], *p;
-    fuzz_ac_t  *fa;
-
-    while ((fa = fuzz_link_ac(FUZZ_CMD)) && fa->replies
-           && !ngx_ws_relay_redis.cmd.ready)
-    {
-        if (fuzz_arg_is(fa->replies->command, 0, "PING")) {
-            fuzz_ac_dispatch(fa, fuzz_parse("+PONG\r\n", 7));
-
-        } else {
-            fuzz_ac_dispatch(fa, fuzz_parse("+OK\r\n", 5));
-        }
-    }
-
-    while ((fa = fuzz_link_ac(FUZZ_SUB)) && fa->replies) {
-        fuzz_ac_dispatch(fa, fuzz_parse("+OK\r\n", 5));
-    }
-
-    fa = fuzz_link_ac(FUZZ_SUB);
-
-    if (fa && ngx_ws_relay_redis.node_channel.len < 128) {
-        p = ngx_sprintf(buf, "*3\r\n$9\r\nsubscribe\r\n$%uz\r\n%V\r\n:1\r\n",
-                        ngx_ws_relay_redis.node_channel.len,
-                        &ngx_ws_relay_redis.node_channel);
-
-        fuzz_ac_dispatch(fa, fuzz_parse((char *) buf, p - buf));
-    }
 }
 
 
@@ -516,29 +356,25 @@ fuzz_teardown(void)
     fuzz_pr_t   *pr;
 
     if (!fuzz_exited) {
-        ngx_ws_relay_redis_exit_worker();
+        ngx_ws_relay_bus_exit_worker();
     }
 
     /* every context went, and with it every callback waiting in it */
-    fuzz_assert(ngx_ws_relay_redis.cmd.ac == NULL);
-    fuzz_assert(ngx_ws_relay_redis.sub.ac == NULL);
+    fuzz_assert(fuzz_bus.cmd.ac == NULL && fuzz_bus.sub.ac == NULL);
     fuzz_assert(fuzz_acs == NULL);
+    fuzz_assert(!fuzz_bus.cmd.reconnect.timer_set
+                && !fuzz_bus.sub.reconnect.timer_set);
 
     /* the event loop stops; deliveries still waiting reach their deadline */
-    fuzz_del_timer(&ngx_ws_relay_redis.watchdog);
-    fuzz_del_timer(&ngx_ws_relay_redis.cmd.reconnect);
-    fuzz_del_timer(&ngx_ws_relay_redis.sub.reconnect);
-
+    fuzz_del_timer(&fuzz_bus.watchdog);
     fuzz_time_pass(fuzz_main_conf.redis.ack_timeout);
 
     for (i = 0; i < FUZZ_CONNS; i++) {
         fuzz_conn_close(fuzz_conns[i]);
         free(fuzz_conns[i]);
-        fuzz_conns[i] = NULL;
     }
 
-    fuzz_assert(ngx_ws_relay_registry_connections() == 0);
-    fuzz_assert(ngx_ws_relay_registry_users() == 0);
+    fuzz_assert(ngx_queue_empty(ngx_ws_relay_registry_users()));
 
     while (fuzz_dls) {
         dl = fuzz_dls;
@@ -553,22 +389,21 @@ fuzz_teardown(void)
         pr = fuzz_prs;
         fuzz_prs = pr->next;
 
-        /* every presence request taken was answered, once */
-        fuzz_assert(pr->answered == !pr->refused);
+        /* every query taken was answered, once */
+        fuzz_assert(pr->answered == pr->taken);
 
         fuzz_set_clear(&pr->nodes);
-        for (i = 0; i < FUZZ_MAX_NODES; i++) {
+
+        for (i = 0; i < FUZZ_NODES; i++) {
             fuzz_set_clear(&pr->users[i]);
         }
 
         free(pr);
     }
 
-    if (ngx_ws_relay_redis.buf) {
-        ngx_free(ngx_ws_relay_redis.buf);
-    }
-
-    ngx_memzero(&ngx_ws_relay_redis, sizeof(ngx_ws_relay_redis_t));
+    ngx_free(fuzz_bus.buf);
+    ngx_memzero(&fuzz_bus, sizeof(ngx_ws_relay_bus_t));
+    ngx_memzero(&fuzz_presence, sizeof(ngx_ws_relay_presence_t));
 
     fuzz_assert(fuzz_json_live() == 0);
 
@@ -580,116 +415,150 @@ static void
 fuzz_step(u_char s, const u_char **pos, const u_char *last,
     ngx_uint_t *stop)
 {
-    ngx_int_t    rc;
-    ngx_str_t    user;
-    ngx_uint_t   op, k, n;
-    fuzz_ac_t   *fa;
-    fuzz_dl_t   *dl;
-    redisReply  *reply;
+    u_char        buf[64], *p;
+    ngx_str_t     channel, field;
+    ngx_uint_t    k;
+    fuzz_ac_t    *fa;
+    fuzz_conn_t  *fc;
+    redisReply   *reply;
+    redisReader  *reader;
 
-    op = s & 7;
-
-    if (op == 5 || op == 7) {
-        fuzz_action((s >> 3) & 7, s >> 6, stop);
-        return;
-    }
-
-    rc = fuzz_read(pos, last, &reply);
-
-    if (rc == 0) {
-        /* the reply is not complete: hiredis waits for more */
-        return;
-    }
-
-    if (rc < 0) {
-        /* hiredis drops a link whose bytes it cannot parse */
-        fa = fuzz_link_ac((op == 1 || op == 2) ? FUZZ_SUB : FUZZ_CMD);
-
-        if (fa && op != 6) {
-            fuzz_ac_lost(fa, REDIS_ERR_PROTOCOL, "Protocol error");
-        }
-
-        *stop = 1;
-        return;
-    }
-
-    switch (op) {
+    switch (s & 7) {
 
     case 0:
     case 1:
-        fa = fuzz_link_ac(op == 0 ? FUZZ_CMD : FUZZ_SUB);
+        fa = fuzz_link_ac((s & 7) ? &fuzz_bus.sub : &fuzz_bus.cmd);
+        reader = fuzz_reader_new(*pos, last - *pos);
+        reply = NULL;
 
-        if (fa) {
-            fuzz_ac_dispatch(fa, reply);
-            return;
-        }
+        if (redisReaderGetReply(reader, (void **) &reply) != REDIS_OK) {
+            /* hiredis drops a link whose bytes it cannot parse */
+            if (fa) {
+                fuzz_ac_lost(fa, REDIS_ERR_PROTOCOL, "Protocol error");
+            }
 
-        break;
+        } else if (reply) {
+            *pos = last - (reader->len - reader->pos);
 
-    case 2:
-        fuzz_ac_direct(FUZZ_SUB, ngx_ws_relay_redis_message, NULL, reply);
-        return;
+            if (fa) {
+                fuzz_ac_dispatch(fa, reply);
 
-    case 3:
-        n = 0;
-        for (dl = fuzz_dls; dl; dl = dl->next) {
-            n += (dl->id != 0);
-        }
-
-        if (n == 0) {
-            break;
-        }
-
-        k = (s >> 3) % n;
-
-        for (dl = fuzz_dls; dl; dl = dl->next) {
-            if (dl->id && k-- == 0) {
-                break;
+            } else {
+                freeReplyObject(reply);
             }
         }
 
-        fuzz_ac_direct(FUZZ_CMD, ngx_ws_relay_redis_publish_reply,
-                       (void *) (uintptr_t) dl->id, reply);
-        return;
+        /* the rest is not a whole reply: hiredis waits for more */
+        *stop = (reply == NULL);
 
-    case 4:
-        fuzz_ac_direct(FUZZ_CMD, (s & 8) ? ngx_ws_relay_redis_ready_reply
-                                         : ngx_ws_relay_redis_generic_reply,
-                       &ngx_ws_relay_redis.cmd, reply);
-        return;
+        redisReaderFree(reader);
+        break;
 
-    case 6:
-        if ((reply->type == REDIS_REPLY_STRING
-             || reply->type == REDIS_REPLY_STATUS
-             || reply->type == REDIS_REPLY_ERROR)
-            && reply->len > 0 && reply->len <= NGX_WS_RELAY_MAX_USER_ID)
-        {
-            user.data = (u_char *) reply->str;
-            user.len = reply->len;
+    case 2:
+        k = (s >> 3) & 7;
+        fuzz_field(pos, last, &field);
 
-            fuzz_conn_set((s >> 3) & 3, &user);
+        if (k == 0) {
+            channel = fuzz_bus.node_channel;
+
+        } else if (k <= 5) {
+            channel.data = buf;
+            channel.len = ngx_snprintf(buf, sizeof(buf), "%V%s%V",
+                                       &fuzz_main_conf.redis.prefix,
+                                       k == 5 ? "n:" : "u:",
+                                       k == 5 ? &fuzz_other_node
+                                              : &fuzz_users[k - 1])
+                          - buf;
+
+        } else {
+            channel = field;
+            fuzz_field(pos, last, &field);
         }
 
+        fuzz_push(s >> 6, &channel, &field);
         break;
-    }
 
-    freeReplyObject(reply);
+    case 3:
+        fuzz_action((s >> 3) & 7, s >> 6, stop);
+        break;
+
+    case 4:
+        fuzz_field(pos, last, &field);
+        fc = fuzz_conns[(s >> 3) & 3];
+        k = s >> 5;
+
+        if (k >= 6) {
+            p = ngx_snprintf(buf, sizeof(buf),
+                             "{\"type\":\"register\",\"userId\":\"%V\"}",
+                             &fuzz_users[k == 6 ? 2 : 0]);
+
+            if (fc->close_code == 0) {
+                ngx_ws_relay_router_message(&fc->wc, buf, p - buf);
+            }
+
+            break;
+        }
+
+        fuzz_conn_close(fc);
+        (void) fuzz_conn_open(fc, fc->index, ++fuzz_serial,
+                              k < 4 ? &fuzz_users[k] : k == 5 ? &field : NULL);
+        break;
+
+    default:
+        fuzz_answer_all();
+    }
 }
 
 
 static void
 fuzz_action(ngx_uint_t a, ngx_uint_t b, ngx_uint_t *stop)
 {
-    fuzz_ac_t  *fa;
+    ngx_str_t                 text;
+    fuzz_ac_t                *fa;
+    fuzz_dl_t                *dl;
+    fuzz_pr_t                *pr;
+    ngx_ws_relay_user_t      *u;
+    ngx_ws_relay_delivery_t  *d;
+
+    fa = fuzz_link_ac((b & 1) ? &fuzz_bus.sub : &fuzz_bus.cmd);
 
     switch (a) {
 
     case 0:
-        fuzz_delivery_start(b);
+        /* as the router or the API starts one */
+        d = ngx_ws_relay_delivery_create(fuzz_delivered, NULL,
+                                         &fuzz_users[b], &fuzz_log);
+        if (d == NULL) {
+            return;
+        }
+
+        dl = calloc(1, sizeof(fuzz_dl_t));
+        fuzz_assert(dl != NULL);
+
+        dl->next = fuzz_dls;
+        fuzz_dls = dl;
+        dl->d = d;
+        dl->expected = -1;
+        d->data = dl;
+
+        u = ngx_ws_relay_registry_find_user(&fuzz_users[b]);
+        dl->delivered = u ? u->nconnections : 0;
+
+        ngx_str_set(&text, "{\"type\":\"notification\"}");
+
+        fuzz_starting = dl;
+        ngx_ws_relay_delivery_start(d, &text);
+        fuzz_starting = NULL;
         break;
 
     case 1:
-        fuzz_presence_start();
+        pr = calloc(1, sizeof(fuzz_pr_t));
+        fuzz_assert(pr != NULL);
+
+        pr->next = fuzz_prs;
+        fuzz_prs = pr;
+        pr->taken = (ngx_ws_relay_presence_query(fuzz_presence_done, pr)
+                     == NGX_OK);
         break;
 
     case 2:
@@ -697,25 +566,16 @@ fuzz_action(ngx_uint_t a, ngx_uint_t b, ngx_uint_t *stop)
         break;
 
     case 3:
-        fa = fuzz_link_ac(b & 1);
-
         if (fa && !(fa->ac.c.flags & REDIS_CONNECTED)) {
-            fuzz_ac_connected(fa);
+            fa->ac.c.flags |= REDIS_CONNECTED;
+            fa->ac.onConnect(&fa->ac, REDIS_OK);
         }
 
         break;
 
     case 4:
-        fa = fuzz_link_ac(b & 1);
-
         if (fa) {
-            if (fa->ac.c.flags & REDIS_CONNECTED) {
-                fuzz_ac_lost(fa, REDIS_ERR_EOF,
-                             "Server closed the connection");
-
-            } else {
-                fuzz_ac_lost(fa, REDIS_ERR_IO, "Connection refused");
-            }
+            fuzz_ac_lost(fa, REDIS_ERR_EOF, "Server closed the connection");
         }
 
         break;
@@ -730,93 +590,125 @@ fuzz_action(ngx_uint_t a, ngx_uint_t b, ngx_uint_t *stop)
 
         break;
 
-    case 6:
-        fuzz_conn_reopen(b);
-        break;
-
-    case 7:
-        ngx_ws_relay_redis_exit_worker();
+    default:
+        ngx_ws_relay_bus_exit_worker();
         fuzz_exited = 1;
         *stop = 1;
-        break;
     }
 }
 
 
-/* one reply off the input, by hiredis's reader */
+/* a push on the subscriber link, as Redis writes it */
 
-static ngx_int_t
-fuzz_read(const u_char **pos, const u_char *last, redisReply **reply)
+static void
+fuzz_push(ngx_uint_t type, ngx_str_t *channel, ngx_str_t *payload)
 {
-    int            rc;
-    void          *r;
-    redisReader   *reader;
+    u_char     *buf, *p;
+    fuzz_ac_t  *fa;
 
-    reader = redisReaderCreate();
-    fuzz_assert(reader != NULL);
+    fa = fuzz_link_ac(&fuzz_bus.sub);
 
-    if (fuzz_reader_create_array == NULL) {
-        fuzz_reader_fn = *reader->fn;
-        fuzz_reader_create_array = fuzz_reader_fn.createArray;
-        fuzz_reader_fn.createArray = fuzz_create_array;
+    if (fa == NULL) {
+        return;
     }
 
-    reader->fn = &fuzz_reader_fn;
-    fuzz_reader_limit = last - *pos;
+    buf = malloc(channel->len + payload->len + 3 * NGX_SIZE_T_LEN + 48);
+    fuzz_assert(buf != NULL);
 
-    fuzz_assert(redisReaderFeed(reader, (const char *) *pos, last - *pos)
-                == REDIS_OK);
+    p = ngx_sprintf(buf, "*3\r\n$%uz\r\n%s\r\n$%uz\r\n%V\r\n",
+                    ngx_strlen(fuzz_types[type]), fuzz_types[type],
+                    channel->len, channel);
 
-    r = NULL;
-    rc = redisReaderGetReply(reader, &r);
+    if (type % 3 == 0) {
+        p = ngx_sprintf(p, "$%uz\r\n%V\r\n", payload->len, payload);
 
-    if (rc != REDIS_OK || r == NULL) {
-        fuzz_assert(r == NULL);
-        redisReaderFree(reader);
-        *pos = last;
-        return rc == REDIS_OK ? 0 : -1;
+    } else {
+        /* (un)subscribed: how many subscriptions are left */
+        p = ngx_sprintf(p, ":%uz\r\n", payload->len);
     }
 
-    /* what the reader did not use is the rest of the input */
-    *pos = last - (reader->len - reader->pos);
-    *reply = r;
-
-    redisReaderFree(reader);
-
-    return 1;
+    fuzz_ac_dispatch(fa, fuzz_reply(buf, p - buf));
+    free(buf);
 }
 
 
-/*
- * An array header allocates its elements before they arrive: one that
- * announces more elements than the input has bytes could never be
- * completed, and is refused as the reader refuses what it cannot
- * allocate (hiredis 0.14 takes counts up to INT_MAX).
- */
+/* Redis answers every command waiting, as it would */
 
-static void *
-fuzz_create_array(const redisReadTask *task, int elements)
+static void
+fuzz_answer_all(void)
 {
-    if (elements > 0 && (size_t) elements > fuzz_reader_limit) {
-        return NULL;
+    u_char       buf[128], *p;
+    fuzz_ac_t   *fa;
+    fuzz_cb_t   *ch;
+    redisReply  *cmd;
+
+    while ((fa = fuzz_link_ac(&fuzz_bus.cmd)) && fa->replies) {
+        cmd = fa->replies->command;
+
+        if (fuzz_arg_is(cmd, "ZRANGEBYSCORE")) {
+            p = ngx_sprintf(buf, "*2\r\n$%uz\r\n%V\r\n$%uz\r\n%V\r\n",
+                            ngx_ws_relay_worker.node_id.len,
+                            &ngx_ws_relay_worker.node_id,
+                            fuzz_other_node.len, &fuzz_other_node);
+
+        } else if (fuzz_arg_is(cmd, "SMEMBERS")) {
+            p = ngx_sprintf(buf, "*2\r\n$3\r\nbob\r\n$5\r\ncarol\r\n");
+
+        } else {
+            p = ngx_sprintf(buf, fuzz_arg_is(cmd, "PUBLISH") ? ":1\r\n"
+                                                             : "+OK\r\n");
+        }
+
+        fuzz_ac_dispatch(fa, fuzz_reply(buf, p - buf));
     }
 
-    return fuzz_reader_create_array(task, elements);
+    while ((fa = fuzz_link_ac(&fuzz_bus.sub)) && fa->replies) {
+        fuzz_ac_dispatch(fa, fuzz_reply((u_char *) "+OK\r\n", 5));
+    }
+
+    for ( ;; ) {
+        fa = fuzz_link_ac(&fuzz_bus.sub);
+
+        for (ch = fa ? fa->channels : NULL; ch; ch = ch->next) {
+            if (ch->pending_subs > 0) {
+                break;
+            }
+        }
+
+        if (ch == NULL) {
+            return;
+        }
+
+        fuzz_push(1, &ch->channel, &ch->channel);
+    }
 }
 
+
+static void
+fuzz_field(const u_char **pos, const u_char *last, ngx_str_t *s)
+{
+    size_t  n;
+
+    n = (*pos < last) ? *(*pos)++ : 0;
+    n = ngx_min(n, (size_t) (last - *pos));
+
+    s->data = (u_char *) *pos;
+    s->len = n;
+    *pos += n;
+}
+
+
+/* a reply or command the harness has written: whole, nothing after it */
 
 static redisReply *
-fuzz_parse(const char *p, size_t len)
+fuzz_reply(u_char *p, size_t len)
 {
     void         *r;
     redisReader  *reader;
 
-    reader = redisReaderCreate();
-    fuzz_assert(reader != NULL);
+    reader = fuzz_reader_new(p, len);
 
     r = NULL;
-
-    fuzz_assert(redisReaderFeed(reader, p, len) == REDIS_OK);
     fuzz_assert(redisReaderGetReply(reader, &r) == REDIS_OK && r != NULL);
     fuzz_assert(reader->len == reader->pos);
 
@@ -833,44 +725,20 @@ fuzz_ac_live(const redisAsyncContext *ac)
 {
     fuzz_ac_t  *fa;
 
-    /* a context the module uses is one hiredis has not freed */
-    for (fa = fuzz_acs; fa; fa = fa->next) {
-        if (&fa->ac == ac) {
-            return fa;
-        }
+    for (fa = fuzz_acs; fa && &fa->ac != ac; fa = fa->next) {
+        /* void */
     }
 
-    fuzz_assert(0 && "a redisAsyncContext used after it was freed");
-
-    return NULL;
-}
-
-
-static fuzz_ac_t *
-fuzz_link_ac(ngx_uint_t link)
-{
-    redisAsyncContext  *ac;
-
-    ac = (link == FUZZ_CMD) ? ngx_ws_relay_redis.cmd.ac
-                            : ngx_ws_relay_redis.sub.ac;
-
-    return ac ? fuzz_ac_live(ac) : NULL;
-}
-
-
-static fuzz_ac_t *
-fuzz_ac_new(void)
-{
-    fuzz_ac_t  *fa;
-
-    fa = calloc(1, sizeof(fuzz_ac_t));
-    fuzz_assert(fa != NULL);
-
-    fa->ac.errstr = fa->ac.c.errstr;
-    fa->next = fuzz_acs;
-    fuzz_acs = fa;
+    fuzz_assert(fa != NULL && "a redisAsyncContext used after it went");
 
     return fa;
+}
+
+
+static fuzz_ac_t *
+fuzz_link_ac(ngx_ws_relay_redis_link_t *link)
+{
+    return link->ac ? fuzz_ac_live(link->ac) : NULL;
 }
 
 
@@ -887,14 +755,17 @@ fuzz_connect(void)
         return NULL;
     }
 
-    fa = fuzz_ac_new();
+    fa = calloc(1, sizeof(fuzz_ac_t));
+    fuzz_assert(fa != NULL);
+
+    fa->ac.errstr = fa->ac.c.errstr;
+    fa->next = fuzz_acs;
+    fuzz_acs = fa;
 
     if (how == 0) {
-        fa->ac.c.err = REDIS_ERR_IO;
-        fa->ac.err = REDIS_ERR_IO;
+        fa->ac.err = fa->ac.c.err = REDIS_ERR_IO;
         ngx_cpystrn((u_char *) fa->ac.c.errstr,
-                    (u_char *) "Connection refused",
-                    sizeof(fa->ac.c.errstr));
+                    (u_char *) "Connection refused", sizeof(fa->ac.c.errstr));
     }
 
     fuzz_attach_refuse = (how == 2);
@@ -903,40 +774,31 @@ fuzz_connect(void)
 }
 
 
-static redisAsyncContext *
-fuzz_redisAsyncConnect(const char *ip, int port)
+redisAsyncContext *
+redisAsyncConnect(const char *ip, int port)
 {
-    ngx_ws_relay_redis_conf_t  *rcf;
-
-    rcf = &fuzz_main_conf.redis;
-
-    fuzz_assert(rcf->unix_path.len == 0);
-    fuzz_assert(ip == (char *) rcf->host.data && port == rcf->port);
+    fuzz_assert(ip == (char *) fuzz_endpoint.host.data
+                && port == fuzz_endpoint.port);
 
     return fuzz_connect();
 }
 
 
-static redisAsyncContext *
-fuzz_redisAsyncConnectUnix(const char *path)
+redisAsyncContext *
+redisAsyncConnectUnix(const char *path)
 {
-    ngx_ws_relay_redis_conf_t  *rcf;
-
-    rcf = &fuzz_main_conf.redis;
-
-    fuzz_assert(path == (char *) rcf->unix_path.data);
+    fuzz_assert(path == (char *) fuzz_endpoint.unix_path.data);
 
     return fuzz_connect();
 }
 
+
+/* ngx_ws_relay_redis_adapter.c: the context on nginx's event loop */
 
 ngx_int_t
 ngx_ws_relay_redis_attach(redisAsyncContext *ac, ngx_log_t *log)
 {
-    (void) fuzz_ac_live(ac);
-
-    fuzz_assert(log != NULL);
-    fuzz_assert(ac->err == 0);
+    fuzz_assert(fuzz_ac_live(ac) && ac->err == 0 && log != NULL);
 
     if (fuzz_attach_refuse) {
         fuzz_attach_refuse = 0;
@@ -947,176 +809,160 @@ ngx_ws_relay_redis_attach(redisAsyncContext *ac, ngx_log_t *log)
 }
 
 
-static int
-fuzz_redisAsyncSetConnectCallback(redisAsyncContext *ac,
-    redisConnectCallback *fn)
+int
+redisAsyncSetConnectCallback(redisAsyncContext *ac, redisConnectCallback *fn)
 {
-    (void) fuzz_ac_live(ac);
+    fuzz_assert(fuzz_ac_live(ac)->ac.onConnect == NULL);
+    ac->onConnect = fn;
 
-    if (ac->onConnect == NULL) {
-        ac->onConnect = fn;
-        return REDIS_OK;
-    }
-
-    return REDIS_ERR;
+    return REDIS_OK;
 }
 
 
-static int
-fuzz_redisAsyncSetDisconnectCallback(redisAsyncContext *ac,
+int
+redisAsyncSetDisconnectCallback(redisAsyncContext *ac,
     redisDisconnectCallback *fn)
 {
-    (void) fuzz_ac_live(ac);
+    fuzz_assert(fuzz_ac_live(ac)->ac.onDisconnect == NULL);
+    ac->onDisconnect = fn;
 
-    if (ac->onDisconnect == NULL) {
-        ac->onDisconnect = fn;
-        return REDIS_OK;
-    }
-
-    return REDIS_ERR;
+    return REDIS_OK;
 }
 
 
-static int
-fuzz_redisAsyncCommand(redisAsyncContext *ac, redisCallbackFn *fn,
+int
+redisvAsyncCommand(redisAsyncContext *ac, redisCallbackFn *fn,
+    void *privdata, const char *format, va_list ap)
+{
+    int    len, rc;
+    char  *cmd;
+
+    len = redisvFormatCommand(&cmd, format, ap);
+    fuzz_assert(len > 0);
+
+    rc = fuzz_ac_command(ac, fn, privdata, cmd, len);
+    free(cmd);
+
+    return rc;
+}
+
+
+int
+redisAsyncCommand(redisAsyncContext *ac, redisCallbackFn *fn,
     void *privdata, const char *format, ...)
 {
     int      rc;
     va_list  ap;
 
     va_start(ap, format);
-    rc = fuzz_redisvAsyncCommand(ac, fn, privdata, format, ap);
+    rc = redisvAsyncCommand(ac, fn, privdata, format, ap);
     va_end(ap);
 
     return rc;
 }
 
 
-static int
-fuzz_redisvAsyncCommand(redisAsyncContext *ac, redisCallbackFn *fn,
-    void *privdata, const char *format, va_list ap)
-{
-    int         len, rc;
-    char       *cmd;
-    fuzz_ac_t  *fa;
-
-    fa = fuzz_ac_live(ac);
-
-    len = redisvFormatCommand(&cmd, format, ap);
-    fuzz_assert(len > 0);
-
-    rc = fuzz_ac_command(fa, fn, privdata, cmd, len);
-    free(cmd);
-
-    return rc;
-}
-
-
-static int
-fuzz_redisAsyncCommandArgv(redisAsyncContext *ac, redisCallbackFn *fn,
+int
+redisAsyncCommandArgv(redisAsyncContext *ac, redisCallbackFn *fn,
     void *privdata, int argc, const char **argv, const size_t *argvlen)
 {
-    int         len, rc;
-    char       *cmd;
-    fuzz_ac_t  *fa;
-
-    fa = fuzz_ac_live(ac);
+    int    len, rc;
+    char  *cmd;
 
     len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
     fuzz_assert(len > 0);
 
-    rc = fuzz_ac_command(fa, fn, privdata, cmd, len);
+    rc = fuzz_ac_command(ac, fn, privdata, cmd, len);
     free(cmd);
 
     return rc;
 }
 
 
-/* the module's own RESP: parsed like any other command */
-
-static int
-fuzz_redisAsyncFormattedCommand(redisAsyncContext *ac, redisCallbackFn *fn,
+int
+redisAsyncFormattedCommand(redisAsyncContext *ac, redisCallbackFn *fn,
     void *privdata, const char *cmd, size_t len)
 {
-    fuzz_ac_t  *fa;
-
-    fa = fuzz_ac_live(ac);
-
-    return fuzz_ac_command(fa, fn, privdata, (char *) cmd, (int) len);
+    return fuzz_ac_command(ac, fn, privdata, (char *) cmd, (int) len);
 }
 
 
-/* __redisAsyncCommand() */
+/* __redisAsyncCommand(); the module's own RESP is read like the rest */
 
 static int
-fuzz_ac_command(fuzz_ac_t *fa, redisCallbackFn *fn, void *privdata,
-    char *cmd, int len)
+fuzz_ac_command(const redisAsyncContext *ac, redisCallbackFn *fn,
+    void *privdata, char *cmd, int len)
 {
-    size_t       i;
-    fuzz_cb_t   *cb;
-    redisReply  *command, *arg;
+    size_t                          i;
+    ngx_str_t                       channel;
+    fuzz_ac_t                      *fa;
+    fuzz_cb_t                      *cb, **q;
+    redisReply                     *command;
+    ngx_ws_relay_presence_query_t  *pq;
+
+    fa = fuzz_ac_live(ac);
 
     if (fa->ac.c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)) {
+
+        if (fn == ngx_ws_relay_presence_users_reply) {
+            pq = privdata;
+            ((fuzz_pr_t *) pq->data)->spoiled = 1;
+        }
+
         return REDIS_ERR;
     }
 
-    command = fuzz_parse(cmd, len);
+    command = fuzz_reply((u_char *) cmd, len);
 
     fuzz_assert(command->type == REDIS_REPLY_ARRAY && command->elements > 0);
 
-    if (fuzz_arg_is(command, 0, "UNSUBSCRIBE")
+    if (fuzz_arg_is(command, "UNSUBSCRIBE")
         && !(fa->ac.c.flags & REDIS_SUBSCRIBED))
     {
         freeReplyObject(command);
         return REDIS_ERR;
     }
 
-    /* sent: what Redis will make of it */
-    fuzz_ac_check_command(fa, command);
+    fuzz_ac_sent(fa, command, fn, privdata);
 
-    if (fuzz_arg_is(command, 0, "SUBSCRIBE") && command->elements > 1) {
+    if (fuzz_arg_is(command, "SUBSCRIBE")) {
         fa->ac.c.flags |= REDIS_SUBSCRIBED;
 
         for (i = 1; i < command->elements; i++) {
-            arg = command->element[i];
+            channel = fuzz_arg(command, i);
 
             for (cb = fa->channels; cb; cb = cb->next) {
-                if (fuzz_is(arg, &cb->channel)) {
+                if (fuzz_str_eq(&cb->channel, &channel)) {
                     break;
                 }
             }
 
-            if (cb) {
-                /* dictReplace(): the new callback, one more pending */
-                cb->pending_subs++;
-
-            } else {
+            if (cb == NULL) {
                 cb = calloc(1, sizeof(fuzz_cb_t));
                 fuzz_assert(cb != NULL);
 
-                fuzz_str_dup(&cb->channel, (u_char *) arg->str, arg->len);
-                cb->pending_subs = 1;
+                fuzz_str_dup(&cb->channel, &channel);
                 cb->next = fa->channels;
                 fa->channels = cb;
             }
 
+            /* dictReplace(): the new callback, one more pending */
+            cb->pending_subs++;
             cb->fn = fn;
             cb->privdata = privdata;
         }
+    }
 
+    if (fuzz_arg_is(command, "SUBSCRIBE")
+        || fuzz_arg_is(command, "UNSUBSCRIBE"))
+    {
+        /* confirmations go to each channel's callback */
         freeReplyObject(command);
         return REDIS_OK;
     }
 
-    if (fuzz_arg_is(command, 0, "UNSUBSCRIBE")) {
-        /* no callback: each channel's confirmation goes to its own */
-        freeReplyObject(command);
-        return REDIS_OK;
-    }
-
-    if (fn == ngx_ws_relay_redis_publish_reply) {
-        fuzz_published(command, (uintptr_t) privdata);
-    }
+    /* hiredis would give its reply to no callback, or the wrong one */
+    fuzz_assert(!(fa->ac.c.flags & REDIS_SUBSCRIBED));
 
     cb = calloc(1, sizeof(fuzz_cb_t));
     fuzz_assert(cb != NULL);
@@ -1125,159 +971,121 @@ fuzz_ac_command(fuzz_ac_t *fa, redisCallbackFn *fn, void *privdata,
     cb->privdata = privdata;
     cb->command = command;
 
-    if (fa->ac.c.flags & REDIS_SUBSCRIBED) {
-        fuzz_cb_push(&fa->invalid, cb);
-
-    } else {
-        fuzz_cb_push(&fa->replies, cb);
-    }
+    for (q = &fa->replies; *q; q = &(*q)->next) { /* void */ }
+    *q = cb;
 
     return REDIS_OK;
 }
 
 
-/* a command is one the module means to send, and Redis acts on it */
+/* a command is one the module means to send; Redis acts on it */
 
 static void
-fuzz_ac_check_command(fuzz_ac_t *fa, redisReply *cmd)
+fuzz_ac_sent(fuzz_ac_t *fa, redisReply *cmd, redisCallbackFn *fn,
+    void *privdata)
 {
-    size_t                      i, n;
-    u_char                     *p;
-    ngx_str_t                   channel, message;
-    ngx_uint_t                  link;
-    ngx_ws_relay_redis_t       *rd;
-    ngx_ws_relay_redis_conf_t  *rcf;
+    uint64_t     id;
+    ngx_str_t    arg, name, origin, text;
+    ngx_uint_t   i, n;
+    fuzz_set_t  *set;
 
-    rd = &ngx_ws_relay_redis;
-    rcf = &fuzz_main_conf.redis;
     n = cmd->elements;
 
     for (i = 0; i < n; i++) {
         fuzz_assert(cmd->element[i]->type == REDIS_REPLY_STRING);
     }
 
-    fuzz_assert(fa->ac.data == &rd->cmd || fa->ac.data == &rd->sub);
-    link = (fa->ac.data == &rd->cmd) ? FUZZ_CMD : FUZZ_SUB;
-
-    if (fuzz_arg_is(cmd, 0, "AUTH")) {
-        fuzz_assert(n == 2 && fuzz_is(cmd->element[1], &rcf->password));
+    if (fuzz_arg_is(cmd, "AUTH")) {
+        fuzz_assert(n == 2
+                    && fuzz_is(cmd->element[1],
+                               &fuzz_main_conf.redis.password));
         return;
     }
 
-    if (link == FUZZ_SUB) {
-        if (fuzz_arg_is(cmd, 0, "SUBSCRIBE")) {
-            fuzz_assert(n >= 2);
+    if (&fa->ac == fuzz_bus.sub.ac) {
+        fuzz_assert(fuzz_arg_is(cmd, "SUBSCRIBE")
+                    || (fuzz_arg_is(cmd, "UNSUBSCRIBE") && n == 2));
+        set = &fa->subscribed;
+        i = 1;
 
-            for (i = 1; i < n; i++) {
-                fuzz_set_add(&fa->subscribed, (u_char *) cmd->element[i]->str,
-                             cmd->element[i]->len);
-            }
+    } else if (fuzz_arg_is(cmd, "SADD") || fuzz_arg_is(cmd, "SREM")) {
+        fuzz_assert(n >= 3 && fuzz_is(cmd->element[1],
+                                      &fuzz_presence.users_key));
+        set = &fa->members;
+        i = 2;
 
+    } else if (fuzz_arg_is(cmd, "DEL")) {
+        fuzz_assert(n == 2 && fuzz_is(cmd->element[1],
+                                      &fuzz_presence.users_key));
+        fuzz_set_clear(&fa->members);
+        return;
+
+    } else if (!fuzz_arg_is(cmd, "PUBLISH")) {
+        fuzz_assert(fuzz_arg_is(cmd, "SELECT") || fuzz_arg_is(cmd, "PING")
+                    || fuzz_arg_is(cmd, "ZADD") || fuzz_arg_is(cmd, "ZREM")
+                    || fuzz_arg_is(cmd, "PEXPIRE")
+                    || fuzz_arg_is(cmd, "ZREMRANGEBYSCORE")
+                    || fuzz_arg_is(cmd, "ZRANGEBYSCORE")
+                    || fuzz_arg_is(cmd, "SMEMBERS"));
+        return;
+
+    } else if (fn == ngx_ws_relay_bus_published) {
+        /* a delivery's, as it starts: "<node> <id> <text>", a fresh id */
+        arg = fuzz_arg(cmd, 1);
+        fuzz_assert(ngx_ws_relay_wire_channel_name(&arg,
+                                                   &fuzz_main_conf.redis.prefix,
+                                                   NGX_WS_RELAY_WIRE_USER,
+                                                   &name)
+                    == NGX_OK);
+
+        arg = fuzz_arg(cmd, 2);
+        fuzz_assert(ngx_ws_relay_wire_parse_user(&arg, &origin, &id, &text)
+                    == NGX_OK);
+
+        fuzz_assert(fuzz_str_eq(&origin, &ngx_ws_relay_worker.node_id));
+        fuzz_assert(fuzz_starting && fuzz_starting->id == 0
+                    && fuzz_str_eq(&name, &fuzz_starting->d->user_id));
+        fuzz_assert(id == (uintptr_t) privdata
+                    && fuzz_dl_find(id, 1) == NULL);
+
+        fuzz_starting->id = id;
+        return;
+
+    } else {
+        arg = fuzz_arg(cmd, 1);
+
+        if (fuzz_str_eq(&arg, &fuzz_bus.node_channel)) {
+            /* the probe */
+            arg = fuzz_arg(cmd, 2);
+            fuzz_assert(arg.len > 5 && ngx_memcmp(arg.data, "ping:", 5) == 0);
             return;
         }
 
-        fuzz_assert(fuzz_arg_is(cmd, 0, "UNSUBSCRIBE") && n == 2);
-        fuzz_set_remove(&fa->subscribed, (u_char *) cmd->element[1]->str,
-                        cmd->element[1]->len);
+        /* the ack that the push being handled owes */
+        fuzz_assert(fuzz_expect.on && fuzz_expect.ack.len);
+        fuzz_assert(fuzz_str_eq(&arg, &fuzz_expect.ack_channel));
+        arg = fuzz_arg(cmd, 2);
+        fuzz_assert(fuzz_str_eq(&arg, &fuzz_expect.ack));
+
+        fuzz_expect.ack.len = 0;
         return;
     }
 
-    if (fuzz_arg_is(cmd, 0, "DEL")) {
-        fuzz_assert(n == 2);
+    for ( /* void */ ; i < n; i++) {
+        arg = fuzz_arg(cmd, i);
 
-        if (fuzz_is(cmd->element[1], &rd->presence_key)) {
-            fuzz_set_clear(&fa->members);
-        }
-
-        return;
-    }
-
-    if (fuzz_arg_is(cmd, 0, "SADD") || fuzz_arg_is(cmd, 0, "SREM")) {
-        fuzz_assert(n >= 3 && fuzz_is(cmd->element[1], &rd->presence_key));
-
-        for (i = 2; i < n; i++) {
-            if (fuzz_arg_is(cmd, 0, "SADD")) {
-                fuzz_set_add(&fa->members, (u_char *) cmd->element[i]->str,
-                             cmd->element[i]->len);
-
-            } else {
-                fuzz_set_remove(&fa->members,
-                                (u_char *) cmd->element[i]->str,
-                                cmd->element[i]->len);
-            }
-        }
-
-        return;
-    }
-
-    if (fuzz_arg_is(cmd, 0, "PUBLISH")) {
-        fuzz_assert(n == 3);
-
-        channel.data = (u_char *) cmd->element[1]->str;
-        channel.len = cmd->element[1]->len;
-        message.data = (u_char *) cmd->element[2]->str;
-        message.len = cmd->element[2]->len;
-
-        fuzz_assert(channel.len >= rcf->prefix.len + 2
-                    && ngx_memcmp(channel.data, rcf->prefix.data,
-                                  rcf->prefix.len) == 0);
-
-        p = channel.data + rcf->prefix.len;
-
-        if (ngx_memcmp(p, "n:", 2) == 0) {
-            if (fuzz_events.on) {
-                fuzz_log_add(&fuzz_events, FUZZ_EV_PUBLISH_ACK, 0, 0,
-                             &channel, &message);
-            }
+        if (fuzz_arg_is(cmd, "SUBSCRIBE") || fuzz_arg_is(cmd, "SADD")) {
+            fuzz_set_add(set, &arg, 0);
 
         } else {
-            fuzz_assert(ngx_memcmp(p, "u:", 2) == 0);
+            fuzz_set_remove(set, &arg);
         }
-
-        return;
     }
-
-    fuzz_assert(fuzz_arg_is(cmd, 0, "SELECT") || fuzz_arg_is(cmd, 0, "PING")
-                || fuzz_arg_is(cmd, 0, "ZADD")
-                || fuzz_arg_is(cmd, 0, "PEXPIRE")
-                || fuzz_arg_is(cmd, 0, "ZREM")
-                || fuzz_arg_is(cmd, 0, "ZREMRANGEBYSCORE")
-                || fuzz_arg_is(cmd, 0, "ZRANGEBYSCORE")
-                || fuzz_arg_is(cmd, 0, "SMEMBERS"));
 }
 
 
-/* a delivery's PUBLISH: "<node> <id> <JSON>" to the target's channel */
-
-static void
-fuzz_published(redisReply *cmd, uint64_t id)
-{
-    u_char     buf[NGX_INT64_LEN + 2], *p;
-    ngx_str_t  message, *node;
-
-    /* only while a delivery starts, and with an id of its own */
-    fuzz_assert(fuzz_starting != NULL && fuzz_starting->id == 0);
-    fuzz_assert(id > fuzz_last_id);
-
-    fuzz_last_id = id;
-    fuzz_starting->id = id;
-
-    node = &ngx_ws_relay_worker.node_id;
-    message.data = (u_char *) cmd->element[2]->str;
-    message.len = cmd->element[2]->len;
-
-    p = ngx_sprintf(buf, " %uL ", id);
-
-    fuzz_assert(message.len > node->len + (p - buf));
-    fuzz_assert(ngx_memcmp(message.data, node->data, node->len) == 0);
-    fuzz_assert(ngx_memcmp(message.data + node->len, buf, p - buf) == 0);
-}
-
-
-/* redisAsyncHandleWrite(): the socket takes the commands, or fails */
-
-static void
-fuzz_redisAsyncHandleWrite(redisAsyncContext *ac)
+void
+redisAsyncHandleWrite(redisAsyncContext *ac)
 {
     fuzz_ac_t  *fa;
 
@@ -1285,40 +1093,32 @@ fuzz_redisAsyncHandleWrite(redisAsyncContext *ac)
 
     if (!(fa->ac.c.flags & REDIS_CONNECTED)) {
         /* connecting: hiredis finds out how that went first */
-        fuzz_ac_connected(fa);
-        return;
-    }
+        fa->ac.c.flags |= REDIS_CONNECTED;
+        fa->ac.onConnect(&fa->ac, REDIS_OK);
 
-    if (fuzz_write_fails) {
+    } else if (fuzz_write_fails) {
         fuzz_write_fails = 0;
-
-        fa->ac.c.err = REDIS_ERR_IO;
-        ngx_cpystrn((u_char *) fa->ac.c.errstr, (u_char *) "Broken pipe",
-                    sizeof(fa->ac.c.errstr));
-
-        fuzz_ac_disconnect(fa);
+        fuzz_ac_lost(fa, REDIS_ERR_IO, "Broken pipe");
     }
 }
 
 
-static int
-fuzz_redisBufferWrite(redisContext *c, int *done)
+int
+redisBufferWrite(redisContext *c, int *done)
 {
     (void) fuzz_ac_live((redisAsyncContext *) c);
-
     *done = 1;
 
     return REDIS_OK;
 }
 
 
-static void
-fuzz_redisAsyncFree(redisAsyncContext *ac)
+void
+redisAsyncFree(redisAsyncContext *ac)
 {
     fuzz_ac_t  *fa;
 
     fa = fuzz_ac_live(ac);
-
     fa->ac.c.flags |= REDIS_FREEING;
 
     if (!(fa->ac.c.flags & REDIS_IN_CALLBACK)) {
@@ -1327,45 +1127,18 @@ fuzz_redisAsyncFree(redisAsyncContext *ac)
 }
 
 
-/* __redisAsyncHandleConnect(), connected */
-
-static void
-fuzz_ac_connected(fuzz_ac_t *fa)
-{
-    fa->ac.c.flags |= REDIS_CONNECTED;
-
-    if (fa->ac.onConnect) {
-        fa->ac.onConnect(&fa->ac, REDIS_OK);
-    }
-}
-
-
-/* the socket failed: connecting, or reading */
+/* the socket failed, connecting or later: __redisAsyncDisconnect() */
 
 static void
 fuzz_ac_lost(fuzz_ac_t *fa, int err, const char *errstr)
 {
-    fa->ac.c.err = err;
+    fa->ac.err = fa->ac.c.err = err;
     ngx_cpystrn((u_char *) fa->ac.c.errstr, (u_char *) errstr,
                 sizeof(fa->ac.c.errstr));
 
-    if (!(fa->ac.c.flags & REDIS_CONNECTED) && fa->ac.onConnect) {
-        fa->ac.err = err;
+    if (!(fa->ac.c.flags & REDIS_CONNECTED)) {
         fa->ac.onConnect(&fa->ac, REDIS_ERR);
     }
-
-    fuzz_ac_disconnect(fa);
-}
-
-
-/* __redisAsyncDisconnect(), after an error */
-
-static void
-fuzz_ac_disconnect(fuzz_ac_t *fa)
-{
-    fa->ac.err = fa->ac.c.err;
-
-    fuzz_assert(fa->ac.err != 0);
 
     fa->ac.c.flags |= REDIS_DISCONNECTING;
 
@@ -1373,24 +1146,16 @@ fuzz_ac_disconnect(fuzz_ac_t *fa)
 }
 
 
-/* __redisAsyncFree() */
+/* __redisAsyncFree(): what waits gets no reply */
 
 static void
 fuzz_ac_free(fuzz_ac_t *fa)
 {
-    int          status;
     fuzz_cb_t   *cb;
-    fuzz_ac_t  **link;
+    fuzz_ac_t  **q;
 
-    fuzz_assert(!fa->freed);
-    fa->freed = 1;
-
-    while ((cb = fuzz_cb_shift(&fa->replies))) {
-        fuzz_ac_run(fa, cb, NULL);
-        fuzz_cb_free(cb);
-    }
-
-    while ((cb = fuzz_cb_shift(&fa->invalid))) {
+    while ((cb = fa->replies)) {
+        fa->replies = cb->next;
         fuzz_ac_run(fa, cb, NULL);
         fuzz_cb_free(cb);
     }
@@ -1399,26 +1164,19 @@ fuzz_ac_free(fuzz_ac_t *fa)
         fuzz_ac_run(fa, cb, NULL);
     }
 
-    while ((cb = fuzz_cb_shift(&fa->channels))) {
+    while ((cb = fa->channels)) {
+        fa->channels = cb->next;
         fuzz_cb_free(cb);
     }
 
-    if (fa->ac.onDisconnect && (fa->ac.c.flags & REDIS_CONNECTED)) {
-        if (fa->ac.c.flags & REDIS_FREEING) {
-            status = REDIS_OK;
-
-        } else {
-            status = (fa->ac.err == 0) ? REDIS_OK : REDIS_ERR;
-        }
-
-        fa->ac.onDisconnect(&fa->ac, status);
+    if (fa->ac.c.flags & REDIS_CONNECTED) {
+        fa->ac.onDisconnect(&fa->ac,
+                            ((fa->ac.c.flags & REDIS_FREEING)
+                             || fa->ac.err == 0) ? REDIS_OK : REDIS_ERR);
     }
 
-    for (link = &fuzz_acs; *link != fa; link = &(*link)->next) {
-        /* void */
-    }
-
-    *link = fa->next;
+    for (q = &fuzz_acs; *q != fa; q = &(*q)->next) { /* void */ }
+    *q = fa->next;
 
     fuzz_set_clear(&fa->subscribed);
     fuzz_set_clear(&fa->members);
@@ -1433,159 +1191,87 @@ fuzz_ac_free(fuzz_ac_t *fa)
 static void
 fuzz_ac_dispatch(fuzz_ac_t *fa, redisReply *reply)
 {
-    ngx_str_t    channel;
-    fuzz_cb_t   *cb, *ch, tmp;
-    const char  *type;
+    ngx_str_t     channel;
+    fuzz_cb_t    *cb, *ch, **q, tmp;
+    const char   *type;
 
+    /* bytes arrive only on a socket that connected */
     if (!(fa->ac.c.flags & REDIS_CONNECTED)) {
-        /* bytes arrive only on a socket that connected */
-        fuzz_ac_connected(fa);
+        fa->ac.c.flags |= REDIS_CONNECTED;
+        fa->ac.onConnect(&fa->ac, REDIS_OK);
     }
 
-    cb = fuzz_cb_shift(&fa->replies);
-
-    if (cb == NULL) {
-
-        if (reply->type == REDIS_REPLY_ERROR) {
-            /* a spontaneous error: hiredis closes the link */
-            fa->ac.c.err = REDIS_ERR_OTHER;
-            ngx_cpystrn((u_char *) fa->ac.c.errstr, (u_char *) reply->str,
-                        sizeof(fa->ac.c.errstr));
-            freeReplyObject(reply);
-
-            fuzz_ac_disconnect(fa);
-            return;
-        }
-
-        /*
-         * Replies hiredis would abort() on (an assert()): a reply with
-         * no command waiting outside pub/sub mode, and in it an array
-         * that is not [string, string, ...].  They never reach the
-         * module; the direct steps hand such replies to it anyway.
-         */
-
-        if (!(fa->ac.c.flags & REDIS_SUBSCRIBED)) {
-            freeReplyObject(reply);
-            return;
-        }
-
-        if (reply->type != REDIS_REPLY_ARRAY) {
-            cb = fuzz_cb_shift(&fa->invalid);
-            goto run;
-        }
-
-        if (reply->elements < 2
-            || reply->element[0]->type != REDIS_REPLY_STRING
-            || reply->element[1]->type != REDIS_REPLY_STRING)
-        {
-            freeReplyObject(reply);
-            return;
-        }
-
-        type = reply->element[0]->str;
-
-        if (ngx_tolower(type[0]) == 'p') {
-            /* no patterns here */
-            freeReplyObject(reply);
-            return;
-        }
-
-        channel.data = (u_char *) reply->element[1]->str;
-        channel.len = reply->element[1]->len;
-
-        for (ch = fa->channels; ch; ch = ch->next) {
-            if (fuzz_str_eq(&ch->channel, &channel)) {
-                break;
-            }
-        }
-
-        if (ch == NULL) {
-            freeReplyObject(reply);
-            return;
-        }
-
-        if (strcasecmp(type, "subscribe") == 0) {
-            ch->pending_subs--;
-        }
-
-        tmp = *ch;
-        tmp.next = NULL;
-        tmp.channel.data = NULL;
-
-        if (strcasecmp(type, "unsubscribe") == 0) {
-
-            if (reply->elements < 3
-                || reply->element[2]->type != REDIS_REPLY_INTEGER)
-            {
-                /* hiredis asserts on element[2], past the array if short */
-                freeReplyObject(reply);
-                return;
-            }
-
-            if (ch->pending_subs == 0) {
-                fuzz_cb_remove(&fa->channels, ch);
-                fuzz_cb_free(ch);
-            }
-
-            if (reply->element[2]->integer == 0 && fa->channels == NULL) {
-                fa->ac.c.flags &= ~REDIS_SUBSCRIBED;
-            }
-        }
-
-        fuzz_ac_run(fa, &tmp, reply);
-        freeReplyObject(reply);
-
-        if (fa->ac.c.flags & REDIS_FREEING) {
-            fuzz_ac_free(fa);
-        }
-
-        return;
-    }
-
-run:
-
-    if (cb && cb->fn) {
-        fuzz_ac_run(fa, cb, reply);
-    }
-
-    freeReplyObject(reply);
+    cb = fa->replies;
 
     if (cb) {
+        fa->replies = cb->next;
+        fuzz_ac_run(fa, cb, reply);
         fuzz_cb_free(cb);
+        goto done;
     }
 
-    if (fa->ac.c.flags & REDIS_FREEING) {
-        fuzz_ac_free(fa);
-    }
-}
-
-
-/* a callback of the module called directly, as if hiredis did */
-
-static void
-fuzz_ac_direct(ngx_uint_t link, redisCallbackFn *fn, void *privdata,
-    redisReply *reply)
-{
-    fuzz_cb_t   cb;
-    fuzz_ac_t  *fa;
-
-    fa = fuzz_link_ac(link);
-
-    if (fa && !(fa->ac.c.flags & REDIS_CONNECTED)) {
-        fuzz_ac_connected(fa);
-        fa = fuzz_link_ac(link);
-    }
-
-    if (fa == NULL || (fa->ac.c.flags & REDIS_FREEING)) {
+    if (reply->type == REDIS_REPLY_ERROR) {
+        /* a spontaneous error: hiredis closes the link */
         freeReplyObject(reply);
+        fuzz_ac_lost(fa, REDIS_ERR_OTHER, "spontaneous error");
         return;
     }
 
-    ngx_memzero(&cb, sizeof(fuzz_cb_t));
-    cb.fn = fn;
-    cb.privdata = privdata;
+    /*
+     * What hiredis would assert() on never reaches the module: a reply
+     * with no command waiting outside pub/sub mode, an array that is not
+     * [string, string, ...], an unsubscribe without a count.  A push for
+     * no channel of ours, or a pattern's, has no callback.
+     */
 
-    fuzz_ac_run(fa, &cb, reply);
+    if (!(fa->ac.c.flags & REDIS_SUBSCRIBED)
+        || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || reply->element[1]->type != REDIS_REPLY_STRING
+        || ngx_tolower(reply->element[0]->str[0]) == 'p')
+    {
+        goto done;
+    }
+
+    type = reply->element[0]->str;
+    channel = fuzz_arg(reply, 1);
+
+    for (ch = fa->channels; ch && !fuzz_str_eq(&ch->channel, &channel);
+         ch = ch->next)
+    {
+        /* void */
+    }
+
+    if (ch == NULL
+        || (strcasecmp(type, "unsubscribe") == 0
+            && (reply->elements < 3
+                || reply->element[2]->type != REDIS_REPLY_INTEGER)))
+    {
+        goto done;
+    }
+
+    ch->pending_subs -= (strcasecmp(type, "subscribe") == 0);
+
+    tmp = *ch;
+    tmp.channel.data = NULL;
+
+    if (strcasecmp(type, "unsubscribe") == 0) {
+
+        if (ch->pending_subs == 0) {
+            for (q = &fa->channels; *q != ch; q = &(*q)->next) { /* void */ }
+            *q = ch->next;
+            fuzz_cb_free(ch);
+        }
+
+        if (reply->element[2]->integer == 0 && fa->channels == NULL) {
+            fa->ac.c.flags &= ~REDIS_SUBSCRIBED;
+        }
+    }
+
+    fuzz_ac_run(fa, &tmp, reply);
+
+done:
+
     freeReplyObject(reply);
 
     if (fa->ac.c.flags & REDIS_FREEING) {
@@ -1599,149 +1285,77 @@ fuzz_ac_direct(ngx_uint_t link, redisCallbackFn *fn, void *privdata,
 static void
 fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
 {
-    int64_t                 v;
-    uint64_t                id;
-    fuzz_log_t              expect, outer;
-    ngx_uint_t              check, sub_ready, lenient, was_ready, error;
-    ngx_ws_relay_redis_t   *rd;
+    ngx_uint_t      check, was_ready, ping;
+    fuzz_dl_t      *dl;
+    fuzz_expect_t   outer;
 
     if (cb->fn == NULL) {
         return;
     }
 
-    rd = &ngx_ws_relay_redis;
-    lenient = fuzz_lenient();
-    check = 0;
-    sub_ready = 0;
-    error = 0;
-    was_ready = rd->sub.ready;
+    check = !fuzz_alloc_failed();
+    was_ready = fuzz_bus.sub.ready;
+    ping = fuzz_bus.ping_in_flight;
 
-    ngx_memzero(&expect, sizeof(fuzz_log_t));
+    /* a nested callback (a context freed in this one) expects apart */
+    outer = fuzz_expect;
+    ngx_memzero(&fuzz_expect, sizeof(fuzz_expect_t));
 
-    if (cb->fn == ngx_ws_relay_redis_message
-        && reply && &fa->ac == rd->sub.ac)
+    if (cb->fn == ngx_ws_relay_bus_message && reply
+        && &fa->ac == fuzz_bus.sub.ac)
     {
-        check = 1;
-        fuzz_expect_message(reply, &expect);
+        fuzz_expect_push(reply, &fuzz_expect);
 
-        sub_ready = (reply->type == REDIS_REPLY_ARRAY
-                     && reply->elements >= 3
-                     && reply->element[0]->type == REDIS_REPLY_STRING
-                     && reply->element[1]->type == REDIS_REPLY_STRING
-                     && reply->element[0]->len == 9
-                     && ngx_memcmp(reply->element[0]->str, "subscribe", 9)
-                        == 0
-                     && fuzz_is(reply->element[1], &rd->node_channel));
+    } else if (cb->fn == ngx_ws_relay_bus_published) {
+        /* the delivery of the id learns how many workers listen */
+        dl = fuzz_dl_find((uintptr_t) cb->privdata, 1);
+        fuzz_assert(dl != NULL);
 
-    } else if (cb->fn == ngx_ws_relay_redis_publish_reply) {
-        check = 1;
-        id = (uintptr_t) cb->privdata;
-
-        if (reply == NULL || &fa->ac != rd->cmd.ac
-            || reply->type != REDIS_REPLY_INTEGER)
-        {
-            v = -1;
-
-        } else {
-            v = (ngx_int_t) reply->integer;
+        if (!dl->ended) {
+            dl->expected = (reply && &fa->ac == fuzz_bus.cmd.ac
+                            && reply->type == REDIS_REPLY_INTEGER)
+                           ? ngx_max((ngx_int_t) reply->integer, 0) : 0;
         }
 
-        fuzz_log_add(&expect, FUZZ_EV_PUBLISHED, id, v, NULL, NULL);
-
-    } else if (cb->fn == ngx_ws_relay_redis_nodes_reply
-               || cb->fn == ngx_ws_relay_redis_users_reply)
+    } else if (cb->fn == ngx_ws_relay_presence_nodes_reply
+               || cb->fn == ngx_ws_relay_presence_users_reply)
     {
         fuzz_presence_reply(cb, reply);
-
-    } else if (cb->fn == ngx_ws_relay_redis_ready_reply
-               && reply && &fa->ac == rd->cmd.ac)
-    {
-        error = (reply->type == REDIS_REPLY_ERROR) ? 1 : 2;
     }
-
-    /* a nested callback (a context freed in this one) logs apart */
-    outer = fuzz_events;
-    ngx_memzero(&fuzz_events, sizeof(fuzz_log_t));
-    fuzz_events.on = 1;
-
-    fuzz_trace("callback %s, reply type %d",
-               cb->fn == ngx_ws_relay_redis_message ? "message"
-               : cb->fn == ngx_ws_relay_redis_publish_reply ? "publish"
-               : cb->fn == ngx_ws_relay_redis_generic_reply ? "generic"
-               : cb->fn == ngx_ws_relay_redis_ready_reply ? "ready"
-               : cb->fn == ngx_ws_relay_redis_nodes_reply ? "nodes"
-               : cb->fn == ngx_ws_relay_redis_users_reply ? "users" : "?",
-               reply ? reply->type : 0);
 
     fa->ac.c.flags |= REDIS_IN_CALLBACK;
     cb->fn(&fa->ac, reply, cb->privdata);
     fa->ac.c.flags &= ~REDIS_IN_CALLBACK;
 
-    fuzz_events.on = 0;
+    if (check && !fuzz_alloc_failed()) {
 
-    if (check && !lenient && !fuzz_lenient()) {
-        fuzz_log_compare(&expect, &fuzz_events);
+        if (fuzz_expect.on) {
+            /* every connection of the user took it, and the ack went */
+            fuzz_assert(fuzz_expect.local == 0 && fuzz_expect.ack.len == 0);
+        }
 
-        if (sub_ready && !was_ready) {
-            fuzz_assert(rd->sub.ready);
+        /* the node channel's confirmation makes the subscriber ready */
+        if (cb->fn == ngx_ws_relay_bus_message && reply && !was_ready) {
+            fuzz_assert(fuzz_bus.sub.ready
+                        == (reply->type == REDIS_REPLY_ARRAY
+                            && reply->elements >= 3
+                            && fuzz_is(reply->element[1],
+                                       &fuzz_bus.node_channel)
+                            && reply->element[0]->type == REDIS_REPLY_STRING
+                            && ngx_strcmp(reply->element[0]->str,
+                                          "subscribe") == 0));
+        }
 
-        } else {
-            fuzz_assert(rd->sub.ready == was_ready);
+        /* the probe came back: the round trip works */
+        if (ping && !fuzz_bus.ping_in_flight && fuzz_bus.sub.ac) {
+            fuzz_assert(fuzz_bus.cmd.backoff == 0
+                        && fuzz_bus.sub.backoff == 0);
         }
     }
 
-    if (error == 1) {
-        /* PING failed: the link goes */
-        fuzz_assert(rd->cmd.ac != &fa->ac);
-        fuzz_assert(fa->ac.c.flags & REDIS_FREEING);
-
-    } else if (error == 2 && !lenient && !fuzz_lenient()) {
-        fuzz_assert(rd->cmd.ready && rd->cmd.ac == &fa->ac);
-    }
-
-    fuzz_log_reset(&fuzz_events);
-    fuzz_log_reset(&expect);
-    fuzz_events = outer;
-}
-
-
-static fuzz_cb_t *
-fuzz_cb_shift(fuzz_cb_t **list)
-{
-    fuzz_cb_t  *cb;
-
-    cb = *list;
-
-    if (cb) {
-        *list = cb->next;
-        cb->next = NULL;
-    }
-
-    return cb;
-}
-
-
-static void
-fuzz_cb_push(fuzz_cb_t **list, fuzz_cb_t *cb)
-{
-    while (*list) {
-        list = &(*list)->next;
-    }
-
-    cb->next = NULL;
-    *list = cb;
-}
-
-
-static void
-fuzz_cb_remove(fuzz_cb_t **list, fuzz_cb_t *cb)
-{
-    while (*list != cb) {
-        list = &(*list)->next;
-    }
-
-    *list = cb->next;
-    cb->next = NULL;
+    free(fuzz_expect.ack.data);
+    free(fuzz_expect.ack_channel.data);
+    fuzz_expect = outer;
 }
 
 
@@ -1757,352 +1371,114 @@ fuzz_cb_free(fuzz_cb_t *cb)
 }
 
 
-/* what a message on the subscriber link must do: see the file's top */
+/*
+ * What a push must do (ngx_ws_relay_bus_wire.h): acks reach the model's
+ * deliveries (compared with the module's when they end); a message for
+ * a user goes to the user's connections and an ack to its origin.
+ */
 
 static void
-fuzz_expect_message(redisReply *reply, fuzz_log_t *expect)
+fuzz_expect_push(redisReply *reply, fuzz_expect_t *e)
 {
-    ngx_str_t              channel, payload, user, *prefix;
-    ngx_ws_relay_redis_t  *rd;
+    u_char                     buf[NGX_WS_RELAY_WIRE_HEAD_LEN];
+    uint64_t                   id;
+    fuzz_ac_t                 *fa;
+    fuzz_dl_t                 *dl;
+    ngx_str_t                  origin, s, *prefix;
+    ngx_ws_relay_user_t       *u;
+    ngx_ws_relay_wire_node_t   m;
+    ngx_ws_relay_wire_push_t   push;
 
-    rd = &ngx_ws_relay_redis;
     prefix = &fuzz_main_conf.redis.prefix;
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3
-        || reply->element[0]->type != REDIS_REPLY_STRING
-        || reply->element[1]->type != REDIS_REPLY_STRING
-        || reply->element[0]->len != 7
-        || ngx_memcmp(reply->element[0]->str, "message", 7) != 0
-        || reply->element[2]->type != REDIS_REPLY_STRING)
+    if (ngx_ws_relay_wire_parse_push(reply, &push) != NGX_OK
+        || push.subscribed)
     {
         return;
     }
 
-    channel.data = (u_char *) reply->element[1]->str;
-    channel.len = reply->element[1]->len;
-    payload.data = (u_char *) reply->element[2]->str;
-    payload.len = reply->element[2]->len;
+    if (fuzz_str_eq(&push.channel, &fuzz_bus.node_channel)) {
 
-    if (fuzz_str_eq(&channel, &rd->node_channel)) {
-        fuzz_expect_node_message(&payload, expect);
-        return;
-    }
-
-    if (channel.len > prefix->len + 2
-        && ngx_memcmp(channel.data, prefix->data, prefix->len) == 0
-        && ngx_memcmp(channel.data + prefix->len, "u:", 2) == 0)
-    {
-        user.data = channel.data + prefix->len + 2;
-        user.len = channel.len - prefix->len - 2;
-
-        fuzz_expect_user_message(&user, &payload, expect);
-    }
-}
-
-
-static void
-fuzz_expect_user_message(ngx_str_t *user, ngx_str_t *payload,
-    fuzz_log_t *expect)
-{
-    u_char                *p, *last, *sp1, *sp2;
-    uint64_t               id;
-    fuzz_ac_t             *fa;
-    ngx_str_t              origin, text, channel, ack;
-    ngx_uint_t             i, n;
-    fuzz_conn_t           *fc;
-    ngx_ws_relay_user_t   *u;
-
-    u_char                 cbuf[512], abuf[64];
-
-    p = payload->data;
-    last = p + payload->len;
-
-    sp1 = ngx_strlchr(p, last, ' ');
-    if (sp1 == NULL) {
-        return;
-    }
-
-    sp2 = ngx_strlchr(sp1 + 1, last, ' ');
-    if (sp2 == NULL || sp2 == sp1 + 1) {
-        return;
-    }
-
-    id = 0;
-
-    for (p = sp1 + 1; p < sp2; p++) {
-        if (*p < '0' || *p > '9') {
-            return;
+        if (ngx_ws_relay_wire_parse_node(&push.payload, &m) == NGX_OK
+            && m.type == NGX_WS_RELAY_WIRE_ACK
+            && (dl = fuzz_dl_find(m.id, 0)))
+        {
+            dl->acks++;
+            dl->delivered += (ngx_uint_t) m.count;
         }
 
-        id = id * 10 + (*p - '0');
+        return;
     }
 
-    origin.data = payload->data;
-    origin.len = sp1 - payload->data;
-    text.data = sp2 + 1;
-    text.len = last - text.data;
+    if (ngx_ws_relay_wire_channel_name(&push.channel, prefix,
+                                       NGX_WS_RELAY_WIRE_USER, &e->user)
+        != NGX_OK
+        || ngx_ws_relay_wire_parse_user(&push.payload, &origin, &id, &e->text)
+           != NGX_OK)
+    {
+        return;
+    }
 
     if (fuzz_str_eq(&origin, &ngx_ws_relay_worker.node_id)) {
-        fuzz_log_add(expect, FUZZ_EV_ACKED, id, 0, NULL, NULL);
-        return;
-    }
-
-    /* every connection of the user here takes it */
-    n = 0;
-
-    for (i = 0; i < FUZZ_CONNS; i++) {
-        fc = fuzz_conns[i];
-        u = fc->wc.user;
-
-        if (u && fuzz_str_eq(&u->sn.str, user)) {
-            n++;
+        /* delivered when it was sent */
+        if ((dl = fuzz_dl_find(id, 0))) {
+            dl->acks++;
         }
-    }
 
-    fuzz_log_add(expect, FUZZ_EV_LOCAL, 0, n, user, &text);
-
-    fa = ngx_ws_relay_redis.cmd.ac ? fuzz_link_ac(FUZZ_CMD) : NULL;
-
-    if (fa == NULL || (fa->ac.c.flags & (REDIS_DISCONNECTING|REDIS_FREEING))
-        || fuzz_main_conf.redis.prefix.len + 2 + origin.len > sizeof(cbuf))
-    {
         return;
     }
 
-    channel.data = cbuf;
-    channel.len = ngx_sprintf(cbuf, "%Vn:%V", &fuzz_main_conf.redis.prefix,
-                              &origin)
-                  - cbuf;
+    e->on = 1;
 
-    ack.data = abuf;
-    ack.len = ngx_sprintf(abuf, "ack:%uL:%ui", id, n) - abuf;
+    u = ngx_ws_relay_registry_find_user(&e->user);
+    e->local = u ? u->nconnections : 0;
 
-    fuzz_log_add(expect, FUZZ_EV_PUBLISH_ACK, 0, 0, &channel, &ack);
-}
+    fa = fuzz_link_ac(&fuzz_bus.cmd);
 
+    if (fa && !(fa->ac.c.flags & (REDIS_DISCONNECTING|REDIS_FREEING))) {
+        s.len = ngx_ws_relay_wire_channel_len(prefix, &origin);
+        s.data = malloc(s.len);
+        fuzz_assert(s.data != NULL);
 
-static void
-fuzz_expect_node_message(ngx_str_t *payload, fuzz_log_t *expect)
-{
-    u_char    *p, *last;
-    uint64_t   v[2];
+        ngx_ws_relay_wire_channel(s.data, prefix, NGX_WS_RELAY_WIRE_NODE,
+                                  &origin);
+        e->ack_channel = s;
 
-    p = payload->data;
-    last = p + payload->len;
-
-    if (payload->len <= 4 || ngx_memcmp(p, "ack:", 4) != 0) {
-        /* a ping of ours, or nothing: no delivery hears of it */
-        return;
-    }
-
-    p += 4;
-
-    v[0] = 0;
-    v[1] = 0;
-
-    if (p == last || *p < '0' || *p > '9') {
-        return;
-    }
-
-    while (p < last && *p >= '0' && *p <= '9') {
-        v[0] = v[0] * 10 + (*p++ - '0');
-    }
-
-    if (p == last || *p++ != ':') {
-        return;
-    }
-
-    if (p == last || *p < '0' || *p > '9') {
-        return;
-    }
-
-    while (p < last && *p >= '0' && *p <= '9') {
-        v[1] = v[1] * 10 + (*p++ - '0');
-    }
-
-    if (p != last) {
-        return;
-    }
-
-    fuzz_log_add(expect, FUZZ_EV_ACKED, v[0], (int64_t) (ngx_uint_t) v[1],
-                 NULL, NULL);
-}
-
-
-static void
-fuzz_log_add(fuzz_log_t *log, fuzz_ev_e type, uint64_t id, int64_t n,
-    ngx_str_t *a, ngx_str_t *b)
-{
-    fuzz_ev_t  *ev;
-
-    if (log->n == FUZZ_MAX_EVENTS) {
-        log->overflow = 1;
-        return;
-    }
-
-    ev = &log->ev[log->n++];
-    ngx_memzero(ev, sizeof(fuzz_ev_t));
-
-    ev->type = type;
-    ev->id = id;
-    ev->n = n;
-
-    if (a) {
-        fuzz_str_dup(&ev->a, a->data, a->len);
-    }
-
-    if (b) {
-        fuzz_str_dup(&ev->b, b->data, b->len);
+        s.data = buf;
+        s.len = ngx_ws_relay_wire_ack(buf, id, e->local) - buf;
+        fuzz_str_dup(&e->ack, &s);
     }
 }
 
 
-static void
-fuzz_log_reset(fuzz_log_t *log)
+ngx_int_t
+fuzz_on_delivery(fuzz_conn_t *fc, u_char *data, size_t len)
 {
-    ngx_uint_t  i;
+    ngx_str_t  text;
 
-    for (i = 0; i < log->n; i++) {
-        free(log->ev[i].a.data);
-        free(log->ev[i].b.data);
+    text.data = data;
+    text.len = len;
+
+    fuzz_assert(fc->wc.user != NULL);
+
+    /* a delivery that starts, or the push being handled */
+    if (fuzz_starting == NULL && !fuzz_alloc_failed()) {
+        fuzz_assert(fuzz_expect.on && fuzz_expect.local > 0);
+        fuzz_assert(fuzz_str_eq(&fc->wc.user->sn.str, &fuzz_expect.user));
+        fuzz_assert(fuzz_str_eq(&text, &fuzz_expect.text));
+
+        fuzz_expect.local--;
     }
 
-    ngx_memzero(log, sizeof(fuzz_log_t));
+    return NGX_OK;
 }
 
 
-static void
-fuzz_log_compare(fuzz_log_t *expect, fuzz_log_t *got)
+ngx_int_t
+fuzz_on_reply(fuzz_conn_t *fc, u_char *data, size_t len)
 {
-    ngx_uint_t   i;
-    fuzz_ev_t   *e, *g;
-
-    fuzz_assert(!expect->overflow && !got->overflow);
-    fuzz_assert(expect->n == got->n);
-
-    for (i = 0; i < expect->n; i++) {
-        e = &expect->ev[i];
-        g = &got->ev[i];
-
-        fuzz_assert(e->type == g->type);
-        fuzz_assert(e->id == g->id);
-        fuzz_assert(e->n == g->n);
-        fuzz_assert(fuzz_str_eq(&e->a, &g->a));
-        fuzz_assert(fuzz_str_eq(&e->b, &g->b));
-    }
-}
-
-
-/* the wrappers around the delivery code: what reaches it from Redis */
-
-static void
-fuzz_delivery_acked(uint64_t id, ngx_uint_t delivered)
-{
-    fuzz_dl_t  *dl;
-
-    if (fuzz_events.on) {
-        fuzz_log_add(&fuzz_events, FUZZ_EV_ACKED, id,
-                     (int64_t) delivered, NULL, NULL);
-    }
-
-    dl = fuzz_dl_find(id);
-
-    if (dl) {
-        dl->acks++;
-        dl->acked += delivered;
-    }
-
-    ngx_ws_relay_delivery_acked(id, delivered);
-}
-
-
-static void
-fuzz_delivery_published(uint64_t id, ngx_int_t receivers)
-{
-    fuzz_dl_t  *dl;
-
-    /* only ids that were issued: privdata comes back untouched */
-    for (dl = fuzz_dls; dl; dl = dl->next) {
-        if (dl->id == id) {
-            break;
-        }
-    }
-
-    fuzz_assert(dl != NULL);
-
-    if (fuzz_events.on) {
-        fuzz_log_add(&fuzz_events, FUZZ_EV_PUBLISHED, id, receivers,
-                     NULL, NULL);
-    }
-
-    ngx_ws_relay_delivery_published(id, receivers);
-}
-
-
-static ngx_uint_t
-fuzz_delivery_local(ngx_str_t *user_id, ngx_str_t *text)
-{
-    ngx_uint_t  n;
-
-    n = ngx_ws_relay_delivery_local(user_id, text);
-
-    if (fuzz_events.on) {
-        fuzz_log_add(&fuzz_events, FUZZ_EV_LOCAL, 0, n, user_id, text);
-    }
-
-    return n;
-}
-
-
-/* deliveries started here, as the router starts them */
-
-static void
-fuzz_delivery_start(ngx_uint_t b)
-{
-    json_t                   *message;
-    fuzz_dl_t                *dl;
-    ngx_uint_t                i;
-    fuzz_conn_t              *fc;
-    ngx_ws_relay_delivery_t  *d;
-
-    dl = calloc(1, sizeof(fuzz_dl_t));
-    fuzz_assert(dl != NULL);
-
-    dl->next = fuzz_dls;
-    fuzz_dls = dl;
-
-    d = ngx_ws_relay_delivery_create(fuzz_delivered, dl, &fuzz_users[b],
-                                     &fuzz_log);
-
-    if (d == NULL) {
-        dl->ended = 1;
-        return;
-    }
-
-    dl->d = d;
-
-    for (i = 0; i < FUZZ_CONNS; i++) {
-        fc = fuzz_conns[i];
-
-        if (fc->wc.user && fuzz_str_eq(&fc->wc.user->sn.str, &fuzz_users[b]))
-        {
-            dl->local++;
-        }
-    }
-
-    fuzz_fail_pause(1);
-    message = json_pack("{s:s, s:s, s:I}", "type", "notification",
-                        "sender", "system", "timestamp",
-                        (json_int_t) ngx_ws_relay_now_ms());
-    fuzz_fail_pause(0);
-
-    fuzz_assert(message != NULL);
-
-    fuzz_starting = dl;
-    ngx_ws_relay_delivery_start_json(d, message);
-    fuzz_starting = NULL;
-
-    json_decref(message);
+    /* the router's replies are router_fuzz's to check */
+    return NGX_OK;
 }
 
 
@@ -2113,39 +1489,35 @@ fuzz_delivered(ngx_ws_relay_delivery_t *d)
 
     dl = d->data;
 
-    fuzz_assert(dl != NULL && dl->d == d);
-    fuzz_assert(!dl->ended);
+    fuzz_assert(dl != NULL && dl->d == d && !dl->ended);
     fuzz_assert(d->done && !d->pending && !d->timer.timer_set);
 
     dl->ended = 1;
+    dl->d = NULL;
 
-    fuzz_trace("delivery %llu ended: expected %d, acks %u, delivered %u",
-               (unsigned long long) dl->id, (int) d->expected,
-               (unsigned) d->acks, (unsigned) d->delivered);
-
-    if (!fuzz_lenient()) {
+    if (!fuzz_alloc_failed()) {
         /* at its deadline, or with every ack in, or never published */
         fuzz_assert(fuzz_timer_firing() == &d->timer
-                    || (d->expected >= 0
-                        && d->acks >= (ngx_uint_t) d->expected)
-                    || (d->expected == -1 && dl->id == 0));
+                    || (dl->expected >= 0
+                        && dl->acks >= (ngx_uint_t) dl->expected)
+                    || dl->id == 0);
 
-        fuzz_assert(d->acks == dl->acks);
-        fuzz_assert(d->delivered == dl->local + dl->acked);
+        fuzz_assert(d->acks == dl->acks && d->delivered == dl->delivered);
     }
 
-    dl->d = NULL;
     ngx_ws_relay_delivery_free(d);
 }
 
 
+/* ended: those that ended too */
+
 static fuzz_dl_t *
-fuzz_dl_find(uint64_t id)
+fuzz_dl_find(uint64_t id, ngx_uint_t ended)
 {
     fuzz_dl_t  *dl;
 
     for (dl = fuzz_dls; dl; dl = dl->next) {
-        if (dl->id == id && id != 0 && !dl->ended) {
+        if (dl->id == id && id != 0 && (ended || !dl->ended)) {
             return dl;
         }
     }
@@ -2154,343 +1526,202 @@ fuzz_dl_find(uint64_t id)
 }
 
 
-/* /api/redis-info's question */
-
-static void
-fuzz_presence_start(void)
-{
-    fuzz_pr_t  *pr;
-
-    pr = calloc(1, sizeof(fuzz_pr_t));
-    fuzz_assert(pr != NULL);
-
-    pr->next = fuzz_prs;
-    fuzz_prs = pr;
-
-    if (ngx_ws_relay_redis_presence(fuzz_presence_done, pr) != NGX_OK) {
-        pr->refused = 1;
-    }
-}
-
-
-/* the replies to a presence request, as the model hands them out */
+/* the replies to a presence query, as the model hands them out */
 
 static void
 fuzz_presence_reply(fuzz_cb_t *cb, redisReply *reply)
 {
-    size_t                          i, k;
-    ngx_str_t                       node, key, *prefix;
+    u_char                         *p;
+    size_t                          i;
+    ngx_str_t                       key, s;
     fuzz_pr_t                      *pr;
-    redisReply                     *e;
-    ngx_ws_relay_redis_presence_t  *p;
+    fuzz_set_t                     *set;
+    ngx_ws_relay_presence_query_t  *pq;
 
-    p = cb->privdata;
-    pr = p->data;
-    prefix = &fuzz_main_conf.redis.prefix;
+    pq = cb->privdata;
+    pr = pq->data;
+    set = &pr->nodes;
+
+    if (cb->fn == ngx_ws_relay_presence_users_reply) {
+        /* SMEMBERS <prefix>node:<node>:users, the nodes in order */
+        fuzz_assert(pr->asked < pr->nodes.n);
+
+        s = pr->nodes.items[pr->asked];
+        key = fuzz_arg(cb->command, 1);
+        p = key.data + fuzz_main_conf.redis.prefix.len;
+
+        fuzz_assert(key.len == fuzz_main_conf.redis.prefix.len + s.len + 11
+                    && ngx_memcmp(p, "node:", 5) == 0
+                    && ngx_memcmp(p + 5, s.data, s.len) == 0
+                    && ngx_memcmp(p + 5 + s.len, ":users", 6) == 0);
+
+        pr->unchecked |= (pr->asked >= FUZZ_NODES);
+        set = &pr->users[ngx_min(pr->asked, FUZZ_NODES - 1)];
+        pr->asked++;
+    }
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
         pr->spoiled = 1;
         return;
     }
 
-    if (cb->fn == ngx_ws_relay_redis_nodes_reply) {
-        for (i = 0; i < reply->elements; i++) {
-            e = reply->element[i];
-
-            if (e->type != REDIS_REPLY_STRING) {
-                continue;
-            }
-
-            fuzz_list_add(&pr->nodes, (u_char *) e->str, e->len);
-
-            if (ngx_strlchr((u_char *) e->str, (u_char *) e->str + e->len,
-                            '\0'))
-            {
-                /* its key is cut at the NUL: may meet another's */
-                pr->unchecked = 1;
-            }
-        }
-
-        return;
-    }
-
-    /* SMEMBERS <prefix>node:<node>:users: nodes of the reply, in order */
-
-    fuzz_assert(cb->command && cb->command->elements == 2);
-
-    key.data = (u_char *) cb->command->element[1]->str;
-    key.len = cb->command->element[1]->len;
-
-    fuzz_assert(key.len >= prefix->len + 5 + 6);
-    fuzz_assert(ngx_memcmp(key.data, prefix->data, prefix->len) == 0);
-    fuzz_assert(ngx_memcmp(key.data + prefix->len, "node:", 5) == 0);
-    fuzz_assert(ngx_memcmp(key.data + key.len - 6, ":users", 6) == 0);
-
-    node.data = key.data + prefix->len + 5;
-    node.len = key.len - prefix->len - 5 - 6;
-
-    for (k = pr->answers; k < pr->nodes.n; k++) {
-        if (fuzz_str_eq(&pr->nodes.items[k], &node)) {
-            break;
-        }
-    }
-
-    /* asked about a node of the ZRANGEBYSCORE reply, in its order */
-    fuzz_assert(k < pr->nodes.n);
-
-    pr->answers = k + 1;
-
-    if (k >= FUZZ_MAX_NODES) {
-        pr->unchecked = 1;
-        return;
-    }
-
-    pr->answered_node[k] = 1;
-
     for (i = 0; i < reply->elements; i++) {
-        e = reply->element[i];
-
-        if (e->type == REDIS_REPLY_STRING
-            && fuzz_utf8_valid((u_char *) e->str, e->len))
-        {
-            fuzz_list_add(&pr->users[k], (u_char *) e->str, e->len);
+        if (reply->element[i]->type == REDIS_REPLY_STRING) {
+            s = fuzz_arg(reply, i);
+            fuzz_set_add(set, &s, 1);
         }
     }
 }
 
 
 static void
-fuzz_presence_done(json_t *nodes, void *data)
+fuzz_presence_done(ngx_array_t *nodes, void *data)
 {
-    fuzz_pr_t   *pr = data;
+    fuzz_pr_t  *pr = data;
 
-    char        *dump;
-    size_t       i, k;
-    json_t      *users, *user;
-    ngx_str_t   *node, *u;
-    ngx_uint_t   names, missing;
+    ngx_str_t                     *users;
+    ngx_uint_t                     i, k;
+    ngx_ws_relay_presence_node_t  *node;
 
-    fuzz_assert(!pr->refused && !pr->answered);
+    fuzz_assert(pr->taken && !pr->answered);
     pr->answered = 1;
 
-    if (nodes) {
-        fuzz_fail_pause(1);
-        dump = json_dumps(nodes, JSON_COMPACT|JSON_SORT_KEYS);
-        fuzz_fail_pause(0);
-
-        fuzz_trace("presence: %s", dump ? dump : "(no memory)");
-        free(dump);
-
-    } else {
-        fuzz_trace("presence: failed");
-    }
-
-    fuzz_assert(nodes == NULL || json_is_object(nodes));
-
-    if (fuzz_lenient() || pr->unchecked || pr->nodes.n > FUZZ_MAX_NODES) {
+    if (fuzz_alloc_failed() || pr->unchecked) {
         return;
     }
 
-    names = 0;
-    missing = 0;
-
-    for (i = 0; i < pr->nodes.n; i++) {
-        node = &pr->nodes.items[i];
-
-        if (!fuzz_utf8_valid(node->data, node->len)) {
-            /* a name no JSON key can hold: left out */
-            continue;
-        }
-
-        /* a name that comes again: the last SMEMBERS tells */
-        for (k = i + 1; k < pr->nodes.n; k++) {
-            if (fuzz_str_eq(node, &pr->nodes.items[k])) {
-                break;
-            }
-        }
-
-        if (k < pr->nodes.n) {
-            continue;
-        }
-
-        if (!pr->answered_node[i]) {
-            /* not asked (a command failed), or no answer */
-            missing++;
-            continue;
-        }
-
-        names++;
-
-        if (nodes == NULL) {
-            continue;
-        }
-
-        users = json_object_getn(nodes, (const char *) node->data,
-                                 node->len);
-
-        fuzz_assert(json_is_array(users));
-        fuzz_assert(json_array_size(users) == pr->users[i].n);
-
-        for (k = 0; k < pr->users[i].n; k++) {
-            user = json_array_get(users, k);
-            u = &pr->users[i].items[k];
-
-            fuzz_assert(json_is_string(user)
-                        && json_string_length(user) == u->len
-                        && ngx_memcmp(json_string_value(user), u->data,
-                                      u->len) == 0);
-        }
-    }
+    /* NULL only when something went wrong on the way */
+    fuzz_assert((nodes == NULL) == pr->spoiled);
 
     if (nodes == NULL) {
-        /* only when something went wrong on the way */
-        fuzz_assert(pr->spoiled || missing);
         return;
     }
 
-    fuzz_assert(!pr->spoiled && !missing);
-    fuzz_assert(json_object_size(nodes) == names);
+    fuzz_assert(nodes->nelts == pr->nodes.n && pr->asked == pr->nodes.n);
+
+    node = nodes->elts;
+
+    for (i = 0; i < nodes->nelts; i++) {
+        fuzz_assert(fuzz_str_eq(&node[i].node, &pr->nodes.items[i]));
+        fuzz_assert(node[i].users.nelts == pr->users[i].n);
+
+        users = node[i].users.elts;
+
+        for (k = 0; k < node[i].users.nelts; k++) {
+            fuzz_assert(fuzz_str_eq(&users[k], &pr->users[i].items[k]));
+        }
+    }
 }
 
 
-/* connections */
-
-static void
-fuzz_conn_set(ngx_uint_t i, ngx_str_t *user)
-{
-    (void) ngx_ws_relay_registry_set_user(&fuzz_conns[i]->wc, user);
-}
-
-
-static void
-fuzz_conn_reopen(ngx_uint_t i)
-{
-    fuzz_conn_close(fuzz_conns[i]);
-    free(fuzz_conns[i]);
-
-    fuzz_conns[i] = malloc(sizeof(fuzz_conn_t));
-    fuzz_assert(fuzz_conns[i] != NULL);
-
-    fuzz_conn_open(fuzz_conns[i], i, ++fuzz_serial);
-}
-
-
-ngx_int_t
-fuzz_on_reply(fuzz_conn_t *fc, u_char *data, size_t len)
-{
-    /* no router here: nothing replies to a client */
-    fuzz_assert(0 && "a reply to a client");
-    return NGX_ERROR;
-}
-
-
-ngx_int_t
-fuzz_on_delivery(fuzz_conn_t *fc, u_char *data, size_t len)
-{
-    fuzz_assert(fc->wc.user != NULL);
-    return NGX_OK;
-}
-
-
-/* after each step: the links, and Redis holding what the registry holds */
+/* after each step: the links, the deliveries, Redis as the registry */
 
 static void
 fuzz_check_state(void)
 {
-    u_char                     *p, buf[NGX_WS_RELAY_MAX_USER_ID + 64];
-    ngx_str_t                  *prefix;
     fuzz_ac_t                  *fa;
-    ngx_uint_t                  n;
-    ngx_queue_t                *q, *users;
-    ngx_ws_relay_user_t        *user;
-    ngx_ws_relay_redis_t       *rd;
+    fuzz_dl_t                  *dl;
+    ngx_msec_t                  b;
     ngx_ws_relay_redis_link_t  *link;
 
-    rd = &ngx_ws_relay_redis;
-    prefix = &fuzz_main_conf.redis.prefix;
+    for (link = &fuzz_bus.cmd; link <= &fuzz_bus.sub; link++) {
+        fa = fuzz_link_ac(link);
 
-    for (link = &rd->cmd; link <= &rd->sub; link++) {
-        if (link->ac) {
-            fa = fuzz_ac_live(link->ac);
-            fuzz_assert(fa->ac.data == link);
-            fuzz_assert(!(fa->ac.c.flags & REDIS_FREEING));
-        }
+        fuzz_assert(fa == NULL || (fa->ac.data == link
+                                   && !(fa->ac.c.flags & REDIS_FREEING)));
+        fuzz_assert(!link->ready || fa);
 
-        fuzz_assert(!link->ready || link->ac);
+        /* lost: it comes back after its backoff, with jitter */
+        fuzz_assert(fa || link->reconnect.timer_set || fuzz_exited);
+
+        b = link->backoff / 100;
+        fuzz_assert(link->backoff == 5000
+                    || (link->backoff % 100 == 0 && (b & (b - 1)) == 0));
+        fuzz_assert(!link->reconnect.timer_set
+                    || link->reconnect.timer.key - ngx_current_msec <= 5000);
     }
 
-    if (fuzz_lenient()) {
+    if (fuzz_alloc_failed() || fuzz_exited) {
         return;
     }
 
-    users = ngx_ws_relay_registry_users_queue();
+    fuzz_assert((fuzz_slot.redis_state == NGX_WS_RELAY_BUS_UP)
+                == (fuzz_bus.cmd.ready && fuzz_bus.sub.ready));
 
-    fa = fuzz_link_ac(FUZZ_SUB);
-
-    if (rd->sub.ready && fa) {
-        fuzz_assert(fuzz_set_find(&fa->subscribed, rd->node_channel.data,
-                                  rd->node_channel.len));
-
-        n = 0;
-
-        for (q = ngx_queue_head(users);
-             q != ngx_queue_sentinel(users);
-             q = ngx_queue_next(q))
-        {
-            user = ngx_queue_data(q, ngx_ws_relay_user_t, queue);
-
-            p = ngx_sprintf(buf, "%Vu:%V", prefix, &user->sn.str);
-            fuzz_assert(fuzz_set_find(&fa->subscribed, buf, p - buf));
-            n++;
-        }
-
-        /* the node channel and the users' channels, nothing else */
-        fuzz_assert(fa->subscribed.n == n + 1);
+    /* a delivery whose acks are in is over */
+    for (dl = fuzz_dls; dl; dl = dl->next) {
+        fuzz_assert(dl->ended || dl->expected < 0
+                    || dl->acks < (ngx_uint_t) dl->expected);
     }
 
-    fa = fuzz_link_ac(FUZZ_CMD);
+    fa = fuzz_link_ac(&fuzz_bus.sub);
 
-    if (rd->cmd.ready && fa) {
-        n = 0;
+    if (fuzz_bus.sub.ready && fa) {
+        fuzz_assert(fuzz_set_find(&fa->subscribed, &fuzz_bus.node_channel));
+        fuzz_check_set(&fa->subscribed, &fuzz_bus.user_prefix);
+    }
 
-        for (q = ngx_queue_head(users);
-             q != ngx_queue_sentinel(users);
-             q = ngx_queue_next(q))
-        {
-            user = ngx_queue_data(q, ngx_ws_relay_user_t, queue);
-            fuzz_assert(fuzz_set_find(&fa->members, user->sn.str.data,
-                                      user->sn.str.len));
-            n++;
-        }
+    fa = fuzz_link_ac(&fuzz_bus.cmd);
 
-        fuzz_assert(fa->members.n == n);
+    if (fuzz_bus.cmd.ready && fa) {
+        fuzz_check_set(&fa->members, NULL);
     }
 }
 
 
-static ngx_uint_t
-fuzz_lenient(void)
+/* the set holds <prefix><user> for every user of the registry, and no more */
+
+static void
+fuzz_check_set(fuzz_set_t *set, ngx_str_t *prefix)
 {
-    return fuzz_alloc_failed();
+    u_char               buf[NGX_WS_RELAY_MAX_USER_ID + 64], *p;
+    ngx_str_t            s;
+    ngx_uint_t           n;
+    ngx_queue_t         *q, *users;
+    ngx_ws_relay_user_t  *user;
+
+    users = ngx_ws_relay_registry_users();
+    n = 0;
+
+    for (q = ngx_queue_head(users);
+         q != ngx_queue_sentinel(users);
+         q = ngx_queue_next(q))
+    {
+        user = ngx_queue_data(q, ngx_ws_relay_user_t, queue);
+
+        p = prefix ? ngx_cpymem(buf, prefix->data, prefix->len) : buf;
+        p = ngx_cpymem(p, user->sn.str.data, user->sn.str.len);
+
+        s.data = buf;
+        s.len = p - buf;
+
+        fuzz_assert(fuzz_set_find(set, &s));
+        n++;
+    }
+
+    fuzz_assert(set->n == n + (prefix ? 1 : 0));
 }
 
 
 static ngx_uint_t
 fuzz_is(redisReply *r, ngx_str_t *s)
 {
+    ngx_str_t  str;
+
+    str.data = (u_char *) r->str;
+    str.len = r->len;
+
     return (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
-           && r->len == s->len
-           && (s->len == 0 || ngx_memcmp(r->str, s->data, s->len) == 0);
+           && fuzz_str_eq(&str, s);
 }
 
 
 static ngx_uint_t
-fuzz_arg_is(redisReply *cmd, size_t i, const char *s)
+fuzz_arg_is(redisReply *cmd, const char *s)
 {
-    return cmd && i < cmd->elements
-           && cmd->element[i]->type == REDIS_REPLY_STRING
-           && cmd->element[i]->len == strlen(s)
-           && strcasecmp(cmd->element[i]->str, s) == 0;
+    return cmd->elements > 0 && cmd->element[0]->type == REDIS_REPLY_STRING
+           && cmd->element[0]->len == strlen(s)
+           && strcasecmp(cmd->element[0]->str, s) == 0;
 }
 
 
@@ -2503,32 +1734,35 @@ fuzz_str_eq(ngx_str_t *a, ngx_str_t *b)
 
 
 static void
-fuzz_str_dup(ngx_str_t *dst, u_char *data, size_t len)
+fuzz_str_dup(ngx_str_t *dst, ngx_str_t *src)
 {
-    dst->data = malloc(len ? len : 1);
+    dst->data = malloc(src->len + 1);
     fuzz_assert(dst->data != NULL);
 
-    if (len) {
-        ngx_memcpy(dst->data, data, len);
-    }
-
-    dst->len = len;
+    ngx_memcpy(dst->data, src->data, src->len);
+    dst->len = src->len;
 }
 
 
-/* sets and lists of byte strings */
+static ngx_str_t
+fuzz_arg(redisReply *cmd, size_t i)
+{
+    ngx_str_t  s;
+
+    s.data = (u_char *) cmd->element[i]->str;
+    s.len = cmd->element[i]->len;
+
+    return s;
+}
+
 
 static ngx_str_t *
-fuzz_set_find(fuzz_set_t *s, u_char *data, size_t len)
+fuzz_set_find(fuzz_set_t *s, ngx_str_t *str)
 {
-    ngx_str_t   str;
     ngx_uint_t  i;
 
-    str.data = data;
-    str.len = len;
-
     for (i = 0; i < s->n; i++) {
-        if (fuzz_str_eq(&s->items[i], &str)) {
+        if (fuzz_str_eq(&s->items[i], str)) {
             return &s->items[i];
         }
     }
@@ -2537,39 +1771,28 @@ fuzz_set_find(fuzz_set_t *s, u_char *data, size_t len)
 }
 
 
+/* list: added even if it is there */
+
 static void
-fuzz_list_add(fuzz_set_t *s, u_char *data, size_t len)
+fuzz_set_add(fuzz_set_t *s, ngx_str_t *str, ngx_uint_t list)
 {
-    ngx_str_t  *items;
-
-    if (s->n == s->size) {
-        s->size = s->size ? 2 * s->size : 8;
-
-        items = realloc(s->items, s->size * sizeof(ngx_str_t));
-        fuzz_assert(items != NULL);
-
-        s->items = items;
+    if (!list && fuzz_set_find(s, str)) {
+        return;
     }
 
-    fuzz_str_dup(&s->items[s->n++], data, len);
+    s->items = realloc(s->items, (s->n + 1) * sizeof(ngx_str_t));
+    fuzz_assert(s->items != NULL);
+
+    fuzz_str_dup(&s->items[s->n++], str);
 }
 
 
 static void
-fuzz_set_add(fuzz_set_t *s, u_char *data, size_t len)
-{
-    if (fuzz_set_find(s, data, len) == NULL) {
-        fuzz_list_add(s, data, len);
-    }
-}
-
-
-static void
-fuzz_set_remove(fuzz_set_t *s, u_char *data, size_t len)
+fuzz_set_remove(fuzz_set_t *s, ngx_str_t *str)
 {
     ngx_str_t  *item;
 
-    item = fuzz_set_find(s, data, len);
+    item = fuzz_set_find(s, str);
 
     if (item) {
         free(item->data);
@@ -2589,58 +1812,4 @@ fuzz_set_clear(fuzz_set_t *s)
 
     free(s->items);
     ngx_memzero(s, sizeof(fuzz_set_t));
-}
-
-
-/* what ngx_ws_relay_shm.c and the configuration parsing would provide */
-
-void
-ngx_ws_relay_shm_set_redis_error(ngx_log_t *log, const char *fmt, ...)
-{
-    u_char   *p, text[NGX_WS_RELAY_ERROR_LEN];
-    va_list   args;
-
-    va_start(args, fmt);
-    p = ngx_vslprintf(text, text + NGX_WS_RELAY_ERROR_LEN - 1, fmt, args);
-    va_end(args);
-
-    *p = '\0';
-
-    ngx_log_error(NGX_LOG_ERR, log, 0, "ws relay: %s", text);
-
-    ngx_memcpy(ngx_ws_relay_slot->redis_error, text, p - text + 1);
-    ngx_ws_relay_slot->redis_errors++;
-}
-
-
-ngx_int_t
-ngx_parse_url(ngx_pool_t *pool, ngx_url_t *u)
-{
-    fuzz_assert(0 && "not reached");
-    return NGX_ERROR;
-}
-
-
-ngx_int_t
-ngx_parse_time(ngx_str_t *line, ngx_uint_t is_sec)
-{
-    fuzz_assert(0 && "not reached");
-    return NGX_ERROR;
-}
-
-
-size_t
-ngx_sock_ntop(struct sockaddr *sa, socklen_t socklen, u_char *text,
-    size_t len, ngx_uint_t port)
-{
-    fuzz_assert(0 && "not reached");
-    return 0;
-}
-
-
-void ngx_cdecl
-ngx_conf_log_error(ngx_uint_t level, ngx_conf_t *cf, ngx_err_t err,
-    const char *fmt, ...)
-{
-    fuzz_assert(0 && "not reached");
 }

@@ -5,9 +5,10 @@
 
 
 /*
- * libFuzzer target: the JSON message router, ngx_ws_relay_router_message(),
- * with the real registry and delivery code, four connections and Redis
- * stubbed (down, or up with PUBLISH replies and acks the input decides).
+ * libFuzzer target: the JSON message router, ngx_ws_relay_router_open(),
+ * _message() and _close(), with the real registry, delivery and JSON
+ * code, four connections and the bus stubbed (Redis down, or up with
+ * PUBLISH replies and acks the input decides).
  *
  * Input: a settings byte, then (unless FUZZ_SINGLE) records separated by
  * 0xff bytes.  A record is a control byte and its payload:
@@ -17,6 +18,10 @@
  *   settings bit 2   Redis is up: deliveries wait for PUBLISH and acks
  *   settings bit 3   the n-th allocation fails, n = the next byte + 1
  *   settings bit 4   connection 2 ("bob" by register) refuses frames
+ *   settings bit 5   ws_relay_max_connections is 3: connection 3 is
+ *                    refused (close 1013) until another one closes
+ *   settings bit 6   connection 3 gets a ws_relay_user_id value longer
+ *                    than a user id may be: ignored, it has no user
  *   settings bit 7   the rest of the input is one message of connection 0
  *
  *   control bits 0-1 a connection (0-3; 3 has no user at first)
@@ -32,17 +37,22 @@
  *                       one takes its place; else it starts or stops
  *                       refusing frames
  *
- * Each message is also read by a model of the protocol (README, "Wire
- * protocol") that says which reply is due.  Every frame the router sends
+ * Connections open through the router: the welcome (or the refusal at
+ * capacity) is the reply due, and a user that is not fixed registers
+ * with a message.  Each message is also read by a model of the protocol
+ * (README, "Wire protocol") that says which reply is due; JavaScript's
+ * falsiness is ngx_ws_relay_json_falsy()'s (json_fuzz checks it against
+ * an oracle of its own).  Every frame the router sends
  * must be a JSON object with a string "type" ("error": with a string
  * "message") and be the reply due: one per message, the delivery results
  * of one connection in the order of its requests, with "delivered" and
  * "connections" the count of connections that took the message.  A
  * delivered message goes to every connection of the target, and only to
  * them, with the right sender.  The registry is checked against the
- * connections after each record, and against what the Redis stubs were
- * told (joined, left).  After the input every connection closes: nothing
- * may be left in the registry, in the timers, or in jansson's heap.
+ * connections after each record, and against what the bus stand-ins were
+ * told (joined, left); the harness keeps its own list of open connections
+ * to count them.  After the input every connection closes: nothing may
+ * be left in the registry, in the timers, or in jansson's heap.
  *
  * Once an allocation failed, replies may be missing or different: only
  * their form, the registry and the leaks are checked from then on.
@@ -50,8 +60,9 @@
 
 
 #include "fuzz_ngx.h"
+#include "ngx_ws_relay_bus.h"
 #include "ngx_ws_relay_delivery.h"
-#include "ngx_ws_relay_redis.h"
+#include "ngx_ws_relay_json.h"
 #include "ngx_ws_relay_registry.h"
 #include "ngx_ws_relay_router.h"
 
@@ -64,12 +75,21 @@
 #define FUZZ_REDIS_UP        0x04
 #define FUZZ_FAIL            0x08
 #define FUZZ_REFUSE_2        0x10
+#define FUZZ_CAPACITY        0x20
+#define FUZZ_LONG_ID         0x40
 #define FUZZ_SINGLE          0x80
 
 #define FUZZ_OP_PUBLISHED    4
 #define FUZZ_OP_ACK          5
 #define FUZZ_OP_TIMEOUT      6
 #define FUZZ_OP_CONN         7
+
+/* a ws_relay_user_id value one byte too long */
+#define FUZZ_LONG_USER                                                        \
+    "llllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll"        \
+    "llllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll"        \
+    "llllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll"        \
+    "lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll"
 
 
 typedef enum {
@@ -139,6 +159,7 @@ static void fuzz_setup(u_char settings);
 static void fuzz_teardown(void);
 static void fuzz_record(const u_char *p, size_t len);
 static void fuzz_open(ngx_uint_t i, const char *user, ngx_uint_t fixed);
+static void fuzz_register(ngx_uint_t i, const char *user);
 static void fuzz_close(ngx_uint_t i);
 static void fuzz_message(ngx_uint_t i, const u_char *data, size_t len);
 static fuzz_expect_t *fuzz_expect(fuzz_conn_t *fc, const u_char *data,
@@ -153,14 +174,12 @@ static void fuzz_check_delivery(json_t *message);
 static void fuzz_check_after(void);
 static void fuzz_check_registry(void);
 static ngx_uint_t fuzz_lenient(void);
-static ngx_uint_t fuzz_depth(json_t *json);
-static ngx_uint_t fuzz_falsy(json_t *value);
 static ngx_uint_t fuzz_str_is(json_t *json, const char *key,
     const char *value);
-static ngx_uint_t fuzz_str_eq(json_t *json, ngx_str_t *s);
 static ngx_uint_t fuzz_int_is(json_t *json, const char *key,
     json_int_t value);
 static ngx_uint_t fuzz_user_is(fuzz_conn_t *fc, json_t *user);
+static ngx_str_t *fuzz_sender(fuzz_conn_t *fc);
 static void fuzz_str_dup(ngx_str_t *dst, ngx_str_t *src);
 
 
@@ -170,9 +189,11 @@ static fuzz_pub_t   *fuzz_pubs;
 static fuzz_call_t   fuzz_call;
 static ngx_uint_t    fuzz_serial;
 static ngx_uint_t    fuzz_redis_up;
+/* the connections the router took (not refused at capacity) */
+static ngx_uint_t    fuzz_taken[FUZZ_CONNS];
 static uint64_t      fuzz_last_id;
 
-/* users the Redis stubs were told about */
+/* users the bus stand-ins were told about */
 static ngx_str_t     fuzz_joined[FUZZ_CONNS + 1];
 static ngx_uint_t    fuzz_njoined;
 
@@ -240,10 +261,12 @@ fuzz_setup(u_char settings)
     fuzz_serial = 0;
     fuzz_last_id = 0;
 
+    fuzz_main_conf.max_connections = (settings & FUZZ_CAPACITY) ? 3 : 4000;
+
     fuzz_open(0, "alice", settings & FUZZ_FIXED_0);
     fuzz_open(1, "bob", settings & FUZZ_FIXED_1);
     fuzz_open(2, "bob", 0);
-    fuzz_open(3, NULL, 0);
+    fuzz_open(3, (settings & FUZZ_LONG_ID) ? FUZZ_LONG_USER : NULL, 1);
 
     fuzz_conns[2]->refuse = (settings & FUZZ_REFUSE_2) ? 1 : 0;
 
@@ -277,9 +300,8 @@ fuzz_teardown(void)
     }
 
     fuzz_assert(ngx_ws_relay_registry_connections() == 0);
-    fuzz_assert(ngx_ws_relay_registry_users() == 0);
-    fuzz_assert(ngx_queue_empty(ngx_ws_relay_registry_all()));
-    fuzz_assert(ngx_queue_empty(ngx_ws_relay_registry_users_queue()));
+    fuzz_assert(ngx_queue_empty(ngx_ws_relay_registry_users()));
+    fuzz_assert(fuzz_slot.connections == 0 && fuzz_slot.users == 0);
     fuzz_assert(fuzz_njoined == 0);
 
     while (fuzz_pubs) {
@@ -371,7 +393,11 @@ fuzz_record(const u_char *p, size_t len)
         break;
 
     default:
-        fuzz_message(i, p, len);
+        if (fuzz_conns[i]->close_code == 0) {
+            /* a connection refused or closed reads no more */
+            fuzz_message(i, p, len);
+        }
+
         return;
     }
 
@@ -382,7 +408,9 @@ fuzz_record(const u_char *p, size_t len)
 static void
 fuzz_open(ngx_uint_t i, const char *user, ngx_uint_t fixed)
 {
+    ngx_int_t       rc;
     ngx_str_t       id;
+    ngx_uint_t      refused, k, n;
     fuzz_conn_t    *fc;
     fuzz_expect_t  *e;
 
@@ -390,31 +418,74 @@ fuzz_open(ngx_uint_t i, const char *user, ngx_uint_t fixed)
     fc = malloc(sizeof(fuzz_conn_t));
     fuzz_assert(fc != NULL);
 
-    fuzz_conn_open(fc, i, ++fuzz_serial);
     fuzz_conns[i] = fc;
 
-    if (user) {
-        id.data = (u_char *) user;
-        id.len = ngx_strlen(user);
-
-        fuzz_assert(ngx_ws_relay_registry_set_user(&fc->wc, &id) == NGX_OK);
-        fc->wc.user_fixed = fixed ? 1 : 0;
+    n = 0;
+    for (k = 0; k < FUZZ_CONNS; k++) {
+        n += fuzz_taken[k];
     }
+
+    refused = (n >= fuzz_main_conf.max_connections);
+    fuzz_taken[i] = !refused;
 
     e = calloc(1, sizeof(fuzz_expect_t));
     fuzz_assert(e != NULL);
-    e->kind = FUZZ_REPLY_WELCOME;
+
+    if (refused) {
+        fuzz_expect_error(e, "Server is at capacity, please try again later");
+
+    } else {
+        e->kind = FUZZ_REPLY_WELCOME;
+    }
 
     ngx_memzero(&fuzz_call, sizeof(fuzz_call_t));
     fuzz_call.conn = fc;
     fuzz_call.immediate = e;
 
-    ngx_ws_relay_router_welcome(&fc->wc);
+    id.data = (u_char *) user;
+    id.len = user ? ngx_strlen(user) : 0;
+
+    rc = fuzz_conn_open(fc, i, ++fuzz_serial, (user && fixed) ? &id : NULL);
 
     fuzz_assert(fuzz_call.answered == 1 || fuzz_lenient());
+    fuzz_assert(rc == (refused ? NGX_DECLINED : NGX_OK) || fuzz_lenient());
+    fuzz_assert(fc->close_code == (refused ? 1013 : 0));
 
     ngx_memzero(&fuzz_call, sizeof(fuzz_call_t));
     fuzz_expect_free(e);
+
+    if (fixed && rc == NGX_OK && !fuzz_lenient()) {
+        /* an id longer than a user id may be is no identity */
+        if (user && id.len <= NGX_WS_RELAY_MAX_USER_ID) {
+            fuzz_assert(fc->wc.user_fixed && fc->wc.user
+                        && fc->wc.user->sn.str.len == id.len
+                        && ngx_memcmp(fc->wc.user->sn.str.data, id.data,
+                                      id.len) == 0);
+
+        } else {
+            fuzz_assert(!fc->wc.user_fixed && fc->wc.user == NULL);
+        }
+    }
+
+    if (user && !fixed && rc == NGX_OK) {
+        fuzz_register(i, user);
+    }
+
+    fuzz_check_registry();
+}
+
+
+/* what a client sends to take a user id */
+
+static void
+fuzz_register(ngx_uint_t i, const char *user)
+{
+    u_char  buf[64], *p;
+
+    p = ngx_snprintf(buf, sizeof(buf),
+                     "{\"type\":\"register\",\"userId\":\"%s\"}", user);
+
+    fuzz_message(i, buf, p - buf);
 }
 
 
@@ -426,6 +497,7 @@ fuzz_close(ngx_uint_t i)
 
     fc = fuzz_conns[i];
 
+    fuzz_taken[i] = 0;
     fuzz_conn_close(fc);
 
     while (fuzz_fifos[i].head) {
@@ -543,14 +615,14 @@ fuzz_expect(fuzz_conn_t *fc, const u_char *data, size_t len)
     e = calloc(1, sizeof(fuzz_expect_t));
     fuzz_assert(e != NULL);
 
-    fuzz_str_dup(&e->sender, ngx_ws_relay_conn_sender(&fc->wc));
+    fuzz_str_dup(&e->sender, fuzz_sender(fc));
 
     msg = json_loadb((const char *) data, len, JSON_REJECT_DUPLICATES,
                      &error);
     e->request = msg;
 
     if (msg == NULL || !json_is_object(msg)
-        || fuzz_depth(msg) > NGX_WS_RELAY_MAX_JSON_DEPTH)
+        || fuzz_json_depth(msg) > NGX_WS_RELAY_JSON_MAX_DEPTH)
     {
         fuzz_expect_error(e, "Invalid message format");
         goto done;
@@ -566,7 +638,7 @@ fuzz_expect(fuzz_conn_t *fc, const u_char *data, size_t len)
     if (strcmp(name, "register") == 0) {
         field = json_object_get(msg, "userId");
 
-        if (fuzz_falsy(field)) {
+        if (ngx_ws_relay_json_falsy(field)) {
             fuzz_expect_error(e, "Missing userId in register message");
 
         } else if (!json_is_string(field)) {
@@ -589,7 +661,7 @@ fuzz_expect(fuzz_conn_t *fc, const u_char *data, size_t len)
     } else if (strcmp(name, "chat") == 0) {
         field = json_object_get(msg, "targetUserId");
 
-        if (fuzz_falsy(field)) {
+        if (ngx_ws_relay_json_falsy(field)) {
             e->kind = FUZZ_REPLY_ECHO;
 
         } else if (!json_is_string(field)) {
@@ -605,7 +677,7 @@ fuzz_expect(fuzz_conn_t *fc, const u_char *data, size_t len)
     } else if (strcmp(name, "notification") == 0) {
         field = json_object_get(msg, "targetUserId");
 
-        if (fuzz_falsy(field)) {
+        if (ngx_ws_relay_json_falsy(field)) {
             fuzz_expect_error(e,
                               "Missing targetUserId in notification message");
 
@@ -814,13 +886,13 @@ fuzz_check_reply(fuzz_expect_t *e, json_t *reply, fuzz_conn_t *fc)
         fuzz_assert(json_object_size(reply) == (fc->wc.user_fixed ? 6 : 5));
         fuzz_assert(fuzz_str_is(reply, "type", "welcome"));
         fuzz_assert(fuzz_str_is(reply, "message", "connected"));
-        fuzz_assert(fuzz_str_eq(json_object_get(reply, "connectionId"),
+        fuzz_assert(fuzz_json_str_eq(json_object_get(reply, "connectionId"),
                                 &fc->wc.id));
         fuzz_assert(fuzz_int_is(reply, "processId", ngx_pid));
         fuzz_assert(fuzz_int_is(reply, "timestamp", now));
 
         if (fc->wc.user_fixed) {
-            fuzz_assert(fuzz_str_eq(json_object_get(reply, "userId"),
+            fuzz_assert(fuzz_json_str_eq(json_object_get(reply, "userId"),
                                     &fc->wc.user->sn.str));
         }
 
@@ -848,7 +920,7 @@ fuzz_check_reply(fuzz_expect_t *e, json_t *reply, fuzz_conn_t *fc)
         fuzz_assert(fuzz_str_is(reply, "type", "chat"));
         fuzz_assert(field == NULL
                     || json_equal(json_object_get(reply, "text"), field));
-        fuzz_assert(fuzz_str_eq(json_object_get(reply, "sender"),
+        fuzz_assert(fuzz_json_str_eq(json_object_get(reply, "sender"),
                                 &e->sender));
         fuzz_assert(fuzz_int_is(reply, "timestamp", now));
         break;
@@ -939,7 +1011,8 @@ fuzz_check_delivery(json_t *message)
     request = e->request;
 
     fuzz_assert(json_is_object(message));
-    fuzz_assert(fuzz_str_eq(json_object_get(message, "sender"), &e->sender));
+    fuzz_assert(fuzz_json_str_eq(json_object_get(message, "sender"),
+                                 &e->sender));
     fuzz_assert(fuzz_int_is(message, "timestamp",
                             (json_int_t) ngx_ws_relay_now_ms()));
 
@@ -958,7 +1031,7 @@ fuzz_check_delivery(json_t *message)
 
     field = json_object_get(request, "action");
 
-    if (fuzz_falsy(field)) {
+    if (ngx_ws_relay_json_falsy(field)) {
         fuzz_assert(fuzz_str_is(message, "action", "general"));
 
     } else {
@@ -967,7 +1040,7 @@ fuzz_check_delivery(json_t *message)
 
     field = json_object_get(request, "data");
 
-    if (fuzz_falsy(field)) {
+    if (ngx_ws_relay_json_falsy(field)) {
         field = json_object_get(message, "data");
         fuzz_assert(json_is_object(field) && json_object_size(field) == 0);
 
@@ -977,10 +1050,10 @@ fuzz_check_delivery(json_t *message)
 }
 
 
-/* the stubs of ngx_ws_relay_redis.c */
+/* the bus, as the router and delivery call it: no Redis here */
 
 ngx_int_t
-ngx_ws_relay_redis_publish(ngx_str_t *user_id, ngx_str_t *text, uint64_t id)
+ngx_ws_relay_bus_publish(ngx_str_t *user_id, ngx_str_t *text, uint64_t id)
 {
     json_t      *target;
     fuzz_pub_t  *pub;
@@ -992,7 +1065,7 @@ ngx_ws_relay_redis_publish(ngx_str_t *user_id, ngx_str_t *text, uint64_t id)
     pub = fuzz_call.deliver->pub;
     target = json_object_get(fuzz_call.deliver->request, "targetUserId");
 
-    fuzz_assert(fuzz_str_eq(target, user_id));
+    fuzz_assert(fuzz_json_str_eq(target, user_id));
 
     /* the text other workers deliver is the one delivered here */
     fuzz_assert(fuzz_call.text == NULL
@@ -1016,7 +1089,7 @@ ngx_ws_relay_redis_publish(ngx_str_t *user_id, ngx_str_t *text, uint64_t id)
 
 
 void
-ngx_ws_relay_redis_user_joined(ngx_str_t *user_id)
+ngx_ws_relay_bus_user_joined(ngx_str_t *user_id)
 {
     ngx_uint_t  i;
 
@@ -1032,7 +1105,7 @@ ngx_ws_relay_redis_user_joined(ngx_str_t *user_id)
 
 
 void
-ngx_ws_relay_redis_user_left(ngx_str_t *user_id)
+ngx_ws_relay_bus_user_left(ngx_str_t *user_id)
 {
     ngx_uint_t  i;
 
@@ -1093,8 +1166,14 @@ fuzz_check_registry(void)
             continue;
         }
 
+        fuzz_assert(fc->wc.registered == fuzz_taken[i]);
+
+        if (!fuzz_taken[i]) {
+            fuzz_assert(fc->wc.user == NULL);
+            continue;
+        }
+
         n++;
-        fuzz_assert(fc->wc.registered);
 
         user = fc->wc.user;
 
@@ -1136,7 +1215,7 @@ fuzz_check_registry(void)
 
         fuzz_assert(k == same);
 
-        /* the Redis stubs know the user */
+        /* the bus stand-ins know the user */
         for (k = 0; k < fuzz_njoined; k++) {
             if (fuzz_joined[k].len == user->sn.str.len
                 && ngx_memcmp(fuzz_joined[k].data, user->sn.str.data,
@@ -1150,22 +1229,12 @@ fuzz_check_registry(void)
     }
 
     fuzz_assert(ngx_ws_relay_registry_connections() == n);
-    fuzz_assert(ngx_ws_relay_registry_users() == users);
+    fuzz_assert(fuzz_slot.connections == n && fuzz_slot.users == users);
     fuzz_assert(fuzz_njoined == users);
 
     k = 0;
-    for (q = ngx_queue_head(ngx_ws_relay_registry_all());
-         q != ngx_queue_sentinel(ngx_ws_relay_registry_all());
-         q = ngx_queue_next(q))
-    {
-        k++;
-    }
-
-    fuzz_assert(k == n);
-
-    k = 0;
-    for (q = ngx_queue_head(ngx_ws_relay_registry_users_queue());
-         q != ngx_queue_sentinel(ngx_ws_relay_registry_users_queue());
+    for (q = ngx_queue_head(ngx_ws_relay_registry_users());
+         q != ngx_queue_sentinel(ngx_ws_relay_registry_users());
          q = ngx_queue_next(q))
     {
         user = ngx_queue_data(q, ngx_ws_relay_user_t, queue);
@@ -1184,54 +1253,6 @@ fuzz_lenient(void)
 }
 
 
-/* nesting as the router counts it: an object or array is one level */
-
-static ngx_uint_t
-fuzz_depth(json_t *json)
-{
-    size_t       i;
-    json_t      *value;
-    ngx_uint_t   d, max;
-    const char  *key;
-
-    max = 0;
-
-    if (json_is_object(json)) {
-        json_object_foreach(json, key, value) {
-            d = fuzz_depth(value);
-            max = ngx_max(max, d);
-        }
-
-        return max + 1;
-    }
-
-    if (json_is_array(json)) {
-        json_array_foreach(json, i, value) {
-            d = fuzz_depth(value);
-            max = ngx_max(max, d);
-        }
-
-        return max + 1;
-    }
-
-    return 0;
-}
-
-
-/* JavaScript's falsy, as the old server tested fields */
-
-static ngx_uint_t
-fuzz_falsy(json_t *value)
-{
-    return value == NULL
-           || json_is_null(value)
-           || json_is_false(value)
-           || (json_is_string(value) && json_string_length(value) == 0)
-           || (json_is_integer(value) && json_integer_value(value) == 0)
-           || (json_is_real(value) && json_real_value(value) == 0);
-}
-
-
 static ngx_uint_t
 fuzz_str_is(json_t *json, const char *key, const char *value)
 {
@@ -1242,16 +1263,6 @@ fuzz_str_is(json_t *json, const char *key, const char *value)
     return json_is_string(s)
            && json_string_length(s) == strlen(value)
            && memcmp(json_string_value(s), value, strlen(value)) == 0;
-}
-
-
-static ngx_uint_t
-fuzz_str_eq(json_t *json, ngx_str_t *s)
-{
-    return json_is_string(json)
-           && json_string_length(json) == s->len
-           && (s->len == 0
-               || memcmp(json_string_value(json), s->data, s->len) == 0);
 }
 
 
@@ -1273,7 +1284,20 @@ fuzz_user_is(fuzz_conn_t *fc, json_t *user)
         return 0;
     }
 
-    return fuzz_str_eq(user, &fc->wc.user->sn.str);
+    return fuzz_json_str_eq(user, &fc->wc.user->sn.str);
+}
+
+
+/* the README: a message names its sender by user id, else connection id */
+
+static ngx_str_t *
+fuzz_sender(fuzz_conn_t *fc)
+{
+    if (fc->wc.user) {
+        return &fc->wc.user->sn.str;
+    }
+
+    return &fc->wc.id;
 }
 
 

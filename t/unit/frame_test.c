@@ -13,12 +13,10 @@
  */
 
 
-#include <ngx_config.h>
-#include <ngx_core.h>
+#include "tap.h"
 #include "ngx_ws_relay_frame.h"
 
 
-#define TEST_DIAG_MAX       10      /* failed checks printed per test */
 #define TEST_TIMEOUT        120     /* seconds: a parser that loops fails */
 #define TEST_SPLIT_ALL      4096    /* inputs split at every point */
 #define TEST_SPLIT_PAIRS    48      /* inputs split at every two points */
@@ -66,13 +64,6 @@ typedef struct {
 } test_result_t;
 
 
-static void test_timeout(int signo);
-static void test_begin(const char *name);
-static void test_end(void);
-static void test_check(int ok, int line, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
-
-static void *test_alloc(size_t size);
 static void buf_add(test_buf_t *b, const void *data, size_t len);
 static void buf_byte(test_buf_t *b, u_char c);
 static void buf_str(test_buf_t *b, const char *s);
@@ -130,27 +121,14 @@ static void test_utf8_exhaustive(void);
 static void test_write_header(void);
 
 
-static ngx_uint_t    test_number;
-static ngx_uint_t    test_passed;
-static ngx_uint_t    test_failed;
-static ngx_uint_t    test_failed_checks;
-static const char   *test_name;
-
 static test_conf_t   conf_default = { 1024 * 1024, 0, 0 };
 static test_conf_t   conf_deflate = { 1024 * 1024, 1, 0 };
-
-
-#define check(cond, ...)  test_check((cond) ? 1 : 0, __LINE__, __VA_ARGS__)
 
 
 int
 main(void)
 {
-    /* lines reach the pipe before a timeout cuts the run */
-    setvbuf(stdout, NULL, _IOLBF, 0);
-
-    signal(SIGALRM, test_timeout);
-    alarm(TEST_TIMEOUT);
+    tap_start(TEST_TIMEOUT);
 
     test_shapes();
     test_lengths();
@@ -167,94 +145,7 @@ main(void)
     test_utf8_exhaustive();
     test_write_header();
 
-    printf("1..%lu\n", (unsigned long) test_number);
-    printf("%lu passed, %lu failed\n",
-           (unsigned long) test_passed, (unsigned long) test_failed);
-
-    return test_failed ? 1 : 0;
-}
-
-
-static void
-test_timeout(int signo)
-{
-    static const char  msg[] = "Bail out! timed out\n";
-
-    (void) signo;
-
-    if (write(STDOUT_FILENO, msg, sizeof(msg) - 1) < 0) {
-        _exit(2);
-    }
-
-    _exit(1);
-}
-
-
-static void
-test_begin(const char *name)
-{
-    test_name = name;
-    test_failed_checks = 0;
-}
-
-
-static void
-test_end(void)
-{
-    test_number++;
-
-    if (test_failed_checks == 0) {
-        test_passed++;
-        printf("ok %lu - %s\n", (unsigned long) test_number, test_name);
-        return;
-    }
-
-    test_failed++;
-
-    if (test_failed_checks > TEST_DIAG_MAX) {
-        printf("#   ... %lu more failed checks\n",
-               (unsigned long) (test_failed_checks - TEST_DIAG_MAX));
-    }
-
-    printf("not ok %lu - %s\n", (unsigned long) test_number, test_name);
-}
-
-
-static void
-test_check(int ok, int line, const char *fmt, ...)
-{
-    va_list  args;
-
-    if (ok) {
-        return;
-    }
-
-    if (test_failed_checks++ >= TEST_DIAG_MAX) {
-        return;
-    }
-
-    printf("#   %s, line %d: ", test_name, line);
-
-    va_start(args, fmt);
-    vprintf(fmt, args);
-    va_end(args);
-
-    printf("\n");
-}
-
-
-static void *
-test_alloc(size_t size)
-{
-    void  *p;
-
-    p = malloc(size ? size : 1);
-    if (p == NULL) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-
-    return p;
+    return tap_done();
 }
 
 

@@ -1,0 +1,545 @@
+
+/*
+ * Copyright (C) ngx_ws_relay_module authors
+ */
+
+
+/*
+ * Unit tests of the bus's wire format (ngx_ws_relay_bus_wire.c): channel
+ * names, the RESP PUBLISH writer (read back by hiredis's reader), the
+ * user and node messages written and parsed, and the pushes of a
+ * subscriber, good and malformed.  The output is TAP, closed by a line
+ * "N passed, N failed"; the exit status is 1 when a test failed.
+ */
+
+
+#include "tap.h"
+#include "ngx_ws_relay_bus_wire.h"
+
+
+#define TEST_TIMEOUT  30
+
+#define MAX_ID        "18446744073709551615"
+#define OVER_ID       "18446744073709551616"
+
+
+/* a message and what parsing it gives; rc NGX_ERROR: nothing else */
+typedef struct {
+    const char     *payload;
+    ngx_int_t       rc;
+    const char     *origin;
+    uint64_t        id;
+    const char     *text;
+} user_case_t;
+
+
+typedef struct {
+    const char     *payload;
+    ngx_int_t       rc;
+    ngx_uint_t      type;
+    uint64_t        id;
+    uint64_t        count;
+} node_case_t;
+
+
+typedef struct {
+    const char     *channel;
+    const char     *prefix;
+    const char     *kind;
+    ngx_int_t       rc;
+    const char     *name;
+} channel_case_t;
+
+
+typedef struct {
+    const char     *resp;
+    ngx_int_t       rc;
+    ngx_uint_t      subscribed;
+    const char     *channel;
+    const char     *payload;
+} push_case_t;
+
+
+static void test_channels(void);
+static void test_channel_names(void);
+static void test_publish(void);
+static void test_user_messages(void);
+static void test_node_messages(void);
+static void test_pushes(void);
+
+static ngx_str_t *str(ngx_str_t *s, const char *text);
+static int str_is(ngx_str_t *s, const char *text);
+static int out_is(u_char *start, u_char *end, const char *text);
+static redisReply *resp_read(const char *p, size_t len, size_t *used);
+
+
+int
+main(void)
+{
+    tap_start(TEST_TIMEOUT);
+
+    test_channels();
+    test_channel_names();
+    test_publish();
+    test_user_messages();
+    test_node_messages();
+    test_pushes();
+
+    return tap_done();
+}
+
+
+static void
+test_channels(void)
+{
+    u_char     buf[64], *p;
+    ngx_str_t  prefix, name;
+
+    test_begin("channel: <prefix><kind><name>, its length");
+
+    p = ngx_ws_relay_wire_channel(buf, str(&prefix, "ws_relay:"),
+                                  NGX_WS_RELAY_WIRE_USER, str(&name, "bob"));
+    check(out_is(buf, p, "ws_relay:u:bob"), "user channel");
+    check(ngx_ws_relay_wire_channel_len(&prefix, &name) == 14,
+          "its length");
+
+    p = ngx_ws_relay_wire_channel(buf, str(&prefix, ""),
+                                  NGX_WS_RELAY_WIRE_NODE,
+                                  str(&name, "host-1-2"));
+    check(out_is(buf, p, "n:host-1-2"), "node channel, empty prefix");
+    check(ngx_ws_relay_wire_channel_len(&prefix, &name) == 10,
+          "its length");
+
+    p = ngx_ws_relay_wire_channel(buf, str(&prefix, "a:b:"),
+                                  NGX_WS_RELAY_WIRE_USER, str(&name, ""));
+    check(out_is(buf, p, "a:b:u:"), "no name: the users' prefix");
+
+    test_end();
+}
+
+
+static void
+test_channel_names(void)
+{
+    ngx_int_t        rc;
+    ngx_str_t        channel, prefix, name;
+    ngx_uint_t       i;
+    channel_case_t  *c;
+
+    static channel_case_t  cases[] = {
+        { "ws_relay:u:bob", "ws_relay:", "u:", NGX_OK, "bob" },
+        { "ws_relay:n:host-1", "ws_relay:", "n:", NGX_OK, "host-1" },
+        { "ws_relay:u:a b:c", "ws_relay:", "u:", NGX_OK, "a b:c" },
+        { "u:bob", "", "u:", NGX_OK, "bob" },
+        { "u:x", "", "u:", NGX_OK, "x" },
+        { "ws_relay:u:bob", "ws_relay:", "n:", NGX_DECLINED, NULL },
+        { "ws_other:u:bob", "ws_relay:", "u:", NGX_DECLINED, NULL },
+        { "ws_relay:u:", "ws_relay:", "u:", NGX_DECLINED, NULL },
+        { "ws_relay:u", "ws_relay:", "u:", NGX_DECLINED, NULL },
+        { "ws_relay:", "ws_relay:", "u:", NGX_DECLINED, NULL },
+        { "ws", "ws_relay:", "u:", NGX_DECLINED, NULL },
+        { "", "ws_relay:", "u:", NGX_DECLINED, NULL },
+        { "", "", "u:", NGX_DECLINED, NULL },
+        { "u:", "", "u:", NGX_DECLINED, NULL },
+        { "ws_relay:U:bob", "ws_relay:", "u:", NGX_DECLINED, NULL },
+        { "WS_RELAY:u:bob", "ws_relay:", "u:", NGX_DECLINED, NULL },
+        { "xws_relay:u:bob", "ws_relay:", "u:", NGX_DECLINED, NULL },
+    };
+
+    test_begin("channel_name: the name in a channel of ours, or declined");
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        c = &cases[i];
+
+        ngx_str_null(&name);
+
+        rc = ngx_ws_relay_wire_channel_name(str(&channel, c->channel),
+                                            str(&prefix, c->prefix),
+                                            c->kind, &name);
+
+        check(rc == c->rc && (c->name == NULL || str_is(&name, c->name)),
+              "\"%s\" with prefix \"%s\", kind \"%s\": rc %ld, name \"%.*s\"",
+              c->channel, c->prefix, c->kind, (long) rc,
+              (int) name.len, name.data ? (char *) name.data : "");
+
+        if (rc == NGX_OK) {
+            check(name.data + name.len == channel.data + channel.len,
+                  "\"%s\": the name ends the channel", c->channel);
+        }
+    }
+
+    test_end();
+}
+
+
+static void
+test_publish(void)
+{
+    u_char       *p, *buf;
+    size_t        len, used;
+    ngx_str_t     prefix, name, parts[3];
+    ngx_uint_t    i;
+    redisReply   *r;
+
+    static const char  *want[] = {
+        "*3\r\n$7\r\nPUBLISH\r\n$14\r\nws_relay:u:bob\r\n"
+        "$19\r\nhost-1 17 {\"a\":\"b\"}\r\n",
+        "*3\r\n$7\r\nPUBLISH\r\n$5\r\nn:h-1\r\n$0\r\n\r\n",
+        "*3\r\n$7\r\nPUBLISH\r\n$6\r\np\r\nu:\n\r\n$5\r\n\r\n\0\r\n\r\n"
+    };
+
+    test_begin("publish: RESP that hiredis reads back, within its length");
+
+    for (i = 0; i < 3; i++) {
+        switch (i) {
+
+        case 0:
+            str(&prefix, "ws_relay:");
+            str(&name, "bob");
+            str(&parts[0], "host-1");
+            str(&parts[1], " 17 ");
+            str(&parts[2], "{\"a\":\"b\"}");
+            break;
+
+        case 1:
+            str(&prefix, "");
+            str(&name, "h-1");
+            break;
+
+        default:
+            /* any bytes: CR, LF, NUL */
+            str(&prefix, "p\r\n");
+            str(&name, "\n");
+            parts[0].data = (u_char *) "\r\n\0\r\n";
+            parts[0].len = 5;
+        }
+
+        len = ngx_ws_relay_wire_publish_len(&prefix, &name, parts,
+                                            i == 0 ? 3 : i == 1 ? 0 : 1);
+        buf = test_alloc(len);
+
+        p = ngx_ws_relay_wire_publish(buf, &prefix,
+                                      i == 1 ? NGX_WS_RELAY_WIRE_NODE
+                                             : NGX_WS_RELAY_WIRE_USER,
+                                      &name, parts,
+                                      i == 0 ? 3 : i == 1 ? 0 : 1);
+
+        check((size_t) (p - buf) <= len, "case %lu: %lu bytes of %lu",
+              (unsigned long) i, (unsigned long) (p - buf),
+              (unsigned long) len);
+        check((size_t) (p - buf) == strlen(want[i]) + (i == 2 ? 5 : 0)
+              && ngx_memcmp(buf, want[i], p - buf) == 0,
+              "case %lu: the bytes", (unsigned long) i);
+
+        r = resp_read((char *) buf, p - buf, &used);
+
+        check(r && used == (size_t) (p - buf)
+              && r->type == REDIS_REPLY_ARRAY && r->elements == 3
+              && r->element[0]->len == 7
+              && ngx_memcmp(r->element[0]->str, "PUBLISH", 7) == 0,
+              "case %lu: hiredis reads one PUBLISH of all the bytes",
+              (unsigned long) i);
+
+        if (r) {
+            freeReplyObject(r);
+        }
+
+        free(buf);
+    }
+
+    test_end();
+}
+
+
+static void
+test_user_messages(void)
+{
+    u_char        buf[64], *p;
+    uint64_t      id;
+    ngx_int_t     rc;
+    ngx_str_t     payload, origin, text;
+    ngx_uint_t    i;
+    user_case_t  *c;
+
+    static user_case_t  cases[] = {
+        { "host-1 17 {\"type\":\"chat\"}", NGX_OK, "host-1", 17,
+          "{\"type\":\"chat\"}" },
+        { "h 0 ", NGX_OK, "h", 0, "" },
+        { "h 007 x", NGX_OK, "h", 7, "x" },
+        { "h 1 a b c", NGX_OK, "h", 1, "a b c" },
+        { "h 1  ", NGX_OK, "h", 1, " " },
+        { "h " MAX_ID " x", NGX_OK, "h", UINT64_MAX, "x" },
+        { "h " OVER_ID " x", NGX_ERROR, NULL, 0, NULL },
+        { "h 99999999999999999999999 x", NGX_ERROR, NULL, 0, NULL },
+        { " 1 {}", NGX_ERROR, NULL, 0, NULL },
+        { "", NGX_ERROR, NULL, 0, NULL },
+        { "h", NGX_ERROR, NULL, 0, NULL },
+        { "h1{}", NGX_ERROR, NULL, 0, NULL },
+        { "h 1", NGX_ERROR, NULL, 0, NULL },
+        { "h 1{}", NGX_ERROR, NULL, 0, NULL },
+        { "h  1 {}", NGX_ERROR, NULL, 0, NULL },
+        { "h  {}", NGX_ERROR, NULL, 0, NULL },
+        { "h x {}", NGX_ERROR, NULL, 0, NULL },
+        { "h -1 {}", NGX_ERROR, NULL, 0, NULL },
+        { "h 1x {}", NGX_ERROR, NULL, 0, NULL },
+        { "h \n1 {}", NGX_ERROR, NULL, 0, NULL },
+    };
+
+    test_begin("parse_user: \"<origin> <id> <text>\"");
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        c = &cases[i];
+
+        ngx_str_null(&origin);
+        ngx_str_null(&text);
+        id = 12345;
+
+        rc = ngx_ws_relay_wire_parse_user(str(&payload, c->payload), &origin,
+                                          &id, &text);
+
+        check(rc == c->rc
+              && (rc != NGX_OK
+                  || (str_is(&origin, c->origin) && id == c->id
+                      && str_is(&text, c->text))),
+              "\"%s\": rc %ld, origin \"%.*s\", id %llu, text \"%.*s\"",
+              c->payload, (long) rc, (int) origin.len,
+              origin.data ? (char *) origin.data : "",
+              (unsigned long long) id, (int) text.len,
+              text.data ? (char *) text.data : "");
+    }
+
+    test_end();
+
+    test_begin("user_head: what goes between origin and text, read back");
+
+    p = ngx_ws_relay_wire_user_head(buf, 17);
+    check(out_is(buf, p, " 17 "), "id 17");
+
+    p = ngx_cpymem(buf, "h", 1);
+    p = ngx_ws_relay_wire_user_head(p, UINT64_MAX);
+    check(out_is(buf, p, "h " MAX_ID " ")
+          && (size_t) (p - buf - 1) <= NGX_WS_RELAY_WIRE_HEAD_LEN,
+          "the largest id, within NGX_WS_RELAY_WIRE_HEAD_LEN");
+
+    payload.data = buf;
+    payload.len = p - buf;
+
+    check(ngx_ws_relay_wire_parse_user(&payload, &origin, &id, &text)
+          == NGX_OK && str_is(&origin, "h") && id == UINT64_MAX
+          && text.len == 0,
+          "parsed back");
+
+    test_end();
+}
+
+
+static void
+test_node_messages(void)
+{
+    u_char                     buf[NGX_WS_RELAY_WIRE_HEAD_LEN], *p;
+    ngx_int_t                  rc;
+    ngx_str_t                  payload;
+    ngx_uint_t                 i;
+    node_case_t               *c;
+    ngx_ws_relay_wire_node_t   m;
+
+    static node_case_t  cases[] = {
+        { "ack:1:2", NGX_OK, NGX_WS_RELAY_WIRE_ACK, 1, 2 },
+        { "ack:0:0", NGX_OK, NGX_WS_RELAY_WIRE_ACK, 0, 0 },
+        { "ack:" MAX_ID ":" MAX_ID, NGX_OK, NGX_WS_RELAY_WIRE_ACK,
+          UINT64_MAX, UINT64_MAX },
+        { "ping:5", NGX_OK, NGX_WS_RELAY_WIRE_PING, 5, 0 },
+        { "ping:0042", NGX_OK, NGX_WS_RELAY_WIRE_PING, 42, 0 },
+        { "ack:" OVER_ID ":1", NGX_ERROR, 0, 0, 0 },
+        { "ack:1:" OVER_ID, NGX_ERROR, 0, 0, 0 },
+        { "ping:" OVER_ID, NGX_ERROR, 0, 0, 0 },
+        { "ack:1:", NGX_ERROR, 0, 0, 0 },
+        { "ack::1", NGX_ERROR, 0, 0, 0 },
+        { "ack:1", NGX_ERROR, 0, 0, 0 },
+        { "ack:", NGX_ERROR, 0, 0, 0 },
+        { "ack", NGX_ERROR, 0, 0, 0 },
+        { "ack:1:2x", NGX_ERROR, 0, 0, 0 },
+        { "ack:1:2 ", NGX_ERROR, 0, 0, 0 },
+        { "ack:1:2:3", NGX_ERROR, 0, 0, 0 },
+        { "ack:-1:2", NGX_ERROR, 0, 0, 0 },
+        { "ack: 1:2", NGX_ERROR, 0, 0, 0 },
+        { "ping:", NGX_ERROR, 0, 0, 0 },
+        { "ping:5 ", NGX_ERROR, 0, 0, 0 },
+        { "ping:x", NGX_ERROR, 0, 0, 0 },
+        { "ping:1:2", NGX_ERROR, 0, 0, 0 },
+        { "ping", NGX_ERROR, 0, 0, 0 },
+        { "pong:1", NGX_ERROR, 0, 0, 0 },
+        { "ACK:1:2", NGX_ERROR, 0, 0, 0 },
+        { " ack:1:2", NGX_ERROR, 0, 0, 0 },
+        { "", NGX_ERROR, 0, 0, 0 },
+    };
+
+    test_begin("parse_node: \"ack:<id>:<count>\", \"ping:<seq>\"");
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        c = &cases[i];
+
+        ngx_memzero(&m, sizeof(m));
+
+        rc = ngx_ws_relay_wire_parse_node(str(&payload, c->payload), &m);
+
+        check(rc == c->rc
+              && (rc != NGX_OK
+                  || ((ngx_uint_t) m.type == c->type && m.id == c->id
+                      && m.count == c->count)),
+              "\"%s\": rc %ld, type %d, id %llu, count %llu", c->payload,
+              (long) rc, (int) m.type, (unsigned long long) m.id,
+              (unsigned long long) m.count);
+    }
+
+    test_end();
+
+    test_begin("ack, ping: written, within NGX_WS_RELAY_WIRE_HEAD_LEN");
+
+    p = ngx_ws_relay_wire_ack(buf, 17, 3);
+    check(out_is(buf, p, "ack:17:3"), "ack");
+
+    p = ngx_ws_relay_wire_ack(buf, UINT64_MAX, NGX_MAX_UINT32_VALUE);
+    check(out_is(buf, p, "ack:" MAX_ID ":4294967295"), "the largest ack");
+
+    p = ngx_ws_relay_wire_ping(buf, 0);
+    check(out_is(buf, p, "ping:0"), "ping");
+
+    p = ngx_ws_relay_wire_ping(buf, UINT64_MAX);
+    check(out_is(buf, p, "ping:" MAX_ID), "the largest ping");
+
+    test_end();
+}
+
+
+static void
+test_pushes(void)
+{
+    size_t                     used;
+    ngx_int_t                  rc;
+    ngx_uint_t                 i;
+    redisReply                *r;
+    push_case_t               *c;
+    ngx_ws_relay_wire_push_t   push;
+
+    static push_case_t  cases[] = {
+        { "*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$3\r\na b\r\n",
+          NGX_OK, 0, "c", "a b" },
+        { "*3\r\n$7\r\nmessage\r\n$0\r\n\r\n$0\r\n\r\n", NGX_OK, 0, "", "" },
+        { "*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n", NGX_OK, 1, "c", "" },
+        { "*3\r\n$11\r\nunsubscribe\r\n$1\r\nc\r\n:0\r\n",
+          NGX_DECLINED, 0, NULL, NULL },
+        { "*4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$1\r\nc\r\n$1\r\np\r\n",
+          NGX_DECLINED, 0, NULL, NULL },
+        { "*3\r\n$7\r\nMessage\r\n$1\r\nc\r\n$1\r\np\r\n",
+          NGX_DECLINED, 0, NULL, NULL },
+        { "*4\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\np\r\n$1\r\nq\r\n",
+          NGX_OK, 0, "c", "p" },
+        { "*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n:1\r\n",
+          NGX_ERROR, 0, NULL, NULL },
+        { "*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$-1\r\n",
+          NGX_ERROR, 0, NULL, NULL },
+        { "*3\r\n$7\r\nmessage\r\n:1\r\n$1\r\np\r\n",
+          NGX_ERROR, 0, NULL, NULL },
+        { "*3\r\n+message\r\n$1\r\nc\r\n$1\r\np\r\n",
+          NGX_ERROR, 0, NULL, NULL },
+        { "*2\r\n$7\r\nmessage\r\n$1\r\nc\r\n", NGX_ERROR, 0, NULL, NULL },
+        { "*0\r\n", NGX_ERROR, 0, NULL, NULL },
+        { "*-1\r\n", NGX_ERROR, 0, NULL, NULL },
+        { "+OK\r\n", NGX_ERROR, 0, NULL, NULL },
+        { "-ERR x\r\n", NGX_ERROR, 0, NULL, NULL },
+        { ":3\r\n", NGX_ERROR, 0, NULL, NULL },
+    };
+
+    test_begin("parse_push: messages and confirmations of a subscriber");
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        c = &cases[i];
+
+        r = resp_read(c->resp, strlen(c->resp), &used);
+
+        if (r == NULL) {
+            check(0, "case %lu: hiredis reads no reply", (unsigned long) i);
+            continue;
+        }
+
+        ngx_memzero(&push, sizeof(push));
+
+        rc = ngx_ws_relay_wire_parse_push(r, &push);
+
+        check(rc == c->rc
+              && (rc != NGX_OK
+                  || (push.subscribed == c->subscribed
+                      && str_is(&push.channel, c->channel)
+                      && str_is(&push.payload, c->payload))),
+              "case %lu: rc %ld, subscribed %u, channel \"%.*s\", "
+              "payload \"%.*s\"", (unsigned long) i, (long) rc,
+              (unsigned) push.subscribed, (int) push.channel.len,
+              push.channel.data ? (char *) push.channel.data : "",
+              (int) push.payload.len,
+              push.payload.data ? (char *) push.payload.data : "");
+
+        freeReplyObject(r);
+    }
+
+    test_end();
+}
+
+
+static ngx_str_t *
+str(ngx_str_t *s, const char *text)
+{
+    s->data = (u_char *) text;
+    s->len = strlen(text);
+
+    return s;
+}
+
+
+static int
+str_is(ngx_str_t *s, const char *text)
+{
+    return s->len == strlen(text)
+           && (s->len == 0 || ngx_memcmp(s->data, text, s->len) == 0);
+}
+
+
+static int
+out_is(u_char *start, u_char *end, const char *text)
+{
+    ngx_str_t  s;
+
+    s.data = start;
+    s.len = end - start;
+
+    return str_is(&s, text);
+}
+
+
+/* one reply, as hiredis's reader makes it; used: the bytes it took */
+
+static redisReply *
+resp_read(const char *p, size_t len, size_t *used)
+{
+    void         *r;
+    redisReader  *reader;
+
+    reader = redisReaderCreate();
+    if (reader == NULL) {
+        return NULL;
+    }
+
+    r = NULL;
+
+    if (redisReaderFeed(reader, p, len) != REDIS_OK
+        || redisReaderGetReply(reader, &r) != REDIS_OK)
+    {
+        r = NULL;
+    }
+
+    *used = reader->pos;
+
+    redisReaderFree(reader);
+
+    return r;
+}
