@@ -162,6 +162,12 @@ def metric_sum(path, name):
     return total if seen else None
 
 
+def chats_answered(sent, true, false):
+    """What busy mode's chats got: chat_delivered true, false, nothing."""
+    return ("%d sent, delivered: true %d, false %d, no answer %d"
+            % (sent, true, false, sent - true - false))
+
+
 def busy_checks(runs, sid):
     """Scenario 10's server side: the /api/health samples taken during the
     run, Redis reconnects and delivery timeouts from /api/metrics before
@@ -338,17 +344,18 @@ for s in steps:
              "bomb_echoes": c["bomb_echoes"],
              "bomb_refusals": c["bomb_refusals"],
              "bomb_other": c["bomb_other"],
+             "chats_sent": c["sent"],
              "chats_delivered": c["acks_delivered"],
              "chats_undelivered": c["acks_undelivered"],
              "chat_us": L["chat_cross_worker"],
              "send_lag_us": L["send_lag"], "checks": k}
         h = k.get("health", {})
         fig = ("ping round trip %s (%d pongs to %d pings, %d lost); bombs "
-               "answered **%.0f/s**; cross-worker chats delivered: true %d, "
-               "false %d" % (lat(L["ping"], ("p50", "p99", "max")),
-                             c["pongs"], c["pings_sent"], c["pings_lost"],
-                             fg["bomb_answers_per_s"], c["acks_delivered"],
-                             c["acks_undelivered"]))
+               "answered **%.0f/s**; cross-worker chats: %s"
+               % (lat(L["ping"], ("p50", "p99", "max")), c["pongs"],
+                  c["pings_sent"], c["pings_lost"], fg["bomb_answers_per_s"],
+                  chats_answered(c["sent"], c["acks_delivered"],
+                                 c["acks_undelivered"])))
         notes.append("victim on the bomber's worker: %s"
                      % ("yes" if c["victim_placed"] else "**no**"))
         notes.append("bombs of %s bytes (%s in turn): %d sent (the socket "
@@ -710,8 +717,9 @@ if "busy" in summary:
          % (b["bomb_answers_per_s"], b["bomb_echoes"], b["bomb_refusals"],
             b["bomb_other"]), None),
         ("cross-worker chats meanwhile", "all delivered:true",
-         "true %d, false %d" % (b["chats_delivered"], b["chats_undelivered"]),
-         b["chats_undelivered"] == 0 and b["chats_delivered"] > 0),
+         chats_answered(b["chats_sent"], b["chats_delivered"],
+                        b["chats_undelivered"]),
+         b["chats_delivered"] == b["chats_sent"] > 0),
         ("Redis links", "never dropped, no reconnect",
          "dropped %s, reconnects %s" % (k.get("redis_links_dropped"),
                                         k.get("redis_reconnects")),

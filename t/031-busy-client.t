@@ -1,18 +1,28 @@
 # One client must not stall a worker: a bomber on worker A sends small
 # permessage-deflate messages that each inflate to almost 1 MiB of JSON
 # (a chat whose text is an array of half a million numbers, arrays nested
-# without end, a chat whose array never closes), keeping its socket full,
-# while a victim on the same worker pings and chats with a peer on worker
-# B through Redis.  Nothing here is timed (bench/ scenario 10 measures the
-# round trips): the victim's rounds must all complete while the bombs keep
-# coming, every chat of theirs must be delivered, the Redis links must
-# stay up, and the bomber gets what it deserves.
+# without end, a chat whose array never closes), 256 of them in flight at
+# any time so that its socket is never empty, while a victim on the same
+# worker pings and chats with a peer on worker B through Redis.  No speed
+# is asserted (bench/ scenario 10 measures the round trips; a reply is
+# awaited 10 s at most): the victim's rounds must all complete while the
+# bombs keep coming, every chat of theirs must be delivered, the Redis
+# links must stay up, and the bomber gets what it deserves.
 
-use Test::Nginx::Socket 'no_plan';
+use Test::Nginx::Socket;
 use WsRelay::Test;
 use WsRelay::Redis;
 use WsRelay::Deflate;
 use WsRelay::Abuse;
+
+# the test is about a worker's time: under valgrind each of these
+# messages takes the worker longer than a delivery may wait for its acks
+if ($ENV{TEST_NGINX_USE_VALGRIND}) {
+    plan(skip_all => 'nginx runs under valgrind: 1 MiB messages take it'
+                     . ' longer than ack_timeout');
+}
+
+plan('no_plan');
 
 redis_start();
 abuse_defaults();
@@ -44,7 +54,7 @@ __DATA__
 # goal: a worker that serves the bomber alone answers nothing until the
 # bomber stops)
 my $deadline = 10;
-my ($rounds, $window, $size) = (20, 32, 1024 * 1024 - 1024);
+my ($rounds, $window, $size) = (20, 256, 1024 * 1024 - 1024);
 
 # ws_relay_redis_reconnects_total, summed over the workers
 my $reconnects = sub {
@@ -166,26 +176,39 @@ my $bomber = abuse_fork(sub {
     $pump->();
     $ctl->ready(pid => $c->{pid});
 
-    my $stop = time + 40;
+    # until released (25 s at most), then the answers to what is in
+    # flight (10 s at most)
+    my $stop = time + 25;
     while (time < $stop) {
-        $released ||= $ctl->released;
+        if (!$released && $ctl->released) {
+            $released = 1;
+            $stop = time + 10;
+        }
         last if $released && !@expect && $out eq '';
         $pump->();
         $take->(0.005) or last;
     }
 
+    # a close, and its answer (behind any answers still in flight)
     my $left = @expect;
     if ($end eq 'none') {
-        $c->send_close(1000);
-        my $m = $c->next_message(10);
-        $end = $m ? ($m->{type} eq 'close' ? "close $m->{code}" : $m->{type})
-                  : 'nothing';
+        $end = 'no close in 5 s';
+        eval { $c->send_raw($out . ws_close(1000)); 1 }
+            or $end = "the close not sent: $@";
+        my $until = time + 5;
+        while (my $m = $c->next_message(WsRelay::Test::max(0,
+                                                           $until - time)))
+        {
+            next if $m->{type} eq 'text';
+            $end = $m->{type} eq 'close' ? "close $m->{code}" : $m->{type};
+            last;
+        }
     }
 
     return { sent => $sent, echoes => $got{echo} // 0,
              refused => $got{refused} // 0, bad => \@bad,
              unanswered => $left, released => $released, end => $end };
-}, name => 'bomber', max => 55);
+}, name => 'bomber', max => 50);
 
 is($bomber->wait_ready(30)->{pid}, $worker_a, 'the bomber is on worker A');
 
@@ -238,7 +261,7 @@ for my $i (1 .. $rounds) {
 }
 
 $bomber->release;
-my $r = $bomber->result(50);
+my $r = $bomber->result(45);
 
 # (a) the victim on the bomber's worker
 is($error, '', 'no round failed');
@@ -252,7 +275,8 @@ is("@{ $chats{to_victim} }", "$done 0 $done",
 
 # (c) the bomber
 ok($r->{released}, 'the bomber kept sending until the rounds were over');
-ok($r->{sent} >= 2 * $window, "the bomber sent $r->{sent} bombs");
+ok($r->{sent} > $window, "the bomber sent $r->{sent} bombs, $window in"
+   . ' flight at any time');
 is($r->{unanswered}, 0, 'every bomb answered, in order')
     or diag explain $r;
 is("@{ $r->{bad} }", '', 'each with what it deserves');
