@@ -16,6 +16,7 @@
 #   BENCH_IDLE_DEFLATE  the same with permessage-deflate negotiated
 #                     (scenario 8: "10000:1")
 #   BENCH_DEFLATE_RATE  msgs/s of scenario 9's chat runs (5000)
+#   BENCH_BUSY_ARGS   wsload options added to scenario 10's busy run
 #   BENCH_HTTP_EXTRA  directives added to the http{} block, e.g.
 #                     "request_pool_size 1k; connection_pool_size 256;"
 #   BENCH_OUT         where RESULTS.md and results.json go (bench/)
@@ -41,11 +42,12 @@ top=$(cd "$bench/.." && pwd)
 port=${BENCH_PORT:-18080}
 port2=${BENCH_PORT2:-18081}
 redis_port=${BENCH_REDIS_PORT:-16399}
-scenarios=${BENCH_SCENARIOS:-1 2 3 4 5 6 7 8 9}
+scenarios=${BENCH_SCENARIOS:-1 2 3 4 5 6 7 8 9 10}
 dur=${BENCH_DURATION:-10}
 idle_sizes=${BENCH_IDLE:-1000:1 10000:1 30000:2}
 idle_deflate_sizes=${BENCH_IDLE_DEFLATE:-10000:1}
 deflate_rate=${BENCH_DEFLATE_RATE:-5000}
+busy_args=${BENCH_BUSY_ARGS:-}
 http_extra=${BENCH_HTTP_EXTRA:-}
 out=${BENCH_OUT:-$bench}
 module_so=${BENCH_MODULE:-$top/build/ngx_ws_relay_module.so}
@@ -77,6 +79,7 @@ NO_INSTALL=${BENCH_NO_INSTALL:-0}
 redis_pid=
 nginx_pids=()           # masters, in start order
 bg_pids=()              # wsload runs in the background
+sampler_pid=            # scenario 10's /api/health sampler
 
 stop_nginx() {          # $1: master pid
     local m=$1 i
@@ -109,6 +112,11 @@ stop_wsload() {         # $1 pid
 stop_all() {
     local p
     trap - EXIT INT TERM
+    if [ -n "$sampler_pid" ]; then
+        kill -TERM "$sampler_pid" 2>/dev/null || true
+        wait "$sampler_pid" 2>/dev/null || true
+        sampler_pid=
+    fi
     for p in "${bg_pids[@]}"; do
         stop_wsload "$p"
     done
@@ -530,6 +538,57 @@ scenario_9() {
                 --size 1024 --placement same ${opt:+"$opt"}
         done
     done
+    stop_servers
+}
+
+# 10. One client must not stall a worker: wsload busy's bomber sends
+# compressed bombs that each inflate to 1 MiB of JSON (a chat of a huge
+# array of numbers, arrays nested without end, a chat whose array never
+# closes) as fast as its socket takes them, while a victim on its worker
+# pings every 20 ms and 4 cross-worker pairs chat.  Meanwhile /api/health
+# every 0.5 s; before and after, /api/metrics (Redis reconnects, delivery
+# timeouts); then the error log's lines of the run (Redis links dropped,
+# "the worker was busy" warnings).  suite-report.py reads them as
+# runs/busy.{health,metrics0,metrics1,errors}.
+scenario_10() {
+    local id=busy log mark i
+    start_servers
+    log=$work/ngx1/logs/error.log
+    mark=$(stat -c %s "$log")
+    curl -s -m 5 "http://127.0.0.1:$port/api/metrics" > "$runs/$id.metrics0" \
+        || true
+
+    # one line per sample: the time (ms) and the status, or "none"
+    (
+        while [ ! -e "$work/$id.stop" ]; do
+            printf '%s %s\n' "$(date +%s%3N)" "$(curl -s -m 2 \
+                "http://127.0.0.1:$port/api/health" \
+                | sed -n 's/^{"status":"\([a-z]*\)".*/\1/p' | grep . \
+                || echo none)"
+            sleep 0.5
+        done
+    ) > "$runs/$id.health" &
+    sampler_pid=$!
+
+    # shellcheck disable=SC2086
+    run_wsload "$id" "10. One busy client" \
+        "1 MiB bombs as fast as the socket takes them; a ping every 20 ms on the bomber's worker; 4 cross-worker chat pairs" \
+        busy -u "$url" -d "$dur" $busy_args
+
+    touch "$work/$id.stop"
+    wait "$sampler_pid" || true
+    sampler_pid=
+
+    # the bombs the worker had read before the bomber's reset may keep it
+    # busy a while: wait for it, then let a late watchdog have its say
+    for i in $(seq 60); do
+        curl -sf -m 2 "http://127.0.0.1:$port/api/health" > /dev/null && break
+        sleep 0.5
+    done
+    sleep 3
+    curl -s -m 5 "http://127.0.0.1:$port/api/metrics" > "$runs/$id.metrics1" \
+        || true
+    tail -c +"$((mark + 1))" "$log" > "$runs/$id.errors"
     stop_servers
 }
 

@@ -10,6 +10,7 @@ import glob
 import json
 import os
 import platform
+import re
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--runs", required=True)
@@ -120,7 +121,13 @@ def failures(w):
                "eof_after_ready", "api_http_error", "api_bad_reply",
                "api_conn_errors", "api_lost", "api_duplicates",
                "pairs_failed", "pairs_misplaced", "close_timeout",
-               "deflate_declined"))}
+               "deflate_declined", "pings_lost"))}
+    if w["mode"] == "busy":
+        # a chat not delivered, or an answer the bomber did not deserve
+        bad.update({k: c[k] for k in ("acks_undelivered", "bomb_other")
+                    if c[k]})
+        if not c["victim_placed"]:
+            bad["victim_not_on_the_bomber_worker"] = 1
     return bad
 
 
@@ -139,6 +146,62 @@ def wire(w):
                                2),
             "compressed_in": c["data_in_compressed"],
             "compressed_out": c["data_out_compressed"]}
+
+
+def metric_sum(path, name):
+    """The sum over the workers of one /api/metrics counter, or None."""
+    if not os.path.exists(path):
+        return None
+    total, seen = 0.0, False
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"%s(\{[^}]*\})? ([0-9.eE+-]+)$" % name, line.strip())
+            if m:
+                total += float(m.group(2))
+                seen = True
+    return total if seen else None
+
+
+def chats_answered(sent, true, false):
+    """What busy mode's chats got: chat_delivered true, false, nothing."""
+    return ("%d sent, delivered: true %d, false %d, no answer %d"
+            % (sent, true, false, sent - true - false))
+
+
+def busy_checks(runs, sid):
+    """Scenario 10's server side: the /api/health samples taken during the
+    run, Redis reconnects and delivery timeouts from /api/metrics before
+    and after, and the error log of the run: Redis links dropped, "the
+    worker was busy" warnings, and alerts (a crash shows as a signal)."""
+    base = os.path.join(runs, sid)
+    out = {}
+    if os.path.exists(base + ".health"):
+        st = {}
+        with open(base + ".health") as f:
+            for line in f:
+                v = line.split()
+                if len(v) == 2:
+                    st[v[1]] = st.get(v[1], 0) + 1
+        out["health"] = st
+    for name, key in (("ws_relay_redis_reconnects_total", "redis_reconnects"),
+                      ("ws_relay_delivery_timeouts_total",
+                       "delivery_timeouts")):
+        a = metric_sum(base + ".metrics0", name)
+        b = metric_sum(base + ".metrics1", name)
+        out[key] = None if a is None or b is None else int(b - a)
+    if os.path.exists(base + ".errors"):
+        with open(base + ".errors", errors="replace") as f:
+            lines = f.readlines()
+        out["redis_links_dropped"] = sum(
+            1 for l in lines if re.search(r"ws relay: redis .*link: .*"
+                                          r"reconnecting", l))
+        busy = [int(m.group(1)) for l in lines for m in [re.search(
+            r"the worker was busy for (\d+) ms", l)] if m]
+        out["busy_warnings"] = len(busy)
+        out["busy_longest_ms"] = max(busy) if busy else None
+        out["alerts"] = sum(1 for l in lines if re.search(
+            r"\[(alert|crit|emerg)\]|exited on signal", l))
+    return out
 
 
 if args.quiet:
@@ -268,6 +331,57 @@ for s in steps:
                      % w["figures"]["generator_cores"])
         summary[sid] = {"msgs_per_s": tp, "p50_us": h.get("p50"),
                         "p99_us": h.get("p99"), "wire": f["wire"]}
+    elif w["mode"] == "busy":
+        c, L, fg = w["counters"], w["latency_us"], w["figures"]
+        k = busy_checks(args.runs, sid)
+        f = {"ping_us": L["ping"], "pings_sent": c["pings_sent"],
+             "pongs": c["pongs"], "pings_lost": c["pings_lost"],
+             "victim_on_bomber_worker": bool(c["victim_placed"]),
+             "bombs": w["params"].get("bombs"),
+             "bomb_size": w["params"].get("bomb_size"),
+             "bombs_sent": c["bombs_sent"],
+             "bomb_answers_per_s": fg["bomb_answers_per_s"],
+             "bomb_echoes": c["bomb_echoes"],
+             "bomb_refusals": c["bomb_refusals"],
+             "bomb_other": c["bomb_other"],
+             "chats_sent": c["sent"],
+             "chats_delivered": c["acks_delivered"],
+             "chats_undelivered": c["acks_undelivered"],
+             "chat_us": L["chat_cross_worker"],
+             "send_lag_us": L["send_lag"], "checks": k}
+        h = k.get("health", {})
+        fig = ("ping round trip %s (%d pongs to %d pings, %d lost); bombs "
+               "answered **%.0f/s**; cross-worker chats: %s"
+               % (lat(L["ping"], ("p50", "p99", "max")), c["pongs"],
+                  c["pings_sent"], c["pings_lost"], fg["bomb_answers_per_s"],
+                  chats_answered(c["sent"], c["acks_delivered"],
+                                 c["acks_undelivered"])))
+        notes.append("victim on the bomber's worker: %s"
+                     % ("yes" if c["victim_placed"] else "**no**"))
+        notes.append("bombs of %s bytes (%s in turn): %d sent (the socket "
+                     "buffers hold a backlog), answered: %d chats back, %d "
+                     "\"Invalid message format\", %d other"
+                     % (w["params"].get("bomb_size"), w["params"].get("bombs"),
+                        c["bombs_sent"], c["bomb_echoes"],
+                        c["bomb_refusals"], c["bomb_other"]))
+        notes.append("Redis: reconnects %s, links dropped %s; /api/health "
+                     "every 0.5 s: %s; \"the worker was busy\" warnings %s%s;"
+                     " delivery timeouts %s"
+                     % (k.get("redis_reconnects"),
+                        k.get("redis_links_dropped"),
+                        ", ".join("%s %d" % kv for kv in sorted(h.items()))
+                        or "-", k.get("busy_warnings"),
+                        " (longest %d ms)" % k["busy_longest_ms"]
+                        if k.get("busy_longest_ms") else "",
+                        k.get("delivery_timeouts")))
+        if k.get("alerts"):
+            notes.append("**%d alert, crit or signal lines in the error log**"
+                         % k["alerts"])
+        notes.append("chat latency %s; wsload's own send lag p99 %s "
+                     "(counted in the latencies)"
+                     % (lat(L["chat_cross_worker"], ("p50", "p99", "max")),
+                        fmt_us(L["send_lag"].get("p99"))))
+        summary[sid] = f
     elif w["mode"] == "api":
         L = w["latency_us"]
         c = w["counters"]
@@ -293,6 +407,22 @@ for s in steps:
         msgs = (w["counters"]["received"] if w["mode"] == "chat"
                 else w["counters"]["api_received"])
         wall = x["wall_ns"] or 1
+        if w["mode"] == "busy":
+            # what a bomb costs: the workers' CPU per bomb answered
+            n = sum(w["counters"][k] for k in ("bomb_echoes",
+                                               "bomb_refusals", "bomb_other"))
+            f["server_cpu"] = {
+                "nginx_ms_per_bomb": round(d[0] / 1e6 / n, 2) if n else None,
+                "nginx_cores": round(d[0] / wall, 2),
+                "redis_cores": round(d[3] / wall, 2),
+                "nginx_runqueue_wait_ms": round(d[1] / 1e6, 1)}
+            notes.append("nginx workers: %.2f cores over the run, %s ms of "
+                         "CPU per bomb answered, %.0f ms runnable but waiting"
+                         " for a CPU" % (f["server_cpu"]["nginx_cores"],
+                                         f["server_cpu"]["nginx_ms_per_bomb"],
+                                         d[1] / 1e6))
+            summary[sid]["server_cpu"] = f["server_cpu"]
+            msgs = 0
         if msgs:
             f["server_cpu"] = {
                 "nginx_us_per_msg": round(d[0] / 1000.0 / msgs, 2),
@@ -567,6 +697,54 @@ if pmd_rows:
     md.append("|---|---|---|---|")
     for row in pmd_rows:
         md.append("| %s | %s | %s | %s |" % row)
+    md.append("")
+
+busy_rows = []
+if "busy" in summary:
+    b = summary["busy"]
+    k = b["checks"]
+    h = k.get("health", {})
+    busy_rows = [
+        ("ping round trip on the bomber's worker, p99", "≤ 10 ms",
+         fmt_us(b["ping_us"].get("p99")),
+         (b["ping_us"].get("p99") or 1e12) <= 10000 and b["pings_lost"] == 0),
+        ("ping round trip, p50 / max", "",
+         "%s / %s" % (fmt_us(b["ping_us"].get("p50")),
+                      fmt_us(b["ping_us"].get("max"))), None),
+        ("pings answered", "all", "%d of %d" % (b["pongs"], b["pings_sent"]),
+         b["pings_lost"] == 0 and b["pongs"] > 0),
+        ("bombs answered", "", "%.0f/s (%d chats back, %d refused, %d other)"
+         % (b["bomb_answers_per_s"], b["bomb_echoes"], b["bomb_refusals"],
+            b["bomb_other"]), None),
+        ("cross-worker chats meanwhile", "all delivered:true",
+         chats_answered(b["chats_sent"], b["chats_delivered"],
+                        b["chats_undelivered"]),
+         b["chats_delivered"] == b["chats_sent"] > 0),
+        ("Redis links", "never dropped, no reconnect",
+         "dropped %s, reconnects %s" % (k.get("redis_links_dropped"),
+                                        k.get("redis_reconnects")),
+         k.get("redis_links_dropped") == 0 and k.get("redis_reconnects") == 0),
+        ("/api/health every 0.5 s", "ok whenever it answers",
+         ", ".join("%s %d" % kv for kv in sorted(h.items())) or "-",
+         bool(h) and not h.get("degraded")),
+    ]
+    result["busy"] = [dict(zip(("measure", "goal", "measured", "met"), r))
+                      for r in busy_rows]
+    md.append("## One busy client (issue B2)\n")
+    md.append("Scenario 10: wsload busy's bomber sends compressed bombs that "
+              "each inflate to %s bytes (%s in turn) as fast as its socket "
+              "takes them; a victim on the same worker pings every 20 ms "
+              "(round trip from the scheduled time), cross-worker pairs "
+              "chat, /api/health is asked every 0.5 s (\"none\": no answer "
+              "in 2 s). \"the worker was busy\" warnings: %s%s.\n"
+              % (b["bomb_size"], b["bombs"], k.get("busy_warnings"),
+                 " (longest %d ms)" % k["busy_longest_ms"]
+                 if k.get("busy_longest_ms") else ""))
+    md.append("| measure | goal | measured | met |")
+    md.append("|---|---|---|---|")
+    for m, g, v, ok in busy_rows:
+        md.append("| %s | %s | %s | %s |" % (
+            m, g, v, "-" if ok is None else "yes" if ok else "**no**"))
     md.append("")
 
 idle = [s for s in steps if s["id"].startswith("idle-") and s["figures"]]

@@ -194,12 +194,27 @@ conn_queue_raw(wl_conn_t *c, const void *data, size_t len)
 }
 
 
+static int
+conn_queue_encoded(wl_conn_t *c, int opcode, const void *payload, size_t len)
+{
+    uint32_t  mask = (uint32_t) rng_next(&c->th->rng);
+
+    if (wbuf_reserve(c, ws_frame_size(len)) != 0) {
+        return -1;
+    }
+
+    c->wlen += ws_frame_encode(c->wbuf + c->wlen, opcode, 1, payload, len,
+                               mask);
+    conn_mark_dirty(c);
+    return 0;
+}
+
+
 /* Data frames go out compressed once permessage-deflate is negotiated. */
 int
 conn_queue_frame(wl_conn_t *c, int opcode, const void *payload, size_t len)
 {
     wl_thread_t     *th = c->th;
-    uint32_t         mask = (uint32_t) rng_next(&th->rng);
     const uint8_t   *z;
 
     if (opcode < WS_OP_CLOSE) {
@@ -217,14 +232,29 @@ conn_queue_frame(wl_conn_t *c, int opcode, const void *payload, size_t len)
         th->res.c[WC_data_out_framed] += len;
     }
 
-    if (wbuf_reserve(c, ws_frame_size(len)) != 0) {
+    return conn_queue_encoded(c, opcode, payload, len);
+}
+
+
+/*
+ * A data message compressed beforehand (zlen bytes that inflate to len),
+ * sent as it is with RSV1: permessage-deflate must be negotiated.
+ */
+int
+conn_queue_compressed(wl_conn_t *c, int opcode, const void *z, size_t zlen,
+    size_t len)
+{
+    wl_thread_t  *th = c->th;
+
+    if (!c->reasm.deflate) {
         return -1;
     }
 
-    c->wlen += ws_frame_encode(c->wbuf + c->wlen, opcode, 1, payload, len,
-                               mask);
-    conn_mark_dirty(c);
-    return 0;
+    th->res.c[WC_data_out] += len;
+    th->res.c[WC_data_out_compressed]++;
+    th->res.c[WC_data_out_framed] += zlen;
+
+    return conn_queue_encoded(c, opcode | WS_RSV1, z, zlen);
 }
 
 
@@ -567,11 +597,38 @@ pair_settle(wl_thread_t *th, wl_pair_t *p)
 }
 
 
+/*
+ * Drops a registered connection and connects it again as a fresh user
+ * (its id ends in "~tries"): the way to another worker, as reuseport
+ * places each new connection by its source port.
+ */
+void
+conn_reconnect(wl_conn_t *c, long tries)
+{
+    wl_thread_t  *th = c->th;
+    char         *tilde;
+
+    th->res.c[WC_placement_retries]++;
+    th->res.c[WC_established]--;
+    th->res.c[WC_attempted]--;
+    conn_begin_close(c, 1000, now_ns());
+    conn_flush(c);
+    conn_close_fd(c);
+
+    tilde = strchr(c->uid, '~');
+    if (tilde == NULL) {
+        tilde = c->uid + strlen(c->uid);
+    }
+    snprintf(tilde, sizeof(c->uid) - (size_t) (tilde - c->uid), "~%ld",
+             tries);
+    conn_start(c, now_ns());
+}
+
+
 static void
 pair_check(wl_thread_t *th, wl_pair_t *p)
 {
     wl_conn_t  *r = p->rcv;
-    char       *tilde;
     int         want_same;
 
     if (p->settled) {
@@ -610,21 +667,7 @@ pair_check(wl_thread_t *th, wl_pair_t *p)
     }
 
     /* wrong worker: drop the receiver and reconnect it as a fresh user */
-    p->tries++;
-    th->res.c[WC_placement_retries]++;
-    th->res.c[WC_established]--;
-    th->res.c[WC_attempted]--;
-    conn_begin_close(r, 1000, now_ns());
-    conn_flush(r);
-    conn_close_fd(r);
-
-    tilde = strchr(r->uid, '~');
-    if (tilde == NULL) {
-        tilde = r->uid + strlen(r->uid);
-    }
-    snprintf(tilde, sizeof(r->uid) - (size_t) (tilde - r->uid), "~%ld",
-             p->tries);
-    conn_start(r, now_ns());
+    conn_reconnect(r, ++p->tries);
 }
 
 
@@ -1173,6 +1216,10 @@ setup_step(wl_thread_t *th, uint64_t now)
         }
     }
 
+    if (g_mode->placed && !g_mode->placed(th)) {
+        return;
+    }
+
     th->reported_ready = 1;
     __atomic_add_fetch(&g_ready, 1, __ATOMIC_RELEASE);
 }
@@ -1514,7 +1561,7 @@ engine_start(void)
 
         g_mode->thread_init(th, mine);
 
-        if (cfg.rate > 0 && total > 0) {
+        if (cfg.rate > 0 && total > 0 && th->rate == 0) {
             th->rate = cfg.rate * (double) mine / (double) total;
         }
     }

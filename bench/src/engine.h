@@ -1,7 +1,7 @@
 /*
  * wsload's engine, shared by its parts: wsload.c (options, processes,
  * phases), engine.c (connections, the event loop, threads) and a file
- * for each mode (mode_connect.c, mode_chat.c, mode_api.c).
+ * for each mode (mode_connect.c, mode_chat.c, mode_api.c, mode_busy.c).
  */
 
 #ifndef ENGINE_H
@@ -46,7 +46,9 @@ typedef enum {
     ROLE_SENDER,
     ROLE_RECEIVER,
     ROLE_USER,            /* api mode: receives send-to-user messages */
-    ROLE_HTTP             /* api mode: HTTP client connection */
+    ROLE_HTTP,            /* api mode: HTTP client connection */
+    ROLE_BOMBER,          /* busy mode: sends compressed bombs */
+    ROLE_VICTIM           /* busy mode: pings on the bomber's worker */
 } wl_role_t;
 
 typedef struct wl_thread_s  wl_thread_t;
@@ -145,8 +147,12 @@ typedef struct {
 
     /* sockets the run opens in all processes */
     long  (*sockets)(void);
-    /* creates n units' connections (and pairs) in th */
+    /* creates n units' connections (and pairs) in th; it may set
+       th->rate itself, else the engine gives th its share of cfg.rate */
     void  (*thread_init)(wl_thread_t *th, long n);
+    /* 0 while the mode still places connections of its own, once th's
+       connections and pairs are set up */
+    int   (*placed)(wl_thread_t *th);
     /* the run phase begins */
     void  (*run)(wl_thread_t *th, uint64_t now);
     /* open loop: the send scheduled at sched, to p */
@@ -167,6 +173,7 @@ typedef struct {
 extern const wl_mode_ops_t  wl_connect_mode;
 extern const wl_mode_ops_t  wl_chat_mode;
 extern const wl_mode_ops_t  wl_api_mode;
+extern const wl_mode_ops_t  wl_busy_mode;
 
 extern wl_config_t           cfg;
 extern const wl_mode_ops_t  *g_mode;
@@ -197,6 +204,9 @@ int epoll_add(wl_thread_t *th, wl_conn_t *c);
 int conn_queue_raw(wl_conn_t *c, const void *data, size_t len);
 int conn_queue_frame(wl_conn_t *c, int opcode, const void *payload,
     size_t len);
+int conn_queue_compressed(wl_conn_t *c, int opcode, const void *z,
+    size_t zlen, size_t len);
+void conn_reconnect(wl_conn_t *c, long tries);
 void conn_close_fd(wl_conn_t *c);
 int pair_usable(const wl_pair_t *p);
 
@@ -204,8 +214,11 @@ int pair_usable(const wl_pair_t *p);
 void engine_start(void);
 void engine_join(wl_result_t *total);
 
-/* mode_chat.c */
+/* mode_chat.c: chat pairs, also busy mode's */
 void pad_init(void);
+void chat_send(wl_thread_t *th, wl_pair_t *p, uint64_t sched);
+int chat_message(wl_thread_t *th, wl_conn_t *c, const char *m, size_t n,
+    const char *type, size_t tlen, uint64_t now);
 
 /* mode_api.c: the HTTP connections' events */
 void http_connected(wl_thread_t *th, wl_conn_t *h, int err);

@@ -50,7 +50,7 @@ pad_init(void)
 }
 
 
-static void
+void
 chat_send(wl_thread_t *th, wl_pair_t *p, uint64_t ts)
 {
     char      text[64], *buf, stackbuf[512];
@@ -155,7 +155,7 @@ on_chat(wl_thread_t *th, wl_conn_t *c, const char *m, size_t n,
 
 
 /* Chat messages to receivers, delivery reports to senders. */
-static int
+int
 chat_message(wl_thread_t *th, wl_conn_t *c, const char *m, size_t n,
     const char *type, size_t tlen, uint64_t now)
 {

@@ -17,10 +17,10 @@ const char *wl_counter_texts[WC_MAX] = { WL_COUNTERS(WL_X_TEXT) };
 
 const char *wl_hist_names[WH_MAX] = {
     "setup", "chat", "chat_same_worker", "chat_cross_worker",
-    "api_http", "api_delivery", "send_lag"
+    "api_http", "api_delivery", "send_lag", "ping"
 };
 
-const char *wl_mode_names[MODE_MAX] = { "connect", "chat", "api" };
+const char *wl_mode_names[MODE_MAX] = { "connect", "chat", "api", "busy" };
 const char *wl_placement_names[PLACE_MAX] = { "any", "same", "cross" };
 
 static const double  pcts[] = { 50, 90, 99, 99.9 };
@@ -222,6 +222,8 @@ typedef struct {
     double  run_s;
     double  throughput;
     double  api_rate;
+    double  bombs_sent_rate;
+    double  bomb_answer_rate;
     double  gen_cores;
 } wl_figures_t;
 
@@ -245,6 +247,9 @@ figures(const wl_config_t *cfg, const wl_result_t *r, wl_figures_t *fg)
                                    ? c[WC_api_received_window]
                                    : c[WC_received_window]) / fg->run_s;
         fg->api_rate = (double) r->h[WH_API_HTTP].count / fg->run_s;
+        fg->bombs_sent_rate = (double) c[WC_bombs_sent_window] / fg->run_s;
+        fg->bomb_answer_rate = (double) c[WC_bomb_answers_window]
+                               / fg->run_s;
     }
 
     if (cfg->mode == MODE_CONNECT) {
@@ -285,7 +290,27 @@ print_summary(const wl_config_t *cfg, const wl_result_t *r,
         printf("  last handshake status: %d\n", r->last_status);
     }
 
-    if (cfg->mode == MODE_CHAT) {
+    if (cfg->mode == MODE_BUSY) {
+        printf("victim on the bomber's worker: %s (%llu reconnects in all)\n",
+               c[WC_victim_placed] ? "yes" : "NO",
+               (unsigned long long) c[WC_placement_retries]);
+        printf("bombs of %ld bytes inflated (%s in turn), %.1f s measured: "
+               "%.0f sent/s, %.0f answered/s\n", cfg->bomb_size, cfg->bombs,
+               fg->run_s, fg->bombs_sent_rate, fg->bomb_answer_rate);
+        printf("  sent %llu; answered: chat %llu, \"Invalid message "
+               "format\" %llu, other %llu\n",
+               (unsigned long long) c[WC_bombs_sent],
+               (unsigned long long) c[WC_bomb_echoes],
+               (unsigned long long) c[WC_bomb_refusals],
+               (unsigned long long) c[WC_bomb_other]);
+        printf("victim: pings sent %llu, pongs %llu, lost %llu\n",
+               (unsigned long long) c[WC_pings_sent],
+               (unsigned long long) c[WC_pongs],
+               (unsigned long long) c[WC_pings_lost]);
+        print_hist("ping round trip", &r->h[WH_PING]);
+    }
+
+    if (cfg->mode == MODE_CHAT || cfg->mode == MODE_BUSY) {
         printf("pairs: %ld wanted, %llu same-worker, %llu cross-worker, "
                "%llu unknown, %llu failed (placement %s, %llu reconnects, "
                "%llu misplaced)\n", cfg->pairs,
@@ -430,12 +455,13 @@ write_json(const wl_config_t *cfg, const wl_result_t *r,
             "\"hold_s\":%g,\"pairs\":%ld,\"window\":%ld,\"rate\":%g,"
             "\"duration_s\":%g,\"warmup_s\":%g,\"size\":%ld,"
             "\"deflate\":%s,\"placement\":\"%s\",\"users\":%ld,"
-            "\"api_conns\":%ld,\"api_pipeline\":%ld,\"src_ips\":%d}",
+            "\"api_conns\":%ld,\"api_pipeline\":%ld,\"src_ips\":%d,"
+            "\"bomb_size\":%ld,\"bombs\":\"%s\"}",
             cfg->connections, cfg->concurrency, cfg->hold, cfg->pairs,
             cfg->window, cfg->rate, cfg->duration, cfg->warmup, cfg->size,
             cfg->deflate ? "true" : "false",
             wl_placement_names[cfg->placement], cfg->users, cfg->api_conns,
-            cfg->api_pipeline, cfg->src_ips);
+            cfg->api_pipeline, cfg->src_ips, cfg->bomb_size, cfg->bombs);
 
     fprintf(f, ",\"machine\":{\"cpus\":%ld,\"model\":",
             sysconf(_SC_NPROCESSORS_ONLN));
@@ -446,9 +472,11 @@ write_json(const wl_config_t *cfg, const wl_result_t *r,
 
     fprintf(f, ",\"figures\":{\"setup_s\":%.4f,\"establish_per_s\":%.1f,"
             "\"run_s\":%.3f,\"throughput_msgs_per_s\":%.1f,"
-            "\"api_replies_per_s\":%.1f,\"generator_cores\":%.3f}",
+            "\"api_replies_per_s\":%.1f,\"bombs_sent_per_s\":%.1f,"
+            "\"bomb_answers_per_s\":%.1f,\"generator_cores\":%.3f}",
             fg->setup_s, fg->establish_rate, fg->run_s, fg->throughput,
-            fg->api_rate, fg->gen_cores);
+            fg->api_rate, fg->bombs_sent_rate, fg->bomb_answer_rate,
+            fg->gen_cores);
 
     fprintf(f, ",\"counters\":{");
     for (i = 0; i < WC_MAX; i++) {
@@ -505,7 +533,8 @@ wl_report(const wl_config_t *cfg, const wl_result_t *r,
 
     if (r->c[WC_established] == 0
         || (cfg->mode == MODE_CHAT && r->c[WC_received] == 0)
-        || (cfg->mode == MODE_API && r->c[WC_api_ok] == 0))
+        || (cfg->mode == MODE_API && r->c[WC_api_ok] == 0)
+        || (cfg->mode == MODE_BUSY && r->c[WC_pongs] == 0))
     {
         rc = 1;
     }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "bomb.h"
 #include "engine.h"
 
 #define WL_NITEMS(a)  (sizeof(a) / sizeof((a)[0]))
@@ -37,7 +38,8 @@ static volatile sig_atomic_t  g_interrupted;
 #define M_CONNECT  (1u << MODE_CONNECT)
 #define M_CHAT     (1u << MODE_CHAT)
 #define M_API      (1u << MODE_API)
-#define M_ALL      (M_CONNECT | M_CHAT | M_API)
+#define M_BUSY     (1u << MODE_BUSY)
+#define M_ALL      (M_CONNECT | M_CHAT | M_API | M_BUSY)
 
 typedef enum {
     OPT_FLAG = 0,         /* sets an int to 1 */
@@ -108,18 +110,18 @@ static const wl_option_t  options[] = {
     { "hold", 0, "S", M_CONNECT, OPT_DOUBLE, &cfg.hold, 0,
       "seconds to hold them idle, answering pings (0)" },
 
-    { "pairs", 'P', "N", M_CHAT, OPT_LONG, &cfg.pairs, 1,
+    { "pairs", 'P', "N", M_CHAT | M_BUSY, OPT_LONG, &cfg.pairs, 1,
       "(default 50)" },
     { "window", 'w', "W", M_CHAT, OPT_LONG, &cfg.window, 1,
       "closed loop: messages in flight per pair (16)" },
-    { "rate", 'r', "R", M_CHAT | M_API, OPT_DOUBLE, &cfg.rate, 0,
+    { "rate", 'r', "R", M_CHAT | M_API | M_BUSY, OPT_DOUBLE, &cfg.rate, 0,
       "open loop instead: R msgs/s in total; latency\n"
       "counts from the scheduled send time" },
-    { "duration", 'd', "S", M_CHAT | M_API, OPT_DOUBLE, &cfg.duration, 0.001,
-      "measured seconds (default 10)" },
-    { "warmup", 0, "S", M_CHAT | M_API, OPT_DOUBLE, &cfg.warmup, 0,
+    { "duration", 'd', "S", M_CHAT | M_API | M_BUSY, OPT_DOUBLE,
+      &cfg.duration, 0.001, "measured seconds (default 10)" },
+    { "warmup", 0, "S", M_CHAT | M_API | M_BUSY, OPT_DOUBLE, &cfg.warmup, 0,
       "unmeasured seconds first (default 1)" },
-    { "drain", 0, "S", M_CHAT | M_API, OPT_DOUBLE, &cfg.drain, 0,
+    { "drain", 0, "S", M_CHAT | M_API | M_BUSY, OPT_DOUBLE, &cfg.drain, 0,
       "wait for messages in flight at the end (2)" },
     { "size", 0, "B", M_CHAT, OPT_LONG, &cfg.size, 0,
       "pad each chat text to B bytes (JSON-like text)" },
@@ -128,8 +130,8 @@ static const wl_option_t  options[] = {
       "\n"
       "reconnect receivers until the pair's two\n"
       "welcome.processId are equal / different" },
-    { "placement-tries", 0, "N", M_CHAT, OPT_LONG, &cfg.placement_tries, 0,
-      "reconnects allowed per pair (50)" },
+    { "placement-tries", 0, "N", M_CHAT | M_BUSY, OPT_LONG,
+      &cfg.placement_tries, 0, "reconnects allowed per pair (50)" },
     { "peer-url", 0, "URL", M_CHAT, OPT_TEXT, &peer_arg, 0,
       "receivers connect here (another instance)" },
 
@@ -141,7 +143,15 @@ static const wl_option_t  options[] = {
     { "api-conns", 0, "N", M_API, OPT_LONG, &cfg.api_conns, 1,
       "keep-alive HTTP connections (default 8)" },
     { "api-pipeline", 0, "N", M_API, OPT_LONG, &cfg.api_pipeline, 1,
-      "requests in flight per HTTP connection (1)" }
+      "requests in flight per HTTP connection (1)" },
+
+    { "bomb-size", 0, "B", M_BUSY, OPT_LONG, &cfg.bomb_size, BOMB_MIN_SIZE,
+      "bytes each bomb inflates to (default 1047552:\n"
+      "1 KiB under ws_relay_max_message_size 1m)" },
+    { "bombs", 0, "LIST", M_BUSY, OPT_TEXT, &cfg.bombs, 0,
+      "the kinds sent in turn (default chat,deep,unclosed):\n"
+      "chat {\"type\":\"chat\",\"text\":[0,0,...,0]}, deep [[[[...,\n"
+      "unclosed {\"type\":\"chat\",\"text\":[0,0,... never closed" }
 };
 
 /*
@@ -161,11 +171,23 @@ static const struct {
     { M_CHAT, "chat mode: sender->receiver pairs", "", "" },
     { M_API, "api mode: POST send-to-user at a fixed rate to connected users",
       "  -r, --rate R           requests/s in total (default 1000)\n",
-      "  -d, --duration S, --warmup S, --drain S as in chat mode\n" }
+      "  -d, --duration S, --warmup S, --drain S as in chat mode\n" },
+    { M_BUSY, "busy mode: a bomber sends compressed bombs as fast as its "
+              "socket takes them;\na victim on its worker pings, "
+              "cross-worker pairs chat (two threads,\n"
+              "permessage-deflate always offered)",
+      "  -P, --pairs N          cross-worker chat pairs (default 4)\n"
+      "  -r, --rate R           pings and chats per second in total, "
+      "R / (1 + N) each\n"
+      "                         (default 50 each: a ping every 20 ms)\n"
+      "  -d, --duration S, --warmup S, --drain S as in chat mode\n"
+      "      --placement-tries N  victim reconnects allowed to reach the "
+      "bomber's\n                         worker (50)\n",
+      "" }
 };
 
 static const wl_mode_ops_t  *const mode_ops[MODE_MAX] = {
-    &wl_connect_mode, &wl_chat_mode, &wl_api_mode
+    &wl_connect_mode, &wl_chat_mode, &wl_api_mode, &wl_busy_mode
 };
 
 
@@ -218,7 +240,7 @@ usage(FILE *f)
     const wl_option_t  *o;
     size_t              s;
 
-    fprintf(f, "usage: wsload connect|chat|api [options]\n"
+    fprintf(f, "usage: wsload connect|chat|api|busy [options]\n"
             "\n"
             "Load generator for the WebSocket relay protocol (ws:// only).\n");
 
@@ -393,7 +415,7 @@ parse_args(int argc, char **argv)
 
     m = name_index(wl_mode_names, MODE_MAX, argv[1]);
     if (m < 0) {
-        die("unknown mode %s (connect, chat, api)", argv[1]);
+        die("unknown mode %s (connect, chat, api, busy)", argv[1]);
     }
     cfg.mode = (wl_mode_t) m;
     g_mode = mode_ops[m];
@@ -403,7 +425,7 @@ parse_args(int argc, char **argv)
     cfg.procs = 1;
     cfg.connections = 1000;
     cfg.concurrency = 256;
-    cfg.pairs = 50;
+    cfg.pairs = -1;             /* not given: 4 in busy mode, else 50 */
     cfg.window = 16;
     cfg.rate = -1;              /* not given: 1000 in api mode, else 0 */
     cfg.duration = 10;
@@ -413,6 +435,8 @@ parse_args(int argc, char **argv)
     cfg.close_wait = 2;
     cfg.placement_tries = 50;
     cfg.users = 100;
+    cfg.bomb_size = 1047552;
+    cfg.bombs = "chat,deep,unclosed";
     cfg.api_conns = 8;
     cfg.api_pipeline = 1;
     cfg.src_ips = 16;
@@ -478,8 +502,26 @@ parse_args(int argc, char **argv)
     }
     parse_url(&cfg.api_url, api_arg ? api_arg : buf, "http://", 80);
 
+    if (cfg.pairs < 0) {
+        cfg.pairs = (cfg.mode == MODE_BUSY) ? 4 : 50;
+    }
+
     if (cfg.rate < 0) {
-        cfg.rate = (cfg.mode == MODE_API) ? 1000 : 0;
+        cfg.rate = (cfg.mode == MODE_API) ? 1000
+                   : (cfg.mode == MODE_BUSY) ? 50.0 * (double) (1 + cfg.pairs)
+                   : 0;
+    }
+
+    if (cfg.mode == MODE_BUSY) {
+        if (cfg.rate <= 0) {
+            die("busy mode needs a rate above 0");
+        }
+        if (cfg.procs != 1) {
+            die("busy mode runs in one process");
+        }
+        cfg.threads = 2;
+        cfg.deflate = 1;
+        cfg.placement = PLACE_CROSS;
     }
 
     if (cfg.mode == MODE_API && cfg.rate <= 0) {

@@ -17,6 +17,7 @@ typedef enum {
     MODE_CONNECT = 0,
     MODE_CHAT,
     MODE_API,
+    MODE_BUSY,
     MODE_MAX
 } wl_mode_t;
 
@@ -55,6 +56,8 @@ typedef struct {
     double          timeout;
     double          close_wait;
     long            size;           /* chat text padded to this many bytes */
+    long            bomb_size;      /* busy mode: a bomb's inflated size */
+    const char     *bombs;          /* busy mode: the kinds sent in turn */
     int             deflate;        /* offer permessage-deflate */
     wl_placement_t  placement;
     long            placement_tries;
@@ -133,6 +136,17 @@ typedef struct {
     X(data_out,           "data message bytes sent (before deflate)")       \
     X(data_out_framed,    "data message bytes sent as framed")              \
     X(data_out_compressed, "data messages sent compressed")                 \
+    X(bombs_sent,         "bombs sent")                                     \
+    X(bombs_sent_window,  "bombs sent in the window")                       \
+    X(bomb_echoes,        "bombs answered with their chat (valid)")         \
+    X(bomb_refusals,      "bombs answered \"Invalid message format\"")      \
+    X(bomb_other,         "other replies to the bomber")                    \
+    X(bomb_answers_window, "bomb answers in the window")                    \
+    X(victim_placed,      "victims on the bomber's worker")                 \
+    X(pings_sent,         "victim pings sent")                              \
+    X(pongs,              "victim pongs received")                          \
+    X(pongs_window,       "pongs to pings scheduled in the window")         \
+    X(pings_lost,         "victim pings never answered")                    \
     X(gen_cpu_us,         "load generator CPU time in the window (us)")     \
     X(setup_cpu_us,       "load generator CPU time during setup (us)")
 
@@ -148,6 +162,7 @@ typedef enum {
     WH_API_HTTP,      /* scheduled request time to full reply */
     WH_API_DELIVERY,  /* scheduled request time to receipt by the user */
     WH_SEND_LAG,      /* open loop: scheduled time to the send being queued */
+    WH_PING,          /* busy mode: scheduled ping time to its pong */
     WH_MAX
 } wl_hist_id_t;
 

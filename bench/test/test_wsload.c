@@ -2,14 +2,16 @@
  * Tests of wsload's building blocks: SHA-1, base64, Sec-WebSocket-Accept,
  * the frame codec (RFC 6455 examples, byte-at-a-time parsing, fragments,
  * protocol errors), permessage-deflate (RFC 7692 examples, round trips,
- * RSV1 rules, the server's answer), the JSON lookup, sequence tracking
- * and histogram percentiles.  Correctness only: nothing here is timed.
+ * RSV1 rules, the server's answer), the JSON lookup, sequence tracking,
+ * histogram percentiles and busy mode's bombs.  Correctness only:
+ * nothing here is timed.
  */
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bomb.h"
 #include "hist.h"
 #include "json.h"
 #include "pmdeflate.h"
@@ -853,6 +855,113 @@ test_hist(void)
 }
 
 
+/*
+ * The array of a chat bomb from its '[' on: "0" (",0")*, a blank at most,
+ * then "]}" to the end.  Returns 1 when it is exactly that.
+ */
+static int
+chat_bomb_array_ok(const char *s, size_t n)
+{
+    size_t  i = 1;
+
+    if (n < 4 || s[0] != '[' || s[i++] != '0') {
+        return 0;
+    }
+
+    while (i + 1 < n && s[i] == ',' && s[i + 1] == '0') {
+        i += 2;
+    }
+
+    if (s[i] == ' ') {
+        i++;
+    }
+
+    return i + 2 == n && s[i] == ']' && s[i + 1] == '}';
+}
+
+
+static void
+test_bombs(void)
+{
+    static const size_t  sizes[] = { BOMB_MIN_SIZE, BOMB_MIN_SIZE + 1, 1000,
+                                      1001, 1047552, 1047553 };
+    static const char    head[] = "{\"type\":\"chat\",\"text\":[";
+    bomb_kind_t          kinds[4];
+    pmd_stream_t         d, in;
+    const uint8_t       *z;
+    uint8_t             *out;
+    const char          *v;
+    char                *buf;
+    size_t               i, j, n, vlen, zlen, olen, hl = sizeof(head) - 1;
+    int                  ok;
+
+    memset(&d, 0, sizeof(d));
+    memset(&in, 0, sizeof(in));
+    buf = malloc(1047553 + 1);
+
+    for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        n = sizes[i];
+        buf[n] = '#';
+
+        CHECK(bomb_text(BOMB_CHAT, buf, n) == 0 && buf[n] == '#'
+              && memcmp(buf, head, hl) == 0
+              && json_str_eq(buf, n, "type", "chat")
+              && json_get(buf, n, "text", &v, &vlen) == JSON_ARRAY
+              && v == buf + hl - 1 && vlen == n - hl
+              && chat_bomb_array_ok(v, n - hl + 1),
+              "chat bomb of %zu bytes: {\"type\":\"chat\",\"text\":[0,..,0]}",
+              n);
+
+        ok = bomb_text(BOMB_DEEP, buf, n) == 0 && buf[n] == '#';
+        for (j = 0; j < n; j++) {
+            ok = ok && buf[j] == '[';
+        }
+        CHECK(ok, "deep bomb of %zu bytes: [[[[...", n);
+
+        ok = bomb_text(BOMB_UNCLOSED, buf, n) == 0 && buf[n] == '#'
+             && memcmp(buf, head, hl) == 0
+             && json_get(buf, n, "text", &v, &vlen) == JSON_NONE;
+        for (j = hl; j < n; j++) {
+            ok = ok && buf[j] == ((j - hl) % 2 ? ',' : '0');
+        }
+        CHECK(ok, "unclosed bomb of %zu bytes: {\"type\":\"chat\","
+              "\"text\":[0,0,..", n);
+    }
+
+    CHECK(bomb_text(BOMB_CHAT, buf, BOMB_MIN_SIZE - 1) == -1
+          && bomb_text(BOMB_KINDS, buf, 1000) == -1,
+          "too small a bomb, or no such kind");
+
+    /* each compresses to about a thousandth and inflates back whole */
+    for (i = 0; i < BOMB_KINDS; i++) {
+        bomb_text((bomb_kind_t) i, buf, 1047552);
+        CHECK(pmd_deflate(&d, buf, 1047552, &z, &zlen) == 0 && zlen < 4096
+              && pmd_inflate(&in, z, zlen, 1 << 20, &out, &olen) == 0
+              && olen == 1047552 && memcmp(out, buf, olen) == 0,
+              "%s bomb: 1047552 bytes compressed to %zu and back",
+              bomb_kind_names[i], zlen);
+    }
+
+    CHECK(bomb_kinds_parse("chat,deep,unclosed", kinds, 4) == 3
+          && kinds[0] == BOMB_CHAT && kinds[1] == BOMB_DEEP
+          && kinds[2] == BOMB_UNCLOSED, "kinds: chat,deep,unclosed");
+    CHECK(bomb_kinds_parse("deep", kinds, 4) == 1 && kinds[0] == BOMB_DEEP,
+          "kinds: deep");
+    CHECK(bomb_kinds_parse("chat,chat,deep", kinds, 4) == 3
+          && kinds[1] == BOMB_CHAT, "kinds: a kind twice weighs double");
+    CHECK(bomb_kinds_parse("", kinds, 4) == -1
+          && bomb_kinds_parse("chat,", kinds, 4) == -1
+          && bomb_kinds_parse("chat,,deep", kinds, 4) == -1
+          && bomb_kinds_parse("chats", kinds, 4) == -1
+          && bomb_kinds_parse("deep,deep,deep,deep,deep", kinds, 4) == -1,
+          "kinds: empty, unknown or too many refused");
+
+    free(buf);
+    pmd_free(&d);
+    pmd_free(&in);
+}
+
+
 int
 main(void)
 {
@@ -873,6 +982,7 @@ main(void)
     test_json();
     test_stream();
     test_hist();
+    test_bombs();
 
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
