@@ -446,6 +446,17 @@ ngx_ws_relay_conn_read_handler(ngx_event_t *rev)
         }
     }
 
+    if (wc->yield) {
+        /*
+         * Back from the next pass, where nginx put this event before what
+         * epoll found: what the others were posted since (replies to send)
+         * goes first.
+         */
+        wc->yield = 0;
+        ngx_post_event(rev, &ngx_posted_events);
+        return;
+    }
+
     ngx_ws_relay_read_budget = NGX_WS_RELAY_READ_BUDGET;
 
     if (wc->in) {
@@ -516,7 +527,8 @@ ngx_ws_relay_conn_read_handler(ngx_event_t *rev)
         }
 
         if (++reads == NGX_WS_RELAY_READS_IN_ROW && rev->ready) {
-            ngx_post_event(rev, &ngx_posted_events);
+            /* the next pass: epoll and the timers come first */
+            ngx_post_event(rev, &ngx_posted_next_events);
             return;
         }
     }
@@ -614,11 +626,18 @@ ngx_ws_relay_conn_keep(ngx_ws_relay_conn_t *wc, u_char *pos, u_char *last)
         wc->in_last = last - pos;
     }
 
+    /*
+     * Not ngx_posted_events, which nginx empties in a loop: the next pass,
+     * after epoll and the timers have run.
+     */
+
     rev = wc->connection->read;
 
     if (!rev->posted) {
-        ngx_post_event(rev, &ngx_posted_events);
+        ngx_post_event(rev, &ngx_posted_next_events);
     }
+
+    wc->yield = 1;
 
     return NGX_AGAIN;
 }

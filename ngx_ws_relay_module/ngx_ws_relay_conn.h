@@ -80,7 +80,8 @@ struct ngx_ws_relay_conn_s {
     unsigned                      write_shutdown:1;
     /* the peer's FIN came: flush, then close */
     unsigned                      peer_closed:1;
-    unsigned                      overflow:1;
+    /* the read budget ran out: the others go first on the next pass */
+    unsigned                      yield:1;
 };
 
 
