@@ -426,6 +426,7 @@ ngx_int_t
 ngx_ws_relay_utf8_check(uint32_t *state, u_char *p, size_t len)
 {
     u_char      *end, b;
+    uint64_t     word;
     ngx_uint_t   need, range;
 
     static const u_char  lo[] = { 0x80, 0xa0, 0x80, 0x90, 0x80 };
@@ -436,6 +437,26 @@ ngx_ws_relay_utf8_check(uint32_t *state, u_char *p, size_t len)
     end = p + len;
 
     while (p < end) {
+
+        if (need == 0) {
+
+            /* ASCII, 8 bytes at a time: most text is */
+
+            while (end - p >= 8) {
+                ngx_memcpy(&word, p, 8);
+
+                if (word & 0x8080808080808080ULL) {
+                    break;
+                }
+
+                p += 8;
+            }
+
+            if (p == end) {
+                break;
+            }
+        }
+
         b = *p++;
 
         if (need == 0) {

@@ -16,13 +16,13 @@
 
 static u_char *ngx_ws_relay_json_value(u_char *p, u_char *end,
     ngx_ws_relay_json_value_t *v, const char **error);
-static u_char *ngx_ws_relay_json_scalar(u_char *p, u_char *end,
+static ngx_inline u_char *ngx_ws_relay_json_scalar(u_char *p, u_char *end,
     ngx_ws_relay_json_value_t *v, const char **error);
 static u_char *ngx_ws_relay_json_string_end(u_char *p, u_char *end,
     ngx_ws_relay_json_value_t *v);
-static u_char *ngx_ws_relay_json_number_end(u_char *p, u_char *end);
+static ngx_inline u_char *ngx_ws_relay_json_number_end(u_char *p, u_char *end);
 static size_t ngx_ws_relay_json_utf8(u_char *p, u_char *end);
-static u_char *ngx_ws_relay_json_space(u_char *p, u_char *end);
+static ngx_inline u_char *ngx_ws_relay_json_space(u_char *p, u_char *end);
 static ngx_int_t ngx_ws_relay_json_hex(u_char *p, uint32_t *cp);
 static u_char *ngx_ws_relay_json_put_wtf8(u_char *p, uint32_t cp);
 static double ngx_ws_relay_json_number(ngx_str_t *text);
@@ -273,7 +273,9 @@ ngx_ws_relay_json_value(u_char *p, u_char *end, ngx_ws_relay_json_value_t *v,
 }
 
 
-static u_char *
+/* inline: the reader's inner loop, once per value */
+
+static ngx_inline u_char *
 ngx_ws_relay_json_scalar(u_char *p, u_char *end, ngx_ws_relay_json_value_t *v,
     const char **error)
 {
@@ -420,7 +422,7 @@ ngx_ws_relay_json_string_end(u_char *p, u_char *end,
 
 /* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
 
-static u_char *
+static ngx_inline u_char *
 ngx_ws_relay_json_number_end(u_char *p, u_char *end)
 {
     u_char  *start;
@@ -535,7 +537,7 @@ ngx_ws_relay_json_utf8(u_char *p, u_char *end)
 
 /* JSON's white space, as JSON.parse() skips it */
 
-static u_char *
+static ngx_inline u_char *
 ngx_ws_relay_json_space(u_char *p, u_char *end)
 {
     while (p < end
