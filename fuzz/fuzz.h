@@ -26,18 +26,6 @@
     } while (0)
 
 
-/* json is a string of exactly the bytes of s */
-
-static inline ngx_uint_t
-fuzz_json_str_eq(json_t *json, ngx_str_t *s)
-{
-    return json_is_string(json)
-           && json_string_length(json) == s->len
-           && (s->len == 0
-               || ngx_memcmp(json_string_value(json), s->data, s->len) == 0);
-}
-
-
 /* nesting as the module counts it: an object or array is one level */
 
 static inline ngx_uint_t

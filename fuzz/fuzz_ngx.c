@@ -637,23 +637,3 @@ json_loadb(const char *buffer, size_t buflen, size_t flags,
 
     return json;
 }
-
-
-/* what a client would make of a text frame of ours */
-
-json_t *
-fuzz_json_parse(const u_char *p, size_t len)
-{
-    json_t        *json;
-    json_error_t   error;
-
-    fuzz_fail_pause(1);
-    json = json_loadb((const char *) p, len, JSON_REJECT_DUPLICATES, &error);
-    fuzz_fail_pause(0);
-
-    if (json == NULL) {
-        fprintf(stderr, "not JSON (%s): %.*s\n", error.text, (int) len, p);
-    }
-
-    return json;
-}

@@ -76,7 +76,5 @@ ngx_int_t fuzz_on_delivery(fuzz_conn_t *fc, u_char *data, size_t len);
 
 void fuzz_trace(const char *fmt, ...);
 
-json_t *fuzz_json_parse(const u_char *p, size_t len);
-
 
 #endif /* _FUZZ_NGX_H_INCLUDED_ */

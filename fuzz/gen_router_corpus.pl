@@ -1,9 +1,12 @@
 #!/usr/bin/perl
 
 # Writes the seed corpus of router_fuzz: every client message of the wire
-# protocol, valid and not, edge cases of JSON (nesting, numbers, duplicate
-# keys, escapes, invalid UTF-8, NUL), and sequences with Redis up (PUBLISH
-# replies, acks, timeouts), closed connections and failed allocations.
+# protocol, valid and not, edge cases of JSON as JSON.parse() reads it
+# (nesting up to 1000 levels, numbers beyond a double, -0, 0e5, 1.50,
+# duplicate names, \u0000, lone surrogates, escaped names and types,
+# invalid UTF-8), falsy fields, types that String() names, and sequences
+# with Redis up (PUBLISH replies, acks, timeouts), closed connections and
+# failed allocations.
 # Each file is a settings byte and records (see router_fuzz.c).
 #
 #   perl gen_router_corpus.pl [dir]       default dir: corpus/router
@@ -16,7 +19,7 @@ my $dir = shift // 'corpus/router';
 
 # settings bits of router_fuzz.c
 my %set = (fixed0 => 0x01, fixed1 => 0x02, redis => 0x04, fail => 0x08,
-           refuse2 => 0x10, capacity => 0x20, long_id => 0x40,
+           refuse2 => 0x10, capacity => 0x20, odd_id => 0x40,
            single => 0x80);
 
 # records: a control byte (connection, operation) and a payload
@@ -150,11 +153,13 @@ seed('not-json', [msg(0, 'hello'), msg(0, ''), msg(0, ' '),
                   msg(0, '"ping"'), msg(0, '42'), msg(0, 'null'),
                   msg(0, "\xef\xbb\xbf{\"type\":\"ping\"}")]);
 
-# JSON edge cases
-seed('nesting-32', [msg(0, '{"type":"chat","text":' . ('[' x 31) . (']' x 31)
-                           . '}')]);
-seed('nesting-33', [msg(0, '{"type":"chat","text":' . ('[' x 32) . (']' x 32)
-                           . '}')]);
+# JSON edge cases: a member's value may nest 1000 levels, not 1001
+seed('nesting-1000', [msg(0, '{"type":"chat","text":' . ('[' x 1000)
+                             . (']' x 1000) . '}')]);
+seed('nesting-1001', [msg(0, '{"type":"chat","text":' . ('[' x 1001)
+                             . (']' x 1001) . '}')]);
+seed('nesting-objects', [msg(0, '{"type":"chat","text":' . ('{"a":' x 999)
+                                . '[]' . ('}' x 999) . '}')]);
 seed('nesting-in-string', [msg(0, '{"type":"chat","text":"' . ('[' x 100)
                                   . '\\"{{{"}')]);
 single('nesting-2049', ('[' x 2049) . (']' x 2049));
@@ -167,10 +172,75 @@ seed('numbers', [msg(0, '{"type":"chat","text":1e400}'),
                  msg(0, '{"type":"chat","text":-0}'),
                  msg(0, '{"type":"chat","text":1.7976931348623157e308}'),
                  msg(0, '{"type":"chat","text":01}'),
-                 msg(0, '{"type":"chat","targetUserId":-0.0}')]);
+                 msg(0, '{"type":"chat","targetUserId":-0.0}'),
+                 msg(0, '{"type":"chat","targetUserId":0e5,"text":1.50}'),
+                 msg(0, '{"type":"chat","targetUserId":1e-400,'
+                        . '"text":[ 1E+2 , -0.0e-0 ]}'),
+                 msg(0, '{"type":"notification","targetUserId":"bob",'
+                        . '"action":-0,"data":0.000e99}'),
+                 msg(0, '{"type":"notification","targetUserId":"bob",'
+                        . '"action":1e400,"data":-1e400}')]);
+seed('falsy', [msg(3, '{"type":"register","userId":-0}'),
+               msg(3, '{"type":"register","userId":0e5}'),
+               msg(3, '{"type":"register","userId":1e-400}'),
+               msg(3, '{"type":"register","userId":[]}'),
+               msg(3, '{"type":"register","userId":{}}'),
+               msg(0, '{"type":"notification","targetUserId":0e-7}'),
+               msg(0, '{"type":"notification","targetUserId":"bob",'
+                      . '"action":"","data":false}'),
+               msg(0, '{"type":"notification","targetUserId":"bob",'
+                      . '"action":null,"data":""}'),
+               msg(0, '{"type":"notification","targetUserId":"bob",'
+                      . '"action":"0","data":[]}')]);
+seed('string-of-type', [msg(0, '{"type":1e400}'),
+                        msg(0, '{"type":-1e400}'),
+                        msg(0, '{"type":-0}'),
+                        msg(0, '{"type":1.50}'),
+                        msg(0, '{"type":0e5}'),
+                        msg(0, '{"type":123456789012345678}'),
+                        msg(0, '{"type":0.000001}'),
+                        msg(0, '{"type":1.5e-7}'),
+                        msg(0, '{"type":1e21}'),
+                        msg(0, '{"type":[1e21,1e-7,null,[2,[3,[]]],{},'
+                               . '"a,b",true]}'),
+                        msg(0, '{"type":[null]}'),
+                        msg(0, '{"type":[[],[null,null]]}'),
+                        msg(0, '{"type":false}'),
+                        msg(0, '{"type":"\\u0000"}'),
+                        msg(0, '{"type":"<\\u001f>"}')]);
 seed('duplicate-keys', [msg(0, '{"type":"ping","type":"chat"}'),
+                        msg(0, '{"type":"chat","type":"ping"}'),
                         msg(0, '{"type":"chat","targetUserId":"bob",'
-                               . '"text":{"a":1,"a":2}}')]);
+                               . '"text":{"a":1,"a":2}}'),
+                        msg(0, '{"type":"ping","targetUserId":"bob",'
+                               . '"type":"chat","targetUserId":"alice",'
+                               . '"text":1,"text":[2]}'),
+                        msg(3, '{"type":"register","userId":"x",'
+                               . '"userId":"carol"}'),
+                        msg(0, '{"type":"chat","type":5}')]);
+seed('escaped-names', [msg(0, '{"\\u0074ype":"ping"}'),
+                       msg(0, '{"\\u0074\\u0079\\u0070\\u0065":"ping"}'),
+                       msg(0, '{"type":"chat","\\u0074\\u0061\\u0072'
+                              . '\\u0067\\u0065\\u0074\\u0055\\u0073'
+                              . '\\u0065\\u0072\\u0049\\u0064":"bob"}'),
+                       msg(0, '{"type":"\\u0070ing"}'),
+                       msg(0, '{"type":"\\u0070\\u0069\\u006e\\u0067"}'),
+                       msg(0, '{"type":"\\u006e\\u006f\\u0074ification",'
+                              . '"targetUserId":"bob"}')]);
+seed('nul-names', [msg(0, '{"type\\u0000":"chat","type":"ping"}'),
+                   msg(0, '{"type":"ping","\\u0000":1,"a\\u0000b":{'
+                          . '"\\u0000":2}}'),
+                   msg(0, '{"type":"chat","text":{"\\u0000":"\\u0000"}}')]);
+seed('lone-surrogates', [msg(3, '{"type":"register","userId":"\\ud800"}'),
+                         msg(0, '{"type":"chat","targetUserId":"\\ud800",'
+                                . '"text":"\\udfff\\ud800x"}'),
+                         msg(1, '{"type":"notification",'
+                                . '"targetUserId":"\\ud800",'
+                                . '"data":["\\udc00"]}'),
+                         msg(0, '{"type":"\\udc00"}'),
+                         msg(0, '{"type":["\\ud800","\\udfff"]}'),
+                         msg(0, '{"type":"chat","text":"\\ud83d\\ude00'
+                                . '\\ud83d"}')]);
 seed('escapes', [msg(0, '{"type":"chat","text":"\\"\\\\\\/\\b\\f\\n\\r\\t'
                         . '\\u0041\\u00e9"}'),
                  msg(0, '{"type":"chat","text":"\\ud800"}'),
@@ -253,11 +323,20 @@ seed('capacity', [msg(3, '{"type":"ping"}'), reopen(3),
                   reopen(1)],
      settings => ['capacity', 'fixed0']);
 
-# a ws_relay_user_id value too long to be a user id: no identity
-seed('long-user-id', [msg(3, '{"type":"chat","text":"x"}'),
-                      msg(3, '{"type":"register","userId":"carol"}'),
-                      msg(0, '{"type":"chat","targetUserId":"carol"}')],
-     settings => ['long_id']);
+# an identity of 256 bytes with quotes, a backslash, control characters
+# and UTF-8 in it (router_fuzz.c): written escaped wherever it goes
+my $odd = "\"q\\\x01\x7f\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80\t" . ('x' x 241);
+(my $odd_json = $odd) =~ s/(["\\])/\\$1/g;
+$odd_json =~ s/\x01/\\u0001/g;
+$odd_json =~ s/\t/\\t/g;
+seed('odd-user-id', [msg(3, '{"type":"chat","text":"x"}'),
+                     msg(3, '{"type":"register","userId":"carol"}'),
+                     msg(3, '{"type":"register","userId":"' . $odd_json
+                            . '"}'),
+                     msg(0, '{"type":"notification","targetUserId":"'
+                            . $odd_json . '"}'),
+                     msg(3, '{"type":"chat","targetUserId":"alice"}')],
+     settings => ['odd_id']);
 
 # allocations that fail, at a few points
 for my $n (1, 3, 8, 20, 60, 150) {
