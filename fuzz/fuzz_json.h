@@ -46,20 +46,6 @@
 #include "ngx_ws_relay_json.h"
 
 
-/*
- * Known bugs of the module that the targets let pass; build with
- * KNOWN_BUGS=0 (-DFUZZ_KNOWN_BUGS=0) to have them found:
- *
- *   1. ngx_ws_relay_json_read(): long escaped names (FUZZ_KEY_READ);
- *   2. ngx_ws_relay_router_message(): long escaped types (router_fuzz.c,
- *      FUZZ_TYPE_READ);
- *   3. ngx_ws_relay_json_wtf8(): surrogate pairs of two sequences
- *      (json_fuzz.c).
- */
-#ifndef FUZZ_KNOWN_BUGS
-#define FUZZ_KNOWN_BUGS    1
-#endif
-
 #define FUZZ_JSON_FLAGS    (JSON_DECODE_ANY|JSON_ALLOW_NUL                   \
                             |JSON_DECODE_INT_AS_REAL)
 
@@ -71,18 +57,6 @@
 
 #define FUZZ_JSON_ANY_KEY  ((size_t) -1)
 
-/*
- * The names ngx_ws_relay_json_read() matches: known bug 1, it never
- * matches a member whose name has more than FUZZ_JSON_NAME_MAX bytes of
- * text between its quotes, even when escapes make it a short name:
- * {"\u0061\u0061\u0061\u0061\u0061\u0061":1} has no member "aaaaaa"
- * for it.
- */
-#if (FUZZ_KNOWN_BUGS)
-#define FUZZ_KEY_READ      FUZZ_JSON_NAME_MAX
-#else
-#define FUZZ_KEY_READ      FUZZ_JSON_ANY_KEY
-#endif
 
 
 typedef struct {

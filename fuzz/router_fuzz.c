@@ -63,13 +63,7 @@
  * images of surrogates could be confused with (fuzz_json.h), replies may
  * be missing or different: only their form, the registry and the leaks
  * are checked from then on.
- *
- * Known bugs let pass (FUZZ_KNOWN_BUGS, fuzz_json.h): 1, a member name
- * with more than 32 bytes of text is no protocol field (FUZZ_KEY_READ);
- * and 2, ngx_ws_relay_router_message() takes a "type" whose string has
- * more than 16 bytes of text between its quotes for an unsupported one,
- * escapes or not: {"type":"\u0070\u0069\u006e\u0067"} is "Unsupported
- * message type: ping", not a ping (FUZZ_TYPE_READ).
+
  */
 
 
@@ -107,15 +101,6 @@
     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"        \
     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 
-/*
- * The router's type names: known bug 2, a "type" string of more than 16
- * bytes of text between its quotes is never one of them.
- */
-#if (FUZZ_KNOWN_BUGS)
-#define FUZZ_TYPE_READ       16
-#else
-#define FUZZ_TYPE_READ       FUZZ_JSON_ANY_KEY
-#endif
 
 
 /* the members of a message that the protocol reads */
@@ -659,7 +644,7 @@ fuzz_expect(fuzz_conn_t *fc, const u_char *data, size_t len)
     fuzz_buf_t       b;
     fuzz_doc_t       doc;
     fuzz_pub_t      *pub;
-    fuzz_member_t   *m, *type_m;
+    fuzz_member_t   *m;
     fuzz_expect_t   *e;
 
     static const char  *names[] = {
@@ -688,17 +673,11 @@ fuzz_expect(fuzz_conn_t *fc, const u_char *data, size_t len)
         goto done;
     }
 
-    type_m = NULL;
-
     for (i = 0; i < FUZZ_F_N; i++) {
         m = fuzz_doc_member(&doc, (u_char *) names[i], strlen(names[i]),
-                            FUZZ_KEY_READ);
+                            FUZZ_JSON_ANY_KEY);
         if (m == NULL) {
             continue;
-        }
-
-        if (i == FUZZ_F_TYPE) {
-            type_m = m;
         }
 
         e->field[i] = fuzz_doc_value(&doc, m);
@@ -713,7 +692,6 @@ fuzz_expect(fuzz_conn_t *fc, const u_char *data, size_t len)
 
     for (route = 0; routes[route]; route++) {
         if (json_is_string(type)
-            && type_m->value_len - 2 <= FUZZ_TYPE_READ
             && fuzz_json_is_wtf8(type, (u_char *) routes[route],
                                  strlen(routes[route])))
         {

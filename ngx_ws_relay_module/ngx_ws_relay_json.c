@@ -13,6 +13,13 @@
 /* a string value of a number, and the digits JavaScript prints of it */
 #define NGX_WS_RELAY_JSON_NUMBER_LEN  32
 
+/*
+ * The longest member name a caller may ask for, and the longest JSON text
+ * such a name can be written as (\uXXXX for each byte).
+ */
+#define NGX_WS_RELAY_JSON_NAME_LEN    32
+#define NGX_WS_RELAY_JSON_NAME_TEXT   (6 * NGX_WS_RELAY_JSON_NAME_LEN)
+
 
 static u_char *ngx_ws_relay_json_value(u_char *p, u_char *end,
     ngx_ws_relay_json_value_t *v, const char **error);
@@ -37,7 +44,8 @@ ngx_int_t
 ngx_ws_relay_json_read(u_char *data, size_t len,
     ngx_ws_relay_json_field_t *fields, ngx_uint_t n, const char **error)
 {
-    u_char                     *p, *end, name[32];
+    u_char                     *p, *end;
+    u_char                      name[NGX_WS_RELAY_JSON_NAME_TEXT];
     size_t                      name_len;
     ngx_uint_t                  i;
     ngx_ws_relay_json_value_t   key, value;
@@ -102,7 +110,7 @@ ngx_ws_relay_json_read(u_char *data, size_t len,
             return NGX_ERROR;
         }
 
-        /* the names asked for are short: a longer one is none of them */
+        /* the names asked for are short: a longer text is none of them */
 
         if (key.text.len - 2 <= sizeof(name)) {
             if (key.escaped) {
@@ -1073,11 +1081,20 @@ ngx_ws_relay_json_wtf8(ngx_str_t *s)
             continue;
         }
 
-        /* a lone surrogate, as ngx_ws_relay_json_unescape() writes it */
+        /*
+         * A lone surrogate, as ngx_ws_relay_json_unescape() writes it; a
+         * high one followed by a low one would be a pair written apart.
+         */
 
         if (*p == 0xed && end - p >= 3 && p[1] >= 0xa0 && p[1] <= 0xbf
             && (p[2] & 0xc0) == 0x80)
         {
+            if (p[1] <= 0xaf && end - p >= 6 && p[3] == 0xed
+                && p[4] >= 0xb0 && p[4] <= 0xbf)
+            {
+                return 0;
+            }
+
             p += 3;
             continue;
         }

@@ -52,7 +52,7 @@ typedef struct {
 } ngx_ws_relay_json_value_t;
 
 
-/* a member the caller wants: found by its (unescaped) name */
+/* a member the caller wants: found by its (unescaped) name, 32 bytes at most */
 typedef struct {
     ngx_str_t                  name;
     ngx_ws_relay_json_value_t  value;

@@ -220,7 +220,7 @@ void
 ngx_ws_relay_router_message(ngx_ws_relay_conn_t *wc, u_char *data,
     size_t len)
 {
-    u_char                      name[16];
+    u_char                      name[6 * sizeof("notification")];
     size_t                      n;
     ngx_int_t                   rc;
     const char                 *error;
@@ -248,6 +248,8 @@ ngx_ws_relay_router_message(ngx_ws_relay_conn_t *wc, u_char *data,
     }
 
     type = &f[NGX_WS_RELAY_F_TYPE].value;
+
+    /* the longest type, each byte written as \uXXXX, at most */
 
     if (type->type == NGX_WS_RELAY_JSON_STRING
         && type->text.len - 2 <= sizeof(name))

@@ -108,6 +108,19 @@ $a->send_text('{"type":"chat","targetUserId":"nobody","targetUserId":"b",'
 is(main::raw_text($b), '{"type":"chat","text":"second","sender":"'
                        . $a->{id} . '","timestamp":N}', 'to b, the last text');
 main::raw_text($a);
+# names and types written with escapes, however long their text
+$a->send_text('{"\u0074\u0079\u0070\u0065":"\u0063\u0068\u0061\u0074",'
+              . '"\u0074\u0061\u0072\u0067\u0065\u0074\u0055\u0073\u0065'
+              . '\u0072\u0049\u0064":"b","text":"escaped"}');
+is(main::raw_text($b), '{"type":"chat","text":"escaped","sender":"'
+                       . $a->{id} . '","timestamp":N}',
+   'escaped names: a chat to b');
+main::raw_text($a);
+$a->send_text('{"type":"\u006e\u006f\u0074\u0069\u0066\u0069\u0063\u0061'
+              . '\u0074\u0069\u006f\u006e","targetUserId":"b"}');
+like(main::raw_text($a), qr/^\{"type":"notification_result"/,
+     'an escaped type of 72 bytes of text: a notification');
+main::raw_text($b);
 $a->send_text('{"type":"register","userId":"a","userId":""}');
 is(main::raw_text($a), '{"type":"error","message":'
                        . '"Missing userId in register message"}',
