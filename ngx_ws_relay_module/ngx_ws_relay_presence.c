@@ -34,6 +34,8 @@ typedef struct {
 
 
 static void ngx_ws_relay_presence_refresh(void);
+static ngx_int_t ngx_ws_relay_presence_member(const char *command,
+    ngx_str_t *user_id);
 static void ngx_ws_relay_presence_nodes_reply(redisAsyncContext *ac,
     void *r, void *privdata);
 static void ngx_ws_relay_presence_users_reply(redisAsyncContext *ac,
@@ -222,16 +224,9 @@ ngx_ws_relay_presence_joined(ngx_str_t *user_id)
 
     pr = &ngx_ws_relay_presence;
 
-    if (!pr->link->ready) {
+    if (ngx_ws_relay_presence_member("SADD", user_id) != NGX_OK) {
         return;
     }
-
-    (void) ngx_ws_relay_redis_link_command(pr->link,
-                                           ngx_ws_relay_redis_link_reply,
-                                           pr->link, "SADD %b %b",
-                                           pr->users_key.data,
-                                           pr->users_key.len,
-                                           user_id->data, user_id->len);
 
     /* the set may be new: it must never outlive its lease */
     (void) ngx_ws_relay_redis_link_command(pr->link,
@@ -246,17 +241,26 @@ ngx_ws_relay_presence_joined(ngx_str_t *user_id)
 void
 ngx_ws_relay_presence_left(ngx_str_t *user_id)
 {
+    (void) ngx_ws_relay_presence_member("SREM", user_id);
+}
+
+
+/* SADD or SREM of a user in this worker's set */
+
+static ngx_int_t
+ngx_ws_relay_presence_member(const char *command, ngx_str_t *user_id)
+{
     ngx_ws_relay_presence_t  *pr;
 
     pr = &ngx_ws_relay_presence;
 
     if (!pr->link->ready) {
-        return;
+        return NGX_DECLINED;
     }
 
-    (void) ngx_ws_relay_redis_link_command(pr->link,
+    return ngx_ws_relay_redis_link_command(pr->link,
                                            ngx_ws_relay_redis_link_reply,
-                                           pr->link, "SREM %b %b",
+                                           pr->link, "%s %b %b", command,
                                            pr->users_key.data,
                                            pr->users_key.len,
                                            user_id->data, user_id->len);
