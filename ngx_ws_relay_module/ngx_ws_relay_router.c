@@ -56,6 +56,7 @@ static void ngx_ws_relay_router_unsupported(ngx_ws_relay_conn_t *wc,
 static ngx_int_t ngx_ws_relay_router_user_id(ngx_ws_relay_conn_t *wc,
     ngx_ws_relay_json_value_t *v, const char *name, u_char *buf,
     ngx_str_t *id);
+static u_char *ngx_ws_relay_router_signed(u_char *p, ngx_str_t *sender);
 static void ngx_ws_relay_router_deliver(ngx_ws_relay_conn_t *wc,
     ngx_str_t *target, ngx_str_t *message, ngx_uint_t chat);
 static void ngx_ws_relay_router_delivered(ngx_ws_relay_delivery_t *d);
@@ -452,9 +453,7 @@ ngx_ws_relay_router_chat(ngx_ws_relay_conn_t *wc,
         p = ngx_ws_relay_json_copy(p, &text->text);
     }
 
-    p = ngx_cpymem(p, ",\"sender\":", sizeof(",\"sender\":") - 1);
-    p = ngx_ws_relay_json_write_string(p, sender);
-    p = ngx_sprintf(p, ",\"timestamp\":%uL}", ngx_ws_relay_now_ms());
+    p = ngx_ws_relay_router_signed(p, sender);
 
     chat.data = start;
     chat.len = p - start;
@@ -530,9 +529,7 @@ ngx_ws_relay_router_notification(ngx_ws_relay_conn_t *wc,
         p = ngx_ws_relay_json_copy(p, &data->text);
     }
 
-    p = ngx_cpymem(p, ",\"sender\":", sizeof(",\"sender\":") - 1);
-    p = ngx_ws_relay_json_write_string(p, sender);
-    p = ngx_sprintf(p, ",\"timestamp\":%uL}", ngx_ws_relay_now_ms());
+    p = ngx_ws_relay_router_signed(p, sender);
 
     text.data = start;
     text.len = p - start;
@@ -600,6 +597,22 @@ failed:
     ngx_ws_relay_router_send_error(wc, &error);
 
     return NGX_ERROR;
+}
+
+
+/*
+ * ,"sender":..,"timestamp":..} that end a relayed message: at most
+ * NGX_WS_RELAY_JSON_STR_LEN(sender->len) + NGX_INT64_LEN bytes beyond
+ * the text of the keys.
+ */
+
+static u_char *
+ngx_ws_relay_router_signed(u_char *p, ngx_str_t *sender)
+{
+    p = ngx_cpymem(p, ",\"sender\":", sizeof(",\"sender\":") - 1);
+    p = ngx_ws_relay_json_write_string(p, sender);
+
+    return ngx_sprintf(p, ",\"timestamp\":%uL}", ngx_ws_relay_now_ms());
 }
 
 
