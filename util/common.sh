@@ -192,3 +192,34 @@ bookworm_image() {
     rm -rf "$bookworm_rootfs"; bookworm_rootfs=
     docker image inspect "$image" >/dev/null 2>&1
 }
+
+# TAP-style results of the check scripts, counted in $passed and $failed.
+passed=0 failed=0
+ok()     { passed=$((passed + 1)); echo "ok - $*"; }
+not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
+say()    { echo "# $*"; }
+
+# check_handshake PREFIX REPLY: the reply (headers with \r removed, then
+# the first frames) to a handshake with RFC 6455's sample key is a 101
+# with the matching Sec-WebSocket-Accept, followed by the welcome.
+check_handshake() {
+    local what=$1 hs=$2
+
+    if head -1 <<<"$hs" | grep -q '^HTTP/1.1 101'; then
+        ok "${what}WebSocket handshake: $(head -1 <<<"$hs")"
+    else
+        not_ok "${what}WebSocket handshake gets 101: $(head -1 <<<"$hs")"
+    fi
+    if grep -qi '^Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=$' \
+            <<<"$hs"; then
+        ok "${what}Sec-WebSocket-Accept is right"
+    else
+        not_ok "${what}Sec-WebSocket-Accept is right"
+    fi
+    if grep -aq '"type":"welcome"' <<<"$hs"; then
+        ok "${what}welcome: $(grep -ao '{"type":"welcome"[^}]*}' <<<"$hs" \
+                              | head -1)"
+    else
+        not_ok "${what}the welcome message after the handshake"
+    fi
+}

@@ -30,11 +30,6 @@ net=$name-net
 
 mkdir -p "$work"
 
-passed=0 failed=0
-ok()     { passed=$((passed + 1)); echo "ok - $*"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
-say()    { echo "# $*"; }
-
 . "$top/util/common.sh"
 
 dockerd_pid= bookworm_rootfs=
@@ -161,21 +156,7 @@ hs=$(curl -sS -i -N --http1.1 --max-time 2 \
         -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \
         "$base/" 2>/dev/null | tr -d '\r' | tr '\0' ' ' || true)
 
-if head -1 <<<"$hs" | grep -q '^HTTP/1.1 101'; then
-    ok "WebSocket handshake: $(head -1 <<<"$hs")"
-else
-    not_ok "WebSocket handshake gets 101: $(head -1 <<<"$hs")"
-fi
-if grep -qi '^Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=' <<<"$hs"; then
-    ok "Sec-WebSocket-Accept is right"
-else
-    not_ok "Sec-WebSocket-Accept is right"
-fi
-if grep -aq '"type":"welcome"' <<<"$hs"; then
-    ok "welcome message: $(grep -ao '{"type":"welcome"[^}]*}' <<<"$hs" | head -1)"
-else
-    not_ok "welcome message after the handshake"
-fi
+check_handshake "" "$hs"
 
 if docker exec "$name-nginx" nginx -t -q 2>/dev/null; then
     ok "nginx -t in the container"

@@ -38,11 +38,6 @@ image=debian:bookworm
 name=ws-relay-fresh-$$
 src=/root/ngx_ws_relay_module
 
-passed=0 failed=0
-ok()     { passed=$((passed + 1)); echo "ok - $*"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
-say()    { echo "# $*"; }
-
 . "$top/util/common.sh"
 
 mkdir -p "$work"
@@ -192,21 +187,7 @@ else
 fi
 
 hs=$(probe "$c" handshake)
-if head -1 <<<"$hs" | grep -q '^HTTP/1.1 101'; then
-    ok "make run: WebSocket handshake: $(head -1 <<<"$hs")"
-else
-    not_ok "make run: WebSocket handshake gets 101: $(head -1 <<<"$hs")"
-fi
-if grep -qi '^Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=$' <<<"$hs"; then
-    ok "make run: Sec-WebSocket-Accept is right"
-else
-    not_ok "make run: Sec-WebSocket-Accept is right"
-fi
-if grep -aq '"type":"welcome"' <<<"$hs"; then
-    ok "make run: welcome: $(grep -ao '{"type":"welcome"[^}]*}' <<<"$hs" | head -1)"
-else
-    not_ok "make run: the welcome message after the handshake"
-fi
+check_handshake "make run: " "$hs"
 
 # Ctrl-C, and everything it started must be gone (exited processes that
 # the container's first process, a plain sleep, does not reap are zombies:

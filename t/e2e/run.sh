@@ -28,10 +28,9 @@ chromium=${CHROMIUM:-/usr/bin/chromium}
 out=$here/build
 prefix=$out/nginx
 
-say() { echo "# $*"; }
-fail() { echo "not ok - $*"; echo "0 passed, 1 failed"; exit 1; }
-
 . "$top/util/common.sh"
+
+fail() { echo "not ok - $*"; echo "0 passed, 1 failed"; exit 1; }
 
 # --- what it needs -----------------------------------------------------------
 [ -x "$chromium" ] || install_missing chromium

@@ -28,10 +28,9 @@ python=/usr/bin/python3
 out=$here/build
 prefix=$out/nginx
 
-say() { echo "# $*"; }
-fail() { echo "not ok - $*"; echo "0 passed, 1 failed"; exit 1; }
-
 . "$top/util/common.sh"
+
+fail() { echo "not ok - $*"; echo "0 passed, 1 failed"; exit 1; }
 
 # --- what it needs -----------------------------------------------------------
 "$python" -c 'import websockets' 2>/dev/null || install_missing python3-websockets
