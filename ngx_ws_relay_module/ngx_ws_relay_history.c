@@ -218,7 +218,7 @@ ngx_ws_relay_history_join(ngx_ws_relay_conn_t *wc,
  * The worker hears the user's channel: those who waited for it go on.
  * When it heard it before and lost it (the subscriber link went), the live
  * connections missed what came meanwhile: they catch up from the newest
- * kept message each was sent.
+ * kept message the worker heard.
  */
 
 void
