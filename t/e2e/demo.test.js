@@ -2,7 +2,9 @@
 // two different nginx workers register "alice" and "bob", each sends the
 // other a chat and a notification through the page's forms, and each must
 // receive the other's messages with the sender and both workers shown;
-// then nginx reloads and the pages must reconnect and chat on.
+// then nginx reloads and the pages must reconnect and chat on.  A page
+// whose connections are closed reconnects by itself, waiting longer each
+// time, and not after Disconnect.
 //
 // With the example's message history: a page closed while another sends to
 // its user, then opened again in the same browser, shows what it missed, in
@@ -318,6 +320,7 @@ async function main() {
       }
     }
 
+    await reconnects(browser, pageErrors);
     if (HISTORY) await history(browser, pageErrors);
     else console.log('# history cases skipped: E2E_HISTORY=off');
 
@@ -325,6 +328,43 @@ async function main() {
   } finally {
     await browser.close();
   }
+}
+
+// The page's own reconnects: the first connections are closed at once
+// (1011) by a route between the page and nginx, the next one goes through;
+// then the user disconnects.
+async function reconnects(browser, pageErrors) {
+  const FAILS = 4;
+  const page = await newPage(browser, 'gina', pageErrors);
+  let tries = 0;
+  await page.routeWebSocket(/\/$/, (ws) => {
+    if (++tries > FAILS) ws.connectToServer();
+    else ws.close({ code: 1011, reason: 'test' });
+  });
+  await attempt('after a close the page reconnects by itself, waiting longer each time', async () => {
+    await open(page, 'gina');
+    const delays = await page.$$eval('#log li.msg.info[data-type="reconnect"]',
+      (lis) => lis.reverse().map((li) => Number(li.dataset.delay)));
+    const problems = [];
+    if (delays.length !== FAILS) problems.push(`${delays.length} reconnects`);
+    delays.forEach((d, i) => {
+      const ceiling = 500 * 2 ** i;
+      if (!(d >= ceiling / 2 && d <= ceiling)) problems.push(`wait ${i + 1}: ${d} ms`);
+    });
+    if (problems.length) throw new Error(`${problems.join('; ')} (waits ${delays.join(', ')})`);
+    return `waits ${delays.join(', ')} ms`;
+  });
+  await attempt('after Disconnect it stays disconnected', async () => {
+    await page.click('#disconnect');
+    await page.waitForFunction(() =>
+      document.getElementById('status').dataset.state === 'closed', null, { timeout: WAIT });
+    await sleep(2000);
+    const state = await page.$eval('#status', (e) => e.dataset.state);
+    if (state !== 'closed' || tries !== FAILS + 1) {
+      throw new Error(`state ${state}, ${tries} connections`);
+    }
+  });
+  await page.context().close();
 }
 
 // The message history (ws_relay_history on in the example): carol sends,
