@@ -757,3 +757,52 @@ is("@lost", '', 'every chat right after the register was delivered');
 [error]
 [crit]
 [alert]
+
+
+
+=== TEST 13: ws_relay_history: the forms nginx -t accepts, in http, server and location, and those it refuses
+--- ws_session
+my $redis = "    ws_relay_redis 127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};\n";
+my $loc = sub { "    location = /ws {\n        ws_relay;\n$_[0]    }\n" };
+
+my @good = (
+    [http => "size=100 ttl=10m"],
+    [server => "size=1 ttl=1s"],
+    [location => "size=100 ttl=10m meta_ttl=1d"],
+    [location => "size=5 ttl=30s resume_unverified=on"],
+    [location => "size=5 ttl=1h meta_ttl=2d resume_unverified=on"],
+    [location => 'off'],
+);
+
+for my $case (@good) {
+    my ($where, $args) = @$case;
+    my $line = "ws_relay_history $args;\n";
+    my ($status, $out) = nginx_config_test(
+        http_config => $redis . ($where eq 'http' ? "    $line" : ''),
+        config => ($where eq 'server' ? "    $line" : '')
+                  . $loc->($where eq 'location' ? "        $line" : ''));
+    is($status, 0, "$where: \"$args\" is accepted") or diag($out);
+}
+
+my @bad = (
+    '',
+    'size=abc ttl=10m',
+    'size=-1 ttl=10m',
+    'size=100 ttl=abc',
+    'size=100 ttl=10m colour=red',
+    'size=100 ttl=10m resume_unverified=maybe',
+    'size=100 ttl=10m meta_ttl=abc',
+);
+
+for my $args (@bad) {
+    my ($status, $out) = nginx_config_test(
+        http_config => $redis,
+        config => $loc->("        ws_relay_history $args;\n"));
+    isnt($status, 0, "\"$args\": nginx -t fails");
+    like($out, qr/\[emerg\] .*ws_relay_history|\[emerg\] invalid/,
+         "\"$args\": an [emerg] says why") or diag($out);
+}
+--- no_error_log
+[error]
+[crit]
+[alert]

@@ -218,3 +218,35 @@ ok(main::gone_within($old, 6 + 5), 'the old worker exits');
 [error]
 [crit]
 [alert]
+
+
+
+=== TEST 6: ws_relay_drain: a time, in http only
+--- ws_session
+my $loc = "    location = /ws {\n        ws_relay;\n    }\n";
+
+for my $value ('2s', '500ms', '0') {
+    my ($status, $out) = nginx_config_test(
+        http_config => "    ws_relay_drain $value;\n", config => $loc);
+    is($status, 0, "ws_relay_drain $value is accepted") or diag($out);
+}
+
+my ($status, $out) = nginx_config_test(
+    http_config => "    ws_relay_drain abc;\n", config => $loc);
+isnt($status, 0, 'ws_relay_drain abc: nginx -t fails');
+like($out, qr/\[emerg\] .*ws_relay_drain/, 'an [emerg] says why');
+
+for my $where ('server', 'location') {
+    my $line = "ws_relay_drain 2s;\n";
+    my ($status, $out) = nginx_config_test(
+        config => $where eq 'server'
+                  ? "    $line$loc"
+                  : "    location = /ws {\n        ws_relay;\n        $line    }\n");
+    isnt($status, 0, "in $where: nginx -t fails");
+    like($out, qr/\[emerg\] "ws_relay_drain" directive is not allowed here/,
+         "in $where: not allowed here");
+}
+--- no_error_log
+[error]
+[crit]
+[alert]
