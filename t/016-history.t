@@ -112,15 +112,16 @@ for my $i (1 .. 6) {
 
     } else {
         $from->send_json({type => 'notification', targetUserId => 'bob',
-                          action => "a$i", data => {i => $i}});
+                          action => "a$i", data => {i => $i + 0}});
         $r = recv_msg($from);
         json_is($r, {type => 'notification_result', targetUserId => 'bob',
                      delivered => TRUE, connections => 2, queued => FALSE,
                      id => MSG_ID, timestamp => NOW},
                 "notification $i from $name: 2 connections, not queued,"
                 . ' an id');
-        $copy = {type => 'notification', action => "a$i", data => {i => $i},
-                 sender => $name, timestamp => NOW, id => $r->{id}};
+        $copy = {type => 'notification', action => "a$i",
+                 data => {i => $i + 0}, sender => $name, timestamp => NOW,
+                 id => $r->{id}};
     }
 
     push @ids, $r->{id};
@@ -291,6 +292,8 @@ $stay->expect_silence(0.1, 'nothing more for the connection that stayed');
 
 
 === TEST 4: resuming while messages pour in, on either worker: every message after since once, in order, with the ids of the sender's replies
+--- config eval
+main::config_for('size=1000 ttl=10m')
 --- ws_session
 my ($A, $B) = ws_open_per_worker('/ws', 2);
 my ($alice, $onA) = @$A;

@@ -100,8 +100,8 @@ my $pongs = grep { $_ && $_->[2] } @t;
 ok($pongs >= 20, "at least half got their pong before their close: $pongs");
 
 my ($last) = sort { $b <=> $a } map { $_->[0] } grep { defined } @t;
-ok(defined $last && $last < 2 + 3, sprintf('the last within the window and'
-                                           . ' a margin: %.2f s', $last // -1));
+ok(defined $last && $last < 2 + 3,
+   sprintf('the last within the window and a margin: %.2f s', $last // -1));
 ok($last >= 1, sprintf('not all at the start: the last at %.2f s',
                        $last // -1));
 my $spread = main::spread(@t);
@@ -130,8 +130,8 @@ my @t = main::close_times(\@c, $t0, 15);
 is(scalar(grep { $_ && defined $_->[1] && $_->[1] == 1001 } @t), 40,
    'each of the 40 clients gets close 1001');
 my ($last) = sort { $b <=> $a } map { $_->[0] } grep { defined } @t;
-ok(defined $last && $last < 2 + 3, sprintf('the last within the window and'
-                                           . ' a margin: %.2f s', $last // -1));
+ok(defined $last && $last < 2 + 3,
+   sprintf('the last within the window and a margin: %.2f s', $last // -1));
 my $spread = main::spread(@t);
 ok($spread >= 0.5, sprintf('spread over the window: 80%% of them %.2f s'
                            . ' apart', $spread));
@@ -241,7 +241,8 @@ for my $where ('server', 'location') {
     my ($status, $out) = nginx_config_test(
         config => $where eq 'server'
                   ? "    $line$loc"
-                  : "    location = /ws {\n        ws_relay;\n        $line    }\n");
+                  : "    location = /ws {\n        ws_relay;\n"
+                    . "        $line    }\n");
     isnt($status, 0, "in $where: nginx -t fails");
     like($out, qr/\[emerg\] "ws_relay_drain" directive is not allowed here/,
          "in $where: not allowed here");
