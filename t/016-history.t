@@ -674,6 +674,11 @@ my $r1 = main::chat($alice, 'bob', 'up');
 json_is($r1, main::chat_reply('bob', 1), 'Redis up: an id');
 my $seen = recv_msg($bob)->{id};
 
+# stored after $seen, lost with Redis below
+json_is(main::chat($alice, 'bob', 'up2'), main::chat_reply('bob', 1),
+        'another, stored');
+recv_msg($bob);
+
 redis_kill();
 api_wait('/api/health', sub { $_[0]{status} eq 'degraded' });
 
@@ -720,7 +725,7 @@ my $late = ws_open('/ws');
 json_is($late->call({type => 'register', userId => 'bob', since => $seen}),
         {type => 'register', status => 'success', userId => 'bob',
          timestamp => NOW, recovered => FALSE},
-        'since the message before Redis went: recovered false');
+        'since a message followed by one Redis lost: recovered false');
 json_is(recv_msg($late), {type => 'chat', text => 'back', sender => 'alice',
                           timestamp => NOW, id => $r2->{id}},
         'then the message Redis has');
