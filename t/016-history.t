@@ -146,6 +146,11 @@ is(join(' ', map { $_->[0] } @$stream), "@ids",
    'they are the ids of bob\'s stream in Redis');
 my $ttl = redis_cmd('PTTL', history_key('bob'));
 ok($ttl > 0 && $ttl <= 600_000, "the stream expires within ttl ($ttl ms)");
+my $meta = redis_cmd('PTTL', "$ENV{TEST_NGINX_RELAY_PREFIX}m:{bob}");
+ok($meta > 0 && $meta <= 86_400_000,
+   "its meta hash expires within meta_ttl, 1 day by default ($meta ms)");
+is((redis_numsub("$ENV{TEST_NGINX_RELAY_PREFIX}u:{bob}"))[0], 2,
+   'both workers hear bob\'s channel, named with the same hash tag');
 
 $_->expect_silence(0.3, 'nothing more for bob') for $bob1, $bob2;
 --- no_error_log
@@ -761,6 +766,37 @@ for my $i (1 .. 30) {
     push @lost, "$i (got $m->{text})" unless ($m->{text} // '') eq "m$i";
 }
 is("@lost", '', 'every chat right after the register was delivered');
+--- no_error_log
+[error]
+[crit]
+[alert]
+
+
+
+=== TEST 14: a replay longer than a page and than the send buffer, to a client that reads slowly: every message, in order
+--- config eval
+main::config_for('size=1000 ttl=10m')
+--- ws_session
+# 400 chats of 4 KB: 1.6 MB to replay, ws_relay_send_buffer is 1 MB
+my $alice = ws_open('/ws');
+$alice->call({type => 'register', userId => 'alice'});
+my $n = 400;
+my $pad = 'x' x 4000;
+$alice->send_raw(join '', map { ws_json({type => 'chat', targetUserId => 'bob',
+                                         text => "m$_ $pad"}) } 1 .. $n);
+my @r = map { recv_msg($alice, 10) } 1 .. $n;
+is(scalar(grep { $_->{queued} } @r), $n, "$n chats queued");
+
+my $bob = ws_open('/ws', rcvbuf => 8192);
+json_is($bob->call({type => 'register', userId => 'bob', since => '0'}),
+        {type => 'register', status => 'success', userId => 'bob',
+         timestamp => NOW, recovered => TRUE}, 'since "0": recovered');
+my @got = recv_until($bob, sub { ($_[0]{text} // '') =~ /^m$n / }, 30);
+is(join(' ', map { ($_->{text} // $_->{type}) =~ s/ x+$//r } @got),
+   join(' ', map { "m$_" } 1 .. $n), "then the $n, in order");
+is(join(' ', map { $_->{id} // '-' } @got),
+   join(' ', map { $_->{id} } @r), 'with the ids of their replies');
+$bob->expect_silence(0.5, 'nothing more');
 --- no_error_log
 [error]
 [crit]
