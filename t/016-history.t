@@ -283,6 +283,7 @@ my $again = ws_open('/ws');
 json_is($again->call({type => 'register', userId => 'bob'}),
         {type => 'register', status => 'success', userId => 'bob',
          timestamp => NOW}, 'a register without since: the reply of old');
+$again->expect_silence(0.3, 'and nothing replayed');
 json_is($again->call({type => 'resume', since => $seen}),
         {type => 'resume', status => 'success', recovered => TRUE,
          timestamp => NOW}, 'resume since m7: recovered');
@@ -704,6 +705,17 @@ json_is(main::chat($carol, 'bob', 'across'),
         {type => 'chat_delivered', targetUserId => 'bob', delivered => FALSE,
          queued => FALSE, timestamp => NOW},
         'across workers: not delivered, not queued, no id');
+
+# whichever worker answers, bob's is reached only from his own
+my $api = api_post('/api/send-to-user', {userId => 'bob', message => 'api'});
+json_is($api, {success => $api && $api->{delivered} ? TRUE : FALSE,
+               delivered => NUMBER, queued => FALSE, userId => 'bob'},
+        'POST: not queued, no id');
+if ($api && $api->{delivered}) {
+    json_is(recv_msg($bob), {type => 'notification', message => 'api',
+                             sender => 'system', timestamp => NOW},
+            'the copy has no id');
+}
 
 $plain->send_json({type => 'register', userId => 'dan'});
 json_is(recv_msg($plain, 5), {type => 'register', status => 'success',
