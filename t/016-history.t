@@ -844,6 +844,7 @@ my @bad = (
     '',
     'size=abc ttl=10m',
     'size=-1 ttl=10m',
+    'size=0 ttl=10m',
     'size=100 ttl=abc',
     'size=100 ttl=10m colour=red',
     'size=100 ttl=10m resume_unverified=maybe',
