@@ -660,6 +660,8 @@ ngx_ws_relay_bus_stored(redisAsyncContext *ac, void *r, void *privdata)
     hid.data = (u_char *) reply->element[0]->str;
     hid.len = reply->element[0]->len;
 
+    ngx_ws_relay_stat_add(history_stored, 1);
+
     ngx_ws_relay_delivery_stored(id, &hid);
     ngx_ws_relay_delivery_published(id, (ngx_int_t) reply->element[1]->integer);
 }

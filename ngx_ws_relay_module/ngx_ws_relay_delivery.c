@@ -229,6 +229,8 @@ ngx_ws_relay_delivery_unstored(uint64_t id)
 {
     ngx_ws_relay_delivery_t  *d;
 
+    ngx_ws_relay_stat_add(history_failed, 1);
+
     d = ngx_ws_relay_delivery_find(id);
     if (d == NULL) {
         return;

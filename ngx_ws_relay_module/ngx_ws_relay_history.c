@@ -13,6 +13,7 @@
 #include "ngx_ws_relay_frame.h"
 #include "ngx_ws_relay_history.h"
 #include "ngx_ws_relay_registry.h"
+#include "ngx_ws_relay_shm.h"
 
 
 /* a page of replay: at most this many messages, and about this many bytes */
@@ -343,6 +344,7 @@ ngx_ws_relay_history_page(redisAsyncContext *ac, void *reply,
         json.len = e[i + 1]->len;
 
         ngx_ws_relay_history_send(wc, &json, &id);
+        ngx_ws_relay_stat_add(replayed, 1);
 
         ngx_memcpy(r->since.data, id.data, id.len);
         r->since.len = id.len;

@@ -553,6 +553,11 @@ ngx_ws_relay_router_joined(ngx_ws_relay_conn_t *wc, ngx_uint_t type,
         recovered = 0;
     }
 
+    if (recovered >= 0) {
+        ngx_ws_relay_stat_add(resumes, 1);
+        ngx_ws_relay_stat_add(resumes_unrecovered, recovered ? 0 : 1);
+    }
+
     user_id = &wc->user->sn.str;
 
     start = ngx_ws_relay_json_scratch(
