@@ -756,7 +756,7 @@ main::redis_managed() ? 'ws relay: redis commands link lost' : []
 
 
 
-=== TEST 12: with history on, a user is reachable from the other worker as soon as register answers, with or without since
+=== TEST 12: with history on, a user is reachable from the other worker as soon as register answers, with or without since, or as soon as the welcome names an identity set by nginx
 --- ws_session
 my ($A, $B) = ws_open_per_worker('/ws', 1);
 my ($a, $b) = ($A->[0], $B->[0]);
@@ -778,6 +778,25 @@ for my $i (1 .. 30) {
     push @lost, "$i (got $m->{text})" unless ($m->{text} // '') eq "m$i";
 }
 is("@lost", '', 'every chat right after the register was delivered');
+
+my (@lost2, $across);
+for my $i (1 .. 30) {
+    my $v = ws_open('/verified', headers => ['X-User-Id' => "v$i"],
+                    welcome => {userId => "v$i"});
+    $across++ if $v->{pid} != $a->{pid};
+
+    my $r = main::chat($a, "v$i", "n$i");
+    if (!$r->{delivered}) {
+        push @lost2, $i;
+        next;
+    }
+
+    my $m = recv_msg($v);
+    push @lost2, "$i (got $m->{text})" unless ($m->{text} // '') eq "n$i";
+    $v->close;
+}
+is("@lost2", '', 'every chat right after the welcome of an identity set by'
+                 . " nginx was delivered ($across across workers)");
 --- no_error_log
 [error]
 [crit]
@@ -811,6 +830,40 @@ is(join(' ', map { $_->{id} // '-' } @got),
 $bob->expect_silence(0.5, 'nothing more');
 --- no_error_log
 [error]
+[crit]
+[alert]
+
+
+
+=== TEST 15: Redis drops the subscriber links: what was kept meanwhile reaches the user once they are back, in order, once
+--- ws_session
+my ($A, $B) = ws_open_per_worker('/ws', 1);
+my ($alice, $bob) = ($A->[0], $B->[0]);
+wait_presence({});
+$alice->call({type => 'register', userId => 'alice'});
+$bob->call({type => 'register', userId => 'bob'});
+main::chat($alice, 'bob', 'm1');
+recv_msg($bob);
+
+is(redis_cmd('CLIENT', 'KILL', 'TYPE', 'pubsub'), 2,
+   'Redis drops the two subscriber links');
+my @r = map { main::chat($alice, 'bob', "m$_") } 2 .. 6;
+is(join(' ', map { defined $_->{id} ? 'id' : 'none' } @r),
+   join(' ', ('id') x 5), 'each is kept: its reply has an id');
+
+my @got = main::recv_until($bob, sub { ($_[0]{text} // '') eq 'm6' }, 10);
+is(join(' ', map { $_->{text} // $_->{type} } @got), 'm2 m3 m4 m5 m6',
+   'bob gets each, live or once the links are back, in order, once');
+is(join(' ', map { $_->{id} // '-' } @got),
+   join(' ', map { $_->{id} // '-' } @r), 'with the ids of their replies');
+$bob->expect_silence(0.5, 'nothing more');
+
+json_is(main::chat($alice, 'bob', 'm7'), main::chat_reply('bob', 1),
+        'then delivered live again');
+is(recv_msg($bob)->{text}, 'm7', 'bob gets it');
+--- error_log
+ws relay: redis subscriber link lost
+--- no_error_log
 [crit]
 [alert]
 
