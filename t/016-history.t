@@ -869,6 +869,50 @@ ws relay: redis subscriber link lost
 
 
 
+=== TEST 16: user ids with braces, spaces, escapes and 256 bytes: delivered across workers with ids, queued, resumed
+--- ws_session
+my ($A, $B) = ws_open_per_worker('/ws', 1);
+my ($alice) = $A->[0];
+wait_presence({});
+$alice->call({type => 'register', userId => 'alice'});
+
+for my $user ('{x}', 'a}b', '}', '{', 'a b', "\x{e9}\x{263a}", '%7B"\\',
+              'u' x 256)
+{
+    my $shown = length $user > 20 ? substr($user, 0, 8) . '...' : $user;
+    my ($c) = @{ (ws_open_per_worker('/ws', 1, pids => [$B->[0]{pid}]))[0] };
+    $c->call({type => 'register', userId => $user});
+
+    my $r1 = main::chat($alice, $user, 'live');
+    json_is($r1, main::chat_reply($user, 1), "\"$shown\": delivered");
+    json_is(recv_msg($c), {type => 'chat', text => 'live', sender => 'alice',
+                           timestamp => NOW, id => $r1->{id}},
+            "\"$shown\": the copy on the other worker, with the id");
+    $c->close;
+
+    my $r2 = main::chat($alice, $user, 'kept');
+    json_is($r2, main::chat_reply($user, 0), "\"$shown\": queued");
+
+    my $back = ws_open('/ws');
+    json_is($back->call({type => 'register', userId => $user,
+                         since => $r1->{id}}),
+            {type => 'register', status => 'success', userId => $user,
+             timestamp => NOW, recovered => TRUE},
+            "\"$shown\": register with since, recovered");
+    json_is(recv_msg($back), {type => 'chat', text => 'kept',
+                              sender => 'alice', timestamp => NOW,
+                              id => $r2->{id}},
+            "\"$shown\": then what was kept");
+    $back->expect_silence(0.3, "\"$shown\": nothing more");
+    $back->close;
+}
+--- no_error_log
+[error]
+[crit]
+[alert]
+
+
+
 === TEST 13: ws_relay_history: the forms nginx -t accepts, in http, server and location, and those it refuses
 --- ws_session
 my $redis = "    ws_relay_redis 127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};\n";
