@@ -913,6 +913,60 @@ for my $user ('{x}', 'a}b', '}', '{', 'a b', "\x{e9}\x{263a}", '%7B"\\',
 
 
 
+=== TEST 17: an identity set by nginx: register and resume sent at once are answered as always, even before the worker hears the user
+--- ws_session
+# Fresh users, and the message sent with the upgrade: it is read before
+# the worker hears the user's channel. A client written for the old
+# server registers as soon as it is connected.
+for my $i (1 .. 5) {
+    my $c = ws_open('/verified', headers => ['X-User-Id' => "w$i"],
+                    welcome => {userId => "w$i"},
+                    pipeline => ws_json({type => 'register',
+                                         userId => "w$i"}));
+    json_is(recv_msg($c), {type => 'register', status => 'success',
+                           userId => "w$i", timestamp => NOW},
+            "w$i: register at once: the reply of old");
+
+    my $d = ws_open('/verified', headers => ['X-User-Id' => "r$i"],
+                    welcome => {userId => "r$i"},
+                    pipeline => ws_json({type => 'resume', since => '0'}));
+    json_is(recv_msg($d), {type => 'resume', status => 'success',
+                           recovered => TRUE, timestamp => NOW},
+            "r$i: resume at once: recovered");
+
+    $_->expect_silence(0.2, 'nothing more') for $c, $d;
+}
+--- no_error_log
+[error]
+[crit]
+[alert]
+
+
+
+=== TEST 18: two registers in one write, with history on: each answered in turn, the last one holds, as without history
+--- ws_session
+for my $path ('/off', '/ws') {
+    my $e = ws_open($path);
+    $e->send_raw(ws_json({type => 'register', userId => "first$path"})
+                 . ws_json({type => 'register', userId => "second$path"}));
+    json_is(recv_msg($e), {type => 'register', status => 'success',
+                           userId => $_, timestamp => NOW},
+            "$path, two registers at once: \"$_\" answered")
+        for "first$path", "second$path";
+
+    my $f = ws_open('/off');
+    json_is($f->call({type => 'notification', targetUserId => "second$path"}),
+            {type => 'notification_result', targetUserId => "second$path",
+             delivered => TRUE, connections => 1, timestamp => NOW},
+            "$path: the connection is \"second$path\"");
+}
+--- no_error_log
+[error]
+[crit]
+[alert]
+
+
+
 === TEST 13: ws_relay_history: the forms nginx -t accepts, in http, server and location, and those it refuses
 --- ws_session
 my $redis = "    ws_relay_redis 127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};\n";
