@@ -741,21 +741,24 @@ ngx_ws_relay_bus_stored(redisAsyncContext *ac, void *r, void *privdata)
         return;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
-        || reply->element[0]->type != REDIS_REPLY_STRING
-        || reply->element[0]->len == 0
-        || reply->element[0]->len > NGX_WS_RELAY_ID_LEN
-        || reply->element[1]->type != REDIS_REPLY_INTEGER)
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+        && reply->element[0]->type == REDIS_REPLY_STRING
+        && reply->element[1]->type == REDIS_REPLY_INTEGER)
     {
+        hid.data = (u_char *) reply->element[0]->str;
+        hid.len = reply->element[0]->len;
+
+    } else {
+        ngx_str_null(&hid);
+    }
+
+    if (ngx_ws_relay_wire_id_valid(&hid) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, ngx_ws_relay_bus.log, 0,
                       "ws relay: redis history script answered with an "
                       "unexpected reply");
         ngx_ws_relay_delivery_unstored(id);
         return;
     }
-
-    hid.data = (u_char *) reply->element[0]->str;
-    hid.len = reply->element[0]->len;
 
     ngx_ws_relay_stat_add(history_stored, 1);
 
