@@ -15,6 +15,7 @@
 // matched to requests: chat() and notify() resolve with the server's
 // chat_delivered and notification_result, ping() with the pong.
 
+// a message id, as the server takes it in "since": at most 15 digits a part
 const ID = /^(\d{1,15})(?:-(\d{1,15}))?$/;
 const REPLIES = new Set(['welcome', 'register', 'pong', 'chat_delivered',
                          'notification_result', 'error']);
@@ -41,18 +42,13 @@ export class RelayError extends Error {
 }
 
 // Message ids "<ms>-<seq>" (or "<ms>", "0"): <0, 0, >0 as a is before, the
-// same as, after b; two integers each, of any length.
+// same as, after b.  Two integers each (of at most 15 digits, exact as
+// numbers): "<ms>-10" is after "<ms>-9".
 export function compareIds(a, b) {
   const x = ID.exec(a);
   const y = ID.exec(b);
   if (!x || !y) throw new TypeError(`not a message id: ${x ? b : a}`);
-  return compareNumbers(x[1], y[1]) || compareNumbers(x[2] || '0', y[2] || '0');
-}
-
-function compareNumbers(a, b) {
-  a = a.replace(/^0+(?=.)/, '');
-  b = b.replace(/^0+(?=.)/, '');
-  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+  return Number(x[1]) - Number(y[1]) || Number(x[2] || 0) - Number(y[2] || 0);
 }
 
 export function connect(url, options) {
