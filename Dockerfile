@@ -1,5 +1,5 @@
 # ngx_ws_relay_module in a container: Debian's nginx with the module, the
-# example config and the demo page.
+# example config, the demo page and the client library it imports.
 #
 #   docker build -t ngx-ws-relay .                 # nginx + module (default)
 #   docker build -t ngx-ws-relay-redis --target redis .   # a Redis from Debian
@@ -47,7 +47,7 @@ EXPOSE 6379
 CMD ["redis-server", "--bind", "0.0.0.0", "--protected-mode", "no", \
      "--save", "", "--appendonly", "no", "--dir", "/tmp", "--logfile", ""]
 
-# --- runtime: nginx + the module + the example config + the demo -----------
+# --- runtime: nginx + the module + the example config + the demo and client
 FROM debian:bookworm
 
 RUN apt-get update \
@@ -60,6 +60,7 @@ RUN apt-get update \
 COPY --from=build /ngx_ws_relay_module.so /usr/lib/nginx/modules/
 COPY nginx.conf.example /etc/nginx/nginx.conf.example
 COPY demo /usr/share/nginx/html/demo
+COPY client/ws-relay-client.js /usr/share/nginx/html/client/
 
 # The example config, adapted: nginx's prefix here is /usr/share/nginx
 # (modules/ -> /usr/lib/nginx/modules, html/), logs go to stderr/stdout,

@@ -5,6 +5,8 @@
 #   make run      nginx + a local Redis on nginx.conf.example, foreground
 #   make fuzz     run the libFuzzer targets for a bounded time
 #   make e2e      the demo page in headless Chromium (part of make test)
+#   make client-test  the client library in Node and in headless Chromium
+#                     (part of make test)
 #   make docker-check  build the images, run them, check health + handshake
 #   make fresh-check   make test and make run in new debian:bookworm
 #                      containers on the committed tree (Docker)
@@ -34,7 +36,7 @@ TEST_REDIS_PORT ?= 6399
 FUZZ_SECONDS    ?= 60
 
 .PHONY: all module deps test-deps test test-asan test-valgrind run fuzz \
-        e2e docker-check fresh-check bench soak clean
+        e2e client-test docker-check fresh-check bench soak clean
 
 all: module
 
@@ -86,6 +88,7 @@ test: test-deps module
 	    prove -r t/
 	MODULE_SO=$(MODULE_SO) t/interop/run.sh
 	$(MAKE) e2e
+	$(MAKE) client-test
 
 # TESTS="t/001-handshake.t ..." runs only those files
 TESTS ?=
@@ -100,6 +103,9 @@ test-valgrind: test-deps
 
 e2e: test-deps module
 	MODULE_SO=$(MODULE_SO) t/e2e/run.sh
+
+client-test: test-deps module
+	MODULE_SO=$(MODULE_SO) t/client/run.sh
 
 docker-check:
 	util/docker-check.sh
@@ -124,5 +130,5 @@ fuzz: module
 	$(MAKE) -C fuzz run SECONDS=$(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(BUILD) t/servroot* t/e2e/build
+	rm -rf $(BUILD) t/servroot* t/e2e/build t/client/build
 	$(MAKE) -C bench clean

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the Docker images (nginx + the module, and a Redis), runs them on a
 # private Docker network with the relay published on 127.0.0.1, and checks
-# that /api/health answers, the demo page is served and a WebSocket
-# handshake gets 101 and the welcome message.  Containers and network are
-# always removed; the images stay (compose.yaml uses the same names).
+# that /api/health answers, the demo page and the client library are
+# served and a WebSocket handshake gets 101 and the welcome message.
+# Containers and network are always removed; the images stay (compose.yaml
+# uses the same names).
 #
 # Works without an image registry: when debian:bookworm is not there it is
 # made with debootstrap from the host's apt mirror and `docker import`.
@@ -146,6 +147,18 @@ if grep -q '<title>' <<<"$demo"; then
     ok "GET /demo/ serves the demo page"
 else
     not_ok "GET /demo/ serves the demo page"
+fi
+
+# the client library, which the demo page imports: browsers load an ES
+# module only when it comes as JavaScript
+client=$(curl -fsS -i --max-time 2 "$base/client/ws-relay-client.js" 2>/dev/null \
+         | tr -d '\r') || client=
+if grep -qi '^Content-Type: text/javascript' <<<"$client" \
+   && grep -q '^export function connect' <<<"$client"; then
+    ok "GET /client/ws-relay-client.js serves the client library as JavaScript"
+else
+    not_ok "GET /client/ws-relay-client.js serves the client library as JavaScript:" \
+           "$(grep -i '^Content-Type' <<<"$client" || head -1 <<<"$client")"
 fi
 
 # The WebSocket handshake: the connection stays open, so curl stops at its

@@ -5,10 +5,11 @@
 #
 #   1. `make test`: every suite passes (the summaries are printed);
 #   2. `make run`: nginx answers GET /api/health with "status":"ok" (Redis
-#      connected), serves the demo page, and answers a WebSocket
-#      handshake with 101, the right Sec-WebSocket-Accept and the welcome
-#      message; then Ctrl-C (SIGINT to its process group) stops it, and no
-#      make, nginx or redis-server is left running.
+#      connected), serves the demo page and the client library, and
+#      answers a WebSocket handshake with 101, the right
+#      Sec-WebSocket-Accept and the welcome message; then Ctrl-C (SIGINT
+#      to its process group) stops it, and no make, nginx or redis-server
+#      is left running.
 #
 # The only thing installed by hand in the containers is `make`. They
 # reach the package registries as a new machine would; when those are
@@ -184,6 +185,15 @@ if head -1 <<<"$demo" | grep -q '^HTTP/1.1 200' && grep -q '<title>' <<<"$demo";
     ok "make run: GET /demo/ serves the demo page: $(grep -o '<title>[^<]*' <<<"$demo" | head -1)"
 else
     not_ok "make run: GET /demo/ serves the demo page: $(head -1 <<<"$demo")"
+fi
+
+client=$(probe "$c" /client/ws-relay-client.js)
+if head -1 <<<"$client" | grep -q '^HTTP/1.1 200' \
+   && grep -qi '^Content-Type: text/javascript' <<<"$client"; then
+    ok "make run: GET /client/ws-relay-client.js serves the client library as JavaScript"
+else
+    not_ok "make run: GET /client/ws-relay-client.js serves the client library as JavaScript:" \
+           "$(head -1 <<<"$client"), $(grep -i '^Content-Type' <<<"$client")"
 fi
 
 hs=$(probe "$c" handshake)
