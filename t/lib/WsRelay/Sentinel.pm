@@ -60,6 +60,9 @@ my $Starter = $$;
 # port => pid, and port => the arguments it was started with
 my (%Pid, %Args);
 
+# the passwords of this set: the Redis servers', the sentinels' (or '')
+my ($Password, $SentinelPassword) = ('', '');
+
 
 sub first_master_port { $Base }
 sub first_replica_port { $Base + 1 }
@@ -86,12 +89,19 @@ sub server_cmd {
                                      Timeout => 2)
         or die "redis: cannot connect to 127.0.0.1:$port: $!\n";
 
-    my $req = '*' . @args . "\r\n";
-    $req .= '$' . length($_) . "\r\n$_\r\n" for @args;
-    print $sock $req;
+    my $pass = (grep { $_ == $port } sentinel_ports()) ? $SentinelPassword
+                                                       : $Password;
+    my @cmds = (($pass ne '' ? (['AUTH', $pass]) : ()), \@args);
+
+    for my $cmd (@cmds) {
+        my $req = '*' . @$cmd . "\r\n";
+        $req .= '$' . length($_) . "\r\n$_\r\n" for @$cmd;
+        print $sock $req;
+    }
 
     my $buf = '';
-    my $reply = WsRelay::Redis::read_reply($sock, \$buf);
+    my $reply;
+    $reply = WsRelay::Redis::read_reply($sock, \$buf) for @cmds;
     close $sock;
     return $reply;
 }
@@ -216,18 +226,25 @@ sub redis_monitor {
                                      PeerPort => $port, Proto => 'tcp',
                                      Timeout => 2)
         or die "redis: cannot connect to 127.0.0.1:$port: $!\n";
+    my $oks = 1;
+    if ($Password ne '') {
+        print $sock '*2' . "\r\n\$4\r\nAUTH\r\n\$" . length($Password)
+                    . "\r\n$Password\r\n";
+        $oks++;
+    }
     print $sock "*1\r\n\$7\r\nMONITOR\r\n";
 
     my $self = bless { sock => $sock, buf => '', lines => [] },
                      'WsRelay::Sentinel::Monitor';
 
-    # +OK first
+    # +OK first (and one for AUTH)
     my $deadline = time + 2;
-    while ($self->{buf} !~ /\r\n/) {
+    while ((() = $self->{buf} =~ /\r\n/g) < $oks) {
         die "redis: MONITOR not answered on $port\n" if time > $deadline;
         $self->read(0.1);
     }
-    $self->{buf} =~ s/\A\+OK\r\n// or die "redis: MONITOR refused\n";
+    $self->{buf} =~ s/\A(?:\+OK\r\n){$oks}//
+        or die "redis: MONITOR refused: $self->{buf}\n";
 
     return $self;
 }
@@ -283,6 +300,9 @@ sentinel down-after-milliseconds $Name 1000
 sentinel failover-timeout $Name 5000
 sentinel parallel-syncs $Name 1
 _EOC_
+        print $out "requirepass $SentinelPassword\n"
+            if $SentinelPassword ne '';
+        print $out "sentinel auth-pass $Name $Password\n" if $Password ne '';
         close $out;
         @cmd = ('redis-server', $conf, '--sentinel');
 
@@ -291,7 +311,10 @@ _EOC_
                 '--save', '', '--appendonly', 'no', '--dir', $dir,
                 '--dbfilename', "dump-$port.rdb",
                 '--logfile', "$dir/redis-$port.log", '--daemonize', 'no',
-                '--protected-mode', 'no', @args);
+                '--protected-mode', 'no',
+                ($Password ne '' ? ('--requirepass', $Password,
+                                    '--masterauth', $Password) : ()),
+                @args);
     }
 
     my $pid = fork;
@@ -358,8 +381,15 @@ sub sentinel_stop_all {
 # earlier block stopped, then a new master (empty), its replica and three
 # sentinels that know both and each other (each sentinel's own view:
 # the master, one replica with its link up, two other sentinels).
+# sentinel_fresh(password => ..., sentinel_password => ...): the Redis
+# servers ask for the first (requirepass, masterauth, and the sentinels'
+# auth-pass), the sentinels for the second.
 sub sentinel_fresh {
+    my (%o) = @_;
+
     sentinel_stop_all();
+    $Password = $o{password} // '';
+    $SentinelPassword = $o{sentinel_password} // '';
 
     server_start($Base, '--appendonly', 'no');
     server_start($Base + 1, '--replicaof', '127.0.0.1', $Base);
