@@ -67,6 +67,27 @@ stream_missing(const stream_t *s)
 }
 
 
+uint64_t
+stream_missing_range(const stream_t *s, uint64_t from, uint64_t to)
+{
+    uint64_t  seq, n = 0;
+
+    if (to > s->next_seq) {
+        to = s->next_seq;
+    }
+
+    for (seq = from; seq < to; seq++) {
+        if ((seq >> 6) >= s->words
+            || !(s->seen[seq >> 6] & ((uint64_t) 1 << (seq & 63))))
+        {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
 void
 stream_free(stream_t *s)
 {
