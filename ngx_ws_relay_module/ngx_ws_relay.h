@@ -37,14 +37,30 @@ typedef struct {
 } ngx_ws_relay_redis_conf_t;
 
 
+/* ws_relay_history */
+typedef struct {
+    /* messages kept per user; 0: no history */
+    ngx_uint_t                  size;
+    ngx_msec_t                  ttl;
+    /* how long a user's newest and lost ids are remembered */
+    ngx_msec_t                  meta_ttl;
+    /* resume_unverified=on: replay to user ids the clients claim */
+    ngx_flag_t                  unverified;
+} ngx_ws_relay_history_conf_t;
+
+
 typedef struct {
     ngx_uint_t                  max_connections;
     ngx_msec_t                  close_timeout;
+    /* ws_relay_drain: the closes of a shutdown spread over this window */
+    ngx_msec_t                  drain;
     ngx_ws_relay_redis_conf_t   redis;
     /* the statistics zone; NULL when nothing uses the module */
     ngx_shm_zone_t             *shm_zone;
     /* a location serves WebSocket clients or the API */
     ngx_flag_t                  used;
+    /* a location keeps history */
+    ngx_flag_t                  history;
 } ngx_ws_relay_main_conf_t;
 
 
@@ -62,6 +78,7 @@ typedef struct {
     /* messages per second per connection, times 1000; 0: no limit */
     ngx_uint_t                  limit_rate;
     ngx_uint_t                  limit_burst;
+    ngx_ws_relay_history_conf_t history;
     /* which API route the location serves */
     ngx_uint_t                  api;
 } ngx_ws_relay_loc_conf_t;

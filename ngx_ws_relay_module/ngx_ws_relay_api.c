@@ -110,6 +110,20 @@ static const ngx_ws_relay_metric_t  ngx_ws_relay_metrics[] = {
     ngx_ws_relay_counter("ws_relay_delivery_timeouts_total",
                          "Deliveries whose acks did not all arrive in time",
                          delivery_timeouts),
+    ngx_ws_relay_counter("ws_relay_history_stored_total",
+                         "Messages kept in their user's history",
+                         history_stored),
+    ngx_ws_relay_counter("ws_relay_history_failed_total",
+                         "Messages that history was on for and Redis did not "
+                         "keep", history_failed),
+    ngx_ws_relay_counter("ws_relay_resumes_total",
+                         "Registers and resumes with a since", resumes),
+    ngx_ws_relay_counter("ws_relay_resumes_unrecovered_total",
+                         "Resumes answered recovered:false",
+                         resumes_unrecovered),
+    ngx_ws_relay_counter("ws_relay_replayed_total",
+                         "Kept messages replayed to resuming connections",
+                         replayed),
     { "ws_relay_redis_up", "gauge",
       "1 when both Redis links of the worker are ready",
       offsetof(ngx_ws_relay_slot_t, redis_state),
@@ -504,6 +518,7 @@ ngx_ws_relay_api_send_body(ngx_http_request_t *r)
     ngx_str_t                   body, user_id, text;
     const char                 *error;
     ngx_ws_relay_delivery_t    *d;
+    ngx_ws_relay_loc_conf_t    *wlcf;
     ngx_ws_relay_json_value_t  *user, *message, *type;
     ngx_ws_relay_json_field_t   f[3] = {
                                     { ngx_string("userId"), { 0 } },
@@ -571,6 +586,12 @@ ngx_ws_relay_api_send_body(ngx_http_request_t *r)
     start = ngx_pnalloc(r->pool, size);
     d = ngx_ws_relay_delivery_create(ngx_ws_relay_api_delivered, r, &user_id,
                                      r->connection->log);
+
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_relay_module);
+
+    if (d && wlcf->history.size) {
+        d->history = &wlcf->history;
+    }
 
     if (start == NULL || d == NULL) {
         if (d) {
@@ -664,7 +685,10 @@ ngx_ws_relay_api_read_body(ngx_http_request_t *r, ngx_str_t *body)
 }
 
 
-/* {"success":<delivered > 0>,"delivered":n,"userId":"u1"} */
+/*
+ * {"success":<delivered > 0>,"delivered":n,"userId":"u1"}, with
+ * "queued" and "id" after "delivered" for a location with history
+ */
 
 static void
 ngx_ws_relay_api_delivered(ngx_ws_relay_delivery_t *d)
@@ -678,15 +702,21 @@ ngx_ws_relay_api_delivered(ngx_ws_relay_delivery_t *d)
     start = ngx_pnalloc(r->pool, sizeof("{\"success\":false,\"delivered\":,"
                                         "\"userId\":}\n")
                                  + NGX_INT_T_LEN
+                                 + NGX_WS_RELAY_DELIVERY_QUEUED_LEN
                                  + NGX_WS_RELAY_JSON_STR_LEN(d->user_id.len));
 
     if (start == NULL) {
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
 
     } else {
-        p = ngx_sprintf(start, "{\"success\":%s,\"delivered\":%ui,"
-                        "\"userId\":", d->delivered ? "true" : "false",
-                        d->delivered);
+        p = ngx_sprintf(start, "{\"success\":%s,\"delivered\":%ui",
+                        d->delivered ? "true" : "false", d->delivered);
+
+        if (d->history) {
+            p = ngx_ws_relay_delivery_write_queued(p, d);
+        }
+
+        p = ngx_cpymem(p, ",\"userId\":", sizeof(",\"userId\":") - 1);
         p = ngx_ws_relay_json_write_string(p, &d->user_id);
         *p++ = '}';
         *p++ = '\n';

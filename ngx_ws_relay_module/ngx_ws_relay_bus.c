@@ -8,6 +8,8 @@
 #include "ngx_ws_relay_bus.h"
 #include "ngx_ws_relay_bus_wire.h"
 #include "ngx_ws_relay_delivery.h"
+#include "ngx_ws_relay_history.h"
+#include "ngx_ws_relay_json.h"
 #include "ngx_ws_relay_presence.h"
 #include "ngx_ws_relay_redis_link.h"
 #include "ngx_ws_relay_registry.h"
@@ -22,6 +24,11 @@
  * how many acks to wait for; a worker skips (and acks for itself) its
  * own publications.  A ping through the worker's own node channel proves
  * that the whole round trip works.
+ *
+ * A message stored in a user's history is published by the history
+ * script, with its id: then the worker delivers its own connections'
+ * copies when its own publication comes back, so that every copy of
+ * every message of a user goes out in the order of the ids.
  */
 
 
@@ -47,6 +54,10 @@ typedef struct {
     /* one command at a time is built here: hiredis copies what it sends */
     u_char                     *buf;
     size_t                      buf_size;
+
+    /* a user's two keys and channel, key_size bytes each at most */
+    u_char                     *keys;
+    size_t                      key_size;
 } ngx_ws_relay_bus_t;
 
 
@@ -64,10 +75,15 @@ static ngx_int_t ngx_ws_relay_bus_publish_to(const char *kind,
     redisCallbackFn *fn, void *privdata);
 static void ngx_ws_relay_bus_published(redisAsyncContext *ac, void *r,
     void *privdata);
+static void ngx_ws_relay_bus_stored(redisAsyncContext *ac, void *r,
+    void *privdata);
+static void ngx_ws_relay_bus_script_loaded(redisAsyncContext *ac, void *r,
+    void *privdata);
 static void ngx_ws_relay_bus_message(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_ws_relay_bus_user_message(ngx_str_t *user_id,
     ngx_str_t *payload);
+static void ngx_ws_relay_bus_user_subscribed(ngx_str_t *user_id);
 static void ngx_ws_relay_bus_node_message(ngx_str_t *payload);
 static ngx_int_t ngx_ws_relay_bus_subscription(const char *command,
     ngx_str_t *user_id);
@@ -82,7 +98,7 @@ ngx_int_t
 ngx_ws_relay_bus_init_worker(ngx_cycle_t *cycle)
 {
     u_char                     *p;
-    ngx_str_t                  *node, node_kind;
+    ngx_str_t                  *node;
     ngx_ws_relay_bus_t         *bus;
     ngx_ws_relay_redis_conf_t  *rcf;
 
@@ -101,7 +117,9 @@ ngx_ws_relay_bus_init_worker(ngx_cycle_t *cycle)
 
     node = &ngx_ws_relay_worker.node_id;
 
-    p = ngx_pnalloc(cycle->pool, 2 * rcf->prefix.len + node->len + 4);
+    p = ngx_pnalloc(cycle->pool, 2 * rcf->prefix.len + node->len
+                                 + sizeof(NGX_WS_RELAY_WIRE_NODE) - 1
+                                 + sizeof(NGX_WS_RELAY_WIRE_USER) - 1);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -111,12 +129,21 @@ ngx_ws_relay_bus_init_worker(ngx_cycle_t *cycle)
                                   node);
     bus->node_channel.len = p - bus->node_channel.data;
 
-    ngx_str_null(&node_kind);
+    /* "<prefix>u:{": a user's channel is this, the user, and "}" */
 
     bus->user_prefix.data = p;
-    p = ngx_ws_relay_wire_channel(p, &rcf->prefix, NGX_WS_RELAY_WIRE_USER,
-                                  &node_kind);
+    p = ngx_cpymem(p, rcf->prefix.data, rcf->prefix.len);
+    p = ngx_cpymem(p, NGX_WS_RELAY_WIRE_USER,
+                   sizeof(NGX_WS_RELAY_WIRE_USER) - 1);
     bus->user_prefix.len = p - bus->user_prefix.data;
+
+    bus->key_size = rcf->prefix.len + sizeof(NGX_WS_RELAY_WIRE_USER)
+                    + NGX_WS_RELAY_MAX_USER_ID;
+
+    bus->keys = ngx_pnalloc(cycle->pool, 3 * bus->key_size);
+    if (bus->keys == NULL) {
+        return NGX_ERROR;
+    }
 
     bus->cmd.name = "commands";
     bus->cmd.endpoint = rcf->endpoints->elts;
@@ -172,8 +199,32 @@ ngx_ws_relay_bus_exit_worker(void)
 static void
 ngx_ws_relay_bus_cmd_connected(ngx_ws_relay_redis_link_t *link)
 {
+    if (ngx_ws_relay_worker.main_conf->history) {
+        (void) ngx_ws_relay_redis_link_command(link,
+                                   ngx_ws_relay_bus_script_loaded, link,
+                                   "SCRIPT LOAD %b",
+                                   ngx_ws_relay_history_script.data,
+                                   ngx_ws_relay_history_script.len);
+    }
+
     (void) ngx_ws_relay_redis_link_command(link, ngx_ws_relay_bus_cmd_ready,
                                            link, "PING");
+}
+
+
+static void
+ngx_ws_relay_bus_script_loaded(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    ngx_ws_relay_redis_link_t  *link = privdata;
+
+    if (r == NULL || link->ac != ac) {
+        return;
+    }
+
+    ngx_ws_relay_redis_link_replied(link);
+
+    (void) ngx_ws_relay_redis_link_is_error(link, r, "SCRIPT LOAD");
 }
 
 
@@ -192,10 +243,27 @@ ngx_ws_relay_bus_sub_connected(ngx_ws_relay_redis_link_t *link)
 static void
 ngx_ws_relay_bus_lost(ngx_ws_relay_redis_link_t *link)
 {
+    ngx_queue_t          *q, *users;
+    ngx_ws_relay_user_t  *user;
+
     ngx_ws_relay_stat_set(redis_state, ngx_ws_relay_bus_state());
 
-    if (link == &ngx_ws_relay_bus.sub) {
-        ngx_ws_relay_bus.ping_in_flight = 0;
+    if (link != &ngx_ws_relay_bus.sub) {
+        return;
+    }
+
+    ngx_ws_relay_bus.ping_in_flight = 0;
+
+    /* no channel is heard until it is subscribed again */
+
+    users = ngx_ws_relay_registry_users();
+
+    for (q = ngx_queue_head(users);
+         q != ngx_queue_sentinel(users);
+         q = ngx_queue_next(q))
+    {
+        user = ngx_queue_data(q, ngx_ws_relay_user_t, queue);
+        user->subscribed = 0;
     }
 }
 
@@ -241,7 +309,7 @@ ngx_ws_relay_bus_sub_ready(void)
     if (ngx_ws_relay_redis_batch_init(&b, &bus->sub, ngx_ws_relay_bus_message,
                                       NULL, "SUBSCRIBE", NULL,
                                       bus->user_prefix.len
-                                      + NGX_WS_RELAY_MAX_USER_ID)
+                                      + NGX_WS_RELAY_MAX_USER_ID + 1)
         != NGX_OK)
     {
         return;
@@ -254,7 +322,8 @@ ngx_ws_relay_bus_sub_ready(void)
          q = ngx_queue_next(q))
     {
         user = ngx_queue_data(q, ngx_ws_relay_user_t, queue);
-        ngx_ws_relay_redis_batch_add(&b, &bus->user_prefix, &user->sn.str);
+        ngx_ws_relay_redis_batch_add(&b, &bus->user_prefix, &user->sn.str,
+                                     "}");
     }
 
     ngx_ws_relay_redis_batch_done(&b);
@@ -361,27 +430,80 @@ ngx_ws_relay_bus_probe(ngx_msec_t now)
 
 
 /*
- * One PUBLISH per message.  NGX_DECLINED: no Redis to reach other
- * workers with, so only this worker's connections got the message.
+ * One PUBLISH per message, or one call of the history script when the
+ * message is to be kept (h: the sender's ws_relay_history).  NGX_OK: the
+ * worker's own connections get their copies from the publication;
+ * NGX_DECLINED: a plain PUBLISH, or no Redis to reach other workers with:
+ * the caller delivers the local copies.
  */
 
 ngx_int_t
-ngx_ws_relay_bus_publish(ngx_str_t *user_id, ngx_str_t *text, uint64_t id)
+ngx_ws_relay_bus_publish(ngx_str_t *user_id, ngx_str_t *text, uint64_t id,
+    ngx_ws_relay_history_conf_t *h, ngx_uint_t *stored)
 {
-    u_char     head[NGX_WS_RELAY_WIRE_HEAD_LEN];
-    ngx_str_t  parts[3];
+    u_char               head[NGX_WS_RELAY_WIRE_HEAD_LEN];
+    u_char               ttl[NGX_INT_T_LEN], meta_ttl[NGX_INT_T_LEN];
+    u_char               size[NGX_INT_T_LEN], *p;
+    ngx_str_t            parts[3], args[7];
+    ngx_ws_relay_bus_t  *bus;
 
-    if (!ngx_ws_relay_bus.cmd.ready) {
-        return NGX_DECLINED;
+    bus = &ngx_ws_relay_bus;
+    *stored = 0;
+
+    if (!bus->cmd.ready) {
+        return NGX_ERROR;
     }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_ws_relay_bus.log, 0,
-                   "ws relay: delivery %uL: PUBLISH to \"%V\"", id, user_id);
 
     parts[0] = ngx_ws_relay_worker.node_id;
     parts[1].data = head;
-    parts[1].len = ngx_ws_relay_wire_user_head(head, id) - head;
     parts[2] = *text;
+
+    if (h && h->size && bus->sub.ready) {
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, bus->log, 0,
+                       "ws relay: delivery %uL: stored and published to "
+                       "\"%V\"", id, user_id);
+
+        /* the script adds "<id> <JSON>" to "<node> <delivery id>:" */
+
+        p = ngx_cpymem(head, parts[0].data, parts[0].len);
+        p = ngx_ws_relay_wire_user_head(p, id, 1);
+
+        ngx_str_set(&args[0], "p");
+        args[1].data = ttl;
+        args[1].len = ngx_sprintf(ttl, "%M", h->ttl) - ttl;
+        args[2].data = size;
+        args[2].len = ngx_sprintf(size, "%ui", h->size) - size;
+        args[3].data = meta_ttl;
+        args[3].len = ngx_sprintf(meta_ttl, "%M", h->meta_ttl) - meta_ttl;
+
+        args[4].data = bus->keys + 2 * bus->key_size;
+        args[4].len = ngx_ws_relay_wire_channel(args[4].data,
+                                                &bus->conf->prefix,
+                                                NGX_WS_RELAY_WIRE_USER,
+                                                user_id)
+                      - args[4].data;
+
+        args[5].data = head;
+        args[5].len = p - head;
+        args[6] = *text;
+
+        if (ngx_ws_relay_bus_history(user_id, args, 7,
+                                     ngx_ws_relay_bus_stored,
+                                     (void *) (uintptr_t) id)
+            == NGX_OK)
+        {
+            *stored = 1;
+            return NGX_OK;
+        }
+
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, bus->log, 0,
+                   "ws relay: delivery %uL: PUBLISH to \"%V\"", id, user_id);
+
+    parts[1].len = ngx_ws_relay_wire_user_head(head, id, 0) - head;
 
     return ngx_ws_relay_bus_publish_to(NGX_WS_RELAY_WIRE_USER, user_id, parts,
                                        3, ngx_ws_relay_bus_published,
@@ -399,7 +521,7 @@ ngx_ws_relay_bus_publish_to(const char *kind, ngx_str_t *name,
     bus = &ngx_ws_relay_bus;
 
     start = ngx_ws_relay_bus_buffer(
-                ngx_ws_relay_wire_publish_len(&bus->conf->prefix, name,
+                ngx_ws_relay_wire_publish_len(&bus->conf->prefix, kind, name,
                                               parts, nparts));
     if (start == NULL) {
         return NGX_ERROR;
@@ -410,6 +532,138 @@ ngx_ws_relay_bus_publish_to(const char *kind, ngx_str_t *name,
 
     return ngx_ws_relay_redis_link_send(&bus->cmd, fn, privdata, start,
                                         p - start);
+}
+
+
+/* EVALSHA of the history script on the keys of a user, with args */
+
+ngx_int_t
+ngx_ws_relay_bus_history(ngx_str_t *user_id, ngx_str_t *args, ngx_uint_t n,
+    ngx_ws_relay_bus_reply_pt fn, void *privdata)
+{
+    u_char              *p, *start;
+    size_t               len;
+    ngx_str_t            argv[5 + NGX_WS_RELAY_HISTORY_ARGS];
+    ngx_uint_t           i;
+    ngx_ws_relay_bus_t  *bus;
+
+    bus = &ngx_ws_relay_bus;
+
+    if (!bus->cmd.ready || n > NGX_WS_RELAY_HISTORY_ARGS) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&argv[0], "EVALSHA");
+    argv[1].data = ngx_ws_relay_history_sha;
+    argv[1].len = 40;
+    ngx_str_set(&argv[2], "2");
+
+    argv[3].data = bus->keys;
+    argv[3].len = ngx_ws_relay_wire_channel(argv[3].data, &bus->conf->prefix,
+                                            NGX_WS_RELAY_HISTORY_STREAM,
+                                            user_id)
+                  - argv[3].data;
+
+    argv[4].data = bus->keys + bus->key_size;
+    argv[4].len = ngx_ws_relay_wire_channel(argv[4].data, &bus->conf->prefix,
+                                            NGX_WS_RELAY_HISTORY_META,
+                                            user_id)
+                  - argv[4].data;
+
+    for (i = 0; i < n; i++) {
+        argv[5 + i] = args[i];
+    }
+
+    len = ngx_ws_relay_wire_command_len(argv, 5 + n);
+
+    start = ngx_ws_relay_bus_buffer(len);
+    if (start == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_ws_relay_wire_command(start, argv, 5 + n);
+
+    return ngx_ws_relay_redis_link_send(&bus->cmd, fn, privdata, start,
+                                        p - start);
+}
+
+
+/*
+ * A reply of the history script: NGX_OK, or NGX_ERROR when there is none
+ * (the link went) or it is an error.  A script that Redis forgot (a
+ * restart, SCRIPT FLUSH) is loaded again for the next calls.
+ */
+
+ngx_int_t
+ngx_ws_relay_bus_history_reply(redisReply *reply, const char *what)
+{
+    ngx_ws_relay_redis_link_t  *link;
+
+    link = &ngx_ws_relay_bus.cmd;
+
+    if (reply == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_ws_relay_redis_link_replied(link);
+
+    if (!ngx_ws_relay_redis_link_is_error(link, reply, what)) {
+        return NGX_OK;
+    }
+
+    if (reply->len >= 8 && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0
+        && link->ac)
+    {
+        (void) ngx_ws_relay_redis_link_command(link,
+                                   ngx_ws_relay_bus_script_loaded, link,
+                                   "SCRIPT LOAD %b",
+                                   ngx_ws_relay_history_script.data,
+                                   ngx_ws_relay_history_script.len);
+    }
+
+    return NGX_ERROR;
+}
+
+
+/* the history script stored and published a message: { id, receivers } */
+
+static void
+ngx_ws_relay_bus_stored(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply  *reply = r;
+
+    uint64_t    id;
+    ngx_str_t   hid;
+
+    id = (uintptr_t) privdata;
+
+    if (ngx_ws_relay_bus.cmd.ac != ac
+        || ngx_ws_relay_bus_history_reply(reply, "history") != NGX_OK)
+    {
+        ngx_ws_relay_delivery_unstored(id);
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || reply->element[0]->len == 0
+        || reply->element[0]->len > NGX_WS_RELAY_ID_LEN
+        || reply->element[1]->type != REDIS_REPLY_INTEGER)
+    {
+        ngx_log_error(NGX_LOG_ERR, ngx_ws_relay_bus.log, 0,
+                      "ws relay: redis history script answered with an "
+                      "unexpected reply");
+        ngx_ws_relay_delivery_unstored(id);
+        return;
+    }
+
+    hid.data = (u_char *) reply->element[0]->str;
+    hid.len = reply->element[0]->len;
+
+    ngx_ws_relay_stat_add(history_stored, 1);
+
+    ngx_ws_relay_delivery_stored(id, &hid);
+    ngx_ws_relay_delivery_published(id, (ngx_int_t) reply->element[1]->integer);
 }
 
 
@@ -490,15 +744,21 @@ ngx_ws_relay_bus_message(redisAsyncContext *ac, void *r, void *privdata)
             return;
         }
 
-        if (push.subscribed) {
-            return;
-        }
-
         if (ngx_ws_relay_wire_channel_name(&push.channel, &bus->conf->prefix,
                                            NGX_WS_RELAY_WIRE_USER, &user_id)
             == NGX_OK)
         {
-            ngx_ws_relay_bus_user_message(&user_id, &push.payload);
+            if (push.subscribed) {
+                ngx_ws_relay_bus_user_subscribed(&user_id);
+
+            } else {
+                ngx_ws_relay_bus_user_message(&user_id, &push.payload);
+            }
+
+            return;
+        }
+
+        if (push.subscribed) {
             return;
         }
     }
@@ -514,17 +774,18 @@ ngx_ws_relay_bus_message(redisAsyncContext *ac, void *r, void *privdata)
 static void
 ngx_ws_relay_bus_user_message(ngx_str_t *user_id, ngx_str_t *payload)
 {
-    u_char               buf[NGX_WS_RELAY_WIRE_HEAD_LEN];
+    u_char               buf[NGX_WS_RELAY_WIRE_HEAD_LEN], *p;
     uint64_t             id;
-    ngx_str_t            origin, text, ack, *node;
-    ngx_uint_t           n;
+    ngx_str_t            origin, json, text, hid, ack, *node;
+    ngx_uint_t           n, ours;
     ngx_ws_relay_bus_t  *bus;
 
     bus = &ngx_ws_relay_bus;
     node = &ngx_ws_relay_worker.node_id;
 
-    if (ngx_ws_relay_wire_parse_user(payload, &origin, &id, &text)
-        != NGX_OK)
+    if (ngx_ws_relay_wire_parse_user(payload, &origin, &id, &hid, &json)
+        != NGX_OK
+        || (hid.len && (json.len < 2 || json.data[json.len - 1] != '}')))
     {
         ngx_log_error(NGX_LOG_ERR, bus->log, 0,
                       "ws relay: malformed message on the channel of user "
@@ -532,15 +793,39 @@ ngx_ws_relay_bus_user_message(ngx_str_t *user_id, ngx_str_t *payload)
         return;
     }
 
-    if (origin.len == node->len
-        && ngx_strncmp(origin.data, node->data, node->len) == 0)
-    {
-        /* ours: delivered locally when it was sent */
-        ngx_ws_relay_delivery_acked(id, 0);
-        return;
-    }
+    ours = (origin.len == node->len
+            && ngx_strncmp(origin.data, node->data, node->len) == 0);
 
-    n = ngx_ws_relay_delivery_local(user_id, &text);
+    if (hid.len == 0) {
+
+        if (ours) {
+            /* delivered locally when it was sent */
+            ngx_ws_relay_delivery_acked(id, 0);
+            return;
+        }
+
+        n = ngx_ws_relay_delivery_local(user_id, &json, NULL);
+
+    } else {
+        /* a kept message: every copy has its id */
+
+        p = ngx_ws_relay_json_scratch(
+                           ngx_ws_relay_wire_id_text_len(&json, &hid));
+        if (p == NULL) {
+            return;
+        }
+
+        text.data = p;
+        text.len = ngx_ws_relay_wire_id_text(p, &json, &hid) - p;
+
+        n = ngx_ws_relay_delivery_local(user_id, &text, &hid);
+
+        if (ours) {
+            ngx_ws_relay_delivery_stored(id, &hid);
+            ngx_ws_relay_delivery_acked(id, n);
+            return;
+        }
+    }
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, bus->log, 0,
                    "ws relay: delivery %uL from %V to \"%V\": "
@@ -586,6 +871,24 @@ ngx_ws_relay_bus_node_message(ngx_str_t *payload)
         /* a full round trip: the links work, the next loss backs off anew */
         bus->cmd.backoff = 0;
         bus->sub.backoff = 0;
+    }
+}
+
+
+/* the worker hears the channel of a user now */
+
+static void
+ngx_ws_relay_bus_user_subscribed(ngx_str_t *user_id)
+{
+    ngx_ws_relay_user_t  *user;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_ws_relay_bus.log, 0,
+                   "ws relay: redis channel of \"%V\" subscribed", user_id);
+
+    user = ngx_ws_relay_registry_find_user(user_id);
+
+    if (user) {
+        ngx_ws_relay_history_subscribed(user);
     }
 }
 
@@ -639,13 +942,14 @@ ngx_ws_relay_bus_subscription(const char *command, ngx_str_t *user_id)
         return NGX_DECLINED;
     }
 
-    start = ngx_ws_relay_bus_buffer(bus->user_prefix.len + user_id->len);
+    start = ngx_ws_relay_bus_buffer(bus->user_prefix.len + user_id->len + 1);
     if (start == NULL) {
         return NGX_ERROR;
     }
 
     p = ngx_cpymem(start, bus->user_prefix.data, bus->user_prefix.len);
     p = ngx_cpymem(p, user_id->data, user_id->len);
+    *p++ = '}';
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, bus->log, 0,
                    "ws relay: redis %s \"%V\"", command, user_id);

@@ -32,7 +32,21 @@ void ngx_ws_relay_bus_exit_worker(void);
 void ngx_ws_relay_bus_user_joined(ngx_str_t *user_id);
 void ngx_ws_relay_bus_user_left(ngx_str_t *user_id);
 ngx_int_t ngx_ws_relay_bus_publish(ngx_str_t *user_id, ngx_str_t *text,
-    uint64_t id);
+    uint64_t id, ngx_ws_relay_history_conf_t *h, ngx_uint_t *stored);
+
+/* the history script's arguments after the keys, at most */
+#define NGX_WS_RELAY_HISTORY_ARGS  8
+
+struct redisAsyncContext;
+struct redisReply;
+
+typedef void (*ngx_ws_relay_bus_reply_pt)(struct redisAsyncContext *ac,
+    void *reply, void *privdata);
+
+ngx_int_t ngx_ws_relay_bus_history(ngx_str_t *user_id, ngx_str_t *args,
+    ngx_uint_t n, ngx_ws_relay_bus_reply_pt fn, void *privdata);
+ngx_int_t ngx_ws_relay_bus_history_reply(struct redisReply *reply,
+    const char *what);
 
 ngx_ws_relay_bus_state_e ngx_ws_relay_bus_state(void);
 const char *ngx_ws_relay_bus_state_name(ngx_ws_relay_bus_state_e state);

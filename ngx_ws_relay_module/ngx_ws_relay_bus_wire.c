@@ -6,6 +6,7 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <hiredis/hiredis.h>
 #include "ngx_ws_relay_bus_wire.h"
 
 
@@ -13,10 +14,21 @@ static u_char *ngx_ws_relay_wire_number(u_char *p, u_char *last,
     uint64_t *n);
 
 
+/*
+ * "<prefix><kind><name>"; a kind that ends with "{" makes the name a hash
+ * tag: "<prefix><kind><name>}", so that a user's keys and channel share
+ * one slot of a Redis Cluster.
+ */
+
 size_t
-ngx_ws_relay_wire_channel_len(ngx_str_t *prefix, ngx_str_t *name)
+ngx_ws_relay_wire_channel_len(ngx_str_t *prefix, const char *kind,
+    ngx_str_t *name)
 {
-    return prefix->len + 2 + name->len;
+    size_t  n;
+
+    n = ngx_strlen(kind);
+
+    return prefix->len + n + name->len + (kind[n - 1] == '{');
 }
 
 
@@ -24,17 +36,23 @@ u_char *
 ngx_ws_relay_wire_channel(u_char *p, ngx_str_t *prefix, const char *kind,
     ngx_str_t *name)
 {
+    size_t  n;
+
     /* either may be empty, with no data at all */
 
     if (prefix->len) {
         p = ngx_cpymem(p, prefix->data, prefix->len);
     }
 
-    *p++ = kind[0];
-    *p++ = kind[1];
+    n = ngx_strlen(kind);
+    p = ngx_cpymem(p, kind, n);
 
     if (name->len) {
         p = ngx_cpymem(p, name->data, name->len);
+    }
+
+    if (kind[n - 1] == '{') {
+        *p++ = '}';
     }
 
     return p;
@@ -47,29 +65,76 @@ ngx_int_t
 ngx_ws_relay_wire_channel_name(ngx_str_t *channel, ngx_str_t *prefix,
     const char *kind, ngx_str_t *name)
 {
-    if (channel->len <= prefix->len + 2
+    size_t      n;
+    ngx_uint_t  tag;
+
+    n = ngx_strlen(kind);
+    tag = (kind[n - 1] == '{');
+
+    if (channel->len <= prefix->len + n + tag
         || ngx_strncmp(channel->data, prefix->data, prefix->len) != 0
-        || ngx_strncmp(channel->data + prefix->len, kind, 2) != 0)
+        || ngx_strncmp(channel->data + prefix->len, kind, n) != 0
+        || (tag && channel->data[channel->len - 1] != '}'))
     {
         return NGX_DECLINED;
     }
 
-    name->data = channel->data + prefix->len + 2;
-    name->len = channel->len - prefix->len - 2;
+    name->data = channel->data + prefix->len + n;
+    name->len = channel->len - prefix->len - n - tag;
 
     return NGX_OK;
 }
 
 
+/* a command: an array of bulk strings, in RESP */
+
 size_t
-ngx_ws_relay_wire_publish_len(ngx_str_t *prefix, ngx_str_t *name,
-    ngx_str_t *parts, ngx_uint_t n)
+ngx_ws_relay_wire_command_len(ngx_str_t *args, ngx_uint_t n)
+{
+    size_t      len;
+    ngx_uint_t  i;
+
+    len = sizeof("*\r\n") - 1 + NGX_INT_T_LEN;
+
+    for (i = 0; i < n; i++) {
+        len += sizeof("$\r\n\r\n") - 1 + NGX_SIZE_T_LEN + args[i].len;
+    }
+
+    return len;
+}
+
+
+u_char *
+ngx_ws_relay_wire_command(u_char *p, ngx_str_t *args, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    p = ngx_sprintf(p, "*%ui\r\n", n);
+
+    for (i = 0; i < n; i++) {
+        p = ngx_sprintf(p, "$%uz\r\n", args[i].len);
+
+        if (args[i].len) {
+            p = ngx_cpymem(p, args[i].data, args[i].len);
+        }
+
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+
+    return p;
+}
+
+
+size_t
+ngx_ws_relay_wire_publish_len(ngx_str_t *prefix, const char *kind,
+    ngx_str_t *name, ngx_str_t *parts, ngx_uint_t n)
 {
     size_t      len;
     ngx_uint_t  i;
 
     len = sizeof("*3\r\n$7\r\nPUBLISH\r\n$\r\n\r\n$\r\n\r\n") - 1
-          + 2 * NGX_SIZE_T_LEN + ngx_ws_relay_wire_channel_len(prefix, name);
+          + 2 * NGX_SIZE_T_LEN + ngx_ws_relay_wire_channel_len(prefix, kind, name);
 
     for (i = 0; i < n; i++) {
         len += parts[i].len;
@@ -95,7 +160,7 @@ ngx_ws_relay_wire_publish(u_char *p, ngx_str_t *prefix, const char *kind,
     }
 
     p = ngx_sprintf(p, "*3\r\n$7\r\nPUBLISH\r\n$%uz\r\n",
-                    ngx_ws_relay_wire_channel_len(prefix, name));
+                    ngx_ws_relay_wire_channel_len(prefix, kind, name));
     p = ngx_ws_relay_wire_channel(p, prefix, kind, name);
     p = ngx_sprintf(p, "\r\n$%uz\r\n", len);
 
@@ -110,18 +175,24 @@ ngx_ws_relay_wire_publish(u_char *p, ngx_str_t *prefix, const char *kind,
 }
 
 
-/* what goes between the origin node and the JSON of a user's message */
+/*
+ * What goes between the origin node and the JSON of a user's message:
+ * " <delivery id> ", or " <delivery id>:" where the history script adds
+ * the message's id and a space.
+ */
 
 u_char *
-ngx_ws_relay_wire_user_head(u_char *p, uint64_t id)
+ngx_ws_relay_wire_user_head(u_char *p, uint64_t id, ngx_uint_t stored)
 {
-    return ngx_sprintf(p, " %uL ", id);
+    return ngx_sprintf(p, " %uL%c", id, stored ? ':' : ' ');
 }
 
 
+/* hid: the message's id in the history; none: empty */
+
 ngx_int_t
 ngx_ws_relay_wire_parse_user(ngx_str_t *payload, ngx_str_t *origin,
-    uint64_t *id, ngx_str_t *text)
+    uint64_t *id, ngx_str_t *hid, ngx_str_t *text)
 {
     u_char  *p, *last;
 
@@ -139,7 +210,27 @@ ngx_ws_relay_wire_parse_user(ngx_str_t *payload, ngx_str_t *origin,
 
     p = ngx_ws_relay_wire_number(p + 1, last, id);
 
-    if (p == NULL || p == last || *p != ' ') {
+    if (p == NULL || p == last) {
+        return NGX_ERROR;
+    }
+
+    hid->len = 0;
+
+    if (*p == ':') {
+        hid->data = ++p;
+
+        while (p < last && ((*p >= '0' && *p <= '9') || *p == '-')) {
+            p++;
+        }
+
+        hid->len = p - hid->data;
+
+        if (hid->len == 0 || hid->len > NGX_WS_RELAY_ID_LEN) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (p == last || *p != ' ') {
         return NGX_ERROR;
     }
 
@@ -221,6 +312,145 @@ ngx_ws_relay_wire_number(u_char *p, u_char *last, uint64_t *n)
     }
 
     *n = value;
+
+    return p;
+}
+
+
+/*
+ * A client's "since": "<ms>-<seq>", "<ms>" (seq 0) or "0", with at most
+ * 15 digits a part, so that Lua's numbers hold them exactly; into id as
+ * "<ms>-<seq>".
+ */
+
+ngx_int_t
+ngx_ws_relay_wire_id_parse(ngx_str_t *text,
+    ngx_ws_relay_id_t *id)
+{
+    u_char      *p, *last, *part;
+    ngx_uint_t   parts;
+
+    p = text->data;
+    last = p + text->len;
+    parts = 0;
+
+    while (parts < 2) {
+        part = p;
+
+        while (p < last && *p >= '0' && *p <= '9') {
+            p++;
+        }
+
+        if (p == part || p - part > 15) {
+            return NGX_ERROR;
+        }
+
+        parts++;
+
+        if (p == last) {
+            break;
+        }
+
+        if (*p != '-' || parts == 2) {
+            return NGX_ERROR;
+        }
+
+        p++;
+    }
+
+    if (p != last) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(id->data, text->data, text->len);
+
+    if (parts == 1) {
+        *p++ = '-';
+        *p++ = '0';
+    }
+
+    id->len = p - id->data;
+
+    return NGX_OK;
+}
+
+
+/* two ids "<ms>-<seq>" of Redis: <0, 0, >0 as a is before, at, after b */
+
+ngx_int_t
+ngx_ws_relay_wire_id_compare(ngx_str_t *a, ngx_str_t *b)
+{
+    u_char      *p[2], *last[2];
+    ngx_int_t    rc;
+    ngx_uint_t   i, part;
+    size_t       len[2];
+    ngx_str_t   *s[2];
+
+    s[0] = a;
+    s[1] = b;
+
+    for (i = 0; i < 2; i++) {
+        p[i] = s[i]->data;
+        last[i] = p[i] + s[i]->len;
+    }
+
+    /* each part: leading zeros skipped, the longer number is the bigger */
+
+    for (part = 0; part < 2; part++) {
+
+        for (i = 0; i < 2; i++) {
+            while (p[i] < last[i] && *p[i] == '0'
+                   && p[i] + 1 < last[i] && p[i][1] != '-')
+            {
+                p[i]++;
+            }
+
+            len[i] = 0;
+
+            while (p[i] + len[i] < last[i] && p[i][len[i]] != '-') {
+                len[i]++;
+            }
+        }
+
+        if (len[0] != len[1]) {
+            return len[0] < len[1] ? -1 : 1;
+        }
+
+        rc = ngx_memcmp(p[0], p[1], len[0]);
+        if (rc != 0) {
+            return rc;
+        }
+
+        for (i = 0; i < 2; i++) {
+            p[i] += len[i];
+
+            if (p[i] < last[i]) {
+                p[i]++;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/* {...} becomes {...,"id":"<id>"} */
+
+size_t
+ngx_ws_relay_wire_id_text_len(ngx_str_t *json, ngx_str_t *id)
+{
+    return json->len + sizeof(",\"id\":\"\"") - 1 + id->len;
+}
+
+
+u_char *
+ngx_ws_relay_wire_id_text(u_char *p, ngx_str_t *json, ngx_str_t *id)
+{
+    p = ngx_cpymem(p, json->data, json->len - 1);
+    p = ngx_cpymem(p, ",\"id\":\"", sizeof(",\"id\":\"") - 1);
+    p = ngx_cpymem(p, id->data, id->len);
+    *p++ = '"';
+    *p++ = '}';
 
     return p;
 }

@@ -10,23 +10,36 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include <hiredis/hiredis.h>
+
+
+struct redisReply;
 
 
 /*
  * What workers say to each other through Redis, as pure functions: no
  * socket, no state.
  *
- * Channels: "<prefix>u:<user>" carries the messages for a user,
+ * Channels: "<prefix>u:{<user>}" carries the messages for a user,
  * "<prefix>n:<node>" what is for one worker.  A message for a user is
- * "<origin node> <delivery id> <JSON>"; a receiving worker answers on the
- * origin's node channel with "ack:<delivery id>:<connections reached>".
+ * "<origin node> <delivery id> <JSON>", or, stored in the user's history,
+ * "<origin node> <delivery id>:<id> <JSON>" where <id> is the message's
+ * id; a receiving worker answers on the origin's node channel with
+ * "ack:<delivery id>:<connections reached>".
  * A worker's probe of the bus is "ping:<seq>" on its own node channel.
  */
 
 
-#define NGX_WS_RELAY_WIRE_USER  "u:"
+#define NGX_WS_RELAY_WIRE_USER  "u:{"
 #define NGX_WS_RELAY_WIRE_NODE  "n:"
+
+/* a message's id in a user's history, "<ms>-<seq>" of a Redis stream */
+#define NGX_WS_RELAY_ID_LEN  (2 * NGX_INT64_LEN + 1)
+
+
+typedef struct {
+    u_char                     data[NGX_WS_RELAY_ID_LEN];
+    size_t                     len;
+} ngx_ws_relay_id_t;
 
 /* " <delivery id> ", "ack:<id>:<count>", "ping:<seq>" at most */
 #define NGX_WS_RELAY_WIRE_HEAD_LEN  (sizeof("ack::") + 2 * NGX_INT64_LEN)
@@ -56,27 +69,37 @@ typedef struct {
 } ngx_ws_relay_wire_push_t;
 
 
-size_t ngx_ws_relay_wire_channel_len(ngx_str_t *prefix, ngx_str_t *name);
+size_t ngx_ws_relay_wire_channel_len(ngx_str_t *prefix, const char *kind,
+    ngx_str_t *name);
 u_char *ngx_ws_relay_wire_channel(u_char *p, ngx_str_t *prefix,
     const char *kind, ngx_str_t *name);
 ngx_int_t ngx_ws_relay_wire_channel_name(ngx_str_t *channel,
     ngx_str_t *prefix, const char *kind, ngx_str_t *name);
 
-size_t ngx_ws_relay_wire_publish_len(ngx_str_t *prefix, ngx_str_t *name,
-    ngx_str_t *parts, ngx_uint_t n);
+size_t ngx_ws_relay_wire_command_len(ngx_str_t *args, ngx_uint_t n);
+u_char *ngx_ws_relay_wire_command(u_char *p, ngx_str_t *args, ngx_uint_t n);
+
+size_t ngx_ws_relay_wire_publish_len(ngx_str_t *prefix, const char *kind,
+    ngx_str_t *name, ngx_str_t *parts, ngx_uint_t n);
 u_char *ngx_ws_relay_wire_publish(u_char *p, ngx_str_t *prefix,
     const char *kind, ngx_str_t *name, ngx_str_t *parts, ngx_uint_t n);
 
-u_char *ngx_ws_relay_wire_user_head(u_char *p, uint64_t id);
+u_char *ngx_ws_relay_wire_user_head(u_char *p, uint64_t id,
+    ngx_uint_t stored);
 ngx_int_t ngx_ws_relay_wire_parse_user(ngx_str_t *payload,
-    ngx_str_t *origin, uint64_t *id, ngx_str_t *text);
+    ngx_str_t *origin, uint64_t *id, ngx_str_t *hid, ngx_str_t *text);
 
 u_char *ngx_ws_relay_wire_ack(u_char *p, uint64_t id, ngx_uint_t count);
 u_char *ngx_ws_relay_wire_ping(u_char *p, uint64_t seq);
 ngx_int_t ngx_ws_relay_wire_parse_node(ngx_str_t *payload,
     ngx_ws_relay_wire_node_t *m);
 
-ngx_int_t ngx_ws_relay_wire_parse_push(redisReply *reply,
+ngx_int_t ngx_ws_relay_wire_id_parse(ngx_str_t *text, ngx_ws_relay_id_t *id);
+ngx_int_t ngx_ws_relay_wire_id_compare(ngx_str_t *a, ngx_str_t *b);
+size_t ngx_ws_relay_wire_id_text_len(ngx_str_t *json, ngx_str_t *id);
+u_char *ngx_ws_relay_wire_id_text(u_char *p, ngx_str_t *json, ngx_str_t *id);
+
+ngx_int_t ngx_ws_relay_wire_parse_push(struct redisReply *reply,
     ngx_ws_relay_wire_push_t *push);
 
 

@@ -37,6 +37,8 @@ static u_char *ngx_ws_relay_conn_log_error(ngx_log_t *log, u_char *buf,
     size_t len);
 static void ngx_ws_relay_conn_read_handler(ngx_event_t *rev);
 static void ngx_ws_relay_conn_write_handler(ngx_event_t *wev);
+static void ngx_ws_relay_conn_shutdown(ngx_ws_relay_conn_t *wc);
+static void ngx_ws_relay_conn_drained(ngx_event_t *ev);
 static ngx_int_t ngx_ws_relay_conn_process(ngx_ws_relay_conn_t *wc,
     u_char *pos, u_char *last);
 static ngx_int_t ngx_ws_relay_conn_keep(ngx_ws_relay_conn_t *wc, u_char *pos,
@@ -424,16 +426,9 @@ ngx_ws_relay_conn_read_handler(ngx_event_t *rev)
     }
 
     if (c->close) {
-        /*
-         * The worker is shutting down.  This call comes from outside the
-         * event loop's pass, so nothing would run a posted write event
-         * until the next event or timer: flush the close frame now.
-         */
         c->close = 0;
         c->idle = 0;
-        ngx_ws_relay_conn_close(wc, NGX_WS_RELAY_CLOSE_GOING_AWAY,
-                                "server shutting down");
-        ngx_ws_relay_conn_write_handler(c->write);
+        ngx_ws_relay_conn_shutdown(wc);
         return;
     }
 
@@ -544,6 +539,69 @@ ngx_ws_relay_conn_read_handler(ngx_event_t *rev)
  * out; what is left waits in wc->in, and the read event comes back after
  * the other connections had their turn.
  */
+
+/*
+ * The worker is shutting down: close 1001, at once, or with ws_relay_drain
+ * at a random moment of the drain window, so that the clients do not all
+ * come back to the new workers in the same instant.  The window stays
+ * within three quarters of worker_shutdown_timeout; when that timer
+ * closes the connections (c->error), they close at once.
+ */
+
+static void
+ngx_ws_relay_conn_shutdown(ngx_ws_relay_conn_t *wc)
+{
+    ngx_msec_t         window;
+    ngx_event_t       *ev;
+    ngx_core_conf_t   *ccf;
+    ngx_connection_t  *c;
+
+    c = wc->connection;
+    window = ngx_ws_relay_worker.main_conf->drain;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(ngx_cycle->conf_ctx,
+                                           ngx_core_module);
+
+    if (ccf->shutdown_timeout) {
+        window = ngx_min(window, ccf->shutdown_timeout / 4 * 3);
+    }
+
+    if (window && wc->drain == NULL && !c->error && !wc->closing) {
+
+        ev = ngx_pcalloc(c->pool, sizeof(ngx_event_t));
+
+        if (ev) {
+            ev->handler = ngx_ws_relay_conn_drained;
+            ev->data = wc;
+            ev->log = c->log;
+
+            /* not cancelable: the worker waits for it */
+            wc->drain = ev;
+            ngx_add_timer(ev, (ngx_msec_t) ngx_random() % window);
+            return;
+        }
+    }
+
+    /*
+     * This call may come from outside the event loop's pass, so nothing
+     * would run a posted write event until the next event or timer: the
+     * close frame is flushed now.
+     */
+
+    ngx_ws_relay_conn_close(wc, NGX_WS_RELAY_CLOSE_GOING_AWAY,
+                            "server shutting down");
+    ngx_ws_relay_conn_write_handler(c->write);
+}
+
+
+static void
+ngx_ws_relay_conn_drained(ngx_event_t *ev)
+{
+    ngx_ws_relay_conn_t  *wc = ev->data;
+
+    ngx_ws_relay_conn_shutdown(wc);
+}
+
 
 static ngx_int_t
 ngx_ws_relay_conn_process(ngx_ws_relay_conn_t *wc, u_char *pos, u_char *last)
@@ -1239,6 +1297,10 @@ ngx_ws_relay_conn_cleanup(void *data)
 static void
 ngx_ws_relay_conn_release(ngx_ws_relay_conn_t *wc)
 {
+    if (wc->drain && wc->drain->timer_set) {
+        ngx_del_timer(wc->drain);
+    }
+
     ngx_ws_relay_router_close(wc);
     ngx_ws_relay_shm_count_close(wc->close_code ? wc->close_code : 1006);
 

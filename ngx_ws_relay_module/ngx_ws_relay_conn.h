@@ -44,6 +44,11 @@ struct ngx_ws_relay_conn_s {
     /* deliveries whose replies are due, in the order of the requests */
     ngx_queue_t                   deliveries;
 
+    /* not live yet: registered or resuming (ngx_ws_relay_history.c) */
+    void                         *resume;
+    /* ws_relay_drain: the close due on shutdown */
+    ngx_event_t                  *drain;
+
     ngx_ws_relay_frame_parser_t   parser;
     /* permessage-deflate: our window bits; 0: not negotiated */
     ngx_uint_t                    deflate_bits;

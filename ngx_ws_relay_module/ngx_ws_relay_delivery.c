@@ -8,6 +8,7 @@
 #include "ngx_ws_relay_bus.h"
 #include "ngx_ws_relay_conn.h"
 #include "ngx_ws_relay_delivery.h"
+#include "ngx_ws_relay_history.h"
 #include "ngx_ws_relay_registry.h"
 #include "ngx_ws_relay_shm.h"
 
@@ -72,7 +73,9 @@ ngx_ws_relay_delivery_create(ngx_ws_relay_delivery_pt handler, void *data,
 void
 ngx_ws_relay_delivery_start(ngx_ws_relay_delivery_t *d, ngx_str_t *text)
 {
-    uint64_t  id;
+    uint64_t    id;
+    ngx_int_t   rc;
+    ngx_uint_t  stored;
 
     ngx_ws_relay_stat_add(deliveries, 1);
 
@@ -84,16 +87,31 @@ ngx_ws_relay_delivery_start(ngx_ws_relay_delivery_t *d, ngx_str_t *text)
     id = ++ngx_ws_relay_next_delivery;
     d->id = id;
 
-    d->delivered = ngx_ws_relay_delivery_local(&d->user_id, text);
+    if (d->history) {
+        /* kept for this worker's copies, should the script fail */
+        d->text.data = ngx_alloc(text->len, d->log);
+        if (d->text.data == NULL) {
+            d->history = NULL;
 
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, d->log, 0,
+        } else {
+            ngx_memcpy(d->text.data, text->data, text->len);
+            d->text.len = text->len;
+        }
+    }
+
+    rc = ngx_ws_relay_bus_publish(&d->user_id, text, id, d->history,
+                                  &stored);
+
+    if (!stored) {
+        d->delivered = ngx_ws_relay_delivery_local(&d->user_id, text, NULL);
+    }
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, d->log, 0,
                    "ws relay: delivery %uL to \"%V\": %uz bytes, "
-                   "%ui local connections", id, &d->user_id, text->len,
-                   d->delivered);
+                   "%ui local connections%s", id, &d->user_id, text->len,
+                   d->delivered, stored ? " when stored" : "");
 
-    if (ngx_ws_relay_bus_publish(&d->user_id, text, id) != NGX_OK
-        || (d->any && d->delivered))
-    {
+    if (rc != NGX_OK || (d->any && d->delivered)) {
         /* the other workers' acks are not needed, nor awaited */
         ngx_ws_relay_delivery_complete(d);
         return;
@@ -110,10 +128,14 @@ ngx_ws_relay_delivery_start(ngx_ws_relay_delivery_t *d, ngx_str_t *text)
 }
 
 
-/* every connection of the user on this worker gets the text */
+/*
+ * Every connection of the user on this worker gets the text (hid: its id
+ * in the history); one that is not live yet has it held.
+ */
 
 ngx_uint_t
-ngx_ws_relay_delivery_local(ngx_str_t *user_id, ngx_str_t *text)
+ngx_ws_relay_delivery_local(ngx_str_t *user_id, ngx_str_t *text,
+    ngx_str_t *hid)
 {
     ngx_uint_t              n;
     ngx_queue_t            *q;
@@ -135,6 +157,14 @@ ngx_ws_relay_delivery_local(ngx_str_t *user_id, ngx_str_t *text)
          q = ngx_queue_next(q))
     {
         wc = ngx_queue_data(q, ngx_ws_relay_conn_t, user_queue);
+
+        if (wc->resume) {
+            if (ngx_ws_relay_history_hold(wc, text, hid) == NGX_OK) {
+                n++;
+            }
+
+            continue;
+        }
 
         if (ngx_ws_relay_conn_send_message(wc, &m) == NGX_OK) {
             n++;
@@ -164,6 +194,54 @@ ngx_ws_relay_delivery_published(uint64_t id, ngx_int_t receivers)
                    id, receivers);
 
     ngx_ws_relay_delivery_check(d);
+}
+
+
+/* the message has its id in the user's history */
+
+void
+ngx_ws_relay_delivery_stored(uint64_t id, ngx_str_t *hid)
+{
+    ngx_ws_relay_delivery_t  *d;
+
+    d = ngx_ws_relay_delivery_find(id);
+    if (d == NULL || d->stored) {
+        return;
+    }
+
+    d->stored = 1;
+    d->hid.len = ngx_min(hid->len, NGX_WS_RELAY_ID_LEN);
+    ngx_memcpy(d->hid.data, hid->data, d->hid.len);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, d->log, 0,
+                   "ws relay: delivery %uL stored as \"%V\"", id, hid);
+}
+
+
+/*
+ * The history script failed, or its reply was lost with the link.  Unless
+ * the publication came back (the script ran), this worker's connections
+ * get the message now, without an id.
+ */
+
+void
+ngx_ws_relay_delivery_unstored(uint64_t id)
+{
+    ngx_ws_relay_delivery_t  *d;
+
+    ngx_ws_relay_stat_add(history_failed, 1);
+
+    d = ngx_ws_relay_delivery_find(id);
+    if (d == NULL) {
+        return;
+    }
+
+    if (!d->stored && d->text.len) {
+        d->delivered += ngx_ws_relay_delivery_local(&d->user_id, &d->text,
+                                                    NULL);
+    }
+
+    ngx_ws_relay_delivery_complete(d);
 }
 
 
@@ -218,9 +296,32 @@ ngx_ws_relay_delivery_abandon(ngx_queue_t *queue)
 }
 
 
+/*
+ * What a sender with history learns: "queued", kept and received by no
+ * connection now (a resume will bring it), and the id when it was kept.
+ */
+
+u_char *
+ngx_ws_relay_delivery_write_queued(u_char *p, ngx_ws_relay_delivery_t *d)
+{
+    p = ngx_sprintf(p, ",\"queued\":%s",
+                    (d->stored && d->delivered == 0) ? "true" : "false");
+
+    if (d->stored) {
+        p = ngx_sprintf(p, ",\"id\":\"%*s\"", d->hid.len, d->hid.data);
+    }
+
+    return p;
+}
+
+
 void
 ngx_ws_relay_delivery_free(ngx_ws_relay_delivery_t *d)
 {
+    if (d->text.data) {
+        ngx_free(d->text.data);
+    }
+
     ngx_free(d);
 }
 
@@ -274,6 +375,11 @@ ngx_ws_relay_delivery_complete(ngx_ws_relay_delivery_t *d)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, d->log, 0,
                    "ws relay: delivery %uL done: %ui delivered",
                    d->id, d->delivered);
+
+    if (d->text.data) {
+        ngx_free(d->text.data);
+        ngx_str_null(&d->text);
+    }
 
     d->done = 1;
     d->handler(d);

@@ -7,6 +7,7 @@
 #include "ngx_ws_relay.h"
 #include "ngx_ws_relay_bus.h"
 #include "ngx_ws_relay_delivery.h"
+#include "ngx_ws_relay_history.h"
 #include "ngx_ws_relay_registry.h"
 #include "ngx_ws_relay_shm.h"
 
@@ -20,6 +21,8 @@ static char *ngx_ws_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_ws_relay_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ws_relay_limit_rate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_ws_relay_history(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ws_relay_user_id(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -68,6 +71,20 @@ static ngx_command_t  ngx_ws_relay_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_ws_relay_main_conf_t, close_timeout),
+      NULL },
+
+    { ngx_string("ws_relay_drain"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_ws_relay_main_conf_t, drain),
+      NULL },
+
+    { ngx_string("ws_relay_history"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_ws_relay_history,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("ws_relay_heartbeat"),
@@ -185,6 +202,7 @@ ngx_ws_relay_create_main_conf(ngx_conf_t *cf)
 
     wmcf->max_connections = NGX_CONF_UNSET_UINT;
     wmcf->close_timeout = NGX_CONF_UNSET_MSEC;
+    wmcf->drain = NGX_CONF_UNSET_MSEC;
     wmcf->redis.enabled = NGX_CONF_UNSET;
     wmcf->redis.db = NGX_CONF_UNSET;
     wmcf->redis.timeout = NGX_CONF_UNSET_MSEC;
@@ -201,6 +219,7 @@ ngx_ws_relay_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_uint_value(wmcf->max_connections, 4000);
     ngx_conf_init_msec_value(wmcf->close_timeout, 5000);
+    ngx_conf_init_msec_value(wmcf->drain, 0);
 
     ngx_conf_init_value(wmcf->redis.enabled, 0);
     ngx_conf_init_value(wmcf->redis.db, 0);
@@ -242,6 +261,7 @@ ngx_ws_relay_create_loc_conf(ngx_conf_t *cf)
     wlcf->deflate_level = NGX_CONF_UNSET;
     wlcf->limit_rate = NGX_CONF_UNSET_UINT;
     wlcf->limit_burst = NGX_CONF_UNSET_UINT;
+    wlcf->history.size = NGX_CONF_UNSET_UINT;
 
     return wlcf;
 }
@@ -252,6 +272,8 @@ ngx_ws_relay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     ngx_ws_relay_loc_conf_t  *prev = parent;
     ngx_ws_relay_loc_conf_t  *conf = child;
+
+    ngx_ws_relay_main_conf_t  *wmcf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_msec_value(conf->heartbeat, prev->heartbeat, 30000);
@@ -274,6 +296,28 @@ ngx_ws_relay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->user_id == NULL) {
         conf->user_id = prev->user_id;
         conf->user_id_optional = prev->user_id_optional;
+    }
+
+    if (conf->history.size == NGX_CONF_UNSET_UINT) {
+        if (prev->history.size == NGX_CONF_UNSET_UINT) {
+            conf->history.size = 0;
+
+        } else {
+            conf->history = prev->history;
+        }
+    }
+
+    wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_ws_relay_module);
+
+    if (conf->history.size) {
+        if (!wmcf->redis.enabled) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"ws_relay_history\" needs "
+                               "\"ws_relay_redis\"");
+            return NGX_CONF_ERROR;
+        }
+
+        wmcf->history = 1;
     }
 
     return NGX_CONF_OK;
@@ -448,6 +492,96 @@ invalid:
 }
 
 
+/*
+ * "ws_relay_history off;" or
+ * "ws_relay_history size=N ttl=T [meta_ttl=T] [resume_unverified=on];"
+ */
+
+static char *
+ngx_ws_relay_history(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ws_relay_loc_conf_t *wlcf = conf;
+
+    ngx_str_t                    *value, s;
+    ngx_int_t                     n;
+    ngx_uint_t                    i;
+    ngx_msec_t                   *ms;
+    ngx_ws_relay_history_conf_t  *h;
+
+    h = &wlcf->history;
+
+    if (h->size != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        h->size = 0;
+        return NGX_CONF_OK;
+    }
+
+    h->size = 100;
+    h->ttl = 600000;
+    h->meta_ttl = 86400000;
+    h->unverified = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
+            n = ngx_atoi(value[i].data + 5, value[i].len - 5);
+
+            /* a user's page of replay fits a reply of Redis */
+            if (n <= 0 || n > 100000) {
+                goto invalid;
+            }
+
+            h->size = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            ms = &h->ttl;
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+        } else if (ngx_strncmp(value[i].data, "meta_ttl=", 9) == 0) {
+            ms = &h->meta_ttl;
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+
+        } else if (ngx_strcmp(value[i].data, "resume_unverified=on") == 0) {
+            h->unverified = 1;
+            continue;
+
+        } else if (ngx_strcmp(value[i].data, "resume_unverified=off") == 0) {
+            h->unverified = 0;
+            continue;
+
+        } else {
+            goto invalid;
+        }
+
+        *ms = ngx_parse_time(&s, 0);
+        if (*ms == (ngx_msec_t) NGX_ERROR || *ms == 0) {
+            goto invalid;
+        }
+    }
+
+    /* where the history stood is kept at least as long as the history */
+    h->meta_ttl = ngx_max(h->meta_ttl, h->ttl);
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
 /* "ws_relay_user_id $variable [optional];" */
 
 static char *
@@ -571,6 +705,8 @@ ngx_ws_relay_postconfiguration(ngx_conf_t *cf)
     ngx_ws_relay_main_conf_t  *wmcf;
 
     wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_ws_relay_module);
+
+    ngx_ws_relay_history_init();
 
     if (!wmcf->used && !wmcf->redis.enabled) {
         return NGX_OK;

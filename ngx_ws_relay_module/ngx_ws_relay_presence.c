@@ -111,7 +111,7 @@ ngx_ws_relay_presence_ready(void)
              q = ngx_queue_next(q))
         {
             user = ngx_queue_data(q, ngx_ws_relay_user_t, queue);
-            ngx_ws_relay_redis_batch_add(&b, NULL, &user->sn.str);
+            ngx_ws_relay_redis_batch_add(&b, NULL, &user->sn.str, NULL);
         }
 
         ngx_ws_relay_redis_batch_done(&b);

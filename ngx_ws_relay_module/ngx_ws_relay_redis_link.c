@@ -394,9 +394,9 @@ ngx_ws_relay_redis_error(ngx_log_t *log, const char *fmt, ...)
 
 
 /*
- * "<command> [key] <prefix><item> ...": items are added one by one and go
- * out NGX_WS_RELAY_REDIS_BATCH at a time; an item with its prefix takes
- * at most item_size bytes.
+ * "<command> [key] <prefix><item><suffix> ...": items are added one by one
+ * and go out NGX_WS_RELAY_REDIS_BATCH at a time; an item with its prefix
+ * and suffix takes at most item_size bytes.
  */
 
 ngx_int_t
@@ -430,7 +430,7 @@ ngx_ws_relay_redis_batch_init(ngx_ws_relay_redis_batch_t *b,
 
 void
 ngx_ws_relay_redis_batch_add(ngx_ws_relay_redis_batch_t *b,
-    ngx_str_t *prefix, ngx_str_t *item)
+    ngx_str_t *prefix, ngx_str_t *item, const char *suffix)
 {
     u_char  *p;
 
@@ -441,6 +441,10 @@ ngx_ws_relay_redis_batch_add(ngx_ws_relay_redis_batch_t *b,
     }
 
     p = ngx_cpymem(p, item->data, item->len);
+
+    if (suffix) {
+        p = ngx_cpymem(p, suffix, ngx_strlen(suffix));
+    }
 
     b->argv[b->argc] = (const char *) b->pos;
     b->argvlen[b->argc] = p - b->pos;

@@ -95,7 +95,7 @@ ngx_int_t ngx_ws_relay_redis_batch_init(ngx_ws_relay_redis_batch_t *b,
     ngx_ws_relay_redis_link_t *link, redisCallbackFn *fn, void *privdata,
     const char *command, ngx_str_t *key, size_t item_size);
 void ngx_ws_relay_redis_batch_add(ngx_ws_relay_redis_batch_t *b,
-    ngx_str_t *prefix, ngx_str_t *item);
+    ngx_str_t *prefix, ngx_str_t *item, const char *suffix);
 void ngx_ws_relay_redis_batch_done(ngx_ws_relay_redis_batch_t *b);
 
 ngx_int_t ngx_ws_relay_redis_attach(redisAsyncContext *ac, ngx_log_t *log);

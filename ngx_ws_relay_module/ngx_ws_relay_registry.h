@@ -20,6 +20,8 @@ struct ngx_ws_relay_user_s {
     ngx_queue_t      queue;
     ngx_queue_t      connections;
     ngx_uint_t       nconnections;
+    /* the worker hears the user's channel */
+    unsigned         subscribed:1;
     u_char           data[1];
 };
 

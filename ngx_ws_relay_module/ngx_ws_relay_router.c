@@ -9,6 +9,7 @@
 #include "ngx_ws_relay_conn.h"
 #include "ngx_ws_relay_delivery.h"
 #include "ngx_ws_relay_frame.h"
+#include "ngx_ws_relay_history.h"
 #include "ngx_ws_relay_json.h"
 #include "ngx_ws_relay_registry.h"
 #include "ngx_ws_relay_router.h"
@@ -23,8 +24,16 @@ typedef enum {
     NGX_WS_RELAY_F_TEXT,
     NGX_WS_RELAY_F_ACTION,
     NGX_WS_RELAY_F_DATA,
+    NGX_WS_RELAY_F_SINCE,
     NGX_WS_RELAY_F_N
 } ngx_ws_relay_field_e;
+
+
+/* what a connection that joins its user is answered (history_join) */
+#define NGX_WS_RELAY_JOINED_REGISTER  0
+#define NGX_WS_RELAY_JOINED_RESUME    1
+/* a "since" that this connection may not use: recovered is false */
+#define NGX_WS_RELAY_JOINED_REFUSED   2
 
 
 typedef void (*ngx_ws_relay_handler_pt)(ngx_ws_relay_conn_t *wc,
@@ -45,6 +54,13 @@ static void ngx_ws_relay_router_welcome(ngx_ws_relay_conn_t *wc);
 static ngx_int_t ngx_ws_relay_router_limit(ngx_ws_relay_conn_t *wc);
 static void ngx_ws_relay_router_register(ngx_ws_relay_conn_t *wc,
     ngx_ws_relay_json_field_t *f);
+static void ngx_ws_relay_router_resume(ngx_ws_relay_conn_t *wc,
+    ngx_ws_relay_json_field_t *f);
+static ngx_int_t ngx_ws_relay_router_since(ngx_ws_relay_conn_t *wc,
+    ngx_ws_relay_json_value_t *v, ngx_ws_relay_id_t *since);
+static ngx_uint_t ngx_ws_relay_router_may_resume(ngx_ws_relay_conn_t *wc);
+static void ngx_ws_relay_router_joined(ngx_ws_relay_conn_t *wc,
+    ngx_uint_t type, ngx_int_t recovered);
 static void ngx_ws_relay_router_ping(ngx_ws_relay_conn_t *wc,
     ngx_ws_relay_json_field_t *f);
 static void ngx_ws_relay_router_chat(ngx_ws_relay_conn_t *wc,
@@ -71,6 +87,7 @@ static ngx_ws_relay_route_t  ngx_ws_relay_routes[] = {
     { ngx_string("ping"), ngx_ws_relay_router_ping },
     { ngx_string("chat"), ngx_ws_relay_router_chat },
     { ngx_string("notification"), ngx_ws_relay_router_notification },
+    { ngx_string("resume"), ngx_ws_relay_router_resume },
     { ngx_null_string, NULL }
 };
 
@@ -81,7 +98,8 @@ static ngx_ws_relay_json_field_t  ngx_ws_relay_fields[] = {
     { ngx_string("targetUserId"), { 0 } },
     { ngx_string("text"), { 0 } },
     { ngx_string("action"), { 0 } },
-    { ngx_string("data"), { 0 } }
+    { ngx_string("data"), { 0 } },
+    { ngx_string("since"), { 0 } }
 };
 
 
@@ -166,6 +184,8 @@ ngx_ws_relay_router_leave(ngx_ws_relay_conn_t *wc)
     if (wc->user == NULL) {
         return;
     }
+
+    ngx_ws_relay_history_abandon(wc);
 
     if (wc->user->nconnections == 1) {
         ngx_ws_relay_bus_user_left(&wc->user->sn.str);
@@ -320,13 +340,22 @@ ngx_ws_relay_router_limit(ngx_ws_relay_conn_t *wc)
 }
 
 
+/*
+ * {"type":"register","userId":..[,"since":..]}: the connection joins the
+ * user.  With a history, the reply comes once this worker hears the user's
+ * channel, and after a "since", it says whether what was missed is
+ * replayed (recovered), before the replay.
+ */
+
 static void
 ngx_ws_relay_router_register(ngx_ws_relay_conn_t *wc,
     ngx_ws_relay_json_field_t *f)
 {
-    u_char     *p, *start, buf[NGX_WS_RELAY_MAX_USER_ID];
-    u_char      escaped[3 * NGX_WS_RELAY_MAX_USER_ID];
-    ngx_str_t   user_id, *fixed;
+    u_char                     *p, buf[NGX_WS_RELAY_MAX_USER_ID];
+    u_char                      escaped[3 * NGX_WS_RELAY_MAX_USER_ID];
+    ngx_str_t                   user_id, *fixed;
+    ngx_uint_t                  type;
+    ngx_ws_relay_id_t   since, *after;
 
     if (ngx_ws_relay_json_falsy(&f[NGX_WS_RELAY_F_USER_ID].value)) {
         ngx_ws_relay_router_error(wc, "Missing userId in register message");
@@ -338,6 +367,19 @@ ngx_ws_relay_router_register(ngx_ws_relay_conn_t *wc,
         != NGX_OK)
     {
         return;
+    }
+
+    after = NULL;
+
+    if (f[NGX_WS_RELAY_F_SINCE].value.type != NGX_WS_RELAY_JSON_NONE) {
+        if (ngx_ws_relay_router_since(wc, &f[NGX_WS_RELAY_F_SINCE].value,
+                                      &since)
+            != NGX_OK)
+        {
+            return;
+        }
+
+        after = &since;
     }
 
     fixed = wc->user_fixed ? &wc->user->sn.str : NULL;
@@ -359,6 +401,12 @@ ngx_ws_relay_router_register(ngx_ws_relay_conn_t *wc,
         return;
     }
 
+    if (wc->resume) {
+        ngx_ws_relay_router_error(wc, "A register or resume is still in "
+                                      "progress");
+        return;
+    }
+
     if (wc->user == NULL
         || wc->user->sn.str.len != user_id.len
         || ngx_memcmp(wc->user->sn.str.data, user_id.data, user_id.len) != 0)
@@ -374,20 +422,172 @@ ngx_ws_relay_router_register(ngx_ws_relay_conn_t *wc,
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
                    "ws relay: connection %V registered", &wc->id);
 
+    type = NGX_WS_RELAY_JOINED_REGISTER;
+
+    if (!wc->conf->history.size) {
+        ngx_ws_relay_router_joined(wc, type, after ? 0 : -1);
+        return;
+    }
+
+    if (after && !ngx_ws_relay_router_may_resume(wc)) {
+        type |= NGX_WS_RELAY_JOINED_REFUSED;
+        after = NULL;
+    }
+
+    ngx_ws_relay_history_join(wc, after, ngx_ws_relay_router_joined, type);
+}
+
+
+/*
+ * {"type":"resume","since":..}: what the connection's user missed after
+ * since, replayed after the reply; a type unknown without history, as it
+ * was to the old server.
+ */
+
+static void
+ngx_ws_relay_router_resume(ngx_ws_relay_conn_t *wc,
+    ngx_ws_relay_json_field_t *f)
+{
+    ngx_uint_t                  type;
+    ngx_ws_relay_id_t   since;
+
+    if (!wc->conf->history.size) {
+        ngx_ws_relay_router_unsupported(wc, &f[NGX_WS_RELAY_F_TYPE].value);
+        return;
+    }
+
+    if (ngx_ws_relay_router_since(wc, &f[NGX_WS_RELAY_F_SINCE].value, &since)
+        != NGX_OK)
+    {
+        return;
+    }
+
+    if (wc->user == NULL) {
+        ngx_ws_relay_router_error(wc, "Resume needs a registered user");
+        return;
+    }
+
+    if (wc->resume) {
+        ngx_ws_relay_router_error(wc, "A register or resume is still in "
+                                      "progress");
+        return;
+    }
+
+    type = NGX_WS_RELAY_JOINED_RESUME;
+
+    if (!ngx_ws_relay_router_may_resume(wc)) {
+        ngx_ws_relay_router_joined(wc, type | NGX_WS_RELAY_JOINED_REFUSED,
+                                   -1);
+        return;
+    }
+
+    ngx_ws_relay_history_join(wc, &since, ngx_ws_relay_router_joined, type);
+}
+
+
+/* "since": "0", "<ms>" or "<ms>-<seq>", a string; otherwise an error reply */
+
+static ngx_int_t
+ngx_ws_relay_router_since(ngx_ws_relay_conn_t *wc,
+    ngx_ws_relay_json_value_t *v, ngx_ws_relay_id_t *since)
+{
+    u_char     buf[NGX_WS_RELAY_ID_LEN];
+    ngx_str_t  text;
+
+    /* decoding never makes a string longer than its JSON text */
+
+    if (v->type == NGX_WS_RELAY_JSON_STRING
+        && v->text.len - 2 <= NGX_WS_RELAY_ID_LEN)
+    {
+        text.data = buf;
+        text.len = ngx_ws_relay_json_unescape(buf, v);
+
+        if (ngx_ws_relay_wire_id_parse(&text, since) == NGX_OK) {
+            return NGX_OK;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0,
+                  "ws relay: invalid \"since\" from client");
+
+    ngx_ws_relay_router_error(wc, "since must be a message id");
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * A user id that the server set may have its history replayed; one that
+ * the client claimed only with resume_unverified=on.
+ */
+
+static ngx_uint_t
+ngx_ws_relay_router_may_resume(ngx_ws_relay_conn_t *wc)
+{
+    if (wc->user_fixed || wc->conf->history.unverified) {
+        return 1;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0,
+                  "ws relay: no replay to a user id the client chose "
+                  "(ws_relay_history resume_unverified=on allows it)");
+
+    return 0;
+}
+
+
+/*
+ * {"type":"register","status":"success","userId":..,"timestamp":..} or
+ * {"type":"resume","status":"success","timestamp":..}, with
+ * "recovered" after a "since".
+ */
+
+static void
+ngx_ws_relay_router_joined(ngx_ws_relay_conn_t *wc, ngx_uint_t type,
+    ngx_int_t recovered)
+{
+    u_char     *p, *start;
+    ngx_str_t  *user_id;
+
+    if (type & NGX_WS_RELAY_JOINED_REFUSED) {
+        recovered = 0;
+    }
+
+    if (recovered >= 0) {
+        ngx_ws_relay_stat_add(resumes, 1);
+        ngx_ws_relay_stat_add(resumes_unrecovered, recovered ? 0 : 1);
+    }
+
+    user_id = &wc->user->sn.str;
+
     start = ngx_ws_relay_json_scratch(
                 sizeof("{\"type\":\"register\",\"status\":\"success\","
-                       "\"userId\":,\"timestamp\":}")
-                + NGX_WS_RELAY_JSON_STR_LEN(user_id.len) + NGX_INT64_LEN);
+                       "\"userId\":,\"timestamp\":,\"recovered\":false}")
+                + NGX_WS_RELAY_JSON_STR_LEN(user_id->len) + NGX_INT64_LEN);
     if (start == NULL) {
         return;
     }
 
-    p = ngx_cpymem(start, "{\"type\":\"register\",\"status\":\"success\","
-                          "\"userId\":",
-                   sizeof("{\"type\":\"register\",\"status\":\"success\","
-                          "\"userId\":") - 1);
-    p = ngx_ws_relay_json_write_string(p, &user_id);
-    p = ngx_sprintf(p, ",\"timestamp\":%uL}", ngx_ws_relay_now_ms());
+    if (type & NGX_WS_RELAY_JOINED_RESUME) {
+        p = ngx_cpymem(start, "{\"type\":\"resume\",\"status\":\"success\"",
+                       sizeof("{\"type\":\"resume\",\"status\":\"success\"")
+                       - 1);
+
+    } else {
+        p = ngx_cpymem(start, "{\"type\":\"register\",\"status\":\"success\","
+                              "\"userId\":",
+                       sizeof("{\"type\":\"register\",\"status\":\"success\","
+                              "\"userId\":") - 1);
+        p = ngx_ws_relay_json_write_string(p, user_id);
+    }
+
+    p = ngx_sprintf(p, ",\"timestamp\":%uL", ngx_ws_relay_now_ms());
+
+    if (recovered >= 0) {
+        p = ngx_sprintf(p, ",\"recovered\":%s", recovered ? "true" : "false");
+    }
+
+    *p++ = '}';
 
     (void) ngx_ws_relay_conn_send(wc, NGX_WS_RELAY_OP_TEXT, start,
                                   p - start);
@@ -637,6 +837,11 @@ ngx_ws_relay_router_deliver(ngx_ws_relay_conn_t *wc, ngx_str_t *target,
     }
 
     d->any = chat;
+
+    if (wc->conf->history.size) {
+        d->history = &wc->conf->history;
+    }
+
     ngx_queue_insert_tail(&wc->deliveries, &d->queue);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
@@ -660,7 +865,8 @@ ngx_ws_relay_router_delivered(ngx_ws_relay_delivery_t *d)
                                          "\"connections\":,\"timestamp\":}")
                                   + NGX_WS_RELAY_JSON_STR_LEN(
                                         NGX_WS_RELAY_MAX_USER_ID)
-                                  + 2 * NGX_INT64_LEN];
+                                  + 2 * NGX_INT64_LEN
+                                  + NGX_WS_RELAY_DELIVERY_QUEUED_LEN];
 
     wc = d->data;
 
@@ -692,6 +898,10 @@ ngx_ws_relay_router_delivered(ngx_ws_relay_delivery_t *d)
 
         if (!head->any) {
             p = ngx_sprintf(p, ",\"connections\":%ui", head->delivered);
+        }
+
+        if (head->history) {
+            p = ngx_ws_relay_delivery_write_queued(p, head);
         }
 
         p = ngx_sprintf(p, ",\"timestamp\":%uL}", ngx_ws_relay_now_ms());

@@ -35,6 +35,11 @@ typedef struct {
     ngx_atomic_t     bytes_out;
     ngx_atomic_t     deliveries;
     ngx_atomic_t     delivery_timeouts;
+    ngx_atomic_t     history_stored;
+    ngx_atomic_t     history_failed;
+    ngx_atomic_t     resumes;
+    ngx_atomic_t     resumes_unrecovered;
+    ngx_atomic_t     replayed;
     ngx_atomic_t     closes[NGX_WS_RELAY_CLOSE_CODES];
     ngx_atomic_t     redis_state;
     ngx_atomic_t     redis_reconnects;

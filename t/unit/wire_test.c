@@ -14,6 +14,7 @@
 
 
 #include "tap.h"
+#include <hiredis/hiredis.h>
 #include "ngx_ws_relay_bus_wire.h"
 
 
@@ -29,6 +30,7 @@ typedef struct {
     ngx_int_t       rc;
     const char     *origin;
     uint64_t        id;
+    const char     *hid;
     const char     *text;
 } user_case_t;
 
@@ -69,6 +71,7 @@ static void test_pushes(void);
 
 static ngx_str_t *str(ngx_str_t *s, const char *text);
 static int str_is(ngx_str_t *s, const char *text);
+static void test_ids(void);
 static int out_is(u_char *start, u_char *end, const char *text);
 static redisReply *resp_read(const char *p, size_t len, size_t *used);
 
@@ -84,6 +87,7 @@ main(void)
     test_user_messages();
     test_node_messages();
     test_pushes();
+    test_ids();
 
     return tap_done();
 }
@@ -99,20 +103,22 @@ test_channels(void)
 
     p = ngx_ws_relay_wire_channel(buf, str(&prefix, "ws_relay:"),
                                   NGX_WS_RELAY_WIRE_USER, str(&name, "bob"));
-    check(out_is(buf, p, "ws_relay:u:bob"), "user channel");
-    check(ngx_ws_relay_wire_channel_len(&prefix, &name) == 14,
+    check(out_is(buf, p, "ws_relay:u:{bob}"), "user channel, a hash tag");
+    check(ngx_ws_relay_wire_channel_len(&prefix, NGX_WS_RELAY_WIRE_USER,
+                                        &name) == 16,
           "its length");
 
     p = ngx_ws_relay_wire_channel(buf, str(&prefix, ""),
                                   NGX_WS_RELAY_WIRE_NODE,
                                   str(&name, "host-1-2"));
     check(out_is(buf, p, "n:host-1-2"), "node channel, empty prefix");
-    check(ngx_ws_relay_wire_channel_len(&prefix, &name) == 10,
+    check(ngx_ws_relay_wire_channel_len(&prefix, NGX_WS_RELAY_WIRE_NODE,
+                                        &name) == 10,
           "its length");
 
     p = ngx_ws_relay_wire_channel(buf, str(&prefix, "a:b:"),
-                                  NGX_WS_RELAY_WIRE_USER, str(&name, ""));
-    check(out_is(buf, p, "a:b:u:"), "no name: the users' prefix");
+                                  "h:{", str(&name, "a}b"));
+    check(out_is(buf, p, "a:b:h:{a}b}"), "a history key");
 
     test_end();
 }
@@ -127,23 +133,29 @@ test_channel_names(void)
     channel_case_t  *c;
 
     static channel_case_t  cases[] = {
-        { "ws_relay:u:bob", "ws_relay:", "u:", NGX_OK, "bob" },
+        { "ws_relay:u:{bob}", "ws_relay:", "u:{", NGX_OK, "bob" },
         { "ws_relay:n:host-1", "ws_relay:", "n:", NGX_OK, "host-1" },
-        { "ws_relay:u:a b:c", "ws_relay:", "u:", NGX_OK, "a b:c" },
-        { "u:bob", "", "u:", NGX_OK, "bob" },
-        { "u:x", "", "u:", NGX_OK, "x" },
-        { "ws_relay:u:bob", "ws_relay:", "n:", NGX_DECLINED, NULL },
-        { "ws_other:u:bob", "ws_relay:", "u:", NGX_DECLINED, NULL },
-        { "ws_relay:u:", "ws_relay:", "u:", NGX_DECLINED, NULL },
-        { "ws_relay:u", "ws_relay:", "u:", NGX_DECLINED, NULL },
-        { "ws_relay:", "ws_relay:", "u:", NGX_DECLINED, NULL },
-        { "ws", "ws_relay:", "u:", NGX_DECLINED, NULL },
-        { "", "ws_relay:", "u:", NGX_DECLINED, NULL },
-        { "", "", "u:", NGX_DECLINED, NULL },
-        { "u:", "", "u:", NGX_DECLINED, NULL },
-        { "ws_relay:U:bob", "ws_relay:", "u:", NGX_DECLINED, NULL },
-        { "WS_RELAY:u:bob", "ws_relay:", "u:", NGX_DECLINED, NULL },
-        { "xws_relay:u:bob", "ws_relay:", "u:", NGX_DECLINED, NULL },
+        { "ws_relay:u:{a b:c}", "ws_relay:", "u:{", NGX_OK, "a b:c" },
+        { "ws_relay:u:{a}b}", "ws_relay:", "u:{", NGX_OK, "a}b" },
+        { "ws_relay:u:{{}}", "ws_relay:", "u:{", NGX_OK, "{}" },
+        { "u:{bob}", "", "u:{", NGX_OK, "bob" },
+        { "u:{x}", "", "u:{", NGX_OK, "x" },
+        { "ws_relay:u:{bob}", "ws_relay:", "n:", NGX_DECLINED, NULL },
+        { "ws_relay:u:bob", "ws_relay:", "u:{", NGX_DECLINED, NULL },
+        { "ws_relay:u:{bob", "ws_relay:", "u:{", NGX_DECLINED, NULL },
+        { "ws_other:u:{bob}", "ws_relay:", "u:{", NGX_DECLINED, NULL },
+        { "ws_relay:u:{}", "ws_relay:", "u:{", NGX_DECLINED, NULL },
+        { "ws_relay:u:{", "ws_relay:", "u:{", NGX_DECLINED, NULL },
+        { "ws_relay:u", "ws_relay:", "u:{", NGX_DECLINED, NULL },
+        { "ws_relay:", "ws_relay:", "u:{", NGX_DECLINED, NULL },
+        { "ws", "ws_relay:", "u:{", NGX_DECLINED, NULL },
+        { "", "ws_relay:", "u:{", NGX_DECLINED, NULL },
+        { "", "", "u:{", NGX_DECLINED, NULL },
+        { "u:{}", "", "u:{", NGX_DECLINED, NULL },
+        { "ws_relay:n:", "ws_relay:", "n:", NGX_DECLINED, NULL },
+        { "ws_relay:U:{bob}", "ws_relay:", "u:{", NGX_DECLINED, NULL },
+        { "WS_RELAY:u:{bob}", "ws_relay:", "u:{", NGX_DECLINED, NULL },
+        { "xws_relay:u:{bob}", "ws_relay:", "u:{", NGX_DECLINED, NULL },
     };
 
     test_begin("channel_name: the name in a channel of ours, or declined");
@@ -163,7 +175,9 @@ test_channel_names(void)
               (int) name.len, name.data ? (char *) name.data : "");
 
         if (rc == NGX_OK) {
-            check(name.data + name.len == channel.data + channel.len,
+            /* or its hash tag's "}" does */
+            check(name.data + name.len + (c->kind[2] == '{')
+                  == channel.data + channel.len,
                   "\"%s\": the name ends the channel", c->channel);
         }
     }
@@ -182,10 +196,10 @@ test_publish(void)
     redisReply   *r;
 
     static const char  *want[] = {
-        "*3\r\n$7\r\nPUBLISH\r\n$14\r\nws_relay:u:bob\r\n"
+        "*3\r\n$7\r\nPUBLISH\r\n$16\r\nws_relay:u:{bob}\r\n"
         "$19\r\nhost-1 17 {\"a\":\"b\"}\r\n",
         "*3\r\n$7\r\nPUBLISH\r\n$5\r\nn:h-1\r\n$0\r\n\r\n",
-        "*3\r\n$7\r\nPUBLISH\r\n$6\r\np\r\nu:\n\r\n$5\r\n\r\n\0\r\n\r\n"
+        "*3\r\n$7\r\nPUBLISH\r\n$8\r\np\r\nu:{\n}\r\n$5\r\n\r\n\0\r\n\r\n"
     };
 
     test_begin("publish: RESP that hiredis reads back, within its length");
@@ -214,7 +228,10 @@ test_publish(void)
             parts[0].len = 5;
         }
 
-        len = ngx_ws_relay_wire_publish_len(&prefix, &name, parts,
+        len = ngx_ws_relay_wire_publish_len(&prefix,
+                                            i == 1 ? NGX_WS_RELAY_WIRE_NODE
+                                                   : NGX_WS_RELAY_WIRE_USER,
+                                            &name, parts,
                                             i == 0 ? 3 : i == 1 ? 0 : 1);
         buf = test_alloc(len);
 
@@ -257,35 +274,45 @@ test_user_messages(void)
     u_char        buf[64], *p;
     uint64_t      id;
     ngx_int_t     rc;
-    ngx_str_t     payload, origin, text;
+    ngx_str_t     payload, origin, hid, text;
     ngx_uint_t    i;
     user_case_t  *c;
 
     static user_case_t  cases[] = {
-        { "host-1 17 {\"type\":\"chat\"}", NGX_OK, "host-1", 17,
+        { "host-1 17 {\"type\":\"chat\"}", NGX_OK, "host-1", 17, "",
           "{\"type\":\"chat\"}" },
-        { "h 0 ", NGX_OK, "h", 0, "" },
-        { "h 007 x", NGX_OK, "h", 7, "x" },
-        { "h 1 a b c", NGX_OK, "h", 1, "a b c" },
-        { "h 1  ", NGX_OK, "h", 1, " " },
-        { "h " MAX_ID " x", NGX_OK, "h", UINT64_MAX, "x" },
-        { "h " OVER_ID " x", NGX_ERROR, NULL, 0, NULL },
-        { "h 99999999999999999999999 x", NGX_ERROR, NULL, 0, NULL },
-        { " 1 {}", NGX_ERROR, NULL, 0, NULL },
-        { "", NGX_ERROR, NULL, 0, NULL },
-        { "h", NGX_ERROR, NULL, 0, NULL },
-        { "h1{}", NGX_ERROR, NULL, 0, NULL },
-        { "h 1", NGX_ERROR, NULL, 0, NULL },
-        { "h 1{}", NGX_ERROR, NULL, 0, NULL },
-        { "h  1 {}", NGX_ERROR, NULL, 0, NULL },
-        { "h  {}", NGX_ERROR, NULL, 0, NULL },
-        { "h x {}", NGX_ERROR, NULL, 0, NULL },
-        { "h -1 {}", NGX_ERROR, NULL, 0, NULL },
-        { "h 1x {}", NGX_ERROR, NULL, 0, NULL },
-        { "h \n1 {}", NGX_ERROR, NULL, 0, NULL },
+        { "h 0 ", NGX_OK, "h", 0, "", "" },
+        { "h 007 x", NGX_OK, "h", 7, "", "x" },
+        { "h 1 a b c", NGX_OK, "h", 1, "", "a b c" },
+        { "h 1  ", NGX_OK, "h", 1, "", " " },
+        { "h " MAX_ID " x", NGX_OK, "h", UINT64_MAX, "", "x" },
+        { "h " OVER_ID " x", NGX_ERROR, NULL, 0, NULL, NULL },
+        { "h 99999999999999999999999 x", NGX_ERROR, NULL, 0, NULL, NULL },
+        { " 1 {}", NGX_ERROR, NULL, 0, NULL, NULL },
+        { "", NGX_ERROR, NULL, 0, NULL, NULL },
+        { "h", NGX_ERROR, NULL, 0, NULL, NULL },
+        { "h1{}", NGX_ERROR, NULL, 0, NULL, NULL },
+        { "h 1", NGX_ERROR, NULL, 0, NULL, NULL },
+        { "h 1{}", NGX_ERROR, NULL, 0, NULL, NULL },
+        { "h  1 {}", NGX_ERROR, NULL, 0, NULL, NULL },
+        { "h  {}", NGX_ERROR, NULL, 0, NULL, NULL },
+        { "h x {}", NGX_ERROR, NULL, 0, NULL, NULL },
+        { "h -1 {}", NGX_ERROR, NULL, 0, NULL, NULL },
+        { "h 1x {}", NGX_ERROR, NULL, 0, NULL, NULL },
+        { "h \n1 {}", NGX_ERROR, NULL, 0, NULL, NULL },
+        { "h 3:1733-0 {\"a\":1}", NGX_OK, "h", 3, "1733-0", "{\"a\":1}" },
+        { "h 3:1 x", NGX_OK, "h", 3, "1", "x" },
+        { "h 3: {}", NGX_ERROR, NULL, 0, NULL, NULL },
+        { "h 3:1-2{}", NGX_ERROR, NULL, 0, NULL, NULL },
+        { "h 3:1-2", NGX_ERROR, NULL, 0, NULL, NULL },
+        { "h 3:1x2 {}", NGX_ERROR, NULL, 0, NULL, NULL },
+        { "h 3:" MAX_ID "-" MAX_ID " {}", NGX_OK, "h", 3,
+          MAX_ID "-" MAX_ID, "{}" },
+        { "h 3:" MAX_ID "-" MAX_ID "0 {}", NGX_ERROR, NULL, 0, NULL, NULL },
+        { "h 3 :1 {}", NGX_OK, "h", 3, "", ":1 {}" },
     };
 
-    test_begin("parse_user: \"<origin> <id> <text>\"");
+    test_begin("parse_user: \"<origin> <id>[:<hid>] <text>\"");
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         c = &cases[i];
@@ -294,17 +321,21 @@ test_user_messages(void)
         ngx_str_null(&text);
         id = 12345;
 
+        ngx_str_null(&hid);
+
         rc = ngx_ws_relay_wire_parse_user(str(&payload, c->payload), &origin,
-                                          &id, &text);
+                                          &id, &hid, &text);
 
         check(rc == c->rc
               && (rc != NGX_OK
                   || (str_is(&origin, c->origin) && id == c->id
-                      && str_is(&text, c->text))),
-              "\"%s\": rc %ld, origin \"%.*s\", id %llu, text \"%.*s\"",
+                      && str_is(&hid, c->hid) && str_is(&text, c->text))),
+              "\"%s\": rc %ld, origin \"%.*s\", id %llu, hid \"%.*s\", "
+              "text \"%.*s\"",
               c->payload, (long) rc, (int) origin.len,
               origin.data ? (char *) origin.data : "",
-              (unsigned long long) id, (int) text.len,
+              (unsigned long long) id, (int) hid.len,
+              hid.len ? (char *) hid.data : "", (int) text.len,
               text.data ? (char *) text.data : "");
     }
 
@@ -312,11 +343,14 @@ test_user_messages(void)
 
     test_begin("user_head: what goes between origin and text, read back");
 
-    p = ngx_ws_relay_wire_user_head(buf, 17);
+    p = ngx_ws_relay_wire_user_head(buf, 17, 0);
     check(out_is(buf, p, " 17 "), "id 17");
 
+    p = ngx_ws_relay_wire_user_head(buf, 17, 1);
+    check(out_is(buf, p, " 17:"), "id 17, for the history script");
+
     p = ngx_cpymem(buf, "h", 1);
-    p = ngx_ws_relay_wire_user_head(p, UINT64_MAX);
+    p = ngx_ws_relay_wire_user_head(p, UINT64_MAX, 0);
     check(out_is(buf, p, "h " MAX_ID " ")
           && (size_t) (p - buf - 1) <= NGX_WS_RELAY_WIRE_HEAD_LEN,
           "the largest id, within NGX_WS_RELAY_WIRE_HEAD_LEN");
@@ -324,9 +358,9 @@ test_user_messages(void)
     payload.data = buf;
     payload.len = p - buf;
 
-    check(ngx_ws_relay_wire_parse_user(&payload, &origin, &id, &text)
+    check(ngx_ws_relay_wire_parse_user(&payload, &origin, &id, &hid, &text)
           == NGX_OK && str_is(&origin, "h") && id == UINT64_MAX
-          && text.len == 0,
+          && hid.len == 0 && text.len == 0,
           "parsed back");
 
     test_end();
@@ -542,4 +576,85 @@ resp_read(const char *p, size_t len, size_t *used)
     redisReaderFree(reader);
 
     return r;
+}
+
+
+static void
+test_ids(void)
+{
+    u_char              buf[128], *p;
+    ngx_int_t           rc;
+    ngx_str_t           a, b, json, id;
+    ngx_uint_t          i;
+    ngx_ws_relay_id_t   since;
+
+    static const char  *valid[][2] = {
+        { "0", "0-0" },
+        { "1733600000000-0", "1733600000000-0" },
+        { "1733600000000", "1733600000000-0" },
+        { "17-4", "17-4" },
+        { "000000000000001-000000000000002", "000000000000001-000000000000002" },
+        { "999999999999999-999999999999999", "999999999999999-999999999999999" },
+    };
+
+    static const char  *invalid[] = {
+        "", "-", "-1", "1-", "1--2", "1-2-3", "abc", "1a", "1-a", " 1", "1 ",
+        "+1", "1.5", "1e3", "0x10", "1000000000000000", "1-1000000000000000",
+        "1-2 ", "\xef\xbc\x91"
+    };
+
+    /* a before b */
+    static const char  *order[][2] = {
+        { "0-0", "0-1" }, { "1-9", "2-0" }, { "9-0", "10-0" },
+        { "1733600000000-0", "1733600000000-1" },
+        { "1733600000000-99", "1733600000001-0" },
+        { "0017-5", "18-0" }, { "17-05", "17-6" },
+    };
+
+    test_begin("id_parse: a client's since");
+
+    for (i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
+        rc = ngx_ws_relay_wire_id_parse(str(&a, valid[i][0]), &since);
+        b.data = since.data;
+        b.len = since.len;
+
+        check(rc == NGX_OK && str_is(&b, valid[i][1]), "\"%s\": rc %ld",
+              valid[i][0], (long) rc);
+    }
+
+    for (i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
+        rc = ngx_ws_relay_wire_id_parse(str(&a, invalid[i]), &since);
+        check(rc == NGX_ERROR, "\"%s\" refused: rc %ld", invalid[i],
+              (long) rc);
+    }
+
+    test_end();
+
+    test_begin("id_compare: as two numbers, ms then seq");
+
+    for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        str(&a, order[i][0]);
+        str(&b, order[i][1]);
+
+        check(ngx_ws_relay_wire_id_compare(&a, &b) < 0
+              && ngx_ws_relay_wire_id_compare(&b, &a) > 0
+              && ngx_ws_relay_wire_id_compare(&a, &a) == 0,
+              "%s < %s", order[i][0], order[i][1]);
+    }
+
+    check(ngx_ws_relay_wire_id_compare(str(&a, "017-5"), str(&b, "17-5"))
+          == 0, "leading zeros");
+
+    test_end();
+
+    test_begin("id_text: the id as the last member of an object");
+
+    p = ngx_ws_relay_wire_id_text(buf, str(&json, "{\"type\":\"chat\"}"),
+                                  str(&id, "17-0"));
+    check(out_is(buf, p, "{\"type\":\"chat\",\"id\":\"17-0\"}")
+          && (size_t) (p - buf)
+             == ngx_ws_relay_wire_id_text_len(&json, &id),
+          "appended, length as announced");
+
+    test_end();
 }
