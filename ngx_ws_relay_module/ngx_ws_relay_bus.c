@@ -28,7 +28,10 @@
  * A message stored in a user's history is published by the history
  * script, with its id: then the worker delivers its own connections'
  * copies when its own publication comes back, so that every copy of
- * every message of a user goes out in the order of the ids.
+ * every message of a user goes out in the order of the ids.  While the
+ * subscriber link is down, the worker hears nothing, its own messages
+ * included: when it hears the users again, their connections catch up
+ * from the history (ngx_ws_relay_history_subscribed()).
  */
 
 
@@ -263,6 +266,7 @@ ngx_ws_relay_bus_lost(ngx_ws_relay_redis_link_t *link)
          q = ngx_queue_next(q))
     {
         user = ngx_queue_data(q, ngx_ws_relay_user_t, queue);
+        user->missed = user->subscribed;
         user->subscribed = 0;
     }
 }
@@ -458,7 +462,7 @@ ngx_ws_relay_bus_publish(ngx_str_t *user_id, ngx_str_t *text, uint64_t id,
     parts[1].data = head;
     parts[2] = *text;
 
-    if (h && h->size && bus->sub.ready) {
+    if (h && h->size) {
 
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, bus->log, 0,
                        "ws relay: delivery %uL: stored and published to "

@@ -143,6 +143,11 @@ ngx_ws_relay_router_open(ngx_ws_relay_conn_t *wc, ngx_str_t *user_id)
 
     ngx_ws_relay_router_welcome(wc);
 
+    if (wc->user_fixed && wc->conf->history.size) {
+        /* live once the worker hears the user: nothing to answer then */
+        ngx_ws_relay_history_join(wc, NULL, NULL, 0);
+    }
+
     return NGX_OK;
 }
 
@@ -516,15 +521,12 @@ ngx_ws_relay_router_since(ngx_ws_relay_conn_t *wc,
 }
 
 
-/*
- * A user id that the server set may have its history replayed; one that
- * the client claimed only with resume_unverified=on.
- */
+/* ngx_ws_relay_history_may_replay(), and a log line when it may not */
 
 static ngx_uint_t
 ngx_ws_relay_router_may_resume(ngx_ws_relay_conn_t *wc)
 {
-    if (wc->user_fixed || wc->conf->history.unverified) {
+    if (ngx_ws_relay_history_may_replay(wc)) {
         return 1;
     }
 
