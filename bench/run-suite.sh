@@ -163,10 +163,11 @@ stop_redis() {
 
 # Directives a scenario adds to the main context, to http{} (after
 # BENCH_HTTP_EXTRA) and to the server{} (before "location /"), on one line
-# each; empty for the others.
+# each, and sed expressions of its own; empty for the others.
 main_extra=
 http_scen_extra=
 server_extra=
+scen_sed=()
 
 # nginx.conf.example with the test ports, 2 workers and limits sized for
 # the 30k scenario; every substitution is checked, so a changed example
@@ -183,7 +184,7 @@ write_conf() {          # $1 prefix dir, $2 port
         -e "s/ws_relay_max_connections  4000;/ws_relay_max_connections  $max_conns;/" \
         -e "s/^http {/http {\n    $http_extra\n    $http_scen_extra/" \
         -e "s|^        location / {|        $server_extra\n        location / {|" \
-        "$example" > "$conf"
+        "${scen_sed[@]}" "$example" > "$conf"
     grep -q "^worker_processes  2;" "$conf" \
         && grep -q "worker_rlimit_nofile  $worker_rlimit;" "$conf" \
         && grep -q "worker_connections  $worker_conns;" "$conf" \
@@ -638,15 +639,28 @@ redis_stats() {         # $1 file
     } | tr -d '\r' > "$1"
 }
 
+# The example's own history (if any) is turned off, so that "/" has none;
+# its ws_relay_drain and worker_shutdown_timeout are replaced, or added.
 start_history_servers() {   # $1 ws_relay_drain
-    main_extra="worker_shutdown_timeout  $shutdown_timeout;"
-    http_scen_extra=
-    [ -z "$drain_window" ] || http_scen_extra="ws_relay_drain  $1;"
+    scen_sed=(-e "s/^\( *\)ws_relay_history .*;/\1ws_relay_history  off;/")
+    if grep -q "^worker_shutdown_timeout " "$example"; then
+        scen_sed+=(-e "s/^worker_shutdown_timeout .*;/worker_shutdown_timeout  $shutdown_timeout;/")
+    else
+        main_extra="worker_shutdown_timeout  $shutdown_timeout;"
+    fi
+    if [ -z "$drain_window" ]; then
+        :
+    elif grep -q "^ *ws_relay_drain " "$example"; then
+        scen_sed+=(-e "s/^\( *\)ws_relay_drain .*;/\1ws_relay_drain  $1;/")
+    else
+        http_scen_extra="ws_relay_drain  $1;"
+    fi
     server_extra="location /h/ { ws_relay;${history_params:+ ws_relay_history  $history_params;} }"
     start_servers
     main_extra=
     http_scen_extra=
     server_extra=
+    scen_sed=()
 }
 
 # run_wsload with Redis's counters before and after
@@ -842,7 +856,7 @@ log "scenarios done in $(( $(date +%s) - t0 )) s"
 "$python" "$bench/suite-report.py" --runs "$runs" --out "$out" \
     --nginx "$("$nginx" -v 2>&1 | sed 's/.*: //')" \
     --redis "$(redis-server --version | awk '{print $3}' | sed 's/v=//')" \
-    --http-extra "$http_extra" --duration "$dur" \
+    --http-extra "$http_extra" --duration "$dur" --history "$history_params" \
     --module "$module_desc ($(sha256sum "$module_so" | cut -c1-12))" \
     --command "${BENCH_COMMAND:-make bench}"
 log "wrote $out/RESULTS.md and $out/results.json"
