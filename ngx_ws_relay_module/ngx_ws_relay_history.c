@@ -72,7 +72,9 @@ static void ngx_ws_relay_history_free(ngx_ws_relay_resume_t *r);
  *         -> { recovered 1|0, more 1|0, newest id, id, JSON, id, JSON, ... }
  * Top:    "t" -> the newest id
  * Both first forget what is older than the ttl, remembering the newest
- * id forgotten in "lost"; trimming by size does the same.
+ * id forgotten in "lost"; trimming by size does the same.  "base" is the
+ * first id the meta hash saw: a since before it is from a history that
+ * Redis no longer has (it expired, or Redis lost its data).
  */
 
 ngx_str_t  ngx_ws_relay_history_script = ngx_string(
@@ -95,6 +97,7 @@ ngx_str_t  ngx_ws_relay_history_script = ngx_string(
 "  end\n"
 "  local id = redis.call('XADD', k, 'MAXLEN', size, '*', 'm', ARGV[7])\n"
 "  redis.call('HSET', m, 'top', id)\n"
+"  redis.call('HSETNX', m, 'base', id)\n"
 "  redis.call('PEXPIRE', k, ARGV[2])\n"
 "  redis.call('PEXPIRE', m, ARGV[4])\n"
 "  return {id, redis.call('PUBLISH', ARGV[5], ARGV[6] .. id .. ' ' .. ARGV[7])}\n"
@@ -107,12 +110,14 @@ ngx_str_t  ngx_ws_relay_history_script = ngx_string(
 "  return am < bm or (am == bm and as <= bs)\n"
 "end\n"
 "local since = ARGV[3]\n"
-"local meta = redis.call('HMGET', m, 'top', 'lost')\n"
+"local meta = redis.call('HMGET', m, 'top', 'lost', 'base')\n"
 "local exists = redis.call('EXISTS', k) == 1\n"
 "local lost = meta[2]\n"
 "if not exists then lost = meta[1] end\n"
 "local out = {0, 0, meta[1] or '0-0'}\n"
-"if lost then\n"
+"if meta[3] and since ~= '0-0' and not le(meta[3], since) then\n"
+"  out[1] = 0\n"
+"elseif lost then\n"
 "  if le(lost, since) then out[1] = 1 end\n"
 "elseif exists or since == '0-0' then\n"
 "  out[1] = 1\n"
@@ -568,6 +573,8 @@ ngx_ws_relay_history_live(ngx_ws_relay_resume_t *r, ngx_int_t recovered)
 
     wc->resume = NULL;
     ngx_ws_relay_history_free(r);
+
+    ngx_ws_relay_conn_read_on(wc);
 }
 
 

@@ -349,7 +349,8 @@ ngx_ws_relay_router_limit(ngx_ws_relay_conn_t *wc)
  * {"type":"register","userId":..[,"since":..]}: the connection joins the
  * user.  With a history, the reply comes once this worker hears the user's
  * channel, and after a "since", it says whether what was missed is
- * replayed (recovered), before the replay.
+ * replayed (recovered), before the replay.  Meanwhile the connection's next
+ * messages wait (ngx_ws_relay_conn_process()).
  */
 
 static void
@@ -403,12 +404,6 @@ ngx_ws_relay_router_register(ngx_ws_relay_conn_t *wc,
 
         ngx_ws_relay_router_error(wc, "Cannot register as another user: the "
                                       "user id is set by the server");
-        return;
-    }
-
-    if (wc->resume) {
-        ngx_ws_relay_router_error(wc, "A register or resume is still in "
-                                      "progress");
         return;
     }
 
@@ -469,12 +464,6 @@ ngx_ws_relay_router_resume(ngx_ws_relay_conn_t *wc,
 
     if (wc->user == NULL) {
         ngx_ws_relay_router_error(wc, "Resume needs a registered user");
-        return;
-    }
-
-    if (wc->resume) {
-        ngx_ws_relay_router_error(wc, "A register or resume is still in "
-                                      "progress");
         return;
     }
 
