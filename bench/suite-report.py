@@ -848,6 +848,8 @@ def reload_figures(s):
         "drain": x["drain"], "history": x["history"],
         "sent": c["sent"], "received": c["received"], "lost": c["lost"],
         "lost_unacked": c.get("lost_unacked"),
+        "lost_promised": c.get("lost_promised"),
+        "acks_unkept": c.get("acks_unkept"),
         "duplicates": c["duplicates"], "reordered": c["reordered"],
         "id_not_above": c.get("id_not_above"), "with_id": c.get("with_id"),
         "resumes": c.get("resumes"),
@@ -949,8 +951,9 @@ if hist_reload or hist_cmp or hist_mem:
               "or EOF, a receiver registers with `\"since\"`: the last id it "
               "saw).\n" % (args.history or "(none)"))
     if hist_reload:
-        md.append("| run | drain | history | sent | received | lost (of "
-                  "which a dropped sender had no reply to) | duplicates | "
+        md.append("| run | drain | history | sent | received | lost: in "
+                  "all / no reply (sent as the sender's connection closed) / "
+                  "answered delivered or queued | duplicates | "
                   "out of order | resumes: recovered true / false | drops "
                   "(1001 / EOF) | reconnect attempts (failed) | peak "
                   "reconnects/s | peak drops/s | drop → registered p50 / "
@@ -960,11 +963,12 @@ if hist_reload or hist_cmp or hist_mem:
                   "---|---|---|---|")
         for f in hist_reload:
             ih = f["idle_drop_to_registered_us"] or {}
-            md.append("| %s | %s | %s | %d | %d | %d (%s) | %d | %d | "
+            md.append("| %s | %s | %s | %d | %d | %d / %s / %s | %d | %d | "
                       "%s / %s | %d (%d / %d) | %d (%d) | %d | %d | "
                       "%s / %s | %s / %s / %s | %d | %.1f |" % (
                           f["id"], f["drain"], f["history"], f["sent"],
                           f["received"], f["lost"], f["lost_unacked"],
+                          f["lost_promised"],
                           f["duplicates"], f["reordered"],
                           f["recovered_true"], f["recovered_false"],
                           f["drops"], f["closes_1001"],

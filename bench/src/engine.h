@@ -77,6 +77,7 @@ struct wl_pair_s {
     uint64_t      conn_first_seq; /* first seq on the sender's connection */
     uint64_t      conn_acks;      /* chat_delivered on that connection */
     uint64_t    (*unacked)[2];    /* seq ranges a dropped sender left */
+    stream_t      promised;       /* answered delivered:true or queued:true */
     size_t        nunacked;
     uint64_t      slack;          /* closed loop: window given back */
     uint64_t      slack_below;    /* ... for seqs below this */

@@ -203,6 +203,8 @@ chat_message(wl_thread_t *th, wl_conn_t *c, const char *m, size_t n,
 {
     const char  *v;
     size_t       vlen;
+    int          promised;
+    wl_pair_t   *p = c->pair;
 
     if (WL_TYPE_IS(type, tlen, "chat") && c->role == ROLE_RECEIVER) {
         on_chat(th, c, m, n, now);
@@ -210,10 +212,13 @@ chat_message(wl_thread_t *th, wl_conn_t *c, const char *m, size_t n,
     }
 
     if (WL_TYPE_IS(type, tlen, "chat_delivered") && c->role == ROLE_SENDER) {
+        promised = 0;
+
         if (json_get(m, n, "delivered", &v, &vlen) == JSON_LITERAL
             && vlen == 4 && memcmp(v, "true", 4) == 0)
         {
             th->res.c[WC_acks_delivered]++;
+            promised = 1;
 
         } else {
             th->res.c[WC_acks_undelivered]++;
@@ -223,6 +228,11 @@ chat_message(wl_thread_t *th, wl_conn_t *c, const char *m, size_t n,
             && vlen == 4 && memcmp(v, "true", 4) == 0)
         {
             th->res.c[WC_acks_queued]++;
+            promised = 1;
+        }
+
+        if (!promised) {
+            th->res.c[WC_acks_unkept]++;
         }
 
         if (json_get(m, n, "id", &v, &vlen) == JSON_STRING) {
@@ -230,7 +240,11 @@ chat_message(wl_thread_t *th, wl_conn_t *c, const char *m, size_t n,
         }
 
         /* replies come in the order of the chats on this connection */
-        c->pair->conn_acks++;
+        if (promised) {
+            p->promised.next_seq = p->st.next_seq;
+            stream_receive(&p->promised, p->conn_first_seq + p->conn_acks);
+        }
+        p->conn_acks++;
         return 1;
     }
 
@@ -372,6 +386,10 @@ chat_finish(wl_thread_t *th)
                 stream_missing_range(&p->st, p->unacked[k][0],
                                      p->unacked[k][1]);
         }
+
+        th->res.c[WC_lost_promised] += stream_missing_marked(&p->st,
+                                                             &p->promised);
+        stream_free(&p->promised);
 
         th->res.c[WC_pairs_lossy] += stream_missing(&p->st) > 0;
         th->res.c[WC_pairs_dup] += p->dups > 0;

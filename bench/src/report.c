@@ -317,12 +317,15 @@ print_reconnect(const wl_config_t *cfg, const wl_result_t *r)
            (unsigned long long) c[WC_id_not_above],
            (unsigned long long) c[WC_bad_id],
            (unsigned long long) c[WC_received_resumed]);
-    printf("  chat_delivered queued:true %llu, with an id %llu; lost %llu, "
-           "of which a dropped sender had no reply to %llu\n",
+    printf("  chat_delivered queued:true %llu, with an id %llu, neither "
+           "delivered nor queued %llu; lost %llu, of which a dropped sender "
+           "had no reply to %llu, answered delivered or queued %llu\n",
            (unsigned long long) c[WC_acks_queued],
            (unsigned long long) c[WC_acks_with_id],
+           (unsigned long long) c[WC_acks_unkept],
            (unsigned long long) c[WC_lost],
-           (unsigned long long) c[WC_lost_unacked]);
+           (unsigned long long) c[WC_lost_unacked],
+           (unsigned long long) c[WC_lost_promised]);
     printf("  pairs that lost messages %llu, with duplicates %llu, with "
            "messages out of order %llu\n",
            (unsigned long long) c[WC_pairs_lossy],

@@ -169,6 +169,8 @@ typedef struct {
     X(acks_queued,        "chat_delivered with queued:true")                \
     X(acks_with_id,       "chat_delivered with an id (stored)")             \
     X(lost_unacked,       "lost messages a dropped sender saw no reply to") \
+    X(lost_promised,      "lost messages answered delivered or queued")     \
+    X(acks_unkept,        "chat_delivered with delivered and queued false") \
     X(pairs_lossy,        "pairs that lost messages")                       \
     X(pairs_dup,          "pairs with duplicates")                          \
     X(pairs_reordered,    "pairs with messages out of order")               \

@@ -757,7 +757,7 @@ test_json(void)
 static void
 test_stream(void)
 {
-    stream_t  s;
+    stream_t  s, m;
     uint64_t  i;
     int       ok = 1;
 
@@ -795,6 +795,25 @@ test_stream(void)
     s.next_seq = 100000;
     CHECK(stream_missing_range(&s, 90000, 90010) == 10,
           "beyond the bitmap: all missing");
+
+    /* lost among those marked: the chats the server said it delivered
+       or kept */
+    s.next_seq = 10;
+    memset(&m, 0, sizeof(m));
+    m.next_seq = 10;
+    stream_receive(&m, 0);
+    stream_receive(&m, 1);
+    stream_receive(&m, 5);
+    CHECK(stream_missing_marked(&s, &m) == 2, "1 and 5 marked, not received");
+    stream_receive(&s, 5);
+    CHECK(stream_missing_marked(&s, &m) == 1, "5 came");
+    m.next_seq = 200;
+    stream_receive(&m, 150);
+    CHECK(stream_missing_marked(&s, &m) == 1, "marks beyond what was sent "
+          "do not count");
+    s.next_seq = 200;
+    CHECK(stream_missing_marked(&s, &m) == 2, "beyond s's bitmap: missing");
+    stream_free(&m);
     stream_free(&s);
 }
 
