@@ -412,8 +412,17 @@ ngx_ws_relay_history_page(redisAsyncContext *ac, void *reply,
     e = rr->element;
 
     for (i = 2; i < rr->elements; i++) {
-        if (e[i]->type != REDIS_REPLY_STRING
-            || (i % 2 == 1 && e[i]->len > NGX_WS_RELAY_ID_LEN))
+        if (e[i]->type != REDIS_REPLY_STRING) {
+            goto malformed;
+        }
+
+        id.data = (u_char *) e[i]->str;
+        id.len = e[i]->len;
+
+        /* the ids go into the clients' JSON */
+
+        if ((i == 2 || i % 2 == 1)
+            && ngx_ws_relay_wire_id_valid(&id) != NGX_OK)
         {
             goto malformed;
         }
@@ -492,7 +501,10 @@ ngx_ws_relay_history_top(redisAsyncContext *ac, void *reply, void *privdata)
     {
         id.data = (u_char *) rr->str;
         id.len = rr->len;
-        ngx_ws_relay_history_heard(r->wc->user, &id);
+
+        if (ngx_ws_relay_wire_id_valid(&id) == NGX_OK) {
+            ngx_ws_relay_history_heard(r->wc->user, &id);
+        }
     }
 
     ngx_ws_relay_history_live(r, -1);
