@@ -170,8 +170,9 @@ server_extra=
 scen_sed=()
 
 # nginx.conf.example with the test ports, 2 workers and limits sized for
-# the 30k scenario; every substitution is checked, so a changed example
-# fails here rather than silently benchmarking something else.
+# the 30k scenario, and without the example's history (scenario 11 adds
+# its own location with it); every substitution is checked, so a changed
+# example fails here rather than silently benchmarking something else.
 write_conf() {          # $1 prefix dir, $2 port
     local dir=$1 p=$2 conf=$1/nginx.conf
     mkdir -p "$dir"/{logs,temp,modules,html}
@@ -184,6 +185,7 @@ write_conf() {          # $1 prefix dir, $2 port
         -e "s/ws_relay_max_connections  4000;/ws_relay_max_connections  $max_conns;/" \
         -e "s/^http {/http {\n    $http_extra\n    $http_scen_extra/" \
         -e "s|^        location / {|        $server_extra\n        location / {|" \
+        -e "s/^\( *\)ws_relay_history .*;/\1ws_relay_history  off;/" \
         "${scen_sed[@]}" "$example" > "$conf"
     grep -q "^worker_processes  2;" "$conf" \
         && grep -q "worker_rlimit_nofile  $worker_rlimit;" "$conf" \
