@@ -76,11 +76,11 @@ version=$(git -C "$top" show "$commit:VERSION")
 say "checking $(git -C "$top" log -1 --format='%h %s' "$commit"), VERSION $version"
 
 # the server block of the README's "Installing the Debian package"
-readme_block=$(git -C "$top" show "$commit:README.md" \
-    | awk '/^## Installing the Debian package/ { s = 1 }
-           s && /^```nginx$/ { b = 1; next }
-           b && /^```$/ { exit }
-           b { print }')
+readme=$(git -C "$top" show "$commit:README.md")
+readme_block=$(awk '/^## Installing the Debian package/ { s = 1 }
+                    s && /^```nginx$/ { b = 1; next }
+                    b && /^```$/ { exit }
+                    b { print }' <<<"$readme")
 if [ -n "$readme_block" ]; then
     ok "the README shows the conf.d server block ($(wc -l <<<"$readme_block") lines)"
 else
