@@ -194,8 +194,11 @@ else
     not_ok "$docdir/ws-relay.conf is the README's server block"
     diff <(echo "$readme_block") <(echo "$shipped") | sed 's/^/#   /' || true
 fi
+# (README.Debian's indented lines unindented, blank lines kept, others cut)
 shown=$(dpkg-deb --fsys-tarfile "$work/$deb" | tar -xO ".$docdir/README.Debian" \
-            | sed -n 's/^    //p')
+            | awk '/^    / { print substr($0, 5); next }
+                   /^$/ { print; next }
+                   { print "--" }')
 if [[ "$shown" == *"$readme_block"* ]]; then
     ok "README.Debian shows the same server block"
 else
@@ -276,11 +279,13 @@ else
 fi
 
 # nginx_start: starts nginx (Debian's paths, as its init script does);
-# nginx_stop: stops it, if it runs
+# nginx_stop: stops it, if it runs, and waits until its master removed
+# the pid file (the container's first process, a plain sleep, reaps
+# nothing: the master stays a zombie, which kill -0 cannot tell)
 nginx_stop() {
     in_c "$c" 'pid=$(cat /run/nginx.pid 2>/dev/null) || exit 0
                kill -QUIT "$pid" 2>/dev/null || exit 0
-               for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.1; done
+               for i in $(seq 100); do [ -e /run/nginx.pid ] || exit 0; sleep 0.1; done
                exit 1'
 }
 nginx_start() {
