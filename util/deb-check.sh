@@ -161,9 +161,12 @@ if [ -n "$tags" ]; then
     sed 's/^/#   /' <<<"$tags"
 fi
 
+# the ABI of the nginx it was built against (or, for DEB, of bookworm's)
 abi=$(in_c "$c" "dpkg-query -W -f='\${Provides}' nginx" 2>/dev/null \
           | grep -o 'nginx-abi-[^ ,]*' || true)
-[ -n "$abi" ] || abi=$(in_c "$c" 'apt-cache show nginx' | grep -o 'nginx-abi-[^ ,]*' | head -1)
+[ -n "$abi" ] || abi=$(in_c "$c" 'apt-cache show nginx' \
+                           | grep -o 'nginx-abi-[^ ,]*' | sort -u | head -1 || true)
+[ -n "$abi" ] || abi="nginx-abi-(none provided by nginx)"
 docker rm -f "$c" >/dev/null
 
 depends=$(dpkg-deb -f "$work/$deb" Depends)
