@@ -45,7 +45,8 @@ VERSION     := $(shell cat VERSION)
 DEB_NAME    := libnginx-mod-http-ws-relay
 DEB_DIR     := $(BUILD)/deb
 DEB         := $(DEB_DIR)/$(DEB_NAME)_$(VERSION)_$(shell dpkg --print-architecture).deb
-DEB_SOURCES := VERSION config nginx.conf.example README.md ngx_ws_relay_module debian
+DEB_SOURCES := VERSION config nginx.conf.example README.md ngx_ws_relay_module \
+               debian client
 
 .PHONY: all module deps test-deps test test-asan test-valgrind run fuzz \
         e2e client-test deb deb-check docker-check fresh-check bench soak \
