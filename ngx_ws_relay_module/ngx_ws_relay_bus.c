@@ -256,11 +256,7 @@ ngx_ws_relay_bus_role(redisAsyncContext *ac, void *r, void *privdata)
         return;
     }
 
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
-        && reply->element[0]->type == REDIS_REPLY_STRING
-        && reply->element[0]->len == 6
-        && ngx_strncmp(reply->element[0]->str, "master", 6) == 0)
-    {
+    if (ngx_ws_relay_wire_is_master(reply)) {
         return;
     }
 
@@ -287,11 +283,7 @@ ngx_ws_relay_bus_sub_role(redisAsyncContext *ac, void *r, void *privdata)
         return;
     }
 
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
-        && reply->element[0]->type == REDIS_REPLY_STRING
-        && reply->element[0]->len == 6
-        && ngx_strncmp(reply->element[0]->str, "master", 6) == 0)
-    {
+    if (ngx_ws_relay_wire_is_master(reply)) {
         ngx_ws_relay_bus_subscribe_node(link);
         return;
     }
