@@ -677,12 +677,17 @@ ngx_ws_relay_history_hold(ngx_ws_relay_conn_t *wc, ngx_str_t *text,
 }
 
 
-/* the connection goes or leaves its user: no reply, no replay */
+/*
+ * The connection goes or leaves its user: no reply, no replay; ids are
+ * the user's, another user's start anew.
+ */
 
 void
 ngx_ws_relay_history_abandon(ngx_ws_relay_conn_t *wc)
 {
     ngx_ws_relay_resume_t  *r;
+
+    wc->last_id.len = 0;
 
     r = wc->resume;
 
