@@ -32,6 +32,7 @@
 typedef struct {
     ngx_ws_relay_conn_t           wc;
     ngx_connection_t              connection;
+    /* its location's, unless fuzz_conn_conf names one */
     ngx_ws_relay_loc_conf_t       conf;
     u_char                        id[32];
     ngx_uint_t                    index;
@@ -43,10 +44,24 @@ typedef struct {
 } fuzz_conn_t;
 
 
+/*
+ * Bugs of the module that the targets found and that are not fixed yet:
+ * the targets steer clear of them unless FUZZ_BUGS names them ("all", or
+ * a comma-separated list of the names below), so that a run goes on past
+ * them; the inputs in known/ reproduce them (known/README).
+ */
+#define FUZZ_BUG_JOIN_LOG     0x01  /* "join-log" */
+#define FUZZ_BUG_HELD_SINCE   0x02  /* "held-since" */
+#define FUZZ_BUG_SCRIPT_ID    0x04  /* "script-id" */
+
+extern ngx_uint_t                 fuzz_bugs;
+
 extern ngx_log_t                  fuzz_log;
 extern ngx_cycle_t                fuzz_cycle;
 extern ngx_ws_relay_main_conf_t   fuzz_main_conf;
 extern ngx_ws_relay_slot_t        fuzz_slot;
+/* the location of the connections opened from now; NULL: their own */
+extern ngx_ws_relay_loc_conf_t   *fuzz_conn_conf;
 
 
 void fuzz_ngx_init(void);
@@ -70,7 +85,10 @@ ngx_int_t fuzz_conn_open(fuzz_conn_t *fc, ngx_uint_t index, ngx_uint_t serial,
     ngx_str_t *user_id);
 void fuzz_conn_close(fuzz_conn_t *fc);
 
-/* each target implements these: what the stubs of ngx_ws_relay_conn.c saw */
+/*
+ * each target implements these: what the stubs of ngx_ws_relay_conn.c saw
+ * (nothing of a connection that is closing: its frames are not sent)
+ */
 ngx_int_t fuzz_on_reply(fuzz_conn_t *fc, u_char *data, size_t len);
 ngx_int_t fuzz_on_delivery(fuzz_conn_t *fc, u_char *data, size_t len);
 

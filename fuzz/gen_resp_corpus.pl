@@ -3,7 +3,10 @@
 # Writes the seed corpus of resp_fuzz: a worker's life with Redis (links
 # connecting, answering, failing and coming back, subscriptions and the
 # presence set caught up, deliveries and their acks, messages for its
-# users, the probe, presence queries) and replies it does not expect.
+# users, the probe, presence queries) and replies it does not expect;
+# with ws_relay_history, the script loaded, kept deliveries and the
+# script's replies (an id and receivers, errors, NOSCRIPT, other shapes),
+# kept messages from this worker and others, and pages of replay.
 # Each file is a settings byte and steps (see resp_fuzz.c); replies are
 # RESP, as Redis sends them.
 #
@@ -17,7 +20,7 @@ my $dir = shift // 'corpus/resp';
 
 # settings bits of resp_fuzz.c
 my %set = (password => 0x01, db => 0x02, unix => 0x04, fail => 0x20,
-           ready => 0x40);
+           ready => 0x40, history => 0x80);
 
 my $node = 'host-4242-1a2b3c';
 
@@ -57,13 +60,15 @@ sub next_connect { my %how = (refused => 0, nomem => 1, attach => 2);
                    return action(5, $how{$_[0]}) }
 sub write_fails { return action(5, 3) }
 sub bye { return action(6) }
+sub deliver_kept { return action(7, $users{$_[0]}) }
 # connection $conn opens again as a user (fixed), none, or $name
 sub reopen { my ($conn, $as, $name) = @_;
              my $u = $users{$as} // ($as eq 'none' ? 4 : 5);
              return chr(4 | $conn << 3 | $u << 5) . field($name // '') }
-sub register { my ($conn, $as) = @_;
+# with a since (its digits and dashes) when one is given
+sub register { my ($conn, $as, $since) = @_;
                return chr(4 | $conn << 3 | ($as eq 'carol' ? 6 : 7) << 5)
-                      . field('') }
+                      . field($since // '') }
 sub answer { return "\x05" }
 
 # what other workers send: delivery ids and probe numbers start at 1
@@ -72,6 +77,11 @@ sub pinged { return push_('message', 'node', 'ping:' . ($_[0] // 1)) }
 sub user_msg { my ($user, $id, $text, $own) = @_;
                return push_('message', $user,
                             ($own ? $node : 'host-9-ffff') . " $id $text") }
+# a kept one, as the history script publishes it
+sub kept_msg { my ($user, $id, $hid, $text, $own) = @_;
+               return push_('message', $user,
+                            ($own ? $node : 'host-9-ffff')
+                            . " $id:$hid $text") }
 
 my %seen;
 
@@ -257,6 +267,91 @@ seed('big-counts', [cmd("*2147483647\r\n"), sub_("\$2147483647\r\n")]);
 seed('exit', [deliver('bob'), presence(), answer(), bye(), cmd(int_(1))],
      settings => ['ready']);
 
+# ws_relay_history: the script is loaded; a kept delivery is one EVALSHA,
+# answered {id, receivers}, and its publication comes back with the id
+seed('history-kept', [deliver_kept('bob'),
+                      kept_msg('bob', 1, '1733600000000-0',
+                               '{"type":"notification"}', 1),
+                      cmd(arr(bulk('1733600000000-0'), int_(2))),
+                      ack(1, 1),
+                      deliver_kept('alice'),
+                      cmd(arr(bulk('1733600000001-0'), int_(1))),
+                      kept_msg('alice', 2, '1733600000001-0',
+                               '{"type":"notification"}', 1),
+                      deliver_kept('zed'), answer(), deliver('bob'),
+                      answer()],
+     settings => ['ready', 'history']);
+seed('history-script-replies', [
+        (map { (deliver_kept('bob'), cmd($_)) }
+             (err('NOSCRIPT No matching script. Please use EVAL.'),
+              err('ERR Error running script'), nil(), int_(1), ok(),
+              arr(), arr(bulk('1-0')), arr(int_(1), int_(2)),
+              arr(bulk(''), int_(1)), arr(bulk('1' x 41), int_(1)),
+              arr(bulk('1' x 42), int_(1)), arr(bulk('1-0'), bulk('1')),
+              arr(bulk('1-0'), int_(1), int_(2)), arr(bulk('"}'), int_(0)),
+              arr(bulk('1-0'), int_(-3)), arr(arr(), int_(1)))),
+        deliver_kept('bob'), fails('cmd'), wait_(600), answer()],
+     settings => ['ready', 'history']);
+seed('history-kept-first', [deliver_kept('alice'),
+                            kept_msg('alice', 1, '1733600000000-5',
+                                     '{"type":"notification"}', 1),
+                            cmd(err('ERR after the publication')),
+                            deliver_kept('alice'), wait_(600),
+                            cmd(arr(bulk('1733600000000-6'), int_(1)))],
+     settings => ['ready', 'history']);
+seed('history-kept-others', [
+        kept_msg('bob', 9, '1733600000000-1', '{"type":"chat"}'),
+        kept_msg('alice', 10, '1-1', '{"a":1}'),
+        kept_msg('bob', 11, '1-2', '[1]'),
+        kept_msg('bob', 12, '1-3', '}'),
+        kept_msg('bob', 13, '1-4', ''),
+        push_('message', 'bob', 'host-9-ffff 14: {}'),
+        push_('message', 'bob', 'host-9-ffff 15:1-x {}'),
+        push_('message', 'bob', 'host-9-ffff 16:' . ('1' x 42) . ' {}'),
+        push_('message', 'bob', 'host-9-ffff 17:' . ('9' x 41) . ' {}'),
+        push_('message', 'bob', "$node 18:1-5 {}"),
+        push_('message', 'bob', "$node 19:--- {\"a\":1}")],
+     settings => ['ready', 'history']);
+
+# register with a since: the channel's confirmation, then pages of replay
+seed('history-replay', [register(3, 'carol', '1733600000000-0'), answer(),
+                        cmd(arr(int_(1), int_(1), bulk('1733600000000-1'),
+                                bulk('{"type":"chat"}'),
+                                bulk('1733600000000-2'), bulk('[]'))),
+                        cmd(arr(int_(1), int_(0))),
+                        register(0, 'alice', '17'),
+                        user_msg('alice', 3, '{"type":"chat"}'),
+                        cmd(arr(int_(0), int_(0))),
+                        register(0, 'alice', '18'), answer()],
+     settings => ['ready', 'history']);
+seed('history-replay-replies', [
+        register(3, 'carol', '5'), answer(),
+        (map { (cmd($_), register(3, 'carol', '5')) }
+             (err('NOSCRIPT No matching script. Please use EVAL.'),
+              err('ERR wrong'), nil(), int_(1), arr(), arr(int_(1)),
+              arr(int_(1), int_(0), bulk('1-0')),
+              arr(bulk('1'), int_(0)),
+              arr(int_(1), int_(1), int_(5), bulk('{}')),
+              arr(int_(1), int_(1), bulk('1' x 41), bulk('{}')),
+              arr(int_(1), int_(1), bulk('9' x 40), bulk('{"a":1}')),
+              arr(int_(1), int_(1), bulk('"x'), bulk('{"a":1}')),
+              arr(int_(1), int_(1), bulk('1-1'), nil()))),
+        wait_(5000), answer()],
+     settings => ['ready', 'history']);
+seed('history-replay-lost', [register(3, 'carol', '5'),
+                             push_('subscribe', 'carol', ''),
+                             fails('cmd'), register(3, 'carol', '6'),
+                             reopen(3, 'none'), wait_(600), answer(),
+                             register(3, 'carol', '7'), fails('sub'),
+                             wait_(5000), answer()],
+     settings => ['ready', 'history']);
+seed('history-connect', [cmd(pong()),
+                         cmd(err('ERR script loading failed')),
+                         answer(), deliver_kept('bob'),
+                         cmd(err('NOSCRIPT No matching script.')),
+                         cmd(arr(bulk('x' x 40))), answer()],
+     settings => ['history']);
+
 # allocations that fail, at a few points
 for my $n (1, 4, 10, 30, 80, 200) {
     seed("fail-$n", [deliver('bob'), reopen(3, 'carol'), answer(),
@@ -264,4 +359,14 @@ for my $n (1, 4, 10, 30, 80, 200) {
                      cmd(arr(bulk('alice'))), user_msg('bob', 9, '{}'),
                      ack(1, 1), wait_(5000), answer()],
          settings => ['ready', 'fail'], fail => $n);
+}
+
+for my $n (2, 12, 40, 120) {
+    seed("fail-history-$n", [deliver_kept('bob'), register(3, 'carol', '5'),
+                             answer(), push_('subscribe', 'carol', ''),
+                             cmd(arr(int_(1), int_(0), bulk('1-1'),
+                                     bulk('{"type":"chat"}'))),
+                             kept_msg('bob', 1, '1-2', '{"a":1}', 1),
+                             answer(), wait_(5000), answer()],
+         settings => ['ready', 'fail', 'history'], fail => $n);
 }

@@ -6,7 +6,8 @@
 
 /*
  * libFuzzer target: the state machines on top of Redis, the links
- * (ngx_ws_relay_redis_link.c), the bus (ngx_ws_relay_bus.c) and presence
+ * (ngx_ws_relay_redis_link.c), the bus (ngx_ws_relay_bus.c), the history
+ * (ngx_ws_relay_history.c: its script's calls and replies) and presence
  * (ngx_ws_relay_presence.c), with the real router, registry and delivery
  * code and four connections.  The wire format is wire_fuzz's.
  *
@@ -14,8 +15,8 @@
  * callbacks in order, subscription callbacks by channel with pending
  * counts, frees deferred while a callback runs, pending callbacks run
  * with no reply when a context goes); replies are hiredis's own, made by
- * its reader from the input.  The bus, presence and delivery files are
- * included, for their state and static callbacks.
+ * its reader from the input.  The bus, history, presence and delivery
+ * files are included, for their state and static callbacks.
  *
  * Input: a settings byte, then steps: a selector byte and what it takes
  * (a field is a length byte and that many bytes).
@@ -26,6 +27,9 @@
  *   settings bits 3-4  the prefix: "ws_relay:", "", "p", "a:b:"
  *   settings bit 5     the n-th allocation fails, n = the next byte + 1
  *   settings bit 6     Redis answers at once: the links start ready
+ *   settings bit 7     ws_relay_history (resume_unverified=on): the
+ *                      script is loaded, the connections keep history,
+ *                      action 7 stores its delivery
  *
  *   selector & 7  0, 1 a RESP reply on the commands, subscriber link
  *                 2    a push on the subscriber link: type s >> 6
@@ -43,11 +47,15 @@
  *                        memory, nginx refuses the socket); 3: the next
  *                        write does
  *                      6 the worker exits (the input ends there)
+ *                      7 a delivery to user b, kept in the user's
+ *                        history (with settings bit 7; else as 0)
  *                 4    connection (s >> 3) & 3 opens again as s >> 5:
  *                      alice, bob, carol, zed (by ws_relay_user_id),
  *                      nobody, a field; 6, 7: it registers as carol,
- *                      alice instead
- *                 5-7  Redis answers every command waiting
+ *                      alice instead, the field's digits and dashes its
+ *                      "since" when it is not empty
+ *                 5-7  Redis answers every command waiting, as Redis
+ *                      and the history script would
  *
  * Checked: memory (ASan, UBSan, LeakSanitizer, jansson's heap), hiredis's
  * rules (no command on a context that is going, only (UN)SUBSCRIBE once
@@ -64,14 +72,30 @@
  *   from this node, acks itself; the node channel's confirmation makes
  *   the subscriber ready; the probe's answer resets the backoffs;
  * - a delivery's PUBLISH is "<node> <id> <text>" with a fresh id, and
- *   its reply reaches that delivery; every delivery ends exactly once,
- *   with acks and connections counted, as soon as its acks are in, or
- *   when its PUBLISH fails, or at its deadline;
+ *   its reply reaches that delivery; one kept in the history is instead
+ *   an EVALSHA of the script (its SHA1, the user's stream, meta and
+ *   channel, the location's ttl, size and meta ttl, "<node> <id>:" and
+ *   the text), whose reply { id, receivers } reaches that delivery, and
+ *   any other reply (an error, NOSCRIPT, no reply, another shape) has the
+ *   worker's own connections get the text at once, unless the
+ *   publication came back first; every delivery ends exactly once, with
+ *   acks and connections counted (a connection that resumes holds its
+ *   copy, and counts), as soon as its acks are in, or when its PUBLISH or
+ *   script fails, or at its deadline;
+ * - a message kept in the history ("<origin> <id>:<hid> <JSON>") goes to
+ *   the user's connections with "id":"<hid>" as its last member, and the
+ *   worker's own acks itself, with no PUBLISH;
+ * - a replay (EVALSHA "r") names the connection's user, the ttl, the
+ *   page's size and bytes, and a since: the client's, then the last id
+ *   of the page before (ngx_ws_relay_history_page()); NOSCRIPT loads the
+ *   script again;
  * - a presence query taken is answered exactly once: with the nodes of
  *   the ZRANGEBYSCORE reply in order, each with the users of its
  *   SMEMBERS reply, or NULL only when a reply was missing or not an
  *   array, or a command could not be sent.
  * Once an allocation failed, only memory and hiredis's rules are checked.
+ * A kept message for a user with a connection that resumes is not heard
+ * unless FUZZ_BUGS names held-since (fuzz_ngx.h, known/README).
  */
 
 
@@ -84,6 +108,7 @@
 
 #include "ngx_ws_relay_delivery.c"
 #include "ngx_ws_relay_bus.c"
+#include "ngx_ws_relay_history.c"
 #include "ngx_ws_relay_presence.c"
 
 
@@ -95,6 +120,7 @@
 #define FUZZ_UNIX            0x04
 #define FUZZ_FAIL            0x20
 #define FUZZ_READY           0x40
+#define FUZZ_HISTORY         0x80
 
 #define FUZZ_CONNECT_OK      3
 
@@ -146,6 +172,12 @@ struct fuzz_dl_s {
     ngx_uint_t                acks;
     ngx_uint_t                delivered;
     ngx_uint_t                ended;
+    /* the history script was asked to keep it */
+    ngx_uint_t                script;
+    /* its id came back, with the script's reply or the publication */
+    ngx_uint_t                stored;
+    /* the script failed: the worker's connections got it at once */
+    ngx_uint_t                unstored;
 };
 
 
@@ -163,7 +195,10 @@ struct fuzz_pr_s {
 };
 
 
-/* what the push being handled must do */
+/*
+ * what the push being handled must do, or a failed script's reply: the
+ * text for the user's live connections (those that resume hold it)
+ */
 typedef struct {
     ngx_uint_t                on;
     ngx_str_t                 user;
@@ -171,6 +206,8 @@ typedef struct {
     ngx_uint_t                local;
     ngx_str_t                 ack_channel;
     ngx_str_t                 ack;
+    /* the text with its id, written here */
+    u_char                   *with_id;
 } fuzz_expect_t;
 
 
@@ -199,18 +236,31 @@ static void fuzz_ac_lost(fuzz_ac_t *fa, int err, const char *errstr);
 static void fuzz_ac_free(fuzz_ac_t *fa);
 static void fuzz_ac_dispatch(fuzz_ac_t *fa, redisReply *reply);
 static void fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply);
+static ngx_uint_t fuzz_known_held(redisReply *reply);
 static void fuzz_cb_free(fuzz_cb_t *cb);
 
 static void fuzz_expect_push(redisReply *reply, fuzz_expect_t *e);
+static void fuzz_expect_stored(fuzz_ac_t *fa, fuzz_cb_t *cb,
+    redisReply *reply, fuzz_expect_t *e);
+static void fuzz_expect_page(fuzz_cb_t *cb, redisReply *reply);
+static void fuzz_evalsha(redisReply *cmd, redisCallbackFn *fn,
+    void *privdata);
+static ngx_uint_t fuzz_local(ngx_str_t *user_id, size_t len,
+    ngx_uint_t *live);
+static void fuzz_key_is(redisReply *cmd, size_t i, const char *kind,
+    ngx_str_t *user);
+static ngx_uint_t fuzz_id_is(ngx_str_t *s);
 static void fuzz_delivered(ngx_ws_relay_delivery_t *d);
 static fuzz_dl_t *fuzz_dl_find(uint64_t id, ngx_uint_t ended);
 static void fuzz_presence_reply(fuzz_cb_t *cb, redisReply *reply);
 static void fuzz_presence_done(ngx_array_t *nodes, void *data);
 static void fuzz_check_state(void);
-static void fuzz_check_set(fuzz_set_t *set, ngx_str_t *prefix);
+static void fuzz_check_set(fuzz_set_t *set, ngx_str_t *prefix,
+    const char *suffix);
 
 static ngx_uint_t fuzz_is(redisReply *r, ngx_str_t *s);
 static ngx_uint_t fuzz_arg_is(redisReply *cmd, const char *s);
+static ngx_uint_t fuzz_arg_is_at(redisReply *cmd, size_t i, const char *s);
 static ngx_uint_t fuzz_str_eq(ngx_str_t *a, ngx_str_t *b);
 static void fuzz_str_dup(ngx_str_t *dst, ngx_str_t *src);
 static ngx_str_t fuzz_arg(redisReply *cmd, size_t i);
@@ -254,11 +304,30 @@ static fuzz_dl_t       *fuzz_starting;
 static fuzz_pr_t       *fuzz_prs;
 static fuzz_expect_t    fuzz_expect;
 
+/* ws_relay_history size=100 ttl=1d meta_ttl=7d resume_unverified=on */
+static ngx_ws_relay_loc_conf_t  fuzz_loc;
+static ngx_uint_t       fuzz_history;
+/* the ids the script gives when every command is answered */
+static ngx_uint_t       fuzz_script_ids;
+/* the since of the replay a page may ask for next; none: len 0 */
+static ngx_str_t        fuzz_next_since;
+static ngx_uint_t       fuzz_in_page;
+
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     fuzz_ngx_init();
+
+    /* the script's digest, as init_module computes it */
+    ngx_ws_relay_history_init();
+
+    fuzz_loc.history.size = 100;
+    fuzz_loc.history.ttl = 86400000;
+    fuzz_loc.history.meta_ttl = 7 * 86400000;
+    fuzz_loc.history.unverified = 1;
+    fuzz_loc.send_buffer = 2048;
+
     return 0;
 }
 
@@ -325,6 +394,11 @@ fuzz_setup(u_char settings)
     fuzz_write_fails = 0;
     fuzz_exited = 0;
     fuzz_serial = 0;
+    fuzz_script_ids = 0;
+
+    fuzz_history = (settings & FUZZ_HISTORY) ? 1 : 0;
+    fuzz_main_conf.history = fuzz_history;
+    fuzz_conn_conf = fuzz_history ? &fuzz_loc : NULL;
 
     /* ids and sequence numbers start anew: inputs replay alike */
     ngx_ws_relay_next_delivery = 0;
@@ -405,6 +479,9 @@ fuzz_teardown(void)
     ngx_memzero(&fuzz_bus, sizeof(ngx_ws_relay_bus_t));
     ngx_memzero(&fuzz_presence, sizeof(ngx_ws_relay_presence_t));
 
+    fuzz_main_conf.history = 0;
+    fuzz_conn_conf = NULL;
+
     fuzz_assert(fuzz_json_live() == 0);
 
     fuzz_ngx_reset();
@@ -415,9 +492,9 @@ static void
 fuzz_step(u_char s, const u_char **pos, const u_char *last,
     ngx_uint_t *stop)
 {
-    u_char        buf[64], *p;
+    u_char        buf[128], *p;
     ngx_str_t     channel, field;
-    ngx_uint_t    k;
+    ngx_uint_t    i, k;
     fuzz_ac_t    *fa;
     fuzz_conn_t  *fc;
     redisReply   *reply;
@@ -463,11 +540,12 @@ fuzz_step(u_char s, const u_char **pos, const u_char *last,
 
         } else if (k <= 5) {
             channel.data = buf;
-            channel.len = ngx_snprintf(buf, sizeof(buf), "%V%s%V",
+            channel.len = ngx_snprintf(buf, sizeof(buf), "%V%s%V%s",
                                        &fuzz_main_conf.redis.prefix,
-                                       k == 5 ? "n:" : "u:",
+                                       k == 5 ? "n:" : "u:{",
                                        k == 5 ? &fuzz_other_node
-                                              : &fuzz_users[k - 1])
+                                              : &fuzz_users[k - 1],
+                                       k == 5 ? "" : "}")
                           - buf;
 
         } else {
@@ -489,8 +567,23 @@ fuzz_step(u_char s, const u_char **pos, const u_char *last,
 
         if (k >= 6) {
             p = ngx_snprintf(buf, sizeof(buf),
-                             "{\"type\":\"register\",\"userId\":\"%V\"}",
+                             "{\"type\":\"register\",\"userId\":\"%V\"",
                              &fuzz_users[k == 6 ? 2 : 0]);
+
+            if (field.len) {
+                /* its digits and dashes, as a since */
+                p = ngx_cpymem(p, ",\"since\":\"", 10);
+
+                for (i = 0; i < field.len && i < 40; i++) {
+                    if (isdigit(field.data[i]) || field.data[i] == '-') {
+                        *p++ = field.data[i];
+                    }
+                }
+
+                *p++ = '"';
+            }
+
+            *p++ = '}';
 
             if (fc->close_code == 0) {
                 ngx_ws_relay_router_message(&fc->wc, buf, p - buf);
@@ -517,7 +610,6 @@ fuzz_action(ngx_uint_t a, ngx_uint_t b, ngx_uint_t *stop)
     fuzz_ac_t                *fa;
     fuzz_dl_t                *dl;
     fuzz_pr_t                *pr;
-    ngx_ws_relay_user_t      *u;
     ngx_ws_relay_delivery_t  *d;
 
     fa = fuzz_link_ac((b & 1) ? &fuzz_bus.sub : &fuzz_bus.cmd);
@@ -525,11 +617,16 @@ fuzz_action(ngx_uint_t a, ngx_uint_t b, ngx_uint_t *stop)
     switch (a) {
 
     case 0:
+    case 7:
         /* as the router or the API starts one */
         d = ngx_ws_relay_delivery_create(fuzz_delivered, NULL,
                                          &fuzz_users[b], &fuzz_log);
         if (d == NULL) {
             return;
+        }
+
+        if (a == 7 && fuzz_history) {
+            d->history = &fuzz_loc.history;
         }
 
         dl = calloc(1, sizeof(fuzz_dl_t));
@@ -541,10 +638,10 @@ fuzz_action(ngx_uint_t a, ngx_uint_t b, ngx_uint_t *stop)
         dl->expected = -1;
         d->data = dl;
 
-        u = ngx_ws_relay_registry_find_user(&fuzz_users[b]);
-        dl->delivered = u ? u->nconnections : 0;
-
         ngx_str_set(&text, "{\"type\":\"notification\"}");
+
+        /* what the worker's connections take, unless the script keeps it */
+        dl->delivered = fuzz_local(&fuzz_users[b], text.len, NULL);
 
         fuzz_starting = dl;
         ngx_ws_relay_delivery_start(d, &text);
@@ -598,6 +695,55 @@ fuzz_action(ngx_uint_t a, ngx_uint_t b, ngx_uint_t *stop)
 }
 
 
+/*
+ * The connections of a user that would take a text of len bytes now, as
+ * ngx_ws_relay_delivery_local() gives it: one closing takes nothing, one
+ * that resumes holds it if its send buffer has room (else it closes),
+ * the others get it (live).
+ */
+
+static ngx_uint_t
+fuzz_local(ngx_str_t *user_id, size_t len, ngx_uint_t *live)
+{
+    ngx_uint_t              n, l;
+    ngx_queue_t            *q;
+    ngx_ws_relay_user_t    *u;
+    ngx_ws_relay_conn_t    *wc;
+    ngx_ws_relay_resume_t  *r;
+
+    n = 0;
+    l = 0;
+
+    u = ngx_ws_relay_registry_find_user(user_id);
+
+    for (q = u ? ngx_queue_head(&u->connections) : NULL;
+         q && q != ngx_queue_sentinel(&u->connections);
+         q = ngx_queue_next(q))
+    {
+        wc = ngx_queue_data(q, ngx_ws_relay_conn_t, user_queue);
+        r = wc->resume;
+
+        if (wc->closing) {
+            continue;
+        }
+
+        if (r == NULL) {
+            l++;
+            n++;
+
+        } else if (r->held_bytes + len <= wc->conf->send_buffer) {
+            n++;
+        }
+    }
+
+    if (live) {
+        *live = l;
+    }
+
+    return n;
+}
+
+
 /* a push on the subscriber link, as Redis writes it */
 
 static void
@@ -637,15 +783,67 @@ fuzz_push(ngx_uint_t type, ngx_str_t *channel, ngx_str_t *payload)
 static void
 fuzz_answer_all(void)
 {
-    u_char       buf[128], *p;
-    fuzz_ac_t   *fa;
+    u_char       buf[128], *p, hid[NGX_INT64_LEN + 3];
+    size_t       n;
+    ngx_str_t    channel, head, json, payload;
+    fuzz_ac_t   *fa, *sub;
     fuzz_cb_t   *ch;
     redisReply  *cmd;
 
     while ((fa = fuzz_link_ac(&fuzz_bus.cmd)) && fa->replies) {
         cmd = fa->replies->command;
 
-        if (fuzz_arg_is(cmd, "ZRANGEBYSCORE")) {
+        if (fuzz_arg_is(cmd, "EVALSHA") && fuzz_arg(cmd, 5).data[0] == 'p') {
+            /*
+             * The script keeps the message, publishes it with its id and
+             * answers { id, receivers }: this worker hears the channel or
+             * not.
+             */
+            channel = fuzz_arg(cmd, 9);
+            head = fuzz_arg(cmd, 10);
+            json = fuzz_arg(cmd, 11);
+
+            n = ngx_sprintf(hid, "%uL-0", (uint64_t) 1733600000000
+                                          + ++fuzz_script_ids)
+                - hid;
+
+            sub = fuzz_link_ac(&fuzz_bus.sub);
+            sub = (sub && fuzz_set_find(&sub->subscribed, &channel)) ? sub
+                                                                    : NULL;
+
+            p = ngx_sprintf(buf, "*2\r\n$%uz\r\n%*s\r\n:%d\r\n", n, n, hid,
+                            sub ? 1 : 0);
+
+            payload.len = head.len + n + 1 + json.len;
+            payload.data = malloc(payload.len);
+            fuzz_assert(payload.data != NULL);
+
+            ngx_memcpy(payload.data, head.data, head.len);
+            ngx_memcpy(payload.data + head.len, hid, n);
+            payload.data[head.len + n] = ' ';
+            ngx_memcpy(payload.data + head.len + n + 1, json.data, json.len);
+
+            if (sub) {
+                fuzz_push(0, &channel, &payload);
+            }
+
+            free(payload.data);
+
+            /* the context may have gone with the push */
+            if (fuzz_link_ac(&fuzz_bus.cmd) != fa || fa->replies == NULL
+                || fa->replies->command != cmd)
+            {
+                continue;
+            }
+
+        } else if (fuzz_arg_is(cmd, "EVALSHA")) {
+            /* a replay: recovered, and nothing more */
+            p = ngx_sprintf(buf, "*2\r\n:1\r\n:0\r\n");
+
+        } else if (fuzz_arg_is(cmd, "SCRIPT")) {
+            p = ngx_sprintf(buf, "$40\r\n%s\r\n", ngx_ws_relay_history_sha);
+
+        } else if (fuzz_arg_is(cmd, "ZRANGEBYSCORE")) {
             p = ngx_sprintf(buf, "*2\r\n$%uz\r\n%V\r\n$%uz\r\n%V\r\n",
                             ngx_ws_relay_worker.node_id.len,
                             &ngx_ws_relay_worker.node_id,
@@ -985,7 +1183,7 @@ fuzz_ac_sent(fuzz_ac_t *fa, redisReply *cmd, redisCallbackFn *fn,
     void *privdata)
 {
     uint64_t     id;
-    ngx_str_t    arg, name, origin, text;
+    ngx_str_t    arg, name, origin, text, hid;
     ngx_uint_t   i, n;
     fuzz_set_t  *set;
 
@@ -1020,6 +1218,18 @@ fuzz_ac_sent(fuzz_ac_t *fa, redisReply *cmd, redisCallbackFn *fn,
         fuzz_set_clear(&fa->members);
         return;
 
+    } else if (fuzz_arg_is(cmd, "SCRIPT")) {
+        /* the history's script, loaded where the history is on */
+        fuzz_assert(fuzz_history);
+        fuzz_assert(n == 3 && fuzz_arg_is_at(cmd, 1, "LOAD")
+                    && fuzz_is(cmd->element[2],
+                               &ngx_ws_relay_history_script));
+        return;
+
+    } else if (fuzz_arg_is(cmd, "EVALSHA")) {
+        fuzz_evalsha(cmd, fn, privdata);
+        return;
+
     } else if (!fuzz_arg_is(cmd, "PUBLISH")) {
         fuzz_assert(fuzz_arg_is(cmd, "SELECT") || fuzz_arg_is(cmd, "PING")
                     || fuzz_arg_is(cmd, "ZADD") || fuzz_arg_is(cmd, "ZREM")
@@ -1039,9 +1249,12 @@ fuzz_ac_sent(fuzz_ac_t *fa, redisReply *cmd, redisCallbackFn *fn,
                     == NGX_OK);
 
         arg = fuzz_arg(cmd, 2);
-        fuzz_assert(ngx_ws_relay_wire_parse_user(&arg, &origin, &id, &text)
+        fuzz_assert(ngx_ws_relay_wire_parse_user(&arg, &origin, &id, &hid,
+                                                 &text)
                     == NGX_OK);
 
+        /* a plain PUBLISH: kept by no history, no id */
+        fuzz_assert(hid.len == 0);
         fuzz_assert(fuzz_str_eq(&origin, &ngx_ws_relay_worker.node_id));
         fuzz_assert(fuzz_starting && fuzz_starting->id == 0
                     && fuzz_str_eq(&name, &fuzz_starting->d->user_id));
@@ -1081,6 +1294,154 @@ fuzz_ac_sent(fuzz_ac_t *fa, redisReply *cmd, redisCallbackFn *fn,
             fuzz_set_remove(set, &arg);
         }
     }
+}
+
+
+/*
+ * EVALSHA <sha> 2 <prefix>h:{<user>} <prefix>m:{<user>} and either
+ * p <ttl> <size> <meta ttl> <prefix>u:{<user>} "<node> <id>:" <text>, a
+ * delivery that starts, or r <ttl> <since> 64 <bytes>, a replay
+ */
+
+static void
+fuzz_evalsha(redisReply *cmd, redisCallbackFn *fn, void *privdata)
+{
+    u_char                  buf[NGX_WS_RELAY_WIRE_HEAD_LEN + 64], *p;
+    ngx_str_t               s, sha, *user;
+    ngx_uint_t              n;
+    ngx_ws_relay_resume_t  *r;
+    ngx_ws_relay_history_conf_t  *h;
+
+    n = cmd->elements;
+    h = &fuzz_loc.history;
+
+    sha.data = ngx_ws_relay_history_sha;
+    sha.len = 40;
+
+    fuzz_assert(n >= 6 && fuzz_is(cmd->element[1], &sha)
+                && fuzz_arg_is_at(cmd, 2, "2"));
+
+    s = fuzz_arg(cmd, 6);
+    p = ngx_sprintf(buf, "%M", h->ttl);
+    fuzz_assert(s.len == (size_t) (p - buf)
+                && ngx_memcmp(s.data, buf, s.len) == 0);
+
+    if (fuzz_arg_is_at(cmd, 5, "p")) {
+        /* a delivery's, as it starts: its user, its id, its text */
+        fuzz_assert(n == 12 && fn == ngx_ws_relay_bus_stored);
+        fuzz_assert(fuzz_starting && fuzz_starting->id == 0
+                    && fuzz_starting->d->history);
+
+        user = &fuzz_starting->d->user_id;
+        fuzz_key_is(cmd, 3, "h:{", user);
+        fuzz_key_is(cmd, 4, "m:{", user);
+        fuzz_key_is(cmd, 9, "u:{", user);
+
+        p = ngx_sprintf(buf, "%ui", h->size);
+        s = fuzz_arg(cmd, 7);
+        fuzz_assert(s.len == (size_t) (p - buf)
+                    && ngx_memcmp(s.data, buf, s.len) == 0);
+
+        p = ngx_sprintf(buf, "%M", h->meta_ttl);
+        s = fuzz_arg(cmd, 8);
+        fuzz_assert(s.len == (size_t) (p - buf)
+                    && ngx_memcmp(s.data, buf, s.len) == 0);
+
+        p = ngx_sprintf(buf, "%V %uL:", &ngx_ws_relay_worker.node_id,
+                        (uint64_t) (uintptr_t) privdata);
+        s = fuzz_arg(cmd, 10);
+        fuzz_assert(s.len == (size_t) (p - buf)
+                    && ngx_memcmp(s.data, buf, s.len) == 0);
+
+        fuzz_assert(fuzz_dl_find((uintptr_t) privdata, 1) == NULL);
+
+        fuzz_starting->id = (uintptr_t) privdata;
+        fuzz_starting->script = 1;
+        fuzz_starting->delivered = 0;
+        return;
+    }
+
+    /* a page of replay for a connection of its user */
+
+    fuzz_assert(fuzz_arg_is_at(cmd, 5, "r") && n == 10
+                && fn == ngx_ws_relay_history_page);
+
+    r = privdata;
+    fuzz_assert(r->wc != NULL && r->wc->resume == r && r->replay
+                && !r->reading);
+
+    user = &r->wc->user->sn.str;
+    fuzz_key_is(cmd, 3, "h:{", user);
+    fuzz_key_is(cmd, 4, "m:{", user);
+
+    s = fuzz_arg(cmd, 7);
+
+    if (fuzz_in_page && fuzz_next_since.len) {
+        /* after the last id of the page before */
+        fuzz_assert(fuzz_str_eq(&s, &fuzz_next_since));
+
+    } else if (!fuzz_in_page) {
+        /* the client's, as ngx_ws_relay_wire_id_parse() wrote it */
+        fuzz_assert(fuzz_id_is(&s));
+    }
+
+    fuzz_assert(fuzz_arg_is_at(cmd, 8, "64"));
+
+    p = ngx_sprintf(buf, "%uz", ngx_min(r->wc->conf->send_buffer / 2,
+                                        NGX_WS_RELAY_REPLAY_BYTES));
+    s = fuzz_arg(cmd, 9);
+    fuzz_assert(s.len == (size_t) (p - buf)
+                && ngx_memcmp(s.data, buf, s.len) == 0);
+}
+
+
+/* argument i: <prefix><kind><user>} */
+
+static void
+fuzz_key_is(redisReply *cmd, size_t i, const char *kind, ngx_str_t *user)
+{
+    u_char     *p;
+    ngx_str_t   s, *prefix;
+
+    prefix = &fuzz_main_conf.redis.prefix;
+    s = fuzz_arg(cmd, i);
+    p = s.data;
+
+    fuzz_assert(s.len == prefix->len + 3 + user->len + 1);
+    fuzz_assert(ngx_memcmp(p, prefix->data, prefix->len) == 0);
+    p += prefix->len;
+    fuzz_assert(ngx_memcmp(p, kind, 3) == 0);
+    p += 3;
+    fuzz_assert(user->len == 0 || ngx_memcmp(p, user->data, user->len) == 0);
+    fuzz_assert(p[user->len] == '}');
+}
+
+
+/* "<digits>-<digits>" */
+
+static ngx_uint_t
+fuzz_id_is(ngx_str_t *s)
+{
+    size_t      i, d[2];
+    ngx_uint_t  part;
+
+    part = 0;
+    d[0] = 0;
+    d[1] = 0;
+
+    for (i = 0; i < s->len; i++) {
+        if (isdigit(s->data[i])) {
+            d[part]++;
+
+        } else if (s->data[i] == '-' && part == 0) {
+            part = 1;
+
+        } else {
+            return 0;
+        }
+    }
+
+    return part == 1 && d[0] && d[1];
 }
 
 
@@ -1210,6 +1571,10 @@ fuzz_ac_dispatch(fuzz_ac_t *fa, redisReply *reply)
         goto done;
     }
 
+    if (&fa->ac == fuzz_bus.sub.ac && fuzz_known_held(reply)) {
+        goto done;
+    }
+
     if (reply->type == REDIS_REPLY_ERROR) {
         /* a spontaneous error: hiredis closes the link */
         freeReplyObject(reply);
@@ -1280,6 +1645,55 @@ done:
 }
 
 
+/*
+ * held-since (fuzz_ngx.h): a kept message for a user with a connection
+ * that resumes would be held with its id, and compared, when the
+ * connection goes live, with its since, an ngx_ws_relay_id_t taken for
+ * an ngx_str_t: unless FUZZ_BUGS names it, such a push is not heard
+ */
+
+static ngx_uint_t
+fuzz_known_held(redisReply *reply)
+{
+    uint64_t                   id;
+    ngx_str_t                  user, origin, hid, json;
+    ngx_queue_t               *q;
+    ngx_ws_relay_user_t       *u;
+    ngx_ws_relay_conn_t       *wc;
+    ngx_ws_relay_wire_push_t   push;
+
+    if ((fuzz_bugs & FUZZ_BUG_HELD_SINCE)
+        || ngx_ws_relay_wire_parse_push(reply, &push) != NGX_OK
+        || push.subscribed
+        || ngx_ws_relay_wire_channel_name(&push.channel,
+                                          &fuzz_main_conf.redis.prefix,
+                                          NGX_WS_RELAY_WIRE_USER, &user)
+           != NGX_OK
+        || ngx_ws_relay_wire_parse_user(&push.payload, &origin, &id, &hid,
+                                        &json)
+           != NGX_OK
+        || hid.len == 0)
+    {
+        return 0;
+    }
+
+    u = ngx_ws_relay_registry_find_user(&user);
+
+    for (q = u ? ngx_queue_head(&u->connections) : NULL;
+         q && q != ngx_queue_sentinel(&u->connections);
+         q = ngx_queue_next(q))
+    {
+        wc = ngx_queue_data(q, ngx_ws_relay_conn_t, user_queue);
+
+        if (wc->resume) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /* __redisRunCallback(), and what the module must do with the reply */
 
 static void
@@ -1317,6 +1731,12 @@ fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
                            ? ngx_max((ngx_int_t) reply->integer, 0) : 0;
         }
 
+    } else if (cb->fn == ngx_ws_relay_bus_stored) {
+        fuzz_expect_stored(fa, cb, reply, &fuzz_expect);
+
+    } else if (cb->fn == ngx_ws_relay_history_page) {
+        fuzz_expect_page(cb, reply);
+
     } else if (cb->fn == ngx_ws_relay_presence_nodes_reply
                || cb->fn == ngx_ws_relay_presence_users_reply)
     {
@@ -1326,6 +1746,12 @@ fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
     fa->ac.c.flags |= REDIS_IN_CALLBACK;
     cb->fn(&fa->ac, reply, cb->privdata);
     fa->ac.c.flags &= ~REDIS_IN_CALLBACK;
+
+    if (cb->fn == ngx_ws_relay_history_page) {
+        fuzz_in_page = 0;
+        free(fuzz_next_since.data);
+        ngx_str_null(&fuzz_next_since);
+    }
 
     if (check && !fuzz_alloc_failed()) {
 
@@ -1355,7 +1781,97 @@ fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
 
     free(fuzz_expect.ack.data);
     free(fuzz_expect.ack_channel.data);
+    free(fuzz_expect.with_id);
     fuzz_expect = outer;
+}
+
+
+/*
+ * The history script's reply for a delivery (ngx_ws_relay_bus_stored()):
+ * { id, receivers } on the commands link keeps it, with that id, and says
+ * how many workers to wait for; anything else, or none, and the worker's
+ * own connections get the text now, unless the publication came back
+ * first (the script ran): either way the delivery ends.
+ */
+
+static void
+fuzz_expect_stored(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply,
+    fuzz_expect_t *e)
+{
+    fuzz_dl_t   *dl;
+    ngx_uint_t   good;
+
+    dl = fuzz_dl_find((uintptr_t) cb->privdata, 1);
+    fuzz_assert(dl != NULL && dl->script);
+
+    good = reply && fuzz_bus.cmd.ac == &fa->ac
+           && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+           && reply->element[0]->type == REDIS_REPLY_STRING
+           && reply->element[0]->len >= 1
+           && reply->element[0]->len <= NGX_WS_RELAY_ID_LEN
+           && reply->element[1]->type == REDIS_REPLY_INTEGER;
+
+    if (dl->ended) {
+        return;
+    }
+
+    if (good) {
+        /* kept: as the publication said, if it came first, else this id */
+        dl->stored = 1;
+        dl->expected = ngx_max((ngx_int_t) reply->element[1]->integer, 0);
+        return;
+    }
+
+    /* the worker's connections get the text now, then it ends */
+
+    dl->unstored = 1;
+
+    if (!dl->stored) {
+        e->on = 1;
+        e->user = dl->d->user_id;
+        e->text = dl->d->text;
+        dl->delivered += fuzz_local(&e->user, e->text.len, &e->local);
+    }
+}
+
+
+/*
+ * A page of replay, ngx_ws_relay_history_page(): {recovered, more, id,
+ * JSON, ...}; when it asks for the next page, it is after the last id of
+ * this one
+ */
+
+static void
+fuzz_expect_page(fuzz_cb_t *cb, redisReply *reply)
+{
+    size_t                  i;
+    ngx_str_t               s;
+    ngx_ws_relay_resume_t  *r;
+
+    r = cb->privdata;
+
+    fuzz_assert(r->reading);
+    fuzz_assert(r->wc == NULL || r->wc->resume == r);
+
+    fuzz_in_page = 1;
+    ngx_str_null(&fuzz_next_since);
+
+    /* only a page of that form asks for the next one */
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements < 4 || reply->elements % 2)
+    {
+        return;
+    }
+
+    for (i = 2; i < reply->elements; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_STRING) {
+            return;
+        }
+    }
+
+    s = fuzz_arg(reply, reply->elements - 2);
+    fuzz_str_dup(&fuzz_next_since, &s);
 }
 
 
@@ -1374,18 +1890,20 @@ fuzz_cb_free(fuzz_cb_t *cb)
 /*
  * What a push must do (ngx_ws_relay_bus_wire.h): acks reach the model's
  * deliveries (compared with the module's when they end); a message for
- * a user goes to the user's connections and an ack to its origin.
+ * a user goes to the user's connections (held by those that resume) and
+ * an ack to its origin, with the count; a kept one with its id, and the
+ * worker's own kept one acks itself.
  */
 
 static void
 fuzz_expect_push(redisReply *reply, fuzz_expect_t *e)
 {
-    u_char                     buf[NGX_WS_RELAY_WIRE_HEAD_LEN];
+    u_char                     buf[NGX_WS_RELAY_WIRE_HEAD_LEN], *p;
     uint64_t                   id;
     fuzz_ac_t                 *fa;
     fuzz_dl_t                 *dl;
-    ngx_str_t                  origin, s, *prefix;
-    ngx_ws_relay_user_t       *u;
+    ngx_str_t                  origin, hid, json, s, *prefix;
+    ngx_uint_t                 n, ours;
     ngx_ws_relay_wire_node_t   m;
     ngx_ws_relay_wire_push_t   push;
 
@@ -1413,30 +1931,65 @@ fuzz_expect_push(redisReply *reply, fuzz_expect_t *e)
     if (ngx_ws_relay_wire_channel_name(&push.channel, prefix,
                                        NGX_WS_RELAY_WIRE_USER, &e->user)
         != NGX_OK
-        || ngx_ws_relay_wire_parse_user(&push.payload, &origin, &id, &e->text)
-           != NGX_OK)
+        || ngx_ws_relay_wire_parse_user(&push.payload, &origin, &id, &hid,
+                                        &json)
+           != NGX_OK
+        || (hid.len && (json.len < 2 || json.data[json.len - 1] != '}')))
     {
+        /* not a message, or a kept one that is no object: dropped */
         return;
     }
 
-    if (fuzz_str_eq(&origin, &ngx_ws_relay_worker.node_id)) {
-        /* delivered when it was sent */
+    ours = fuzz_str_eq(&origin, &ngx_ws_relay_worker.node_id);
+
+    if (hid.len == 0) {
+
+        if (ours) {
+            /* delivered when it was sent */
+            if ((dl = fuzz_dl_find(id, 0))) {
+                dl->acks++;
+            }
+
+            return;
+        }
+
+        e->text = json;
+
+    } else {
+        /* kept: every copy has "id":"<hid>" as its last member */
+        e->with_id = malloc(json.len + sizeof(",\"id\":\"\"") - 1 + hid.len);
+        fuzz_assert(e->with_id != NULL);
+
+        p = ngx_cpymem(e->with_id, json.data, json.len - 1);
+        p = ngx_cpymem(p, ",\"id\":\"", sizeof(",\"id\":\"") - 1);
+        p = ngx_cpymem(p, hid.data, hid.len);
+        *p++ = '"';
+        *p++ = '}';
+
+        e->text.data = e->with_id;
+        e->text.len = p - e->with_id;
+    }
+
+    e->on = 1;
+
+    n = fuzz_local(&e->user, e->text.len, &e->local);
+
+    if (ours) {
+        /* the worker's own kept message: it acks itself, no PUBLISH */
         if ((dl = fuzz_dl_find(id, 0))) {
             dl->acks++;
+            dl->delivered += n;
+            dl->stored = 1;
         }
 
         return;
     }
 
-    e->on = 1;
-
-    u = ngx_ws_relay_registry_find_user(&e->user);
-    e->local = u ? u->nconnections : 0;
-
     fa = fuzz_link_ac(&fuzz_bus.cmd);
 
     if (fa && !(fa->ac.c.flags & (REDIS_DISCONNECTING|REDIS_FREEING))) {
-        s.len = ngx_ws_relay_wire_channel_len(prefix, &origin);
+        s.len = ngx_ws_relay_wire_channel_len(prefix, NGX_WS_RELAY_WIRE_NODE,
+                                              &origin);
         s.data = malloc(s.len);
         fuzz_assert(s.data != NULL);
 
@@ -1445,7 +1998,7 @@ fuzz_expect_push(redisReply *reply, fuzz_expect_t *e)
         e->ack_channel = s;
 
         s.data = buf;
-        s.len = ngx_ws_relay_wire_ack(buf, id, e->local) - buf;
+        s.len = ngx_ws_relay_wire_ack(buf, id, n) - buf;
         fuzz_str_dup(&e->ack, &s);
     }
 }
@@ -1461,7 +2014,10 @@ fuzz_on_delivery(fuzz_conn_t *fc, u_char *data, size_t len)
 
     fuzz_assert(fc->wc.user != NULL);
 
-    /* a delivery that starts, or the push being handled */
+    /*
+     * a delivery that starts, or the push being handled, or the failed
+     * script's reply
+     */
     if (fuzz_starting == NULL && !fuzz_alloc_failed()) {
         fuzz_assert(fuzz_expect.on && fuzz_expect.local > 0);
         fuzz_assert(fuzz_str_eq(&fc->wc.user->sn.str, &fuzz_expect.user));
@@ -1496,11 +2052,14 @@ fuzz_delivered(ngx_ws_relay_delivery_t *d)
     dl->d = NULL;
 
     if (!fuzz_alloc_failed()) {
-        /* at its deadline, or with every ack in, or never published */
+        /*
+         * at its deadline, or with every ack in, or never published, or
+         * when the script that was to keep it failed
+         */
         fuzz_assert(fuzz_timer_firing() == &d->timer
                     || (dl->expected >= 0
                         && dl->acks >= (ngx_uint_t) dl->expected)
-                    || dl->id == 0);
+                    || dl->id == 0 || dl->unstored);
 
         fuzz_assert(d->acks == dl->acks && d->delivered == dl->delivered);
     }
@@ -1658,21 +2217,24 @@ fuzz_check_state(void)
 
     if (fuzz_bus.sub.ready && fa) {
         fuzz_assert(fuzz_set_find(&fa->subscribed, &fuzz_bus.node_channel));
-        fuzz_check_set(&fa->subscribed, &fuzz_bus.user_prefix);
+        fuzz_check_set(&fa->subscribed, &fuzz_bus.user_prefix, "}");
     }
 
     fa = fuzz_link_ac(&fuzz_bus.cmd);
 
     if (fuzz_bus.cmd.ready && fa) {
-        fuzz_check_set(&fa->members, NULL);
+        fuzz_check_set(&fa->members, NULL, "");
     }
 }
 
 
-/* the set holds <prefix><user> for every user of the registry, and no more */
+/*
+ * the set holds <prefix><user><suffix> for every user of the registry, and
+ * no more
+ */
 
 static void
-fuzz_check_set(fuzz_set_t *set, ngx_str_t *prefix)
+fuzz_check_set(fuzz_set_t *set, ngx_str_t *prefix, const char *suffix)
 {
     u_char               buf[NGX_WS_RELAY_MAX_USER_ID + 64], *p;
     ngx_str_t            s;
@@ -1691,6 +2253,7 @@ fuzz_check_set(fuzz_set_t *set, ngx_str_t *prefix)
 
         p = prefix ? ngx_cpymem(buf, prefix->data, prefix->len) : buf;
         p = ngx_cpymem(p, user->sn.str.data, user->sn.str.len);
+        p = ngx_cpymem(p, suffix, ngx_strlen(suffix));
 
         s.data = buf;
         s.len = p - buf;
@@ -1722,6 +2285,17 @@ fuzz_arg_is(redisReply *cmd, const char *s)
     return cmd->elements > 0 && cmd->element[0]->type == REDIS_REPLY_STRING
            && cmd->element[0]->len == strlen(s)
            && strcasecmp(cmd->element[0]->str, s) == 0;
+}
+
+
+/* argument i is s, as it is written */
+
+static ngx_uint_t
+fuzz_arg_is_at(redisReply *cmd, size_t i, const char *s)
+{
+    return i < cmd->elements && cmd->element[i]->type == REDIS_REPLY_STRING
+           && cmd->element[i]->len == strlen(s)
+           && ngx_memcmp(cmd->element[i]->str, s, strlen(s)) == 0;
 }
 
 
