@@ -28,6 +28,11 @@ typedef struct {
 typedef struct {
     /* of ngx_ws_relay_redis_endpoint_t */
     ngx_array_t                *endpoints;
+    /* sentinel=: of ngx_ws_relay_redis_endpoint_t; NULL: none */
+    ngx_array_t                *sentinels;
+    /* the master the sentinels name, and their password */
+    ngx_str_t                   master;
+    ngx_str_t                   sentinel_password;
     ngx_str_t                   password;
     ngx_int_t                   db;
     ngx_str_t                   prefix;

@@ -110,6 +110,20 @@ static const ngx_ws_relay_metric_t  ngx_ws_relay_metrics[] = {
     ngx_ws_relay_counter("ws_relay_delivery_timeouts_total",
                          "Deliveries whose acks did not all arrive in time",
                          delivery_timeouts),
+    ngx_ws_relay_counter("ws_relay_history_stored_total",
+                         "Messages kept in their user's history",
+                         history_stored),
+    ngx_ws_relay_counter("ws_relay_history_failed_total",
+                         "Messages that history was on for and Redis did not "
+                         "keep", history_failed),
+    ngx_ws_relay_counter("ws_relay_resumes_total",
+                         "Registers and resumes with a since", resumes),
+    ngx_ws_relay_counter("ws_relay_resumes_unrecovered_total",
+                         "Resumes answered recovered:false",
+                         resumes_unrecovered),
+    ngx_ws_relay_counter("ws_relay_replayed_total",
+                         "Kept messages replayed to resuming connections",
+                         replayed),
     { "ws_relay_redis_up", "gauge",
       "1 when both Redis links of the worker are ready",
       offsetof(ngx_ws_relay_slot_t, redis_state),
@@ -117,6 +131,9 @@ static const ngx_ws_relay_metric_t  ngx_ws_relay_metrics[] = {
     ngx_ws_relay_counter("ws_relay_redis_reconnects_total",
                          "Times the worker got Redis back after losing it",
                          redis_reconnects),
+    ngx_ws_relay_counter("ws_relay_redis_failovers_total",
+                         "Times the sentinels named another master",
+                         redis_failovers),
     ngx_ws_relay_counter("ws_relay_redis_errors_total",
                          "Redis errors: failed connects, lost links, error "
                          "replies", redis_errors),
@@ -306,15 +323,20 @@ ngx_ws_relay_api_preflight(ngx_http_request_t *r)
 static ngx_int_t
 ngx_ws_relay_api_health(ngx_http_request_t *r)
 {
-    u_char                      iso[sizeof("1970-01-01T00:00:00.000Z")];
-    json_t                     *json, *workers;
-    ngx_tm_t                    tm;
-    ngx_uint_t                  connections, degraded;
-    ngx_time_t                 *tp;
-    ngx_ws_relay_shm_t         *shm;
-    ngx_ws_relay_bus_state_e    state;
+    u_char                          iso[sizeof("1970-01-01T00:00:00.000Z")];
+    u_char                          master[NGX_SOCKADDR_STRLEN
+                                           + NGX_INT_T_LEN + 2];
+    json_t                         *json, *workers;
+    ngx_tm_t                        tm;
+    ngx_uint_t                      connections, degraded;
+    ngx_time_t                     *tp;
+    ngx_ws_relay_shm_t             *shm;
+    ngx_ws_relay_bus_state_e        state;
+    ngx_ws_relay_redis_conf_t      *rcf;
+    ngx_ws_relay_redis_endpoint_t  *ep;
 
     shm = ngx_ws_relay_shm(ngx_ws_relay_worker.main_conf);
+    rcf = &ngx_ws_relay_worker.main_conf->redis;
     tp = ngx_timeofday();
 
     ngx_gmtime(tp->sec, &tm);
@@ -343,6 +365,16 @@ ngx_ws_relay_api_health(ngx_http_request_t *r)
                                 : ngx_ws_relay_bus_state_name(state),
                        "lastError",
                        (char *) ngx_ws_relay_slot->redis_error);
+
+    if (json && rcf->sentinels) {
+        /* the master this worker follows */
+        ep = rcf->endpoints->elts;
+        ngx_sprintf(master, "%V:%i%Z", &ep->host, ep->port);
+
+        (void) json_object_set_new(json_object_get(json, "redis"), "master",
+                                   json_string(ep->host.len
+                                               ? (char *) master : ""));
+    }
 
     return ngx_ws_relay_api_reply(r, NGX_HTTP_OK, json);
 }

@@ -13,6 +13,7 @@
 #include "ngx_ws_relay_presence.h"
 #include "ngx_ws_relay_redis_link.h"
 #include "ngx_ws_relay_registry.h"
+#include "ngx_ws_relay_sentinel.h"
 #include "ngx_ws_relay_shm.h"
 
 
@@ -28,7 +29,10 @@
  * A message stored in a user's history is published by the history
  * script, with its id: then the worker delivers its own connections'
  * copies when its own publication comes back, so that every copy of
- * every message of a user goes out in the order of the ids.
+ * every message of a user goes out in the order of the ids.  While the
+ * subscriber link is down, the worker hears nothing, its own messages
+ * included: when it hears the users again, their connections catch up
+ * from the history (ngx_ws_relay_history_subscribed()).
  */
 
 
@@ -44,6 +48,9 @@ typedef struct {
 
     ngx_event_t                 watchdog;
     ngx_msec_t                  watchdog_due;
+
+    /* the sentinels named a master before */
+    unsigned                    master_known:1;
 
     uint64_t                    ping_seq;
     struct timeval              ping_sent_tv;
@@ -79,6 +86,9 @@ static void ngx_ws_relay_bus_stored(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_ws_relay_bus_script_loaded(redisAsyncContext *ac, void *r,
     void *privdata);
+static void ngx_ws_relay_bus_role(redisAsyncContext *ac, void *r,
+    void *privdata);
+static void ngx_ws_relay_bus_master_changed(void);
 static void ngx_ws_relay_bus_message(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_ws_relay_bus_user_message(ngx_str_t *user_id,
@@ -166,6 +176,14 @@ ngx_ws_relay_bus_init_worker(ngx_cycle_t *cycle)
     bus->watchdog.log = cycle->log;
     bus->watchdog.cancelable = 1;
 
+    if (rcf->sentinels
+        && ngx_ws_relay_sentinel_init(cycle, rcf, rcf->endpoints->elts,
+                                      ngx_ws_relay_bus_master_changed)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     ngx_ws_relay_redis_link_connect(&bus->cmd);
     ngx_ws_relay_redis_link_connect(&bus->sub);
 
@@ -190,6 +208,7 @@ ngx_ws_relay_bus_exit_worker(void)
     }
 
     ngx_ws_relay_presence_exit();
+    ngx_ws_relay_sentinel_exit();
 
     ngx_ws_relay_redis_link_drop(&bus->cmd, NULL);
     ngx_ws_relay_redis_link_drop(&bus->sub, NULL);
@@ -199,6 +218,12 @@ ngx_ws_relay_bus_exit_worker(void)
 static void
 ngx_ws_relay_bus_cmd_connected(ngx_ws_relay_redis_link_t *link)
 {
+    if (link->conf->sentinels) {
+        /* what the sentinels named must be a master */
+        (void) ngx_ws_relay_redis_link_command(link, ngx_ws_relay_bus_role,
+                                               link, "ROLE");
+    }
+
     if (ngx_ws_relay_worker.main_conf->history) {
         (void) ngx_ws_relay_redis_link_command(link,
                                    ngx_ws_relay_bus_script_loaded, link,
@@ -209,6 +234,71 @@ ngx_ws_relay_bus_cmd_connected(ngx_ws_relay_redis_link_t *link)
 
     (void) ngx_ws_relay_redis_link_command(link, ngx_ws_relay_bus_cmd_ready,
                                            link, "PING");
+}
+
+
+static void
+ngx_ws_relay_bus_role(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply                 *reply = r;
+    ngx_ws_relay_redis_link_t  *link = privdata;
+
+    if (reply == NULL || link->ac != ac) {
+        return;
+    }
+
+    ngx_ws_relay_redis_link_replied(link);
+
+    if (ngx_ws_relay_redis_link_is_error(link, reply, "ROLE")) {
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
+        && reply->element[0]->type == REDIS_REPLY_STRING
+        && reply->element[0]->len == 6
+        && ngx_strncmp(reply->element[0]->str, "master", 6) == 0)
+    {
+        return;
+    }
+
+    /* a replica (a demoted master): neither link stays with it */
+
+    ngx_ws_relay_redis_link_drop(&ngx_ws_relay_bus.sub, NULL);
+    ngx_ws_relay_redis_link_drop(link, "the server the sentinels named is "
+                                       "not a master");
+    ngx_ws_relay_redis_link_connect(&ngx_ws_relay_bus.sub);
+}
+
+
+/*
+ * The sentinels name another master: both links go to it, at once; a
+ * subscriber link that comes back resubscribes every user.
+ */
+
+static void
+ngx_ws_relay_bus_master_changed(void)
+{
+    ngx_ws_relay_bus_t             *bus;
+    ngx_ws_relay_redis_endpoint_t  *ep;
+
+    bus = &ngx_ws_relay_bus;
+    ep = bus->cmd.endpoint;
+
+    ngx_log_error(NGX_LOG_NOTICE, bus->log, 0,
+                  "ws relay: redis master is %s:%i", ep->host.data, ep->port);
+
+    if (bus->master_known) {
+        ngx_ws_relay_stat_add(redis_failovers, 1);
+    }
+
+    bus->master_known = 1;
+
+    ngx_ws_relay_redis_link_drop(&bus->cmd, NULL);
+    ngx_ws_relay_redis_link_drop(&bus->sub, NULL);
+    ngx_ws_relay_bus_lost(&bus->sub);
+
+    ngx_ws_relay_redis_link_connect(&bus->cmd);
+    ngx_ws_relay_redis_link_connect(&bus->sub);
 }
 
 
@@ -248,6 +338,11 @@ ngx_ws_relay_bus_lost(ngx_ws_relay_redis_link_t *link)
 
     ngx_ws_relay_stat_set(redis_state, ngx_ws_relay_bus_state());
 
+    if (link->conf->sentinels) {
+        /* is the master still the master? */
+        ngx_ws_relay_sentinel_ask();
+    }
+
     if (link != &ngx_ws_relay_bus.sub) {
         return;
     }
@@ -263,6 +358,7 @@ ngx_ws_relay_bus_lost(ngx_ws_relay_redis_link_t *link)
          q = ngx_queue_next(q))
     {
         user = ngx_queue_data(q, ngx_ws_relay_user_t, queue);
+        user->missed = user->subscribed;
         user->subscribed = 0;
     }
 }
@@ -388,6 +484,7 @@ ngx_ws_relay_bus_watchdog(ngx_event_t *ev)
     }
 
     ngx_ws_relay_presence_tick(now);
+    ngx_ws_relay_sentinel_tick(now);
 
     bus->watchdog_due = now + interval;
     ngx_add_timer(ev, interval);
@@ -458,7 +555,7 @@ ngx_ws_relay_bus_publish(ngx_str_t *user_id, ngx_str_t *text, uint64_t id,
     parts[1].data = head;
     parts[2] = *text;
 
-    if (h && h->size && bus->sub.ready) {
+    if (h && h->size) {
 
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, bus->log, 0,
                        "ws relay: delivery %uL: stored and published to "
@@ -644,12 +741,18 @@ ngx_ws_relay_bus_stored(redisAsyncContext *ac, void *r, void *privdata)
         return;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
-        || reply->element[0]->type != REDIS_REPLY_STRING
-        || reply->element[0]->len == 0
-        || reply->element[0]->len > NGX_WS_RELAY_ID_LEN
-        || reply->element[1]->type != REDIS_REPLY_INTEGER)
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+        && reply->element[0]->type == REDIS_REPLY_STRING
+        && reply->element[1]->type == REDIS_REPLY_INTEGER)
     {
+        hid.data = (u_char *) reply->element[0]->str;
+        hid.len = reply->element[0]->len;
+
+    } else {
+        ngx_str_null(&hid);
+    }
+
+    if (ngx_ws_relay_wire_id_valid(&hid) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, ngx_ws_relay_bus.log, 0,
                       "ws relay: redis history script answered with an "
                       "unexpected reply");
@@ -657,8 +760,7 @@ ngx_ws_relay_bus_stored(redisAsyncContext *ac, void *r, void *privdata)
         return;
     }
 
-    hid.data = (u_char *) reply->element[0]->str;
-    hid.len = reply->element[0]->len;
+    ngx_ws_relay_stat_add(history_stored, 1);
 
     ngx_ws_relay_delivery_stored(id, &hid);
     ngx_ws_relay_delivery_published(id, (ngx_int_t) reply->element[1]->integer);

@@ -375,6 +375,36 @@ ngx_ws_relay_wire_id_parse(ngx_str_t *text,
 }
 
 
+/*
+ * An id from Redis, before it is written into a client's JSON: "<ms>-<seq>"
+ * of at most 20 digits a part.
+ */
+
+ngx_int_t
+ngx_ws_relay_wire_id_valid(ngx_str_t *id)
+{
+    u_char  *p, *last, *dash;
+
+    p = id->data;
+    last = p + id->len;
+    dash = ngx_strlchr(p, last, '-');
+
+    if (dash == NULL || dash == p || dash - p > 20
+        || last - dash < 2 || last - dash > 21)
+    {
+        return NGX_ERROR;
+    }
+
+    for ( /* void */ ; p < last; p++) {
+        if ((*p < '0' || *p > '9') && p != dash) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 /* two ids "<ms>-<seq>" of Redis: <0, 0, >0 as a is before, at, after b */
 
 ngx_int_t

@@ -95,6 +95,7 @@ ngx_int_t ngx_ws_relay_wire_parse_node(ngx_str_t *payload,
     ngx_ws_relay_wire_node_t *m);
 
 ngx_int_t ngx_ws_relay_wire_id_parse(ngx_str_t *text, ngx_ws_relay_id_t *id);
+ngx_int_t ngx_ws_relay_wire_id_valid(ngx_str_t *id);
 ngx_int_t ngx_ws_relay_wire_id_compare(ngx_str_t *a, ngx_str_t *b);
 size_t ngx_ws_relay_wire_id_text_len(ngx_str_t *json, ngx_str_t *id);
 u_char *ngx_ws_relay_wire_id_text(u_char *p, ngx_str_t *json, ngx_str_t *id);

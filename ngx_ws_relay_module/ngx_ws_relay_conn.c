@@ -42,7 +42,7 @@ static void ngx_ws_relay_conn_drained(ngx_event_t *ev);
 static ngx_int_t ngx_ws_relay_conn_process(ngx_ws_relay_conn_t *wc,
     u_char *pos, u_char *last);
 static ngx_int_t ngx_ws_relay_conn_keep(ngx_ws_relay_conn_t *wc, u_char *pos,
-    u_char *last);
+    u_char *last, ngx_uint_t later);
 static void ngx_ws_relay_conn_data(ngx_ws_relay_conn_t *wc,
     ngx_ws_relay_frame_event_t *ev);
 static void ngx_ws_relay_conn_message(ngx_ws_relay_conn_t *wc,
@@ -441,6 +441,11 @@ ngx_ws_relay_conn_read_handler(ngx_event_t *rev)
         }
     }
 
+    if (wc->resume) {
+        /* joining the user: ngx_ws_relay_conn_read_on() comes back */
+        return;
+    }
+
     if (wc->yield) {
         /*
          * Back from the next pass, where nginx put this event before what
@@ -534,11 +539,20 @@ ngx_ws_relay_conn_read_handler(ngx_event_t *rev)
 }
 
 
-/*
- * Frames, as long as the read event's budget lasts.  NGX_AGAIN: it ran
- * out; what is left waits in wc->in, and the read event comes back after
- * the other connections had their turn.
- */
+/* the connection joined its user: what it sent meanwhile is read now */
+
+void
+ngx_ws_relay_conn_read_on(ngx_ws_relay_conn_t *wc)
+{
+    ngx_event_t  *rev;
+
+    rev = wc->connection->read;
+
+    if (!rev->posted) {
+        ngx_post_event(rev, &ngx_posted_events);
+    }
+}
+
 
 /*
  * The worker is shutting down: close 1001, at once, or with ws_relay_drain
@@ -603,6 +617,13 @@ ngx_ws_relay_conn_drained(ngx_event_t *ev)
 }
 
 
+/*
+ * Frames, as long as the read event's budget lasts.  NGX_AGAIN: it ran
+ * out; what is left waits in wc->in, and the read event comes back after
+ * the other connections had their turn.  While the connection joins its
+ * user (wc->resume), its next messages wait, unread, in wc->in.
+ */
+
 static ngx_int_t
 ngx_ws_relay_conn_process(ngx_ws_relay_conn_t *wc, u_char *pos, u_char *last)
 {
@@ -611,12 +632,20 @@ ngx_ws_relay_conn_process(ngx_ws_relay_conn_t *wc, u_char *pos, u_char *last)
 
     while (!wc->read_closed) {
 
+        if (wc->resume && pos < last) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
+                           "ws relay: joining the user, %uz bytes wait",
+                           last - pos);
+
+            return ngx_ws_relay_conn_keep(wc, pos, last, 0);
+        }
+
         if (ngx_ws_relay_read_budget == 0 && pos < last) {
             ngx_log_debug1(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
                            "ws relay: read budget spent, %uz bytes wait",
                            last - pos);
 
-            return ngx_ws_relay_conn_keep(wc, pos, last);
+            return ngx_ws_relay_conn_keep(wc, pos, last, 1);
         }
 
         rc = ngx_ws_relay_frame_parse(&wc->parser, &pos, last, &ev);
@@ -656,10 +685,14 @@ ngx_ws_relay_conn_process(ngx_ws_relay_conn_t *wc, u_char *pos, u_char *last)
 }
 
 
-/* bytes of the shared read buffer, or of wc->in, kept for the next turn */
+/*
+ * Bytes of the shared read buffer, or of wc->in, kept for the next turn:
+ * the next pass (later), or ngx_ws_relay_conn_read_on().
+ */
 
 static ngx_int_t
-ngx_ws_relay_conn_keep(ngx_ws_relay_conn_t *wc, u_char *pos, u_char *last)
+ngx_ws_relay_conn_keep(ngx_ws_relay_conn_t *wc, u_char *pos, u_char *last,
+    ngx_uint_t later)
 {
     u_char       *in;
     ngx_event_t  *rev;
@@ -682,6 +715,10 @@ ngx_ws_relay_conn_keep(ngx_ws_relay_conn_t *wc, u_char *pos, u_char *last)
         wc->in = in;
         wc->in_pos = 0;
         wc->in_last = last - pos;
+    }
+
+    if (!later) {
+        return NGX_AGAIN;
     }
 
     /*

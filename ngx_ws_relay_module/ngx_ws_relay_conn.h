@@ -97,6 +97,7 @@ ngx_int_t ngx_ws_relay_conn_send(ngx_ws_relay_conn_t *wc, ngx_uint_t opcode,
     u_char *data, size_t len);
 ngx_int_t ngx_ws_relay_conn_send_message(ngx_ws_relay_conn_t *wc,
     ngx_ws_relay_message_t *m);
+void ngx_ws_relay_conn_read_on(ngx_ws_relay_conn_t *wc);
 void ngx_ws_relay_conn_close(ngx_ws_relay_conn_t *wc, ngx_uint_t code,
     const char *reason);
 void ngx_ws_relay_conn_fail(ngx_ws_relay_conn_t *wc, ngx_uint_t code,

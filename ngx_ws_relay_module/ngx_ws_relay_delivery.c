@@ -148,6 +148,11 @@ ngx_ws_relay_delivery_local(ngx_str_t *user_id, ngx_str_t *text,
         return 0;
     }
 
+    if (hid) {
+        /* where the worker is in the user's history */
+        ngx_ws_relay_history_heard(user, hid);
+    }
+
     n = 0;
     m.text = *text;
     m.window_bits = 0;
@@ -228,6 +233,8 @@ void
 ngx_ws_relay_delivery_unstored(uint64_t id)
 {
     ngx_ws_relay_delivery_t  *d;
+
+    ngx_ws_relay_stat_add(history_failed, 1);
 
     d = ngx_ws_relay_delivery_find(id);
     if (d == NULL) {

@@ -13,6 +13,7 @@
 #include "ngx_ws_relay_frame.h"
 #include "ngx_ws_relay_history.h"
 #include "ngx_ws_relay_registry.h"
+#include "ngx_ws_relay_shm.h"
 
 
 /* a page of replay: at most this many messages, and about this many bytes */
@@ -53,6 +54,8 @@ typedef struct {
 static void ngx_ws_relay_history_read(ngx_ws_relay_resume_t *r);
 static void ngx_ws_relay_history_page(redisAsyncContext *ac, void *reply,
     void *privdata);
+static void ngx_ws_relay_history_top(redisAsyncContext *ac, void *reply,
+    void *privdata);
 static void ngx_ws_relay_history_send(ngx_ws_relay_conn_t *wc,
     ngx_str_t *json, ngx_str_t *id);
 static void ngx_ws_relay_history_live(ngx_ws_relay_resume_t *r,
@@ -66,13 +69,18 @@ static void ngx_ws_relay_history_free(ngx_ws_relay_resume_t *r);
  * Store:  "p", ttl ms, size, meta ttl ms, channel, head, JSON
  *         -> { id, the PUBLISH's receivers }
  * Replay: "r", ttl ms, since, count, bytes
- *         -> { recovered 1|0, more 1|0, id, JSON, id, JSON, ... }
+ *         -> { recovered 1|0, more 1|0, newest id, id, JSON, id, JSON, ... }
+ * Top:    "t" -> the newest id
  * Both first forget what is older than the ttl, remembering the newest
- * id forgotten in "lost"; trimming by size does the same.
+ * id forgotten in "lost"; trimming by size does the same.  "base" is the
+ * first id the meta hash saw: a since before it is from a history that
+ * Redis no longer has (it expired, or Redis lost its data).
  */
 
 ngx_str_t  ngx_ws_relay_history_script = ngx_string(
-"local k, m, t = KEYS[1], KEYS[2], redis.call('TIME')\n"
+"local k, m = KEYS[1], KEYS[2]\n"
+"if ARGV[1] == 't' then return redis.call('HGET', m, 'top') or '0-0' end\n"
+"local t = redis.call('TIME')\n"
 "local cutoff = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 "                - tonumber(ARGV[2])) .. '-0'\n"
 "local old = redis.call('XREVRANGE', k, '(' .. cutoff, '-', 'COUNT', 1)\n"
@@ -89,6 +97,7 @@ ngx_str_t  ngx_ws_relay_history_script = ngx_string(
 "  end\n"
 "  local id = redis.call('XADD', k, 'MAXLEN', size, '*', 'm', ARGV[7])\n"
 "  redis.call('HSET', m, 'top', id)\n"
+"  redis.call('HSETNX', m, 'base', id)\n"
 "  redis.call('PEXPIRE', k, ARGV[2])\n"
 "  redis.call('PEXPIRE', m, ARGV[4])\n"
 "  return {id, redis.call('PUBLISH', ARGV[5], ARGV[6] .. id .. ' ' .. ARGV[7])}\n"
@@ -101,12 +110,14 @@ ngx_str_t  ngx_ws_relay_history_script = ngx_string(
 "  return am < bm or (am == bm and as <= bs)\n"
 "end\n"
 "local since = ARGV[3]\n"
-"local meta = redis.call('HMGET', m, 'top', 'lost')\n"
+"local meta = redis.call('HMGET', m, 'top', 'lost', 'base')\n"
 "local exists = redis.call('EXISTS', k) == 1\n"
 "local lost = meta[2]\n"
 "if not exists then lost = meta[1] end\n"
-"local out = {0, 0}\n"
-"if lost then\n"
+"local out = {0, 0, meta[1] or '0-0'}\n"
+"if meta[3] and since ~= '0-0' and not le(meta[3], since) then\n"
+"  out[1] = 0\n"
+"elseif lost then\n"
 "  if le(lost, since) then out[1] = 1 end\n"
 "elseif exists or since == '0-0' then\n"
 "  out[1] = 1\n"
@@ -162,13 +173,19 @@ ngx_ws_relay_history_join(ngx_ws_relay_conn_t *wc,
     if (ngx_ws_relay_bus_state() != NGX_WS_RELAY_BUS_UP
         || (since == NULL && wc->user->subscribed))
     {
-        handler(wc, type, since ? 0 : -1);
+        if (handler) {
+            handler(wc, type, since ? 0 : -1);
+        }
+
         return;
     }
 
     r = ngx_calloc(sizeof(ngx_ws_relay_resume_t), wc->connection->log);
     if (r == NULL) {
-        handler(wc, type, since ? 0 : -1);
+        if (handler) {
+            handler(wc, type, since ? 0 : -1);
+        }
+
         return;
     }
 
@@ -189,10 +206,9 @@ ngx_ws_relay_history_join(ngx_ws_relay_conn_t *wc,
 
     wc->resume = r;
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
-                   "ws relay: connection %V joins \"%V\" after \"%V\"",
-                   &wc->id, &wc->user->sn.str,
-                   since ? (ngx_str_t *) since : &wc->id);
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
+                   "ws relay: connection %V joins \"%V\" after \"%*s\"",
+                   &wc->id, &wc->user->sn.str, r->since.len, r->since.data);
 
     if (wc->user->subscribed) {
         ngx_ws_relay_history_read(r);
@@ -203,16 +219,25 @@ ngx_ws_relay_history_join(ngx_ws_relay_conn_t *wc,
 }
 
 
-/* the worker hears the user's channel: those who waited for it go on */
+/*
+ * The worker hears the user's channel: those who waited for it go on.
+ * When it heard it before and lost it (the subscriber link went), the live
+ * connections missed what came meanwhile: they catch up from the newest
+ * kept message the worker heard.
+ */
 
 void
 ngx_ws_relay_history_subscribed(ngx_ws_relay_user_t *user)
 {
+    ngx_uint_t              missed;
     ngx_queue_t            *q;
+    ngx_ws_relay_id_t       since;
     ngx_ws_relay_conn_t    *wc;
     ngx_ws_relay_resume_t  *r;
 
     user->subscribed = 1;
+    missed = user->missed;
+    user->missed = 0;
 
     for (q = ngx_queue_head(&user->connections);
          q != ngx_queue_sentinel(&user->connections);
@@ -224,7 +249,55 @@ ngx_ws_relay_history_subscribed(ngx_ws_relay_user_t *user)
         if (r && r->timer.timer_set) {
             ngx_del_timer(&r->timer);
             ngx_ws_relay_history_read(r);
+            continue;
         }
+
+        if (missed && r == NULL && user->last_id.len && !wc->closing
+            && wc->conf->history.size
+            && ngx_ws_relay_history_may_replay(wc))
+        {
+            ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0,
+                          "ws relay: catching up after \"%*s\"",
+                          user->last_id.len, user->last_id.data);
+
+            since = user->last_id;
+            ngx_ws_relay_history_join(wc, &since, NULL, 0);
+        }
+    }
+}
+
+
+/*
+ * A user id that the server set may have its history replayed; one that
+ * the client claimed only with resume_unverified=on.
+ */
+
+ngx_uint_t
+ngx_ws_relay_history_may_replay(ngx_ws_relay_conn_t *wc)
+{
+    return wc->user_fixed || wc->conf->history.unverified;
+}
+
+
+/*
+ * The worker heard a kept message of the user live, or learnt where the
+ * user's history stood when it began to hear the channel: a catch-up
+ * starts after it.
+ */
+
+void
+ngx_ws_relay_history_heard(ngx_ws_relay_user_t *user, ngx_str_t *id)
+{
+    ngx_str_t  last;
+
+    last.data = user->last_id.data;
+    last.len = user->last_id.len;
+
+    if (id->len <= NGX_WS_RELAY_ID_LEN
+        && (last.len == 0 || ngx_ws_relay_wire_id_compare(id, &last) > 0))
+    {
+        ngx_memcpy(user->last_id.data, id->data, id->len);
+        user->last_id.len = id->len;
     }
 }
 
@@ -242,7 +315,11 @@ ngx_ws_relay_history_timeout(ngx_event_t *ev)
 }
 
 
-/* the next page of what the client missed */
+/*
+ * The next page of what the client missed.  Without a since, the worker
+ * only learns where the user's history stands, the first time it hears
+ * the user.
+ */
 
 static void
 ngx_ws_relay_history_read(ngx_ws_relay_resume_t *r)
@@ -256,7 +333,18 @@ ngx_ws_relay_history_read(ngx_ws_relay_resume_t *r)
     wc = r->wc;
 
     if (!r->replay) {
-        ngx_ws_relay_history_live(r, -1);
+        ngx_str_set(&args[0], "t");
+
+        if (wc->user->last_id.len
+            || ngx_ws_relay_bus_history(&wc->user->sn.str, args, 1,
+                                        ngx_ws_relay_history_top, r)
+               != NGX_OK)
+        {
+            ngx_ws_relay_history_live(r, -1);
+            return;
+        }
+
+        r->reading = 1;
         return;
     }
 
@@ -313,8 +401,8 @@ ngx_ws_relay_history_page(redisAsyncContext *ac, void *reply,
         goto failed;
     }
 
-    if (rr->type != REDIS_REPLY_ARRAY || rr->elements < 2
-        || rr->elements % 2 != 0
+    if (rr->type != REDIS_REPLY_ARRAY || rr->elements < 3
+        || rr->elements % 2 != 1
         || rr->element[0]->type != REDIS_REPLY_INTEGER
         || rr->element[1]->type != REDIS_REPLY_INTEGER)
     {
@@ -324,35 +412,54 @@ ngx_ws_relay_history_page(redisAsyncContext *ac, void *reply,
     e = rr->element;
 
     for (i = 2; i < rr->elements; i++) {
-        if (e[i]->type != REDIS_REPLY_STRING
-            || (i % 2 == 0 && e[i]->len >= NGX_WS_RELAY_ID_LEN))
+        if (e[i]->type != REDIS_REPLY_STRING) {
+            goto malformed;
+        }
+
+        id.data = (u_char *) e[i]->str;
+        id.len = e[i]->len;
+
+        /* the ids go into the clients' JSON */
+
+        if ((i == 2 || i % 2 == 1)
+            && ngx_ws_relay_wire_id_valid(&id) != NGX_OK)
         {
             goto malformed;
         }
     }
 
+    /* the newest id: the worker hears what comes after it live */
+
+    id.data = (u_char *) e[2]->str;
+    id.len = e[2]->len;
+    ngx_ws_relay_history_heard(wc->user, &id);
+
     if (!r->replied) {
         r->replied = 1;
-        r->handler(wc, r->type, e[0]->integer ? 1 : 0);
+
+        if (r->handler) {
+            r->handler(wc, r->type, e[0]->integer ? 1 : 0);
+        }
     }
 
-    for (i = 2; i < rr->elements; i += 2) {
+    for (i = 3; i < rr->elements; i += 2) {
         id.data = (u_char *) e[i]->str;
         id.len = e[i]->len;
         json.data = (u_char *) e[i + 1]->str;
         json.len = e[i + 1]->len;
 
         ngx_ws_relay_history_send(wc, &json, &id);
+        ngx_ws_relay_stat_add(replayed, 1);
 
         ngx_memcpy(r->since.data, id.data, id.len);
         r->since.len = id.len;
     }
 
-    more = e[1]->integer && rr->elements > 2;
+    more = e[1]->integer && rr->elements > 3;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, wc->connection->log, 0,
                    "ws relay: replayed %ui messages to %V, %s",
-                   (rr->elements - 2) / 2, &wc->id,
+                   (rr->elements - 3) / 2, &wc->id,
                    more ? "more to come" : "live now");
 
     if (more && !wc->closing) {
@@ -371,6 +478,36 @@ malformed:
 failed:
 
     ngx_ws_relay_history_live(r, 0);
+}
+
+
+static void
+ngx_ws_relay_history_top(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    redisReply             *rr = reply;
+    ngx_ws_relay_resume_t  *r = privdata;
+
+    ngx_str_t  id;
+
+    r->reading = 0;
+
+    if (r->wc == NULL) {
+        ngx_ws_relay_history_free(r);
+        return;
+    }
+
+    if (ngx_ws_relay_bus_history_reply(rr, "history") == NGX_OK
+        && rr->type == REDIS_REPLY_STRING)
+    {
+        id.data = (u_char *) rr->str;
+        id.len = rr->len;
+
+        if (ngx_ws_relay_wire_id_valid(&id) == NGX_OK) {
+            ngx_ws_relay_history_heard(r->wc->user, &id);
+        }
+    }
+
+    ngx_ws_relay_history_live(r, -1);
 }
 
 
@@ -411,15 +548,22 @@ ngx_ws_relay_history_send(ngx_ws_relay_conn_t *wc, ngx_str_t *json,
 static void
 ngx_ws_relay_history_live(ngx_ws_relay_resume_t *r, ngx_int_t recovered)
 {
+    ngx_str_t             since;
     ngx_queue_t          *q;
     ngx_ws_relay_conn_t  *wc;
     ngx_ws_relay_held_t  *m;
 
     wc = r->wc;
 
+    since.data = r->since.data;
+    since.len = r->since.len;
+
     if (!r->replied) {
         r->replied = 1;
-        r->handler(wc, r->type, r->replay ? ngx_max(recovered, 0) : -1);
+
+        if (r->handler) {
+            r->handler(wc, r->type, r->replay ? ngx_max(recovered, 0) : -1);
+        }
     }
 
     for (q = ngx_queue_head(&r->held);
@@ -429,8 +573,7 @@ ngx_ws_relay_history_live(ngx_ws_relay_resume_t *r, ngx_int_t recovered)
         m = ngx_queue_data(q, ngx_ws_relay_held_t, queue);
 
         if (r->replay && m->id.len
-            && ngx_ws_relay_wire_id_compare(&m->id, (ngx_str_t *) &r->since)
-               <= 0)
+            && ngx_ws_relay_wire_id_compare(&m->id, &since) <= 0)
         {
             /* the replay had it */
             continue;
@@ -442,6 +585,8 @@ ngx_ws_relay_history_live(ngx_ws_relay_resume_t *r, ngx_int_t recovered)
 
     wc->resume = NULL;
     ngx_ws_relay_history_free(r);
+
+    ngx_ws_relay_conn_read_on(wc);
 }
 
 

@@ -39,7 +39,8 @@
 /*
  * The connection joined its user: the reply to the register or resume
  * goes out now, before the replay.  recovered: 1 or 0 after a "since",
- * -1 without one.
+ * -1 without one.  No handler: a catch-up that the client does not hear
+ * of, only its messages.
  */
 typedef void (*ngx_ws_relay_history_joined_pt)(ngx_ws_relay_conn_t *wc,
     ngx_uint_t type, ngx_int_t recovered);
@@ -57,6 +58,8 @@ void ngx_ws_relay_history_join(ngx_ws_relay_conn_t *wc,
 ngx_int_t ngx_ws_relay_history_hold(ngx_ws_relay_conn_t *wc,
     ngx_str_t *text, ngx_str_t *id);
 void ngx_ws_relay_history_subscribed(ngx_ws_relay_user_t *user);
+void ngx_ws_relay_history_heard(ngx_ws_relay_user_t *user, ngx_str_t *id);
+ngx_uint_t ngx_ws_relay_history_may_replay(ngx_ws_relay_conn_t *wc);
 void ngx_ws_relay_history_abandon(ngx_ws_relay_conn_t *wc);
 
 

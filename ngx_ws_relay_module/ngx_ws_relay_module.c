@@ -20,6 +20,8 @@ static char *ngx_ws_relay_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static char *ngx_ws_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_ws_relay_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_ws_relay_redis_address(ngx_conf_t *cf, ngx_str_t *addr,
+    in_port_t default_port, ngx_ws_relay_redis_endpoint_t *ep);
 static char *ngx_ws_relay_limit_rate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ws_relay_history(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -355,9 +357,8 @@ ngx_ws_relay_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     u_char                         *p;
     size_t                          len;
-    ngx_str_t                      *value, s;
+    ngx_str_t                      *value, s, addr;
     ngx_uint_t                      i;
-    ngx_url_t                       u;
     ngx_ws_relay_redis_conf_t      *rcf;
     ngx_ws_relay_redis_endpoint_t  *ep;
 
@@ -382,52 +383,57 @@ ngx_ws_relay_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_memzero(ep, sizeof(ngx_ws_relay_redis_endpoint_t));
 
-    if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
-        len = value[1].len - 5;
+    if (ngx_strncmp(value[1].data, "sentinel=", 9) == 0) {
+        /* the master's address comes from the sentinels, at run time */
 
-        if (len == 0) {
-            return "has an empty unix socket path";
-        }
-
-        ep->unix_path.data = ngx_pnalloc(cf->pool, len + 1);
-        if (ep->unix_path.data == NULL) {
+        ep->host.data = ngx_pcalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+        if (ep->host.data == NULL) {
             return NGX_CONF_ERROR;
         }
 
-        ngx_cpystrn(ep->unix_path.data, value[1].data + 5, len + 1);
-        ep->unix_path.len = len;
-
-    } else {
-        ngx_memzero(&u, sizeof(ngx_url_t));
-
-        u.url = value[1];
-        u.default_port = 6379;
-
-        if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "%s in \"%V\" of \"ws_relay_redis\"",
-                               u.err ? u.err : "invalid address", &u.url);
+        rcf->sentinels = ngx_array_create(cf->pool, 3,
+                                       sizeof(ngx_ws_relay_redis_endpoint_t));
+        if (rcf->sentinels == NULL) {
             return NGX_CONF_ERROR;
         }
 
-        if (u.naddrs == 0) {
-            return "has an address that does not resolve";
+        s.data = value[1].data + 9;
+        s.len = value[1].len - 9;
+
+        while (s.len) {
+            p = ngx_strlchr(s.data, s.data + s.len, ',');
+            len = p ? (size_t) (p - s.data) : s.len;
+
+            ep = ngx_array_push(rcf->sentinels);
+            if (ep == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memzero(ep, sizeof(ngx_ws_relay_redis_endpoint_t));
+
+            addr.data = s.data;
+            addr.len = len;
+
+            if (len > 5 && ngx_strncmp(addr.data, "unix:", 5) == 0) {
+                return "has a sentinel that is not host:port";
+            }
+
+            if (ngx_ws_relay_redis_address(cf, &addr, 26379, ep) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            s.data += len + (p ? 1 : 0);
+            s.len -= len + (p ? 1 : 0);
         }
 
-        /* resolved now: hiredis would resolve names while serving */
-
-        p = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
-        if (p == NULL) {
-            return NGX_CONF_ERROR;
+        if (rcf->sentinels->nelts == 0) {
+            return "has no sentinels";
         }
 
-        len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, p,
-                            NGX_SOCKADDR_STRLEN, 0);
-        p[len] = '\0';
-
-        ep->host.data = p;
-        ep->host.len = len;
-        ep->port = u.port;
+    } else if (ngx_ws_relay_redis_address(cf, &value[1], 6379, ep)
+               != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     for (i = 2; i < cf->args->nelts; i++) {
@@ -435,6 +441,22 @@ ngx_ws_relay_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
             rcf->password.data = value[i].data + 9;
             rcf->password.len = value[i].len - 9;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "master=", 7) == 0
+            && rcf->sentinels && value[i].len > 7)
+        {
+            rcf->master.data = value[i].data + 7;
+            rcf->master.len = value[i].len - 7;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "sentinel_password=", 18) == 0
+            && rcf->sentinels)
+        {
+            rcf->sentinel_password.data = value[i].data + 18;
+            rcf->sentinel_password.len = value[i].len - 18;
             continue;
         }
 
@@ -477,6 +499,10 @@ ngx_ws_relay_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         goto invalid;
+    }
+
+    if (rcf->sentinels && rcf->master.len == 0) {
+        return "needs master= with sentinel=";
     }
 
     rcf->enabled = 1;
@@ -579,6 +605,69 @@ invalid:
                        "invalid parameter \"%V\"", &value[i]);
 
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * "host[:port]" or "unix:/path" into ep: names resolved now, as hiredis
+ * would resolve them while serving.
+ */
+
+static ngx_int_t
+ngx_ws_relay_redis_address(ngx_conf_t *cf, ngx_str_t *addr,
+    in_port_t default_port, ngx_ws_relay_redis_endpoint_t *ep)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_url_t   u;
+
+    if (ngx_strncmp(addr->data, "unix:", 5) == 0) {
+        len = addr->len - 5;
+
+        if (len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid Redis address \"%V\"", addr);
+            return NGX_ERROR;
+        }
+
+        ep->unix_path.data = ngx_pnalloc(cf->pool, len + 1);
+        if (ep->unix_path.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_cpystrn(ep->unix_path.data, addr->data + 5, len + 1);
+        ep->unix_path.len = len;
+
+        return NGX_OK;
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = *addr;
+    u.default_port = default_port;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s in \"%V\" of \"ws_relay_redis\"",
+                           u.err ? u.err : "an address that does not resolve",
+                           addr);
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, p,
+                        NGX_SOCKADDR_STRLEN, 0);
+    p[len] = '\0';
+
+    ep->host.data = p;
+    ep->host.len = len;
+    ep->port = u.port;
+
+    return NGX_OK;
 }
 
 

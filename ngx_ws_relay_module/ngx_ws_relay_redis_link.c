@@ -26,6 +26,7 @@ static void ngx_ws_relay_redis_batch_flush(ngx_ws_relay_redis_batch_t *b);
 void
 ngx_ws_relay_redis_link_connect(ngx_ws_relay_redis_link_t *link)
 {
+    ngx_str_t                      *password;
     redisAsyncContext              *ac;
     ngx_ws_relay_redis_conf_t      *rcf;
     ngx_ws_relay_redis_endpoint_t  *ep;
@@ -38,6 +39,12 @@ ngx_ws_relay_redis_link_connect(ngx_ws_relay_redis_link_t *link)
         link->reconnect.data = link;
         link->reconnect.log = link->log;
         link->reconnect.cancelable = 1;
+    }
+
+    if (ep->unix_path.len == 0 && ep->host.len == 0) {
+        /* the sentinels have not named the master yet */
+        ngx_ws_relay_redis_link_lost(link);
+        return;
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, link->log, 0,
@@ -83,15 +90,17 @@ ngx_ws_relay_redis_link_connect(ngx_ws_relay_redis_link_t *link)
     redisAsyncSetConnectCallback(ac, ngx_ws_relay_redis_link_connected);
     redisAsyncSetDisconnectCallback(ac, ngx_ws_relay_redis_link_disconnected);
 
-    if (rcf->password.len) {
+    password = link->sentinel ? &rcf->sentinel_password : &rcf->password;
+
+    if (password->len) {
         (void) ngx_ws_relay_redis_link_command(link,
                                                ngx_ws_relay_redis_link_reply,
                                                link, "AUTH %b",
-                                               rcf->password.data,
-                                               rcf->password.len);
+                                               password->data,
+                                               password->len);
     }
 
-    if (rcf->db && !link->subscriber) {
+    if (rcf->db && !link->subscriber && !link->sentinel) {
         (void) ngx_ws_relay_redis_link_command(link,
                                                ngx_ws_relay_redis_link_reply,
                                                link, "SELECT %d",
@@ -350,6 +359,13 @@ ngx_ws_relay_redis_link_is_error(ngx_ws_relay_redis_link_t *link,
     ngx_ws_relay_redis_error(link->log, "redis %s link: %s failed: %*s",
                              link->name, what, (size_t) reply->len,
                              reply->str);
+
+    if (reply->len >= 8 && ngx_strncmp(reply->str, "READONLY", 8) == 0
+        && link->ac)
+    {
+        /* a master demoted to a replica: never written to again */
+        ngx_ws_relay_redis_link_drop(link, "the server is a replica now");
+    }
 
     return 1;
 }

@@ -53,6 +53,8 @@ struct ngx_ws_relay_redis_link_s {
     unsigned                         ready:1;
     /* replies are pushed, not answers: no command is outstanding */
     unsigned                         subscriber:1;
+    /* to a sentinel: its password, no database */
+    unsigned                         sentinel:1;
 };
 
 

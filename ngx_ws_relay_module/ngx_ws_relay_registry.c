@@ -89,6 +89,8 @@ ngx_ws_relay_registry_join(ngx_ws_relay_conn_t *wc, ngx_str_t *user_id)
         ngx_queue_init(&user->connections);
         user->nconnections = 0;
         user->subscribed = 0;
+        user->missed = 0;
+        user->last_id.len = 0;
 
         ngx_rbtree_insert(&ngx_ws_relay_registry.users, &user->sn.node);
         ngx_queue_insert_tail(&ngx_ws_relay_registry.users_queue,

@@ -9,6 +9,7 @@
 
 
 #include "ngx_ws_relay.h"
+#include "ngx_ws_relay_bus_wire.h"
 
 
 #define NGX_WS_RELAY_MAX_USER_ID  256
@@ -22,6 +23,10 @@ struct ngx_ws_relay_user_s {
     ngx_uint_t       nconnections;
     /* the worker hears the user's channel */
     unsigned         subscribed:1;
+    /* the worker stopped hearing it for a while: its messages were lost */
+    unsigned         missed:1;
+    /* the newest kept message the worker heard on the channel */
+    ngx_ws_relay_id_t  last_id;
     u_char           data[1];
 };
 

@@ -143,6 +143,11 @@ ngx_ws_relay_router_open(ngx_ws_relay_conn_t *wc, ngx_str_t *user_id)
 
     ngx_ws_relay_router_welcome(wc);
 
+    if (wc->user_fixed && wc->conf->history.size) {
+        /* live once the worker hears the user: nothing to answer then */
+        ngx_ws_relay_history_join(wc, NULL, NULL, 0);
+    }
+
     return NGX_OK;
 }
 
@@ -344,7 +349,8 @@ ngx_ws_relay_router_limit(ngx_ws_relay_conn_t *wc)
  * {"type":"register","userId":..[,"since":..]}: the connection joins the
  * user.  With a history, the reply comes once this worker hears the user's
  * channel, and after a "since", it says whether what was missed is
- * replayed (recovered), before the replay.
+ * replayed (recovered), before the replay.  Meanwhile the connection's next
+ * messages wait (ngx_ws_relay_conn_process()).
  */
 
 static void
@@ -398,12 +404,6 @@ ngx_ws_relay_router_register(ngx_ws_relay_conn_t *wc,
 
         ngx_ws_relay_router_error(wc, "Cannot register as another user: the "
                                       "user id is set by the server");
-        return;
-    }
-
-    if (wc->resume) {
-        ngx_ws_relay_router_error(wc, "A register or resume is still in "
-                                      "progress");
         return;
     }
 
@@ -467,12 +467,6 @@ ngx_ws_relay_router_resume(ngx_ws_relay_conn_t *wc,
         return;
     }
 
-    if (wc->resume) {
-        ngx_ws_relay_router_error(wc, "A register or resume is still in "
-                                      "progress");
-        return;
-    }
-
     type = NGX_WS_RELAY_JOINED_RESUME;
 
     if (!ngx_ws_relay_router_may_resume(wc)) {
@@ -516,15 +510,12 @@ ngx_ws_relay_router_since(ngx_ws_relay_conn_t *wc,
 }
 
 
-/*
- * A user id that the server set may have its history replayed; one that
- * the client claimed only with resume_unverified=on.
- */
+/* ngx_ws_relay_history_may_replay(), and a log line when it may not */
 
 static ngx_uint_t
 ngx_ws_relay_router_may_resume(ngx_ws_relay_conn_t *wc)
 {
-    if (wc->user_fixed || wc->conf->history.unverified) {
+    if (ngx_ws_relay_history_may_replay(wc)) {
         return 1;
     }
 
@@ -551,6 +542,11 @@ ngx_ws_relay_router_joined(ngx_ws_relay_conn_t *wc, ngx_uint_t type,
 
     if (type & NGX_WS_RELAY_JOINED_REFUSED) {
         recovered = 0;
+    }
+
+    if (recovered >= 0) {
+        ngx_ws_relay_stat_add(resumes, 1);
+        ngx_ws_relay_stat_add(resumes_unrecovered, recovered ? 0 : 1);
     }
 
     user_id = &wc->user->sn.str;

@@ -35,9 +35,15 @@ typedef struct {
     ngx_atomic_t     bytes_out;
     ngx_atomic_t     deliveries;
     ngx_atomic_t     delivery_timeouts;
+    ngx_atomic_t     history_stored;
+    ngx_atomic_t     history_failed;
+    ngx_atomic_t     resumes;
+    ngx_atomic_t     resumes_unrecovered;
+    ngx_atomic_t     replayed;
     ngx_atomic_t     closes[NGX_WS_RELAY_CLOSE_CODES];
     ngx_atomic_t     redis_state;
     ngx_atomic_t     redis_reconnects;
+    ngx_atomic_t     redis_failovers;
     ngx_atomic_t     redis_errors;
     ngx_atomic_t     redis_rtt_us;
     u_char           redis_error[NGX_WS_RELAY_ERROR_LEN];

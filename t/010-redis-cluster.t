@@ -224,7 +224,7 @@ $b->expect_silence(0.1, 'nothing more for bob');
 --- ws_session
 my ($w1, $w2) = ws_open_per_worker('/ws', 2);
 redis_up_ok(@$w1, @$w2);
-my $chan = 'ws_relay:u:bob';
+my $chan = 'ws_relay:u:{bob}';
 my $numsub = sub { (redis_numsub($chan))[0] };
 
 is($numsub->(), 0, 'nobody subscribes to bob before he registers');

@@ -161,7 +161,7 @@ redis_restart('--rename-command', 'PUBLISH', 'REALPUBLISH',
 ok(wait_for(sub {
     $c->{alice}->call({type => 'notification', targetUserId => 'x1'});
     $c->{bob}->call({type => 'notification', targetUserId => 'x2'});
-    redis_cmd('EXISTS', 'ws_relay:u:x1', 'ws_relay:u:x2') == 2;
+    redis_cmd('EXISTS', 'ws_relay:u:{x1}', 'ws_relay:u:{x2}') == 2;
 }, 5), 'both workers send to the new Redis');
 json_is($c->{alice}->call({type => 'notification', targetUserId => 'x1'}),
         {type => 'notification_result', targetUserId => 'x1',

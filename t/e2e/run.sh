@@ -2,8 +2,10 @@
 # End-to-end test of the demo page: nginx (2 workers, the example config)
 # with a local Redis, two headless Chromium pages on different workers that
 # register two users and send each other chats and notifications through
-# the page, then again after `nginx -s reload`.  Prints "N passed, N
-# failed"; exits non-zero on failure.
+# the page, then again after `nginx -s reload`; then the message history:
+# a page closed and opened again, a page open across a reload while
+# another sends, and copies of a message.  Prints "N passed, N failed";
+# exits non-zero on failure.
 #
 #   t/e2e/run.sh          (as root on Debian 12)
 #
@@ -14,7 +16,9 @@
 #
 # Environment: E2E_PORT (13580), E2E_REDIS_PORT (16580), NGINX_BIN
 # (/usr/sbin/nginx), MODULE_SO (build/ngx_ws_relay_module.so), CHROMIUM
-# (/usr/bin/chromium), E2E_TIMEOUT (seconds for the browser part, 150).
+# (/usr/bin/chromium), E2E_TIMEOUT (seconds for the browser part, 240),
+# E2E_HISTORY (off: the example without ws_relay_history, the history
+# cases skipped; the page must work as before).
 # Screenshots and logs: t/e2e/build/.
 
 set -euo pipefail
@@ -67,11 +71,16 @@ sed -e "s/^worker_processes .*/worker_processes  2;${user:+\\n$user}/" \
     -e "s/ws_relay_redis  127.0.0.1:6379;/ws_relay_redis  127.0.0.1:$redis_port;/" \
     "$top/nginx.conf.example" > "$prefix/nginx.conf"
 
+history=${E2E_HISTORY:-on}
 for want in 'worker_processes  2;' "listen  127.0.0.1:$port reuseport;" \
-            "ws_relay_redis  127.0.0.1:$redis_port;" 'location /demo/'; do
+            "ws_relay_redis  127.0.0.1:$redis_port;" 'location /demo/' \
+            'ws_relay_history  ' 'ws_relay_drain  '; do
     grep -qF "$want" "$prefix/nginx.conf" \
         || fail "nginx.conf.example changed: cannot derive '$want'"
 done
+if [ "$history" = off ]; then
+    sed -i '/^ *ws_relay_history  /d' "$prefix/nginx.conf"
+fi
 
 # --- servers, always stopped ------------------------------------------------
 redis_pid= nginx_pid=
@@ -116,9 +125,9 @@ say "nginx $($nginx -v 2>&1 | sed 's/.*: //') on $base, Redis on $redis_port"
 
 # --- the browser part -----------------------------------------------------
 rc=0
-E2E_BASE_URL=$base E2E_OUT_DIR=$out CHROMIUM=$chromium \
+E2E_BASE_URL=$base E2E_OUT_DIR=$out CHROMIUM=$chromium E2E_HISTORY=$history \
 E2E_RELOAD_CMD="$nginx -p $prefix/ -c nginx.conf -s reload" \
-    timeout "${E2E_TIMEOUT:-150}" node "$here/demo.test.js" \
+    timeout "${E2E_TIMEOUT:-240}" node "$here/demo.test.js" \
     | tee "$out/test.log" || rc=$?
 if [ "$rc" -ne 0 ]; then
     say "nginx error.log (tail):"
@@ -127,7 +136,7 @@ if [ "$rc" -ne 0 ]; then
     summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out/test.log" | tail -1 || true)
     if [ -z "$summary" ]; then
         echo "not ok - the test ended early (exit $rc$([ "$rc" -eq 124 ] \
-              && echo ", timed out after ${E2E_TIMEOUT:-150} s"))"
+              && echo ", timed out after ${E2E_TIMEOUT:-240} s"))"
         summary="$(grep -c '^ok ' "$out/test.log" || true) passed,"
         summary+=" $(( $(grep -c '^not ok ' "$out/test.log" || true) + 1 )) failed"
     fi

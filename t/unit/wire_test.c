@@ -603,6 +603,12 @@ test_ids(void)
         "1-2 ", "\xef\xbc\x91"
     };
 
+    static const char  *bad[] = {
+        "", "-", "1", "1-", "-1", "1-2-3", "1\"-2", "1-2\"", "a-1", "1-a",
+        " 1-2", "1-2 ", "1--2", "123456789012345678901-1",
+        "1-123456789012345678901"
+    };
+
     /* a before b */
     static const char  *order[][2] = {
         { "0-0", "0-1" }, { "1-9", "2-0" }, { "9-0", "10-0" },
@@ -644,6 +650,20 @@ test_ids(void)
 
     check(ngx_ws_relay_wire_id_compare(str(&a, "017-5"), str(&b, "17-5"))
           == 0, "leading zeros");
+
+    test_end();
+
+    test_begin("id_valid: what Redis answers, before it goes into JSON");
+
+    check(ngx_ws_relay_wire_id_valid(str(&a, "1733600000000-0")) == NGX_OK
+          && ngx_ws_relay_wire_id_valid(str(&a, "0-0")) == NGX_OK
+          && ngx_ws_relay_wire_id_valid(str(&a, MAX_ID "-" MAX_ID)) == NGX_OK,
+          "stream ids");
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        check(ngx_ws_relay_wire_id_valid(str(&a, bad[i])) == NGX_ERROR,
+              "\"%s\" refused", bad[i]);
+    }
 
     test_end();
 

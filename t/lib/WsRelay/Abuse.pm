@@ -142,14 +142,14 @@ sub api_connections {
     return $json;
 }
 
-# the users Redis routes to some worker: PUBSUB CHANNELS "<prefix>u:*"
+# the users Redis routes to some worker: PUBSUB CHANNELS "<prefix>u:{*"
 # with the prefix taken off, sorted
 sub redis_user_channels {
     my $prefix = shift // abuse_prefix();
 
     my $chans = WsRelay::Redis::redis_cmd('PUBSUB', 'CHANNELS',
-                                           "${prefix}u:*");
-    return sort map { substr $_, length("${prefix}u:") } @$chans;
+                                           "${prefix}u:{*");
+    return sort map { substr $_, length("${prefix}u:{"), -1 } @$chans;
 }
 
 # the presence sets: { node => [sorted users] } of every
@@ -183,7 +183,7 @@ sub redis_users_ok {
         $pres = join ' ', sort map { @$_ } values %$p;
         my @users = split ' ', $chans;
         my @n = @users ? WsRelay::Redis::redis_numsub(
-                             map { abuse_prefix() . "u:$_" } @users) : ();
+                             map { abuse_prefix() . "u:{$_}" } @users) : ();
         $numsub = grep { $_ != 1 } @n;
         $chans eq $want_s && $pres eq $want_s && !$numsub;
     }, 5);

@@ -151,7 +151,7 @@ sub redis_up_ok {
 }
 
 # redis_routes_ok(bob => 2, carol => 0): within 3 s, Redis routes each
-# user to that many workers (subscribers of "ws_relay:u:<user>").
+# user to that many workers (subscribers of "ws_relay:u:{<user>}").
 sub redis_routes_ok {
     my %want = @_;
 
@@ -160,7 +160,7 @@ sub redis_routes_ok {
     my $got;
 
     wait_until(sub {
-        $got = join ' ', redis_numsub(map { "ws_relay:u:$_" } @users);
+        $got = join ' ', redis_numsub(map { "ws_relay:u:{$_}" } @users);
         $got eq $want;
     }, 3);
 
