@@ -126,6 +126,22 @@ seed('fields-ids', ("\x00" x 16) . field('o') . field('') . field('')
                    . field('') . "\x00" x 4 . "\x00"
                    . "\x03" . field('9-9-9') . "\x03" . field('0017-5')
                    . "\x03" . field('') . field('{"a":1}') . field('"}'));
+# stream ids and what is not one (_id_valid()): ids of 20-digit parts,
+# of 21, quotes, backslashes, control characters, dashes, spaces
+seed('fields-stream-ids', ("\x00" x 16) . field('o') . field('') . field('')
+                          . field('') . "\x00" x 4 . "\x00"
+                          . "\x03" . field('9' x 20 . '-' . '9' x 20)
+                          . "\x03" . field('9' x 21 . '-1')
+                          . "\x03" . field('1-' . '0' x 21));
+seed('fields-bad-ids', ("\x00" x 16) . field('o') . field('') . field('')
+                       . field('') . "\x00" x 4 . "\x00"
+                       . "\x03" . field('1-2"') . "\x03" . field("1-2\\")
+                       . "\x03" . field("1-\x01") . field('{"a":1}')
+                       . field('1-2"}'));
+seed('fields-odd-ids', ("\x00" x 16) . field('o') . field('') . field('')
+                       . field('') . "\x00" x 4 . "\x00"
+                       . "\x03" . field('-1') . "\x03" . field('1-')
+                       . "\x03" . field(' 1-1'));
 seed('fields-command-empty', ("\x00" x 16) . field('o') . field('')
                              . field('') . field('') . "\x00" x 4
                              . "\x01" . field(''));

@@ -42,6 +42,8 @@
  * _id_compare() on three ids (parsed, or written from two numbers with
  * leading zeros, or any bytes) is antisymmetric, 0 on equal ids,
  * transitive, and on ids "<ms>-<seq>" the order of the two numbers;
+ * _id_valid() takes of them exactly "<1-20 digits>-<1-20 digits>", the
+ * stream ids of Redis that may go into a client's JSON;
  * _id_text() appends the id to an object, in exactly _id_text_len()
  * bytes.
  *
@@ -87,6 +89,7 @@ static void fuzz_ids(fuzz_in_t *in);
 static void fuzz_id_text(fuzz_in_t *in);
 static void fuzz_id_make(fuzz_in_t *in, ngx_str_t *id, u_char *buf);
 static ngx_int_t fuzz_id_value(ngx_str_t *id, uint64_t *ms, uint64_t *seq);
+static ngx_uint_t fuzz_id_stream(ngx_str_t *id);
 static ngx_int_t fuzz_sign(ngx_int_t rc);
 static const u_char *fuzz_number(const u_char *p, const u_char *last,
     uint64_t *n);
@@ -753,7 +756,8 @@ fuzz_command(fuzz_in_t *in)
  * Three ids, each in a heap block of its own length: _id_compare() is an
  * order on them whatever their bytes (antisymmetric, 0 on an id and
  * itself, transitive), and on well-formed ids "<ms>-<seq>" (numbers of
- * 64 bits, maybe with leading zeros) the order of (ms, seq).
+ * 64 bits, maybe with leading zeros) the order of (ms, seq); _id_valid()
+ * says which are stream ids.
  */
 
 static void
@@ -768,6 +772,9 @@ fuzz_ids(fuzz_in_t *in)
     for (i = 0; i < FUZZ_IDS; i++) {
         fuzz_id_make(in, &id[i], bufs[i]);
         good[i] = (fuzz_id_value(&id[i], &ms[i], &seq[i]) == NGX_OK);
+
+        fuzz_assert((ngx_ws_relay_wire_id_valid(&id[i]) == NGX_OK)
+                    == fuzz_id_stream(&id[i]));
     }
 
     for (i = 0; i < FUZZ_IDS; i++) {
@@ -899,6 +906,29 @@ fuzz_id_value(ngx_str_t *id, uint64_t *ms, uint64_t *seq)
     p = fuzz_number(p + 1, last, seq);
 
     return (p == last) ? NGX_OK : NGX_ERROR;
+}
+
+
+/* the oracle's stream id: 1 to 20 digits, a dash, 1 to 20 digits */
+
+static ngx_uint_t
+fuzz_id_stream(ngx_str_t *id)
+{
+    size_t  i, dash;
+
+    dash = id->len;
+
+    for (i = 0; i < id->len; i++) {
+        if (id->data[i] == '-' && dash == id->len) {
+            dash = i;
+
+        } else if (id->data[i] < '0' || id->data[i] > '9') {
+            return 0;
+        }
+    }
+
+    return dash >= 1 && dash <= 20 && dash < id->len
+           && id->len - dash - 1 >= 1 && id->len - dash - 1 <= 20;
 }
 
 
