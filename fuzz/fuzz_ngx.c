@@ -53,6 +53,9 @@ static ngx_int_t           fuzz_json_allocs;
 static uintptr_t          *fuzz_json_table;
 static size_t              fuzz_json_size;
 static ngx_uint_t          fuzz_log_stderr;
+/* the read events posted, as ngx_posted_events has them */
+static fuzz_conn_t        *fuzz_posted;
+static fuzz_conn_t       **fuzz_posted_tail = &fuzz_posted;
 
 
 static void *fuzz_json_malloc(size_t size);
@@ -77,16 +80,12 @@ fuzz_ngx_init(void)
             fuzz_bugs = (ngx_uint_t) -1;
         }
 
-        if (strstr(bugs, "join-log")) {
-            fuzz_bugs |= FUZZ_BUG_JOIN_LOG;
+        if (strstr(bugs, "null-id")) {
+            fuzz_bugs |= FUZZ_BUG_NULL_ID;
         }
 
-        if (strstr(bugs, "held-since")) {
-            fuzz_bugs |= FUZZ_BUG_HELD_SINCE;
-        }
-
-        if (strstr(bugs, "script-id")) {
-            fuzz_bugs |= FUZZ_BUG_SCRIPT_ID;
+        if (strstr(bugs, "role-sub")) {
+            fuzz_bugs |= FUZZ_BUG_ROLE_SUB;
         }
     }
 
@@ -129,6 +128,7 @@ void
 fuzz_ngx_reset(void)
 {
     fuzz_assert(fuzz_timers() == 0);
+    fuzz_assert(fuzz_posted == NULL);
 
     /* the cycle's pool anew: what init_worker took from it goes */
     if (fuzz_cycle.pool) {
@@ -183,18 +183,6 @@ ngx_log_error_core(ngx_uint_t level, ngx_log_t *log, ngx_err_t err,
     va_list   args;
 
     fuzz_assert(log != NULL && fmt != NULL);
-
-    /*
-     * join-log: ngx_ws_relay_history_join() logs its since, an
-     * ngx_ws_relay_id_t, as an ngx_str_t ("%V"): the line reads a length
-     * and a pointer out of the id's digits
-     */
-    if (!(fuzz_bugs & FUZZ_BUG_JOIN_LOG)
-        && strcmp(fmt, "ws relay: connection %V joins \"%V\" after \"%V\"")
-           == 0)
-    {
-        return;
-    }
 
     last = line + NGX_MAX_ERROR_STR;
 
@@ -572,6 +560,7 @@ fuzz_conn_open(fuzz_conn_t *fc, ngx_uint_t index, ngx_uint_t serial,
 
     ngx_queue_init(&fc->wc.deliveries);
 
+    fc->waiting_tail = &fc->waiting;
     fc->open = 1;
 
     ngx_str_null(&none);
@@ -583,14 +572,127 @@ fuzz_conn_open(fuzz_conn_t *fc, ngx_uint_t index, ngx_uint_t serial,
 void
 fuzz_conn_close(fuzz_conn_t *fc)
 {
+    fuzz_conn_t  **q;
+    fuzz_wait_t   *w;
+
     fuzz_assert(fc->open);
 
     ngx_ws_relay_router_close(&fc->wc);
 
     fuzz_assert(!fc->wc.registered && fc->wc.user == NULL);
     fuzz_assert(ngx_queue_empty(&fc->wc.deliveries));
+    fuzz_assert(fc->wc.resume == NULL);
+
+    /* what it did not read goes with it, and so does its read event */
+
+    while (fc->waiting) {
+        w = fc->waiting;
+        fc->waiting = w->next;
+        free(w);
+    }
+
+    if (fc->posted) {
+        for (q = &fuzz_posted; *q != fc; q = &(*q)->posted_next) {
+            /* void */
+        }
+
+        *q = fc->posted_next;
+
+        if (*q == NULL) {
+            fuzz_posted_tail = q;
+        }
+
+        fc->posted = 0;
+    }
 
     fc->open = 0;
+}
+
+
+ngx_uint_t
+fuzz_conn_waits(fuzz_conn_t *fc, const u_char *data, size_t len)
+{
+    fuzz_wait_t  *w;
+
+    fuzz_assert(fc->open);
+
+    if (fc->wc.resume == NULL && fc->waiting == NULL) {
+        return 0;
+    }
+
+    w = malloc(sizeof(fuzz_wait_t) + len);
+    fuzz_assert(w != NULL);
+
+    w->next = NULL;
+    w->len = len;
+
+    if (len) {
+        ngx_memcpy(w->data, data, len);
+    }
+
+    *fc->waiting_tail = w;
+    fc->waiting_tail = &w->next;
+
+    return 1;
+}
+
+
+fuzz_conn_t *
+fuzz_conn_posted(void)
+{
+    fuzz_conn_t  *fc;
+
+    fc = fuzz_posted;
+
+    if (fc == NULL) {
+        return NULL;
+    }
+
+    fuzz_posted = fc->posted_next;
+
+    if (fuzz_posted == NULL) {
+        fuzz_posted_tail = &fuzz_posted;
+    }
+
+    fc->posted = 0;
+    fc->posted_next = NULL;
+
+    return fc;
+}
+
+
+fuzz_wait_t *
+fuzz_conn_unwait(fuzz_conn_t *fc)
+{
+    fuzz_wait_t  *w;
+
+    fuzz_assert(fc->open);
+
+    if (fc->close_code) {
+        /* closing: it reads no more messages */
+        while (fc->waiting) {
+            w = fc->waiting;
+            fc->waiting = w->next;
+            free(w);
+        }
+
+        fc->waiting_tail = &fc->waiting;
+        return NULL;
+    }
+
+    w = fc->waiting;
+
+    if (w == NULL || fc->wc.resume) {
+        return NULL;
+    }
+
+    fc->waiting = w->next;
+
+    if (fc->waiting == NULL) {
+        fc->waiting_tail = &fc->waiting;
+    }
+
+    return w;
 }
 
 
@@ -628,6 +730,29 @@ ngx_ws_relay_conn_send_message(ngx_ws_relay_conn_t *wc,
     }
 
     return fuzz_on_delivery(fc, m->text.data, m->text.len);
+}
+
+
+/*
+ * The connection joined its user (ngx_ws_relay_history_live()): its read
+ * event is posted, to read what waited meanwhile.
+ */
+
+void
+ngx_ws_relay_conn_read_on(ngx_ws_relay_conn_t *wc)
+{
+    fuzz_conn_t  *fc = (fuzz_conn_t *) wc;
+
+    fuzz_assert(fc->open && wc->resume == NULL);
+
+    if (fc->posted) {
+        return;
+    }
+
+    fc->posted = 1;
+    fc->posted_next = NULL;
+    *fuzz_posted_tail = fc;
+    fuzz_posted_tail = &fc->posted_next;
 }
 
 

@@ -42,22 +42,31 @@
  *                         user (its SUBSCRIBE confirmed)
  *                       1 the oldest replay asked of Redis is answered
  *                         with a page: payload[0] bit 0 recovered, bit 1
- *                         more, then entries of a selector byte s and
+ *                         more, bits 2-3 the newest id of the user's
+ *                         history (0 the stream's, 1 "0-0", 2 a field of
+ *                         any bytes, 3 the stream's with a quote after
+ *                         it), then entries of a selector byte s and
  *                         what it takes: its id (s & 3) the next one of
  *                         the stream, the since asked for, a field of any
  *                         bytes, an id before any of the stream; its
  *                         JSON ((s >> 2) & 3) a message, a field of any
- *                         bytes, "[1]", a message of s >> 4 kilobytes
+ *                         bytes, "[1]", a message of s >> 4 kilobytes;
+ *                         the oldest ask for the newest id (the script's
+ *                         "t") is answered with that id alone
  *                       2 the same, with the reply hiredis reads of the
  *                         payload (RESP; none: the link went, no reply)
  *                       3 the bus, as payload[0] % 6 says: 0 the
- *                         subscriber link is lost, 1 it is back; for the
+ *                         subscriber link is lost (the users' channels
+ *                         are not heard, and what they miss meanwhile
+ *                         is caught up with), 1 it is back; for the
  *                         kept delivery payload[1]: 2 the script
  *                         answers { id, (signed) payload[2] receivers },
  *                         the id the rest of the payload when there is
- *                         one, 3 it fails (an error, or no reply), 4 its
- *                         publication comes back; 5 the wait for a
- *                         channel (ws_relay_redis timeout) passes
+ *                         one (the bus takes only a stream id: another
+ *                         is a failure), 3 it fails (an error, or no
+ *                         reply), 4 its publication comes back; 5 the
+ *                         wait for a channel (ws_relay_redis timeout)
+ *                         passes
  *                    7: control bit 5: the connection closes and a new
  *                       one takes its place, in the location control bits
  *                       6-7 say (0 no history, 1 ws_relay_history, 2 with
@@ -69,7 +78,10 @@
  *
  * Connections open through the router: the welcome (or the refusal at
  * capacity) is the reply due, and a user that is not fixed registers with
- * a message.  Each message is also read by a model of the protocol (README,
+ * a message.  While a connection joins its user (wc->resume), what its
+ * client sends waits, unread, as in ngx_ws_relay_conn.c, and is read once
+ * ngx_ws_relay_conn_read_on() posted its read event, after the record.
+ * Each message is also read by a model of the protocol (README,
  * "Wire protocol") that says which reply is due, with JSON as JavaScript
  * reads it (fuzz_json.h): the last of duplicate members counts, a field
  * that JavaScript calls falsy is as good as missing, values go out as
@@ -94,23 +106,27 @@
  * when the user id is the client's and resume_unverified is off, or
  * there is no history); with history, the reply waits until the worker
  * hears the user's channel, or its wait passes, and then for the first
- * page of replay; the replayed messages follow the reply, each with
- * "id", in order, then what came live meanwhile and was held, without
- * what the replay had (ids compared as two numbers); a connection that
- * holds more than its send buffer closes (1008); a replay asks Redis for
- * the connection's user after the since, then after the last id of the
- * page before.  A kept delivery's copies have "id" too.
+ * page of replay, {recovered, more, newest id, id, JSON, ...}, whose ids
+ * are stream ids ("<ms>-<seq>", 1 to 20 digits each: anything else, and
+ * the page is not taken, recovered false); the replayed messages follow
+ * the reply, each with "id", in order, then what came live meanwhile and
+ * was held, without what the replay had (ids compared as two numbers);
+ * a connection that holds more than its send buffer closes (1008); a
+ * replay asks Redis for the connection's user after the since, then
+ * after the last id of the page before.  A connection of a user set by
+ * nginx joins it as it opens, silently.  The worker keeps, per user, the
+ * newest id it heard (a kept message's publication, a page's newest id,
+ * or the script's "t" answer, asked for when a join without a since
+ * finds none): when the subscriber link comes back after a loss, the
+ * live connections that may be replayed to catch up from there, with no
+ * reply.  A kept delivery's copies have "id" too.
  *
  * After the input every connection closes: nothing may be left in the
  * registry, in the timers, or in jansson's heap.  Once an allocation
  * failed, or a message has text that the oracle's images of surrogates
  * could be confused with (fuzz_json.h), replies may be missing or
  * different: only their form, the registry and the leaks are checked from
- * then on.  Unless FUZZ_BUGS names them (fuzz_ngx.h, known/README), the
- * module's known bugs are kept clear of: the history's debug line of a
- * join is not formatted, a kept message's publication does not come back
- * while a connection of its user resumes, and the script's ids are digits
- * and dashes (a replayed message with another id is not checked as JSON).
+ * then on.
  */
 
 
@@ -316,8 +332,9 @@ typedef struct {
     /* for the user's channel, until the deadline */
     ngx_uint_t        waiting;
     ngx_msec_t        deadline;
-    /* for a page of replay */
+    /* for a page of replay, or (top) for the newest id of the history */
     ngx_uint_t        reading;
+    ngx_uint_t        top;
     /* the reply to the register or resume, while it is due */
     fuzz_expect_t    *join;
     /* the newest id the connection has */
@@ -340,7 +357,22 @@ struct fuzz_ask_s {
     void                       *privdata;
     /* the connection; -1: it went meanwhile */
     ngx_int_t                   conn;
+    /* the newest id ("t"), not a page ("r") */
+    ngx_uint_t                  top;
 };
+
+
+/* what the model knows of a user of the registry */
+typedef struct {
+    ngx_str_t         id;
+    /* the bus hears its channel (user->subscribed) */
+    ngx_uint_t        heard;
+    /* it was heard when the subscriber link went (user->missed) */
+    ngx_uint_t        missed;
+    /* the newest id of its history the worker heard (user->last_id) */
+    u_char            last[NGX_WS_RELAY_ID_LEN];
+    size_t            last_len;
+} fuzz_user_t;
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -349,7 +381,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 static void fuzz_setup(u_char settings);
 static void fuzz_teardown(void);
 static void fuzz_record(const u_char *p, size_t len);
+static ngx_uint_t fuzz_read_on(void);
 static void fuzz_open(ngx_uint_t i, const char *user, ngx_uint_t fixed);
+static void fuzz_join_fixed(ngx_uint_t i);
 static void fuzz_register(ngx_uint_t i, const char *user);
 static void fuzz_close(ngx_uint_t i);
 static void fuzz_message(ngx_uint_t i, const u_char *data, size_t len);
@@ -380,7 +414,6 @@ static ngx_uint_t fuzz_int_is(fuzz_doc_t *doc, const char *key,
     json_int_t value);
 static ngx_uint_t fuzz_user_is(fuzz_conn_t *fc, json_t *user);
 static ngx_uint_t fuzz_conn_of(fuzz_conn_t *fc, ngx_str_t *user_id);
-static ngx_uint_t fuzz_user_resumes(ngx_ws_relay_user_t *user);
 static ngx_uint_t fuzz_str_eq(ngx_str_t *a, ngx_str_t *b);
 static ngx_str_t *fuzz_sender(fuzz_conn_t *fc);
 static void fuzz_str_dup(ngx_str_t *dst, ngx_str_t *src);
@@ -404,10 +437,14 @@ static void fuzz_out_free(fuzz_out_t **list);
 static ngx_uint_t fuzz_out_take(fuzz_hist_t *h, u_char *data, size_t len,
     ngx_uint_t *form);
 static ngx_int_t fuzz_id_cmp(ngx_str_t *a, ngx_str_t *b, ngx_uint_t *known);
-static ngx_uint_t fuzz_id_value(ngx_str_t *id, uint64_t *ms, uint64_t *seq);
+static ngx_uint_t fuzz_id_value(ngx_str_t *id, unsigned __int128 *ms,
+    unsigned __int128 *seq);
+static ngx_uint_t fuzz_id_ok(ngx_str_t *id);
 static void fuzz_next_hid(u_char *buf, size_t *len);
-static size_t fuzz_id_chars(u_char *id, size_t len);
-static ngx_uint_t fuzz_is_id_chars(ngx_str_t *id);
+static void fuzz_newest_hid(u_char *buf, size_t *len);
+static fuzz_user_t *fuzz_user(ngx_str_t *id, ngx_uint_t create);
+static void fuzz_user_drop(ngx_str_t *id);
+static void fuzz_user_heard(ngx_str_t *user, ngx_str_t *id);
 static ngx_uint_t fuzz_is_subscribed(json_t *user, ngx_str_t *id);
 static void fuzz_subscribed_set(ngx_str_t *id, ngx_uint_t on);
 
@@ -435,9 +472,9 @@ static ngx_uint_t    fuzz_stream_seq;
 static ngx_str_t     fuzz_joined[FUZZ_CONNS + 1];
 static ngx_uint_t    fuzz_njoined;
 
-/* users whose channel the bus hears (the model of user->subscribed) */
-static ngx_str_t     fuzz_heard[FUZZ_CONNS + 1];
-static ngx_uint_t    fuzz_nheard;
+/* the users of the registry, as the model has them */
+static fuzz_user_t   fuzz_users[FUZZ_CONNS + 1];
+static ngx_uint_t    fuzz_nusers;
 
 /*
  * the locations: no history; ws_relay_history size=100 ttl=1d
@@ -549,27 +586,45 @@ fuzz_setup(u_char settings)
 static void
 fuzz_teardown(void)
 {
-    ngx_uint_t   i;
+    ngx_uint_t   i, n, read;
     fuzz_pub_t  *pub;
 
     /*
      * deliveries still waiting for acks time out, and so do the waits for
      * a user's channel; then the replays still asked get no reply, as
-     * when the worker exits
+     * when the worker exits; the messages that waited meanwhile are read,
+     * and what they start ends the same way
      */
 
-    for (pub = fuzz_pubs; pub; pub = pub->next) {
-        pub->done = 1;
+    for (n = 0; /* void */ ; n++) {
+
+        /* each turn reads at least one message that waited */
+        fuzz_assert(n < 100000);
+
+        for (pub = fuzz_pubs; pub; pub = pub->next) {
+            pub->done = 1;
+        }
+
+        fuzz_time(ngx_max(fuzz_main_conf.redis.ack_timeout,
+                          fuzz_main_conf.redis.timeout));
+
+        while (fuzz_asks) {
+            fuzz_answer(NULL);
+        }
+
+        read = fuzz_read_on();
+        fuzz_check_after();
+
+        for (i = 0; i < FUZZ_CONNS; i++) {
+            if (fuzz_conns[i]->wc.resume) {
+                break;
+            }
+        }
+
+        if (i == FUZZ_CONNS && fuzz_asks == NULL && read == 0) {
+            break;
+        }
     }
-
-    fuzz_time(ngx_max(fuzz_main_conf.redis.ack_timeout,
-                      fuzz_main_conf.redis.timeout));
-
-    while (fuzz_asks) {
-        fuzz_answer(NULL);
-    }
-
-    fuzz_check_after();
 
     if (!fuzz_lenient()) {
         /* every message got its reply */
@@ -599,9 +654,8 @@ fuzz_teardown(void)
         free(pub);
     }
 
-    while (fuzz_nheard) {
-        free(fuzz_heard[--fuzz_nheard].data);
-    }
+    /* every user left */
+    fuzz_assert(fuzz_nusers == 0);
 
     fuzz_conn_conf = NULL;
 
@@ -615,9 +669,10 @@ fuzz_teardown(void)
 static void
 fuzz_record(const u_char *p, size_t len)
 {
-    u_char       ctl, k, v;
-    ngx_uint_t   i, op, who;
-    fuzz_pub_t  *pub;
+    u_char        ctl, k, v;
+    ngx_uint_t    i, op, who;
+    fuzz_pub_t   *pub;
+    fuzz_conn_t  *fc;
 
     static const char  *users[] = { "alice", "bob", "carol" };
 
@@ -709,15 +764,47 @@ fuzz_record(const u_char *p, size_t len)
         break;
 
     default:
-        if (fuzz_conns[i]->close_code == 0) {
-            /* a connection refused or closed reads no more */
+        fc = fuzz_conns[i];
+
+        /*
+         * a connection refused or closed reads no more; one that joins its
+         * user reads later
+         */
+        if (fc->close_code == 0 && !fuzz_conn_waits(fc, p, len)) {
             fuzz_message(i, p, len);
         }
-
-        return;
     }
 
+    (void) fuzz_read_on();
     fuzz_check_after();
+}
+
+
+/*
+ * The read events that ngx_ws_relay_conn_read_on() posted: what waited is
+ * read, until the connection joins its user again.  How many were read.
+ */
+
+static ngx_uint_t
+fuzz_read_on(void)
+{
+    ngx_uint_t    n;
+    fuzz_conn_t  *fc;
+    fuzz_wait_t  *w;
+
+    n = 0;
+
+    while ((fc = fuzz_conn_posted())) {
+        fuzz_assert(fuzz_conns[fc->index] == fc);
+
+        while ((w = fuzz_conn_unwait(fc))) {
+            fuzz_message(fc->index, w->data, w->len);
+            free(w);
+            n++;
+        }
+    }
+
+    return n;
 }
 
 
@@ -785,11 +872,45 @@ fuzz_open(ngx_uint_t i, const char *user, ngx_uint_t fixed)
         }
     }
 
+    if (user && fixed && rc == NGX_OK && fc->wc.user
+        && fc->wc.conf->history.size)
+    {
+        fuzz_join_fixed(i);
+    }
+
     if (user && !fixed && rc == NGX_OK) {
         fuzz_register(i, user);
     }
 
     fuzz_check_registry();
+}
+
+
+/*
+ * A connection of a user set by nginx, in a location with history, joins
+ * its user as it opens (ngx_ws_relay_router_open()): with nothing to
+ * answer, and nothing to replay, it is live once the worker hears the
+ * user's channel, or the wait for it passes.
+ */
+
+static void
+fuzz_join_fixed(ngx_uint_t i)
+{
+    fuzz_hist_t  *h;
+    fuzz_conn_t  *fc;
+
+    fc = fuzz_conns[i];
+    h = &fuzz_hists[i];
+
+    if (!(fuzz_redis_up && fuzz_sub_up)
+        || fuzz_is_subscribed(NULL, &fc->wc.user->sn.str))
+    {
+        return;
+    }
+
+    h->resuming = 1;
+    h->waiting = 1;
+    h->deadline = ngx_current_msec + fuzz_main_conf.redis.timeout;
 }
 
 
@@ -860,6 +981,9 @@ fuzz_message(ngx_uint_t i, const u_char *data, size_t len)
     fifo = &fuzz_fifos[i];
     h = &fuzz_hists[i];
     lenient = fuzz_lenient();
+
+    /* ngx_ws_relay_conn.c reads nothing while the connection joins */
+    fuzz_assert(fc->wc.resume == NULL);
 
     e = fuzz_expect(fc, data, len);
 
@@ -1043,10 +1167,6 @@ fuzz_expect(fuzz_conn_t *fc, const u_char *data, size_t len)
             fuzz_expect_error(e, "Cannot register as another user: "
                                  "the user id is set by the server", 0);
 
-        } else if (fuzz_hists[fc->index].resuming) {
-            fuzz_expect_error(e, "A register or resume is still in "
-                                 "progress", 0);
-
         } else {
             e->kind = FUZZ_REPLY_REGISTER;
             fuzz_join(fc, e, field);
@@ -1105,10 +1225,6 @@ fuzz_expect(fuzz_conn_t *fc, const u_char *data, size_t len)
 
         } else if (fc->wc.user == NULL) {
             fuzz_expect_error(e, "Resume needs a registered user", 0);
-
-        } else if (fuzz_hists[fc->index].resuming) {
-            fuzz_expect_error(e, "A register or resume is still in "
-                                 "progress", 0);
 
         } else {
             e->kind = FUZZ_REPLY_RESUME;
@@ -1904,8 +2020,12 @@ ngx_ws_relay_bus_publish(ngx_str_t *user_id, ngx_str_t *text, uint64_t id,
 
     pub->id = id;
 
-    if (h && h->size && fuzz_sub_up) {
-        /* the history script keeps and publishes it: no copy now */
+    if (h && h->size) {
+        /*
+         * the history script keeps and publishes it: no copy now (and
+         * none from the publication while the subscriber link is down:
+         * the connections catch up when it is back)
+         */
         ngx_memzero(&fuzz_copies, sizeof(fuzz_copies_t));
         fuzz_copies.pub = pub;
         fuzz_str_dup(&fuzz_copies.text, text);
@@ -1930,8 +2050,9 @@ ngx_ws_relay_bus_state(void)
 
 
 /*
- * The history script, asked for a page of replay (the store is the bus's,
- * stubbed above): the connection's user, ttl, since, count and bytes
+ * The history script (the store is the bus's, stubbed above), asked for a
+ * page of replay: the connection's user, ttl, since, count and bytes; or
+ * for the newest id of the user's history, when the worker has none
  */
 
 ngx_int_t
@@ -1940,7 +2061,7 @@ ngx_ws_relay_bus_history(ngx_str_t *user_id, ngx_str_t *args, ngx_uint_t n,
 {
     u_char        buf[NGX_INT64_LEN];
     ngx_str_t     s;
-    ngx_uint_t    k;
+    ngx_uint_t    k, top;
     fuzz_ask_t   *ask, **q;
     fuzz_hist_t  *h;
     fuzz_conn_t  *fc;
@@ -1961,6 +2082,20 @@ ngx_ws_relay_bus_history(ngx_str_t *user_id, ngx_str_t *args, ngx_uint_t n,
     h = &fuzz_hists[k];
 
     fuzz_assert(fuzz_conn_of(fc, user_id));
+
+    top = (n == 1);
+
+    if (top) {
+        fuzz_assert(args[0].len == 1 && args[0].data[0] == 't');
+        fuzz_assert(fc->wc.user->last_id.len == 0);
+
+        if (!fuzz_lenient()) {
+            fuzz_assert(h->resuming && !h->replay && h->reading && h->top);
+        }
+
+        goto ask;
+    }
+
     fuzz_assert(n == 5);
     fuzz_assert(args[0].len == 1 && args[0].data[0] == 'r');
 
@@ -1978,10 +2113,12 @@ ngx_ws_relay_bus_history(ngx_str_t *user_id, ngx_str_t *args, ngx_uint_t n,
 
     if (!fuzz_lenient()) {
         /* after the since, then after the last id replayed */
-        fuzz_assert(h->resuming && h->replay && h->reading);
+        fuzz_assert(h->resuming && h->replay && h->reading && !h->top);
         fuzz_assert(args[2].len == h->since_len
                     && ngx_memcmp(args[2].data, h->since, h->since_len) == 0);
     }
+
+ask:
 
     if (!fuzz_redis_up) {
         return NGX_ERROR;
@@ -1993,6 +2130,7 @@ ngx_ws_relay_bus_history(ngx_str_t *user_id, ngx_str_t *args, ngx_uint_t n,
     ask->fn = fn;
     ask->privdata = privdata;
     ask->conn = k;
+    ask->top = top;
 
     for (q = &fuzz_asks; *q; q = &(*q)->next) { /* void */ }
     *q = ask;
@@ -2037,8 +2175,8 @@ ngx_ws_relay_bus_user_left(ngx_str_t *user_id)
 {
     ngx_uint_t  i;
 
-    /* the bus no longer hears the channel */
-    fuzz_subscribed_set(user_id, 0);
+    /* the user is gone, and with it what the worker knew of it */
+    fuzz_user_drop(user_id);
 
     for (i = 0; i < fuzz_njoined; i++) {
         if (user_id->len == fuzz_joined[i].len
@@ -2109,16 +2247,22 @@ fuzz_time(ngx_msec_t ms)
 /*
  * The subscriber heard the confirmation of the channel of connection i's
  * user (ngx_ws_relay_bus.c, bus_user_subscribed()): the connections that
- * waited for it go on, to their replay or live.
+ * waited for it go on, to their replay, or live (once the worker knows
+ * the newest id of the user's history: if it has none, the script is
+ * asked for it first).  If the worker heard the channel before the
+ * subscriber link went, the live connections it may replay to catch up
+ * after the newest id it heard, and nobody is answered.
  */
 
 static void
 fuzz_subscribed(ngx_uint_t i)
 {
-    ngx_uint_t            k;
+    ngx_uint_t            k, missed;
     fuzz_hist_t          *h;
+    fuzz_user_t          *um;
     fuzz_conn_t          *fc;
     ngx_ws_relay_user_t  *user;
+    ngx_ws_relay_conn_t  *wc;
 
     fc = fuzz_conns[i];
 
@@ -2130,23 +2274,51 @@ fuzz_subscribed(ngx_uint_t i)
 
     fuzz_subscribed_set(&user->sn.str, 1);
 
+    um = fuzz_user(&user->sn.str, 1);
+    missed = um->missed;
+    um->missed = 0;
+
     for (k = 0; k < FUZZ_CONNS; k++) {
         h = &fuzz_hists[k];
 
-        if (fuzz_conns[k] == NULL || fuzz_conns[k]->wc.user != user
-            || !h->resuming || !h->waiting)
-        {
+        if (fuzz_conns[k] == NULL || fuzz_conns[k]->wc.user != user) {
             continue;
         }
 
-        h->waiting = 0;
+        wc = &fuzz_conns[k]->wc;
 
-        if (h->replay) {
-            /* a page is asked for */
+        if (h->resuming) {
+            if (!h->waiting) {
+                continue;
+            }
+
+            h->waiting = 0;
+
+            if (h->replay) {
+                /* a page is asked for */
+                h->reading = 1;
+
+            } else if (um->last_len == 0) {
+                /* the newest id is asked for */
+                h->reading = 1;
+                h->top = 1;
+
+            } else {
+                fuzz_hist_end(k, -1);
+            }
+
+            continue;
+        }
+
+        if (missed && um->last_len && !wc->closing && wc->conf->history.size
+            && (wc->user_fixed || wc->conf->history.unverified))
+        {
+            /* a catch-up: a replay after the newest id heard, unanswered */
+            h->resuming = 1;
+            h->replay = 1;
             h->reading = 1;
-
-        } else {
-            fuzz_hist_end(k, -1);
+            ngx_memcpy(h->since, um->last, um->last_len);
+            h->since_len = um->last_len;
         }
     }
 
@@ -2155,14 +2327,16 @@ fuzz_subscribed(ngx_uint_t i)
 
 
 /*
- * The oldest replay asked is answered (reply: NULL, none): what the
- * model says of ngx_ws_relay_history_page(), then the call.  A page is
- * {recovered, more, id, JSON, ...}, integers and strings, each id shorter
- * than NGX_WS_RELAY_ID_LEN; anything else, and an error or no reply, has
- * the connection go live with recovered false.  After a page, the reply
- * if it is due, the page's messages with their ids (a JSON that does not
- * end an object is skipped), and the next page if there is more, else
- * what was held.
+ * The oldest ask is answered (reply: NULL, none): what the model says of
+ * ngx_ws_relay_history_page() or _top(), then the call.  A page is
+ * {recovered, more, newest id, id, JSON, ...}, integers and strings, each
+ * id a stream id; anything else, and an error or no reply, has the
+ * connection go live with recovered false.  After a page, the worker
+ * knows the newest id, then the reply goes if it is due, the page's
+ * messages with their ids (a JSON that does not end an object is
+ * skipped), and the next page if there is more, else what was held.  An
+ * ask for the newest id takes a string that is a stream id as the newest
+ * it knows, and with any reply the connection goes live.
  */
 
 static void
@@ -2190,21 +2364,44 @@ fuzz_answer(redisReply *reply)
     fuzz_asks = ask->next;
     k = ask->conn;
 
-    if (k >= 0) {
+    if (k >= 0 && ask->top) {
+        fc = fuzz_conns[k];
+        h = &fuzz_hists[k];
+
+        fuzz_assert(fc->wc.resume == ask->privdata);
+
+        h->reading = 0;
+        h->top = 0;
+
+        if (reply && reply->type == REDIS_REPLY_STRING) {
+            id.data = (u_char *) reply->str;
+            id.len = reply->len;
+
+            if (fuzz_id_ok(&id)) {
+                fuzz_user_heard(&fc->wc.user->sn.str, &id);
+            }
+        }
+
+        fuzz_hist_end(k, -1);
+
+    } else if (k >= 0) {
         fc = fuzz_conns[k];
         h = &fuzz_hists[k];
 
         fuzz_assert(fc->wc.resume == ask->privdata);
 
         good = reply && reply->type == REDIS_REPLY_ARRAY
-               && reply->elements >= 2 && reply->elements % 2 == 0
+               && reply->elements >= 3 && reply->elements % 2 == 1
                && reply->element[0]->type == REDIS_REPLY_INTEGER
                && reply->element[1]->type == REDIS_REPLY_INTEGER;
 
         for (i = 2; good && i < reply->elements; i++) {
+            id.data = (u_char *) reply->element[i]->str;
+            id.len = reply->element[i]->len;
+
+            /* the ids go into the clients' JSON: stream ids only */
             good = reply->element[i]->type == REDIS_REPLY_STRING
-                   && (i % 2 == 1
-                       || reply->element[i]->len < NGX_WS_RELAY_ID_LEN);
+                   && (i % 2 == 0 && i > 2 ? 1 : fuzz_id_ok(&id));
         }
 
         h->reading = 0;
@@ -2213,6 +2410,11 @@ fuzz_answer(redisReply *reply)
             fuzz_hist_end(k, 0);
 
         } else {
+            /* where the user's history stands */
+            id.data = (u_char *) reply->element[2]->str;
+            id.len = reply->element[2]->len;
+            fuzz_user_heard(&fc->wc.user->sn.str, &id);
+
             if (h->join) {
                 h->join->recovered = h->refused
                                      ? 0
@@ -2220,7 +2422,7 @@ fuzz_answer(redisReply *reply)
                 h->join->settled = 1;
             }
 
-            for (i = 2; i < reply->elements; i += 2) {
+            for (i = 3; i < reply->elements; i += 2) {
                 id.data = (u_char *) reply->element[i]->str;
                 id.len = reply->element[i]->len;
                 json.data = (u_char *) reply->element[i + 1]->str;
@@ -2244,16 +2446,6 @@ fuzz_answer(redisReply *reply)
                            && json_is_string(json_object_get(doc.json,
                                                              "type"));
 
-                    /*
-                     * script-id: the module writes the id as it is; one
-                     * of Redis's, digits and dashes, keeps it JSON
-                     */
-                    if (!(fuzz_bugs & FUZZ_BUG_SCRIPT_ID)
-                        && !fuzz_is_id_chars(&id))
-                    {
-                        form = 0;
-                    }
-
                     fuzz_doc_free(&doc);
 
                     text.len = json.len + sizeof(",\"id\":\"\"") - 1 + id.len;
@@ -2271,7 +2463,7 @@ fuzz_answer(redisReply *reply)
                 h->since_len = id.len;
             }
 
-            more = reply->element[1]->integer && reply->elements > 2;
+            more = reply->element[1]->integer && reply->elements > 3;
 
             if (more && !fc->wc.closing) {
                 h->reading = 1;
@@ -2294,21 +2486,24 @@ fuzz_answer(redisReply *reply)
 
 /*
  * A page the payload describes, written as Redis would: payload[0] bit 0
- * recovered, bit 1 more; then entries, each a selector byte s: the id
- * (s & 3) the stream's next, the since of the replay (again), a field of
- * any bytes, one before the stream's first; the JSON ((s >> 2) & 3) a
- * message, a field of any bytes, an array, a message of (s >> 4) + 1
- * kilobytes
+ * recovered, bit 1 more, bits 2-3 the newest id: the stream's, "0-0", a
+ * field of any bytes (next in the payload), the stream's and a quote;
+ * then entries, each a selector byte s: the id (s & 3) the stream's next,
+ * the since of the replay (again), a field of any bytes, one before the
+ * stream's first; the JSON ((s >> 2) & 3) a message, a field of any
+ * bytes, an array, a message of (s >> 4) + 1 kilobytes.  An ask for the
+ * newest id gets that id alone.
  */
 
 static void
 fuzz_page(const u_char *p, size_t len)
 {
     u_char         flags, s, idbuf[NGX_INT64_LEN * 2 + 2];
+    u_char         newest[NGX_INT64_LEN * 2 + 3];
     u_char         num[NGX_SIZE_T_LEN + 8];
     size_t         n;
     ngx_int_t      k;
-    ngx_str_t      id, json;
+    ngx_str_t      id, json, top;
     ngx_uint_t     entries;
     fuzz_buf_t     b, body;
     redisReply    *reply;
@@ -2325,6 +2520,16 @@ fuzz_page(const u_char *p, size_t len)
     k = fuzz_asks->conn;
     last = p + len;
     flags = (p < last) ? *p++ : 0;
+
+    ngx_str_null(&top);
+
+    if (((flags >> 2) & 3) == 2) {
+        n = (p < last) ? *p++ : 0;
+        n = ngx_min(n, (size_t) (last - p));
+        top.data = (u_char *) p;
+        top.len = n;
+        p += n;
+    }
 
     ngx_memzero(&body, sizeof(fuzz_buf_t));
     entries = 0;
@@ -2411,13 +2616,50 @@ fuzz_page(const u_char *p, size_t len)
         entries++;
     }
 
+    /* the newest id, once the entries took theirs */
+
+    switch ((flags >> 2) & 3) {
+
+    case 0:
+    case 3:
+        fuzz_newest_hid(newest, &n);
+
+        if ((flags >> 2) & 3) {
+            newest[n++] = '"';
+        }
+
+        top.data = newest;
+        top.len = n;
+        break;
+
+    case 1:
+        ngx_str_set(&top, "0-0");
+        break;
+
+    default:
+        break;
+    }
+
     ngx_memzero(&b, sizeof(fuzz_buf_t));
 
-    n = ngx_sprintf(idbuf, "*%ui\r\n", 2 + 2 * entries) - idbuf;
-    fuzz_buf_add(&b, idbuf, n);
-    fuzz_buf_add(&b, (flags & 1) ? ":1\r\n" : ":0\r\n", 4);
-    fuzz_buf_add(&b, (flags & 2) ? ":1\r\n" : ":0\r\n", 4);
-    fuzz_buf_add(&b, body.data, body.len);
+    if (fuzz_asks->top) {
+        /* "t": the id alone */
+        n = ngx_sprintf(num, "$%uz\r\n", top.len) - num;
+        fuzz_buf_add(&b, num, n);
+        fuzz_buf_add(&b, top.data, top.len);
+        fuzz_buf_add(&b, "\r\n", 2);
+
+    } else {
+        n = ngx_sprintf(idbuf, "*%ui\r\n", 3 + 2 * entries) - idbuf;
+        fuzz_buf_add(&b, idbuf, n);
+        fuzz_buf_add(&b, (flags & 1) ? ":1\r\n" : ":0\r\n", 4);
+        fuzz_buf_add(&b, (flags & 2) ? ":1\r\n" : ":0\r\n", 4);
+        n = ngx_sprintf(num, "$%uz\r\n", top.len) - num;
+        fuzz_buf_add(&b, num, n);
+        fuzz_buf_add(&b, top.data, top.len);
+        fuzz_buf_add(&b, "\r\n", 2);
+        fuzz_buf_add(&b, body.data, body.len);
+    }
 
     reader = fuzz_reader_new(b.data, b.len);
 
@@ -2469,6 +2711,7 @@ fuzz_bus(const u_char *p, size_t len)
     ngx_uint_t            i;
     ngx_queue_t          *q, *users;
     fuzz_pub_t           *pub;
+    fuzz_user_t          *um;
     ngx_ws_relay_user_t  *user;
 
     for (i = 0; i < 3; i++) {
@@ -2482,7 +2725,10 @@ fuzz_bus(const u_char *p, size_t len)
             break;
         }
 
-        /* ngx_ws_relay_bus_lost(): no channel heard until subscribed */
+        /*
+         * ngx_ws_relay_bus_lost(): no channel heard until subscribed, and
+         * those that were heard missed what comes meanwhile
+         */
 
         fuzz_sub_up = 0;
 
@@ -2493,7 +2739,11 @@ fuzz_bus(const u_char *p, size_t len)
              q = ngx_queue_next(q))
         {
             user = ngx_queue_data(q, ngx_ws_relay_user_t, queue);
+            user->missed = user->subscribed;
             user->subscribed = 0;
+
+            um = fuzz_user(&user->sn.str, 1);
+            um->missed = um->heard;
             fuzz_subscribed_set(&user->sn.str, 0);
         }
 
@@ -2543,20 +2793,40 @@ fuzz_bus(const u_char *p, size_t len)
 
 /*
  * The history script's reply to a kept delivery, as ngx_ws_relay_bus.c
- * takes it (bus_stored()): {id, receivers}, an id of 1 to
- * NGX_WS_RELAY_ID_LEN bytes: it has that id, and so many workers to wait
- * for; otherwise (good 0) the worker's own connections get the text now,
- * unless its publication came back already, and it is over.  The id is
- * the one the publication has, when it came back first.
+ * takes it (bus_stored()): {id, receivers}, with a stream id (the given
+ * one, or when there is none the one the publication had, or the
+ * stream's next): it has that id, and so many workers to wait for;
+ * otherwise (good 0, or an id that is no stream id) the worker's own
+ * connections get the text now, unless its publication came back
+ * already, and it is over.  The id is the one the publication has, when
+ * it came back first.
  */
 
 static void
 fuzz_script_reply(fuzz_pub_t *pub, ngx_int_t receivers, const u_char *id,
     size_t len, ngx_uint_t good)
 {
-    ngx_str_t  hid;
+    u_char     buf[NGX_WS_RELAY_ID_LEN];
+    ngx_str_t  hid, rid;
 
     pub->answered = 1;
+
+    if (good) {
+        if (len) {
+            rid.data = (u_char *) id;
+            rid.len = len;
+
+        } else if (pub->hid_len) {
+            rid.data = pub->hid;
+            rid.len = pub->hid_len;
+
+        } else {
+            fuzz_next_hid(buf, &rid.len);
+            rid.data = buf;
+        }
+
+        good = fuzz_id_ok(&rid);
+    }
 
     if (!good) {
         if (!pub->done && !pub->stored) {
@@ -2575,20 +2845,8 @@ fuzz_script_reply(fuzz_pub_t *pub, ngx_int_t receivers, const u_char *id,
     }
 
     if (pub->hid_len == 0) {
-        pub->hid_len = ngx_min(len, NGX_WS_RELAY_ID_LEN);
-        ngx_memcpy(pub->hid, id, pub->hid_len);
-
-        if (!(fuzz_bugs & FUZZ_BUG_SCRIPT_ID)) {
-            /*
-             * script-id: the module writes the id into the sender's
-             * reply as it is; Redis's ids are digits and dashes
-             */
-            pub->hid_len = fuzz_id_chars(pub->hid, pub->hid_len);
-        }
-
-        if (pub->hid_len == 0) {
-            fuzz_next_hid(pub->hid, &pub->hid_len);
-        }
+        ngx_memcpy(pub->hid, rid.data, rid.len);
+        pub->hid_len = rid.len;
     }
 
     hid.data = pub->hid;
@@ -2609,9 +2867,9 @@ fuzz_script_reply(fuzz_pub_t *pub, ngx_int_t receivers, const u_char *id,
 /*
  * The publication of a kept delivery comes back to this worker, as
  * ngx_ws_relay_bus.c takes it (bus_user_message()): if the worker hears
- * the user's channel, and the id is one a message may have (digits and
- * dashes), the user's connections get the text with "id" as its last
- * member, and the delivery has its id and acks itself with their count.
+ * the user's channel, it has heard the id, the user's connections get the
+ * text with "id" as its last member (held by those that join), and the
+ * delivery has its id and acks itself with their count.
  */
 
 static void
@@ -2631,10 +2889,8 @@ fuzz_echo(fuzz_pub_t *pub)
     hid.data = pub->hid;
     hid.len = pub->hid_len;
 
-    if (!fuzz_is_id_chars(&hid)) {
-        /* malformed: dropped */
-        return;
-    }
+    /* the script's, or the stream's: taken only as stream ids */
+    fuzz_assert(fuzz_id_ok(&hid));
 
     user = ngx_ws_relay_registry_find_user(&pub->target);
 
@@ -2643,17 +2899,7 @@ fuzz_echo(fuzz_pub_t *pub)
         return;
     }
 
-    if (!(fuzz_bugs & FUZZ_BUG_HELD_SINCE) && fuzz_user_resumes(user)) {
-        /*
-         * held-since: a connection that resumes would hold it with its
-         * id, and ngx_ws_relay_history_live() compares that id with its
-         * since, an ngx_ws_relay_id_t taken for an ngx_str_t
-         */
-        return;
-    }
-
-    hid.data = pub->hid;
-    hid.len = pub->hid_len;
+    fuzz_user_heard(&pub->target, &hid);
 
     text.len = pub->text.len + sizeof(",\"id\":\"\"") - 1 + hid.len;
     text.data = malloc(text.len);
@@ -2874,14 +3120,14 @@ fuzz_out_take(fuzz_hist_t *h, u_char *data, size_t len, ngx_uint_t *form)
 
 
 /*
- * The order of two ids "<ms>-<seq>" as two numbers of 64 bits; known 0:
- * one is no such id
+ * The order of two ids "<ms>-<seq>" as two numbers; known 0: one is no
+ * such id
  */
 
 static ngx_int_t
 fuzz_id_cmp(ngx_str_t *a, ngx_str_t *b, ngx_uint_t *known)
 {
-    uint64_t  ams, aseq, bms, bseq;
+    unsigned __int128  ams, aseq, bms, bseq;
 
     if (!fuzz_id_value(a, &ams, &aseq) || !fuzz_id_value(b, &bms, &bseq)) {
         *known = 0;
@@ -2903,10 +3149,10 @@ fuzz_id_cmp(ngx_str_t *a, ngx_str_t *b, ngx_uint_t *known)
 
 
 static ngx_uint_t
-fuzz_id_value(ngx_str_t *id, uint64_t *ms, uint64_t *seq)
+fuzz_id_value(ngx_str_t *id, unsigned __int128 *ms, unsigned __int128 *seq)
 {
-    size_t     i;
-    uint64_t  *v, d;
+    size_t              i;
+    unsigned __int128  *v, d;
 
     v = ms;
     *ms = 0;
@@ -2942,35 +3188,31 @@ fuzz_id_value(ngx_str_t *id, uint64_t *ms, uint64_t *seq)
 }
 
 
-/* the id's digits and dashes, kept in place: how many */
-
-static size_t
-fuzz_id_chars(u_char *id, size_t len)
-{
-    size_t  i, n;
-
-    for (i = 0, n = 0; i < len; i++) {
-        if (isdigit(id[i]) || id[i] == '-') {
-            id[n++] = id[i];
-        }
-    }
-
-    return n;
-}
-
+/* a stream id of Redis: "<ms>-<seq>", 1 to 20 digits each */
 
 static ngx_uint_t
-fuzz_is_id_chars(ngx_str_t *id)
+fuzz_id_ok(ngx_str_t *id)
 {
-    size_t  i;
+    size_t      i, d[2];
+    ngx_uint_t  part;
+
+    part = 0;
+    d[0] = 0;
+    d[1] = 0;
 
     for (i = 0; i < id->len; i++) {
-        if (!isdigit(id->data[i]) && id->data[i] != '-') {
+        if (id->data[i] >= '0' && id->data[i] <= '9') {
+            d[part]++;
+
+        } else if (id->data[i] == '-' && part == 0) {
+            part = 1;
+
+        } else {
             return 0;
         }
     }
 
-    return 1;
+    return part == 1 && d[0] >= 1 && d[0] <= 20 && d[1] >= 1 && d[1] <= 20;
 }
 
 
@@ -2984,43 +3226,117 @@ fuzz_next_hid(u_char *buf, size_t *len)
 }
 
 
-static ngx_uint_t
-fuzz_is_subscribed(json_t *user, ngx_str_t *id)
-{
-    ngx_uint_t  i;
+/* the newest id of the stream stand-in, "0-0" while it has none */
 
-    for (i = 0; i < fuzz_nheard; i++) {
-        if (fuzz_heard[i].len == id->len
-            && ngx_memcmp(fuzz_heard[i].data, id->data, id->len) == 0)
-        {
-            return 1;
+static void
+fuzz_newest_hid(u_char *buf, size_t *len)
+{
+    if (fuzz_stream_seq == 0) {
+        *len = ngx_sprintf(buf, "0-0") - buf;
+        return;
+    }
+
+    *len = ngx_sprintf(buf, "%uL-0", FUZZ_STREAM_MS + fuzz_stream_seq)
+           - buf;
+}
+
+
+/* the model of a user of the registry; create: made if it is not there */
+
+static fuzz_user_t *
+fuzz_user(ngx_str_t *id, ngx_uint_t create)
+{
+    ngx_uint_t    i;
+    fuzz_user_t  *um;
+
+    for (i = 0; i < fuzz_nusers; i++) {
+        if (fuzz_str_eq(&fuzz_users[i].id, id)) {
+            return &fuzz_users[i];
         }
     }
 
-    return 0;
+    if (!create) {
+        return NULL;
+    }
+
+    fuzz_assert(fuzz_nusers < FUZZ_CONNS + 1);
+
+    um = &fuzz_users[fuzz_nusers++];
+    ngx_memzero(um, sizeof(fuzz_user_t));
+    fuzz_str_dup(&um->id, id);
+
+    return um;
+}
+
+
+static void
+fuzz_user_drop(ngx_str_t *id)
+{
+    fuzz_user_t  *um;
+
+    um = fuzz_user(id, 0);
+
+    if (um) {
+        free(um->id.data);
+        *um = fuzz_users[--fuzz_nusers];
+    }
+}
+
+
+/*
+ * The worker heard a stream id of the user's history
+ * (ngx_ws_relay_history_heard()): the newest it knows, if it is newer
+ */
+
+static void
+fuzz_user_heard(ngx_str_t *user, ngx_str_t *id)
+{
+    ngx_int_t     c;
+    ngx_str_t     last;
+    ngx_uint_t    known;
+    fuzz_user_t  *um;
+
+    fuzz_assert(fuzz_id_ok(id) && id->len <= NGX_WS_RELAY_ID_LEN);
+
+    um = fuzz_user(user, 1);
+
+    if (um->last_len) {
+        last.data = um->last;
+        last.len = um->last_len;
+
+        c = fuzz_id_cmp(id, &last, &known);
+        fuzz_assert(known);
+
+        if (c <= 0) {
+            return;
+        }
+    }
+
+    ngx_memcpy(um->last, id->data, id->len);
+    um->last_len = id->len;
+}
+
+
+static ngx_uint_t
+fuzz_is_subscribed(json_t *user, ngx_str_t *id)
+{
+    fuzz_user_t  *um;
+
+    um = fuzz_user(id, 0);
+
+    return um && um->heard;
 }
 
 
 static void
 fuzz_subscribed_set(ngx_str_t *id, ngx_uint_t on)
 {
-    ngx_uint_t  i;
+    fuzz_user_t  *um;
 
-    for (i = 0; i < fuzz_nheard; i++) {
-        if (fuzz_heard[i].len == id->len
-            && ngx_memcmp(fuzz_heard[i].data, id->data, id->len) == 0)
-        {
-            break;
-        }
-    }
+    um = fuzz_user(id, on);
 
-    if (on && i == fuzz_nheard) {
-        fuzz_assert(fuzz_nheard < FUZZ_CONNS + 1);
-        fuzz_str_dup(&fuzz_heard[fuzz_nheard++], id);
-
-    } else if (!on && i < fuzz_nheard) {
-        free(fuzz_heard[i].data);
-        fuzz_heard[i] = fuzz_heard[--fuzz_nheard];
+    if (um) {
+        um->heard = on;
     }
 }
 
@@ -3087,6 +3403,7 @@ fuzz_check_registry(void)
 {
     ngx_uint_t            i, k, n, users, same;
     ngx_queue_t          *q, *uq;
+    fuzz_user_t          *um;
     fuzz_conn_t          *fc, *other;
     ngx_ws_relay_conn_t  *wc;
     ngx_ws_relay_user_t  *user;
@@ -3162,10 +3479,20 @@ fuzz_check_registry(void)
 
         fuzz_assert(k < fuzz_njoined);
 
-        /* the bus hears its channel, or not, as the model says */
+        /*
+         * the bus hears its channel, or not, and the worker knows the
+         * newest id of its history, as the model says
+         */
         if (!fuzz_lenient()) {
             fuzz_assert(user->subscribed
                         == fuzz_is_subscribed(NULL, &user->sn.str));
+
+            um = fuzz_user(&user->sn.str, 0);
+
+            fuzz_assert(um ? (user->last_id.len == um->last_len
+                              && ngx_memcmp(user->last_id.data, um->last,
+                                            um->last_len) == 0)
+                           : user->last_id.len == 0);
         }
     }
 
@@ -3229,29 +3556,6 @@ fuzz_user_is(fuzz_conn_t *fc, json_t *user)
 
     return fuzz_json_is_wtf8(user, fc->wc.user->sn.str.data,
                              fc->wc.user->sn.str.len);
-}
-
-
-/* a connection of the user resumes: it holds what comes live */
-
-static ngx_uint_t
-fuzz_user_resumes(ngx_ws_relay_user_t *user)
-{
-    ngx_queue_t          *q;
-    ngx_ws_relay_conn_t  *wc;
-
-    for (q = ngx_queue_head(&user->connections);
-         q != ngx_queue_sentinel(&user->connections);
-         q = ngx_queue_next(q))
-    {
-        wc = ngx_queue_data(q, ngx_ws_relay_conn_t, user_queue);
-
-        if (wc->resume) {
-            return 1;
-        }
-    }
-
-    return 0;
 }
 
 
