@@ -5,6 +5,11 @@
 #   make run      nginx + a local Redis on nginx.conf.example, foreground
 #   make fuzz     run the libFuzzer targets for a bounded time
 #   make e2e      the demo page in headless Chromium (part of make test)
+#   make client-test  the client library in Node and in headless Chromium
+#                     (part of make test)
+#   make deb      the Debian package: build/deb/libnginx-mod-http-ws-relay_*.deb
+#   make deb-check     build it, lint it, install, use and purge it in new
+#                      debian:bookworm containers (Docker)
 #   make docker-check  build the images, run them, check health + handshake
 #   make fresh-check   make test and make run in new debian:bookworm
 #                      containers on the committed tree (Docker)
@@ -28,13 +33,24 @@ BUILD_PKGS  := nginx nginx-dev libhiredis-dev libjansson-dev zlib1g-dev gcc make
 TEST_PKGS   := redis-server libtest-base-perl libtest-longstring-perl \
                libio-socket-ssl-perl openssl
 FUZZ_PKGS   := clang libclang-rt-14-dev
+DEB_PKGS    := $(BUILD_PKGS) build-essential debhelper dpkg-dev
 
 TEST_PORT       ?= 1984
 TEST_REDIS_PORT ?= 6399
 FUZZ_SECONDS    ?= 60
 
+# The Debian package, its version from VERSION, built in a copy of what it
+# needs (dpkg-buildpackage writes into the tree and next to it).
+VERSION     := $(shell cat VERSION)
+DEB_NAME    := libnginx-mod-http-ws-relay
+DEB_DIR     := $(BUILD)/deb
+DEB         := $(DEB_DIR)/$(DEB_NAME)_$(VERSION)_$(shell dpkg --print-architecture).deb
+DEB_SOURCES := VERSION config nginx.conf.example README.md ngx_ws_relay_module \
+               debian client
+
 .PHONY: all module deps test-deps test test-asan test-valgrind run fuzz \
-        e2e docker-check fresh-check bench soak clean
+        e2e client-test deb deb-check docker-check fresh-check bench soak \
+        clean
 
 all: module
 
@@ -86,6 +102,7 @@ test: test-deps module
 	    prove -r t/
 	MODULE_SO=$(MODULE_SO) t/interop/run.sh
 	$(MAKE) e2e
+	$(MAKE) client-test
 
 # TESTS="t/001-handshake.t ..." runs only those files
 TESTS ?=
@@ -100,6 +117,22 @@ test-valgrind: test-deps
 
 e2e: test-deps module
 	MODULE_SO=$(MODULE_SO) t/e2e/run.sh
+
+client-test: test-deps module
+	MODULE_SO=$(MODULE_SO) t/client/run.sh
+
+deb: $(DEB)
+
+$(DEB): $(SOURCES) VERSION nginx.conf.example README.md \
+        $(shell find debian -type f)
+	$(call install_missing,$(DEB_PKGS))
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
+	cp -r $(DEB_SOURCES) $(DEB_DIR)/src/
+	cd $(DEB_DIR)/src && dpkg-buildpackage -b -us -uc
+	@test -f $@ && echo "built $@"
+
+deb-check:
+	util/deb-check.sh
 
 docker-check:
 	util/docker-check.sh
@@ -124,5 +157,5 @@ fuzz: module
 	$(MAKE) -C fuzz run SECONDS=$(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(BUILD) t/servroot* t/e2e/build
+	rm -rf $(BUILD) t/servroot* t/e2e/build t/client/build
 	$(MAKE) -C bench clean

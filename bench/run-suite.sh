@@ -17,6 +17,16 @@
 #                     (scenario 8: "10000:1")
 #   BENCH_DEFLATE_RATE  msgs/s of scenario 9's chat runs (5000)
 #   BENCH_BUSY_ARGS   wsload options added to scenario 10's busy run
+#   BENCH_HISTORY     scenario 11's ws_relay_history parameters
+#                     ("size=1000 ttl=5m resume_unverified=on"; set and
+#                     empty: no such directive, for a module without it)
+#   BENCH_DRAIN       scenario 11's ws_relay_drain for the drained reloads
+#                     (5s; the other reloads run with 0; set and empty:
+#                     no ws_relay_drain directive at all)
+#   BENCH_HISTORY_ROUNDS  scenario 11: rounds of each comparison (2)
+#   BENCH_RELOAD_DURATION scenario 11: measured seconds of a reload run
+#                     (50; the 5 reloads are 8 s apart from the 6th s)
+#   BENCH_SHUTDOWN_TIMEOUT scenario 11's worker_shutdown_timeout (15s)
 #   BENCH_HTTP_EXTRA  directives added to the http{} block, e.g.
 #                     "request_pool_size 1k; connection_pool_size 256;"
 #   BENCH_OUT         where RESULTS.md and results.json go (bench/)
@@ -42,12 +52,17 @@ top=$(cd "$bench/.." && pwd)
 port=${BENCH_PORT:-18080}
 port2=${BENCH_PORT2:-18081}
 redis_port=${BENCH_REDIS_PORT:-16399}
-scenarios=${BENCH_SCENARIOS:-1 2 3 4 5 6 7 8 9 10}
+scenarios=${BENCH_SCENARIOS:-1 2 3 4 5 6 7 8 9 10 11}
 dur=${BENCH_DURATION:-10}
 idle_sizes=${BENCH_IDLE:-1000:1 10000:1 30000:2}
 idle_deflate_sizes=${BENCH_IDLE_DEFLATE:-10000:1}
 deflate_rate=${BENCH_DEFLATE_RATE:-5000}
 busy_args=${BENCH_BUSY_ARGS:-}
+history_params=${BENCH_HISTORY-size=1000 ttl=5m resume_unverified=on}
+drain_window=${BENCH_DRAIN-5s}
+history_rounds=${BENCH_HISTORY_ROUNDS:-2}
+reload_dur=${BENCH_RELOAD_DURATION:-50}
+shutdown_timeout=${BENCH_SHUTDOWN_TIMEOUT:-15s}
 http_extra=${BENCH_HTTP_EXTRA:-}
 out=${BENCH_OUT:-$bench}
 module_so=${BENCH_MODULE:-$top/build/ngx_ws_relay_module.so}
@@ -146,27 +161,39 @@ stop_redis() {
     redis_pid=
 }
 
+# Directives a scenario adds to the main context, to http{} (after
+# BENCH_HTTP_EXTRA) and to the server{} (before "location /"), on one line
+# each, and sed expressions of its own; empty for the others.
+main_extra=
+http_scen_extra=
+server_extra=
+scen_sed=()
+
 # nginx.conf.example with the test ports, 2 workers and limits sized for
-# the 30k scenario; every substitution is checked, so a changed example
-# fails here rather than silently benchmarking something else.
+# the 30k scenario, and without the example's history (scenario 11 adds
+# its own location with it); every substitution is checked, so a changed
+# example fails here rather than silently benchmarking something else.
 write_conf() {          # $1 prefix dir, $2 port
     local dir=$1 p=$2 conf=$1/nginx.conf
     mkdir -p "$dir"/{logs,temp,modules,html}
     ln -sf "$module_so" "$dir/modules/ngx_ws_relay_module.so"
-    sed -e "s/^worker_processes .*/worker_processes  2;/" \
+    sed -e "s/^worker_processes .*/worker_processes  2;\n$main_extra/" \
         -e "s/^worker_rlimit_nofile .*/worker_rlimit_nofile  $worker_rlimit;/" \
         -e "s/^\( *\)worker_connections .*/\1worker_connections  $worker_conns;/" \
         -e "s/listen  3000 reuseport;/listen  127.0.0.1:$p reuseport;/" \
         -e "s/ws_relay_redis  127.0.0.1:6379;/ws_relay_redis  127.0.0.1:$redis_port;/" \
         -e "s/ws_relay_max_connections  4000;/ws_relay_max_connections  $max_conns;/" \
-        -e "s/^http {/http {\n    $http_extra/" \
-        "$example" > "$conf"
+        -e "s/^http {/http {\n    $http_extra\n    $http_scen_extra/" \
+        -e "s|^        location / {|        $server_extra\n        location / {|" \
+        -e "s/^\( *\)ws_relay_history .*;/\1ws_relay_history  off;/" \
+        "${scen_sed[@]}" "$example" > "$conf"
     grep -q "^worker_processes  2;" "$conf" \
         && grep -q "worker_rlimit_nofile  $worker_rlimit;" "$conf" \
         && grep -q "worker_connections  $worker_conns;" "$conf" \
         && grep -q "listen  127.0.0.1:$p reuseport;" "$conf" \
         && grep -q "ws_relay_redis  127.0.0.1:$redis_port;" "$conf" \
         && grep -q "ws_relay_max_connections  $max_conns;" "$conf" \
+        && grep -qF "$server_extra" "$conf" \
         || die "nginx.conf.example changed: cannot derive $conf"
 }
 
@@ -592,6 +619,199 @@ scenario_10() {
     stop_servers
 }
 
+# 11. History and resume (issue 14).  One nginx, two WebSocket
+# locations: "/" without history, "/h/" with ws_relay_history; the
+# http{} has ws_relay_drain and the main context a worker_shutdown_timeout
+# above it.  The same chat loads on both locations in alternating order
+# (closed loop for throughput and p99, a fixed rate for the CPU per
+# message), with Redis's INFO cpu/commandstats before and after each;
+# then Redis memory per kept message (MEMORY USAGE of one user's stream
+# after N messages); then the reload runs: 10k idle connections and 20
+# chat pairs at 2000 msgs/s, all with --reconnect, while nginx reloads 5
+# times, with the drain window and without it.  suite-report.py reads
+# runs/hist-*.{redis0,redis1,redis,entry,reloads,errors,health}.
+
+hist_url="ws://127.0.0.1:$port/h/"
+
+redis_cli() { redis-cli -h 127.0.0.1 -p "$redis_port" "$@"; }
+
+# Redis's INFO cpu, commandstats and memory, into a file
+redis_stats() {         # $1 file
+    { redis_cli INFO cpu; redis_cli INFO commandstats; redis_cli INFO memory
+    } | tr -d '\r' > "$1"
+}
+
+# The example's own history (if any) is turned off, so that "/" has none;
+# its ws_relay_drain and worker_shutdown_timeout are replaced, or added.
+start_history_servers() {   # $1 ws_relay_drain
+    scen_sed=(-e "s/^\( *\)ws_relay_history .*;/\1ws_relay_history  off;/")
+    if grep -q "^worker_shutdown_timeout " "$example"; then
+        scen_sed+=(-e "s/^worker_shutdown_timeout .*;/worker_shutdown_timeout  $shutdown_timeout;/")
+    else
+        main_extra="worker_shutdown_timeout  $shutdown_timeout;"
+    fi
+    if [ -z "$drain_window" ]; then
+        :
+    elif grep -q "^ *ws_relay_drain " "$example"; then
+        scen_sed+=(-e "s/^\( *\)ws_relay_drain .*;/\1ws_relay_drain  $1;/")
+    else
+        http_scen_extra="ws_relay_drain  $1;"
+    fi
+    server_extra="location /h/ { ws_relay;${history_params:+ ws_relay_history  $history_params;} }"
+    start_servers
+    main_extra=
+    http_scen_extra=
+    server_extra=
+    scen_sed=()
+}
+
+# run_wsload with Redis's counters before and after
+run_hist() {            # $1 id, $2 label, rest: wsload args
+    local id=$1 label=$2
+    shift 2
+    redis_stats "$runs/$id.redis0"
+    run_wsload "$id" "11. History and resume" "$label" "$@"
+    redis_stats "$runs/$id.redis1"
+}
+
+# What Redis keeps for one user: its stream and meta hash, and the first
+# entry as stored.
+redis_keep() {          # $1 id, $2 user
+    local key="ws_relay:h:{$2}" meta="ws_relay:m:{$2}"
+    {
+        echo "key $key"
+        echo "xlen $(redis_cli XLEN "$key")"
+        echo "memory_usage $(redis_cli MEMORY USAGE "$key" SAMPLES 0)"
+        echo "meta_memory_usage $(redis_cli MEMORY USAGE "$meta" SAMPLES 0)"
+        echo "pttl $(redis_cli PTTL "$key")"
+        echo "meta_pttl $(redis_cli PTTL "$meta")"
+    } > "$runs/$1.redis"
+    redis_cli XRANGE "$key" - + COUNT 1 > "$runs/$1.entry"
+    redis_cli HGETALL "$meta" > "$runs/$1.meta"
+}
+
+wait_file() {           # $1 file, $2 seconds, $3 pid that must live
+    local i
+    for i in $(seq $(($2 * 10))); do
+        [ -e "$1" ] && return 0
+        kill -0 "$3" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# 10000 idle connections and 20 chat pairs at 2000 msgs/s, all with
+# --reconnect, on one location, while nginx reloads 5 times, 8 s apart.
+reload_run() {          # $1 id, $2 ws_relay_drain, $3 history on|off
+    local id=$1 drain=$2 h=$3 u=$url rc=0 i c0 c1 s0 s1 t0 t1 ipid cpid
+    local rdy="$work/ready-$1" crdy="$work/ready-$1-chat" log mark args
+    [ "$h" = on ] && u=$hist_url
+    start_history_servers "$drain"
+    log=$work/ngx1/logs/error.log
+    mark=$(stat -c %s "$log")
+    rm -f "$rdy" "$crdy"
+    if [ "$quiet_wait" -gt 0 ]; then wait_quiet; fi
+
+    log "$id: 10000 idle connections, --reconnect"
+    "$wsload" connect -u "$u" -n 10000 --hold 3600 --reconnect \
+        --ready-file "$rdy" --json "$runs/$id-idle.wsload.json" -q \
+        > "$runs/$id-idle.txt" 2>&1 &
+    ipid=$!
+    bg_pids+=("$ipid")
+    wait_file "$rdy" 60 "$ipid" || die "$id: idle connections not set up"
+    sleep 2
+
+    args="chat -u $u -P 20 -r 2000 -d $reload_dur --warmup 2 --drain 10 --reconnect --ready-file $crdy"
+    log "$id: wsload $args"
+    procsnap "$runs/$id.ps0"
+    c0=$(cpu_line)
+    s0=$(server_ns)
+    redis_stats "$runs/$id.redis0"
+    t0=$(date +%s%N)
+    # shellcheck disable=SC2086
+    "$wsload" $args --json "$runs/$id.wsload.json" -q > "$runs/$id.txt" 2>&1 &
+    cpid=$!
+    bg_pids+=("$cpid")
+    wait_file "$crdy" 30 "$cpid" || die "$id: chat pairs not set up"
+
+    sleep 6
+    : > "$runs/$id.reloads"
+    for i in 1 2 3 4 5; do
+        date +%s%3N >> "$runs/$id.reloads"
+        "$nginx" -p "$work/ngx1/" -c nginx.conf -s reload
+        [ "$i" = 5 ] || sleep 8
+    done
+
+    wait "$cpid" || rc=$?
+    unset 'bg_pids[-1]'
+    t1=$(date +%s%N)
+    s1=$(server_ns)
+    c1=$(cpu_line)
+    procsnap "$runs/$id.ps1"
+    redis_stats "$runs/$id.redis1"
+    stop_wsload "$ipid"
+    unset 'bg_pids[-1]'
+    curl -s -m 5 "http://127.0.0.1:$port/api/health" > "$runs/$id.health" \
+        || true
+    tail -c +"$((mark + 1))" "$log" > "$runs/$id.errors"
+    sed 's/^/    /' "$runs/$id.txt"
+    record "$id" "11. History and resume" \
+        "20 pairs at 2000 msgs/s with 10000 idle connections, 5 reloads, ws_relay_drain $drain, history $h" \
+        "$rc" "$c0" "$c1" \
+        "{\"procs\":[\"$id.ps0\",\"$id.ps1\"],\"ours\":\"$(ours)\",\"server_ns\":[[${s0// /,}],[${s1// /,}]],\"wall_ns\":$((t1 - t0)),\"idle_connections\":10000,\"reload_run\":{\"drain\":\"$drain\",\"history\":\"$h\",\"idle\":\"$id-idle.wsload.json\",\"idle_command\":\"bench/wsload connect -u $u -n 10000 --hold 3600 --reconnect --ready-file $rdy\",\"shutdown_timeout\":\"$shutdown_timeout\"}}" \
+        "$args"
+    stop_servers
+}
+
+scenario_11() {
+    local r h order plc sz n u pfx what
+    start_history_servers "$drain_window"
+    for r in $(seq "$history_rounds"); do
+        # alternate the order, so a drift of the machine shows as a
+        # difference between rounds rather than between on and off
+        order="off on"
+        [ $((r % 2)) = 0 ] && order="on off"
+        for plc in same cross; do
+            for h in $order; do
+                u=$url
+                [ "$h" = on ] && u=$hist_url
+                run_hist "hist-cl-$plc-$h-$r" \
+                    "50 pairs x window 16, $plc worker, history $h, round $r" \
+                    chat -u "$u" -P 50 -w 16 -d "$dur" --placement "$plc"
+            done
+        done
+        for h in $order; do
+            u=$url
+            [ "$h" = on ] && u=$hist_url
+            run_hist "hist-rate-$h-$r" \
+                "5000 msgs/s, cross worker, history $h, round $r" \
+                chat -u "$u" -P 50 -r 5000 -d "$dur" --placement cross
+        done
+    done
+
+    # Redis memory per kept message: one pair, n messages (the history
+    # keeps the last "size"), texts of the default length or padded
+    for sz in 0 1024; do
+        for n in 500 2000; do
+            pfx="hm$sz-$n"
+            what="texts of $sz bytes"
+            [ "$sz" = 0 ] && what="short texts (\"<seq>:<ns>\")"
+            run_hist "hist-mem-$sz-$n" \
+                "$n messages to one user, $what, history on" \
+                chat -u "$hist_url" -P 1 -t 1 -r "$((n / 2))" -d 2 --warmup 0 \
+                --size "$sz" --id-prefix "$pfx"
+            redis_keep "hist-mem-$sz-$n" "$pfx-0-0-r0"
+        done
+    done
+    stop_servers
+
+    for r in $(seq "$history_rounds"); do
+        reload_run "hist-reload-drain-on-$r" "$drain_window" on
+        reload_run "hist-reload-nodrain-on-$r" 0 on
+    done
+    reload_run "hist-reload-drain-off-1" "$drain_window" off
+}
+
 # ------------------------------------------------------------------ main
 
 install_missing nginx nginx-dev libhiredis-dev libjansson-dev zlib1g-dev \
@@ -603,7 +823,7 @@ exec 9> "$bench/build/suite.lock"
 flock -n 9 || die "another run of the suite holds $bench/build/suite.lock"
 
 rm -rf "$work"
-mkdir -p "$runs"
+mkdir -p "$runs" "$out"
 
 if [ -n "${BENCH_MODULE:-}" ]; then
     [ -f "$module_so" ] || die "no such module: $module_so"
@@ -638,7 +858,7 @@ log "scenarios done in $(( $(date +%s) - t0 )) s"
 "$python" "$bench/suite-report.py" --runs "$runs" --out "$out" \
     --nginx "$("$nginx" -v 2>&1 | sed 's/.*: //')" \
     --redis "$(redis-server --version | awk '{print $3}' | sed 's/v=//')" \
-    --http-extra "$http_extra" --duration "$dur" \
+    --http-extra "$http_extra" --duration "$dur" --history "$history_params" \
     --module "$module_desc ($(sha256sum "$module_so" | cut -c1-12))" \
     --command "${BENCH_COMMAND:-make bench}"
 log "wrote $out/RESULTS.md and $out/results.json"

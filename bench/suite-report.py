@@ -21,6 +21,8 @@ ap.add_argument("--http-extra", default="")
 ap.add_argument("--duration", default="")
 ap.add_argument("--command", default="make bench")
 ap.add_argument("--module", default="")
+ap.add_argument("--history", default="",
+                help="scenario 11's ws_relay_history parameters")
 ap.add_argument("--quiet", nargs=3, metavar=("CPU0", "CPU1", "SHELL"),
                 help="only print others_pct over runs/quiet.ps0..ps1")
 args = ap.parse_args()
@@ -746,6 +748,282 @@ if "busy" in summary:
         md.append("| %s | %s | %s | %s |" % (
             m, g, v, "-" if ok is None else "yes" if ok else "**no**"))
     md.append("")
+
+# ------------------------------------------ history and resume (issue 14)
+
+def redis_info(path):
+    """INFO sections as a dict, and commandstats as {command: (calls,
+    usec)}."""
+    d, cmd = {}, {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("cmdstat_"):
+                name, rest = line.split(":", 1)
+                kv = dict(x.split("=", 1) for x in rest.split(","))
+                cmd[name[8:]] = (int(kv["calls"]), int(kv["usec"]))
+            elif ":" in line and not line.startswith("#"):
+                k, v = line.split(":", 1)
+                d[k] = v
+    return d, cmd
+
+
+def redis_delta(sid):
+    """Redis's CPU (INFO cpu) and commands (commandstats) during a step,
+    the INFO calls of the suite itself left out."""
+    a = os.path.join(args.runs, sid + ".redis0")
+    b = os.path.join(args.runs, sid + ".redis1")
+    if not (os.path.exists(a) and os.path.exists(b)):
+        return None
+    (d0, c0), (d1, c1) = redis_info(a), redis_info(b)
+    cpu = sum(float(d1[k]) - float(d0[k])
+              for k in ("used_cpu_sys", "used_cpu_user"))
+    cmds = {}
+    for n, (calls, usec) in c1.items():
+        p0 = c0.get(n, (0, 0))
+        if calls > p0[0] and n != "info":
+            cmds[n] = {"calls": calls - p0[0], "usec": usec - p0[1]}
+    return {"cpu_s": round(cpu, 3), "commands": cmds,
+            "used_memory": [int(d0.get("used_memory", 0)),
+                            int(d1.get("used_memory", 0))]}
+
+
+def read_kv(path):
+    out = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                v = line.split(None, 1)
+                if len(v) == 2:
+                    out[v[0]] = v[1].strip()
+    return out
+
+
+def timeline_peak(lines, w=10):
+    """The most events in w consecutive 100 ms buckets of the sum of
+    several wsload timelines [(start_unix_ms, counts)], aligned by their
+    start; and where that window starts (s after the first start)."""
+    lines = [(t, c) for t, c in lines if c]
+    if not lines:
+        return 0, None
+    t0 = min(t for t, _ in lines)
+    total = {}
+    for t, c in lines:
+        off = int(round((t - t0) / 100.0))
+        for i, v in enumerate(c):
+            total[i + off] = total.get(i + off, 0) + v
+    n = max(total) + 1
+    b = [total.get(i, 0) for i in range(n)]
+    best, at, run = 0, 0, 0
+    for i in range(n):
+        run += b[i]
+        if i >= w:
+            run -= b[i - w]
+        if run > best:
+            best, at = run, max(0, i + 1 - w)
+    return best, at / 10.0
+
+
+def reload_figures(s):
+    w, x = s["wsload"], s["extra"]["reload_run"]
+    c, L = w["counters"], w["latency_us"]
+    ip = os.path.join(args.runs, x["idle"])
+    iw = json.load(open(ip)) if os.path.exists(ip) else None
+    ic = iw["counters"] if iw else {}
+    tls = []
+    for j in (w, iw):
+        if j and "reconnect" in j:
+            tls.append((j["reconnect"]["run_start_unix_ms"],
+                        j["reconnect"]["reconnects"],
+                        j["reconnect"]["drops"]))
+    peak, peak_at = timeline_peak([(t, r) for t, r, _ in tls])
+    dpeak, dpeak_at = timeline_peak([(t, d) for t, _, d in tls])
+    errs = os.path.join(args.runs, s["id"] + ".errors")
+    lines = open(errs, errors="replace").read().splitlines() \
+        if os.path.exists(errs) else []
+    crashes = sum(1 for l in lines if "exited on signal" in l)
+    reloads = read_kv(os.path.join(args.runs, s["id"] + ".reloads"))
+    codes = lambda j: (j or {}).get("close_codes", {})
+    return {
+        "drain": x["drain"], "history": x["history"],
+        "sent": c["sent"], "received": c["received"], "lost": c["lost"],
+        "lost_unacked": c.get("lost_unacked"),
+        "lost_promised": c.get("lost_promised"),
+        "acks_unkept": c.get("acks_unkept"),
+        "duplicates": c["duplicates"], "reordered": c["reordered"],
+        "id_not_above": c.get("id_not_above"), "with_id": c.get("with_id"),
+        "resumes": c.get("resumes"),
+        "recovered_true": c.get("recovered_true"),
+        "recovered_false": c.get("recovered_false"),
+        "recovered_missing": c.get("recovered_missing"),
+        "resume_no_id": c.get("resume_no_id"),
+        "early_chats": c.get("early_chats"),
+        "received_resumed": c.get("received_resumed"),
+        "acks_queued": c.get("acks_queued"),
+        "pairs_lossy": c.get("pairs_lossy"), "pairs_dup": c.get("pairs_dup"),
+        "pairs_reordered": c.get("pairs_reordered"),
+        "drops": c.get("drops", 0) + ic.get("drops", 0),
+        "reconnects": c.get("reconnects", 0) + ic.get("reconnects", 0),
+        "reconnect_failures": c.get("reconnect_failures", 0)
+        + ic.get("reconnect_failures", 0),
+        "reconnects_pending": c.get("reconnects_pending", 0)
+        + ic.get("reconnects_pending", 0),
+        "idle_registered_again": ic.get("reconnected"),
+        "closes_1001": codes(w).get("1001", 0) + codes(iw).get("1001", 0),
+        "eof_after_registered": c.get("eof_after_ready", 0)
+        + ic.get("eof_after_ready", 0),
+        "peak_reconnects_per_s": peak, "peak_reconnects_at_s": peak_at,
+        "peak_drops_per_s": dpeak, "peak_drops_at_s": dpeak_at,
+        "idle_drop_to_registered_us": (iw or {}).get(
+            "latency_us", {}).get("reconnect"),
+        "chat_drop_to_registered_us": L.get("reconnect"),
+        "chat_latency_us": L["chat"], "send_lag_us": L["send_lag"],
+        "worker_crashes": crashes,
+        "error_log_lines": {k: sum(1 for l in lines if "[%s]" % k in l)
+                            for k in ("alert", "crit", "error", "warn")},
+        "reloads": len(reloads) or None,
+        "cpu": s["cpu"], "command": s["command"],
+        "idle_command": x.get("idle_command"),
+    }
+
+
+hist_reload, hist_cmp, hist_mem = [], {}, []
+for s in steps:
+    sid = s["id"]
+    if not sid.startswith("hist-") or s["wsload"] is None:
+        continue
+    w = s["wsload"]
+    if sid.startswith("hist-reload-"):
+        f = reload_figures(s)
+        f["id"] = sid
+        hist_reload.append(f)
+    elif sid.startswith("hist-mem-"):
+        k = read_kv(os.path.join(args.runs, sid + ".redis"))
+        ent = open(os.path.join(args.runs, sid + ".entry")).read().split(
+            "\n") if os.path.exists(os.path.join(args.runs, sid + ".entry")) \
+            else []
+        # XRANGE's first entry: id, then field/value pairs
+        fields = [l for l in ent[1:] if l != ""]
+        stored = sum(len(v.encode()) for v in fields[1::2])
+        xlen = int(k.get("xlen") or 0)
+        mu = int(k.get("memory_usage") or 0) if k.get(
+            "memory_usage", "").isdigit() else None
+        hist_mem.append({
+            "id": sid, "label": s["label"], "sent": w["counters"]["sent"],
+            "size": w["params"]["size"], "kept": xlen, "key": k.get("key"),
+            "memory_usage": mu,
+            "bytes_per_kept": round(mu / xlen, 1) if mu and xlen else None,
+            "stored_value_bytes": stored, "fields": fields[0::2],
+            "meta_memory_usage": k.get("meta_memory_usage"),
+            "pttl_ms": k.get("pttl"), "meta_pttl_ms": k.get("meta_pttl"),
+            "command": s["command"]})
+    else:
+        m = re.match(r"hist-(cl-(same|cross)|rate)-(on|off)-(\d+)$", sid)
+        if not m:
+            continue
+        kind = "closed loop, %s worker" % m.group(2) if m.group(2) \
+            else "5000 msgs/s, cross worker"
+        rd = redis_delta(sid)
+        f = dict(s.get("figures") or {})
+        msgs = w["counters"]["received"]
+        if rd and msgs:
+            calls = sum(v["calls"] for v in rd["commands"].values())
+            f["redis_info"] = dict(rd, **{
+                "cpu_us_per_msg": round(rd["cpu_s"] * 1e6 / msgs, 2),
+                "commands_per_msg": round(calls / float(msgs), 2),
+                "command_usec_per_msg": {
+                    n: round(v["usec"] / float(msgs), 2)
+                    for n, v in rd["commands"].items()}})
+        f["steal"] = s["cpu"].get("steal")
+        f["others"] = s["cpu"].get("others")
+        f["command"] = s["command"]
+        hist_cmp.setdefault(kind, {}).setdefault(m.group(4), {})[
+            m.group(3)] = f
+
+if hist_reload or hist_cmp or hist_mem:
+    result["history"] = {"reloads": hist_reload, "on_off": hist_cmp,
+                         "memory": hist_mem}
+    md.append("## History and resume (issue 14): scenario 11\n")
+    md.append("One nginx, two WebSocket locations: `/` without history, "
+              "`/h/` with `ws_relay_history %s`; the reloads with "
+              "`ws_relay_drain` and without it (0), every chat pair and idle "
+              "connection with `--reconnect` (it comes back after close 1001 "
+              "or EOF, a receiver registers with `\"since\"`: the last id it "
+              "saw).\n" % (args.history or "(none)"))
+    if hist_reload:
+        md.append("| run | drain | history | sent | received | lost: in "
+                  "all / no reply (sent as the sender's connection closed) / "
+                  "answered delivered or queued | duplicates | "
+                  "out of order | resumes: recovered true / false | drops "
+                  "(1001 / EOF) | reconnect attempts (failed) | peak "
+                  "reconnects/s | peak drops/s | drop → registered p50 / "
+                  "p99, idle | chat latency p50 / p99 / max | worker "
+                  "crashes | steal % |")
+        md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+                  "---|---|---|---|")
+        for f in hist_reload:
+            ih = f["idle_drop_to_registered_us"] or {}
+            md.append("| %s | %s | %s | %d | %d | %d / %s / %s | %d | %d | "
+                      "%s / %s | %d (%d / %d) | %d (%d) | %d | %d | "
+                      "%s / %s | %s / %s / %s | %d | %.1f |" % (
+                          f["id"], f["drain"], f["history"], f["sent"],
+                          f["received"], f["lost"], f["lost_unacked"],
+                          f["lost_promised"],
+                          f["duplicates"], f["reordered"],
+                          f["recovered_true"], f["recovered_false"],
+                          f["drops"], f["closes_1001"],
+                          f["eof_after_registered"], f["reconnects"],
+                          f["reconnect_failures"],
+                          f["peak_reconnects_per_s"], f["peak_drops_per_s"],
+                          fmt_us(ih.get("p50")), fmt_us(ih.get("p99")),
+                          fmt_us(f["chat_latency_us"].get("p50")),
+                          fmt_us(f["chat_latency_us"].get("p99")),
+                          fmt_us(f["chat_latency_us"].get("max")),
+                          f["worker_crashes"], f["cpu"].get("steal", 0)))
+        md.append("")
+    if hist_cmp:
+        md.append("| load | round | throughput off → on | p99 off → on | "
+                  "nginx CPU/msg off → on | Redis CPU/msg off → on "
+                  "(schedstat) | Redis CPU/msg off → on (INFO cpu) | Redis "
+                  "commands/msg off → on | steal % off / on |")
+        md.append("|---|---|---|---|---|---|---|---|---|")
+        for kind in sorted(hist_cmp):
+            for rnd in sorted(hist_cmp[kind]):
+                a = hist_cmp[kind][rnd].get("off", {})
+                b = hist_cmp[kind][rnd].get("on", {})
+                g = lambda f, k: (f.get("server_cpu") or {}).get(k)
+                ri = lambda f, k: (f.get("redis_info") or {}).get(k)
+                num = lambda v, fmt: "-" if v is None else fmt % v
+                md.append("| %s | %s | %s → %s | %s → %s | %s → %s | %s → %s"
+                          " | %s → %s | %s → %s | %s / %s |" % (
+                              kind, rnd,
+                              num(a.get("msgs_per_s"), "%.0f"),
+                              num(b.get("msgs_per_s"), "%.0f"),
+                              fmt_us((a.get("latency_us") or {}).get("p99")),
+                              fmt_us((b.get("latency_us") or {}).get("p99")),
+                              num(g(a, "nginx_us_per_msg"), "%.1f µs"),
+                              num(g(b, "nginx_us_per_msg"), "%.1f µs"),
+                              num(g(a, "redis_us_per_msg"), "%.1f µs"),
+                              num(g(b, "redis_us_per_msg"), "%.1f µs"),
+                              num(ri(a, "cpu_us_per_msg"), "%.1f µs"),
+                              num(ri(b, "cpu_us_per_msg"), "%.1f µs"),
+                              num(ri(a, "commands_per_msg"), "%.2f"),
+                              num(ri(b, "commands_per_msg"), "%.2f"),
+                              num(a.get("steal"), "%.1f"),
+                              num(b.get("steal"), "%.1f")))
+        md.append("")
+    if hist_mem:
+        md.append("| messages sent | text | kept (XLEN) | MEMORY USAGE of "
+                  "the stream | bytes per kept message | stored value "
+                  "bytes (first entry) | meta hash MEMORY USAGE |")
+        md.append("|---|---|---|---|---|---|---|")
+        for f in hist_mem:
+            md.append("| %d | %s | %d | %s | %s | %d | %s |" % (
+                f["sent"], "%d bytes" % f["size"] if f["size"] else
+                "default (\"<seq>:<ns>\")", f["kept"], f["memory_usage"],
+                f["bytes_per_kept"], f["stored_value_bytes"],
+                f["meta_memory_usage"]))
+        md.append("")
 
 idle = [s for s in steps if s["id"].startswith("idle-") and s["figures"]]
 if idle:

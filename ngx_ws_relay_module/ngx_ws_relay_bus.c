@@ -88,6 +88,9 @@ static void ngx_ws_relay_bus_script_loaded(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_ws_relay_bus_role(redisAsyncContext *ac, void *r,
     void *privdata);
+static void ngx_ws_relay_bus_sub_role(redisAsyncContext *ac, void *r,
+    void *privdata);
+static void ngx_ws_relay_bus_subscribe_node(ngx_ws_relay_redis_link_t *link);
 static void ngx_ws_relay_bus_master_changed(void);
 static void ngx_ws_relay_bus_message(redisAsyncContext *ac, void *r,
     void *privdata);
@@ -253,20 +256,42 @@ ngx_ws_relay_bus_role(redisAsyncContext *ac, void *r, void *privdata)
         return;
     }
 
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
-        && reply->element[0]->type == REDIS_REPLY_STRING
-        && reply->element[0]->len == 6
-        && ngx_strncmp(reply->element[0]->str, "master", 6) == 0)
-    {
+    if (ngx_ws_relay_wire_is_master(reply)) {
         return;
     }
 
     /* a replica (a demoted master): neither link stays with it */
 
-    ngx_ws_relay_redis_link_drop(&ngx_ws_relay_bus.sub, NULL);
+    if (ngx_ws_relay_bus.sub.ac) {
+        ngx_ws_relay_redis_link_drop(&ngx_ws_relay_bus.sub, "not a master");
+    }
+
     ngx_ws_relay_redis_link_drop(link, "the server the sentinels named is "
                                        "not a master");
-    ngx_ws_relay_redis_link_connect(&ngx_ws_relay_bus.sub);
+}
+
+
+/* the subscriber link checks the master too, before it subscribes */
+
+static void
+ngx_ws_relay_bus_sub_role(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply                 *reply = r;
+    ngx_ws_relay_redis_link_t  *link = privdata;
+
+    if (reply == NULL || link->ac != ac) {
+        return;
+    }
+
+    if (ngx_ws_relay_wire_is_master(reply)) {
+        ngx_ws_relay_bus_subscribe_node(link);
+        return;
+    }
+
+    if (!ngx_ws_relay_redis_link_is_error(link, reply, "ROLE")) {
+        ngx_ws_relay_redis_link_drop(link, "the server the sentinels named "
+                                           "is not a master");
+    }
 }
 
 
@@ -322,6 +347,19 @@ ngx_ws_relay_bus_script_loaded(redisAsyncContext *ac, void *r,
 
 static void
 ngx_ws_relay_bus_sub_connected(ngx_ws_relay_redis_link_t *link)
+{
+    if (link->conf->sentinels) {
+        (void) redisAsyncCommand(link->ac, ngx_ws_relay_bus_sub_role, link,
+                                 "ROLE");
+        return;
+    }
+
+    ngx_ws_relay_bus_subscribe_node(link);
+}
+
+
+static void
+ngx_ws_relay_bus_subscribe_node(ngx_ws_relay_redis_link_t *link)
 {
     (void) redisAsyncCommand(link->ac, ngx_ws_relay_bus_message, NULL,
                              "SUBSCRIBE %b",

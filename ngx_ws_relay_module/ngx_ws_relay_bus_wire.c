@@ -486,6 +486,18 @@ ngx_ws_relay_wire_id_text(u_char *p, ngx_str_t *json, ngx_str_t *id)
 }
 
 
+/* ROLE's reply: ["master", ...] */
+
+ngx_uint_t
+ngx_ws_relay_wire_is_master(redisReply *reply)
+{
+    return reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
+           && reply->element[0]->type == REDIS_REPLY_STRING
+           && reply->element[0]->len == 6
+           && ngx_strncmp(reply->element[0]->str, "master", 6) == 0;
+}
+
+
 /*
  * A reply on a subscriber connection: ["message", channel, payload] or
  * ["subscribe", channel, count].  NGX_DECLINED: another kind of push

@@ -100,6 +100,7 @@ ngx_int_t ngx_ws_relay_wire_id_compare(ngx_str_t *a, ngx_str_t *b);
 size_t ngx_ws_relay_wire_id_text_len(ngx_str_t *json, ngx_str_t *id);
 u_char *ngx_ws_relay_wire_id_text(u_char *p, ngx_str_t *json, ngx_str_t *id);
 
+ngx_uint_t ngx_ws_relay_wire_is_master(struct redisReply *reply);
 ngx_int_t ngx_ws_relay_wire_parse_push(struct redisReply *reply,
     ngx_ws_relay_wire_push_t *push);
 

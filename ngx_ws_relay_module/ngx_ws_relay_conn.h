@@ -10,6 +10,7 @@
 
 #include "ngx_ws_relay.h"
 #include "ngx_ws_relay_frame.h"
+#include "ngx_ws_relay_bus_wire.h"
 
 
 /* a text message on its way to several connections */
@@ -46,6 +47,8 @@ struct ngx_ws_relay_conn_s {
 
     /* not live yet: registered or resuming (ngx_ws_relay_history.c) */
     void                         *resume;
+    /* the newest kept message sent to the client: older ones are copies */
+    ngx_ws_relay_id_t             last_id;
     /* ws_relay_drain: the close due on shutdown */
     ngx_event_t                  *drain;
 

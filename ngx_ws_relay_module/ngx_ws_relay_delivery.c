@@ -171,6 +171,12 @@ ngx_ws_relay_delivery_local(ngx_str_t *user_id, ngx_str_t *text,
             continue;
         }
 
+        if (hid && !ngx_ws_relay_history_new(wc, hid)) {
+            /* a replay had it: the client has it */
+            n++;
+            continue;
+        }
+
         if (ngx_ws_relay_conn_send_message(wc, &m) == NGX_OK) {
             n++;
         }

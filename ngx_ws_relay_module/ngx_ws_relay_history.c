@@ -72,7 +72,8 @@ static void ngx_ws_relay_history_free(ngx_ws_relay_resume_t *r);
  *         -> { recovered 1|0, more 1|0, newest id, id, JSON, id, JSON, ... }
  * Top:    "t" -> the newest id
  * Both first forget what is older than the ttl, remembering the newest
- * id forgotten in "lost"; trimming by size does the same.  "base" is the
+ * id forgotten in "lost"; trimming by size does the same.  The oldest
+ * entries are read from the head of the stream: usually none is due.  "base" is the
  * first id the meta hash saw: a since before it is from a history that
  * Redis no longer has (it expired, or Redis lost its data).
  */
@@ -83,9 +84,16 @@ ngx_str_t  ngx_ws_relay_history_script = ngx_string(
 "local t = redis.call('TIME')\n"
 "local cutoff = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 "                - tonumber(ARGV[2])) .. '-0'\n"
-"local old = redis.call('XREVRANGE', k, '(' .. cutoff, '-', 'COUNT', 1)\n"
-"if #old > 0 then\n"
-"  redis.call('HSET', m, 'lost', old[1][1])\n"
+"local from, gone = '-', nil\n"
+"repeat\n"
+"  local old = redis.call('XRANGE', k, from, '(' .. cutoff, 'COUNT', 64)\n"
+"  if #old > 0 then\n"
+"    gone = old[#old][1]\n"
+"    from = '(' .. gone\n"
+"  end\n"
+"until #old < 64\n"
+"if gone then\n"
+"  redis.call('HSET', m, 'lost', gone)\n"
 "  redis.call('XTRIM', k, 'MINID', cutoff)\n"
 "end\n"
 "if ARGV[1] == 'p' then\n"
@@ -197,6 +205,11 @@ ngx_ws_relay_history_join(ngx_ws_relay_conn_t *wc,
     if (since) {
         r->since = *since;
         r->replay = 1;
+
+        if (handler) {
+            /* the client has what came up to since, and asks for the rest */
+            wc->last_id = *since;
+        }
     }
 
     r->timer.handler = ngx_ws_relay_history_timeout;
@@ -276,6 +289,33 @@ ngx_uint_t
 ngx_ws_relay_history_may_replay(ngx_ws_relay_conn_t *wc)
 {
     return wc->user_fixed || wc->conf->history.unverified;
+}
+
+
+/*
+ * A kept message goes to the client unless it had it: ids grow, and a
+ * replay may have sent what then comes live too (the replay and the
+ * publication come on different links, in either order).
+ */
+
+ngx_uint_t
+ngx_ws_relay_history_new(ngx_ws_relay_conn_t *wc, ngx_str_t *id)
+{
+    ngx_str_t  last;
+
+    last.data = wc->last_id.data;
+    last.len = wc->last_id.len;
+
+    if (last.len && ngx_ws_relay_wire_id_compare(id, &last) <= 0) {
+        return 0;
+    }
+
+    if (id->len <= NGX_WS_RELAY_ID_LEN) {
+        ngx_memcpy(wc->last_id.data, id->data, id->len);
+        wc->last_id.len = id->len;
+    }
+
+    return 1;
 }
 
 
@@ -519,6 +559,10 @@ ngx_ws_relay_history_send(ngx_ws_relay_conn_t *wc, ngx_str_t *json,
 {
     u_char  *p, *start;
 
+    if (!ngx_ws_relay_history_new(wc, id)) {
+        return;
+    }
+
     if (json->len < 2 || json->data[json->len - 1] != '}') {
         ngx_log_error(NGX_LOG_ERR, wc->connection->log, 0,
                       "ws relay: a kept message that is not a JSON object "
@@ -548,15 +592,11 @@ ngx_ws_relay_history_send(ngx_ws_relay_conn_t *wc, ngx_str_t *json,
 static void
 ngx_ws_relay_history_live(ngx_ws_relay_resume_t *r, ngx_int_t recovered)
 {
-    ngx_str_t             since;
     ngx_queue_t          *q;
     ngx_ws_relay_conn_t  *wc;
     ngx_ws_relay_held_t  *m;
 
     wc = r->wc;
-
-    since.data = r->since.data;
-    since.len = r->since.len;
 
     if (!r->replied) {
         r->replied = 1;
@@ -572,9 +612,7 @@ ngx_ws_relay_history_live(ngx_ws_relay_resume_t *r, ngx_int_t recovered)
     {
         m = ngx_queue_data(q, ngx_ws_relay_held_t, queue);
 
-        if (r->replay && m->id.len
-            && ngx_ws_relay_wire_id_compare(&m->id, &since) <= 0)
-        {
+        if (m->id.len && !ngx_ws_relay_history_new(wc, &m->id)) {
             /* the replay had it */
             continue;
         }
@@ -639,12 +677,17 @@ ngx_ws_relay_history_hold(ngx_ws_relay_conn_t *wc, ngx_str_t *text,
 }
 
 
-/* the connection goes or leaves its user: no reply, no replay */
+/*
+ * The connection goes or leaves its user: no reply, no replay; ids are
+ * the user's, another user's start anew.
+ */
 
 void
 ngx_ws_relay_history_abandon(ngx_ws_relay_conn_t *wc)
 {
     ngx_ws_relay_resume_t  *r;
+
+    wc->last_id.len = 0;
 
     r = wc->resume;
 

@@ -59,6 +59,7 @@ ngx_int_t ngx_ws_relay_history_hold(ngx_ws_relay_conn_t *wc,
     ngx_str_t *text, ngx_str_t *id);
 void ngx_ws_relay_history_subscribed(ngx_ws_relay_user_t *user);
 void ngx_ws_relay_history_heard(ngx_ws_relay_user_t *user, ngx_str_t *id);
+ngx_uint_t ngx_ws_relay_history_new(ngx_ws_relay_conn_t *wc, ngx_str_t *id);
 ngx_uint_t ngx_ws_relay_history_may_replay(ngx_ws_relay_conn_t *wc);
 void ngx_ws_relay_history_abandon(ngx_ws_relay_conn_t *wc);
 

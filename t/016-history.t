@@ -969,6 +969,30 @@ for my $path ('/off', '/ws') {
 
 
 
+=== TEST 19: a connection that registers as one new user after another gets each one's first message, though ids of two users can be equal
+--- ws_session
+# ids are per user: the first message of one user and of the next, sent in
+# the same millisecond, both have the id "<ms>-0"
+my ($A, $B) = ws_open_per_worker('/ws', 1);
+my ($a, $b) = ($A->[0], $B->[0]);
+wait_presence({});
+$a->call({type => 'register', userId => 'sender'});
+
+my @lost;
+for my $i (1 .. 200) {
+    $b->call({type => 'register', userId => "next$i"});
+    my $r = main::chat($a, "next$i", "m$i");
+    my $m = $r->{delivered} ? eval { recv_msg($b, 3) } : undef;
+    push @lost, $i unless $m && $m->{text} eq "m$i";
+}
+is("@lost", '', 'each new user\'s first message reached the connection');
+--- no_error_log
+[error]
+[crit]
+[alert]
+
+
+
 === TEST 13: ws_relay_history: the forms nginx -t accepts, in http, server and location, and those it refuses
 --- ws_session
 my $redis = "    ws_relay_redis 127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};\n";

@@ -193,6 +193,25 @@ bookworm_image() {
     docker image inspect "$image" >/dev/null 2>&1
 }
 
+# probe_in CONTAINER PORT PATH|handshake: what a GET of PATH (or a
+# WebSocket handshake with RFC 6455's sample key on /) gets from
+# 127.0.0.1:PORT in the container within 2 s, with \r removed, through
+# bash's /dev/tcp: a fresh container has no client installed for it
+probe_in() {
+    local c=$1 port=$2 req
+    if [ "$3" != handshake ]; then
+        req="GET $3 HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n"
+    else
+        req='GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n'
+        req+='Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n'
+        req+='Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'
+    fi
+    docker exec "$c" bash -c "exec 3<>/dev/tcp/127.0.0.1/$port || exit 1
+                              printf '$req' >&3
+                              timeout 2 cat <&3" 2>/dev/null \
+        | tr -d '\r' | tr '\0' ' ' || true
+}
+
 # TAP-style results of the check scripts, counted in $passed and $failed.
 passed=0 failed=0
 ok()     { passed=$((passed + 1)); echo "ok - $*"; }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the Docker images (nginx + the module, and a Redis), runs them on a
-# private Docker network with the relay published on 127.0.0.1, and checks
-# that /api/health answers, the demo page is served and a WebSocket
-# handshake gets 101 and the welcome message.  Containers and network are
+# Builds the Docker images (nginx + the module's Debian package, and a
+# Redis), runs them on a private Docker network with the relay published on
+# 127.0.0.1, and checks that /api/health answers, the demo page and the
+# client library are served, a WebSocket handshake gets 101 and the welcome
+# message, and the module is the package's.  Containers and network are
 # always removed; the images stay (compose.yaml uses the same names).
 #
 # Works without an image registry: when debian:bookworm is not there it is
@@ -148,6 +149,18 @@ else
     not_ok "GET /demo/ serves the demo page"
 fi
 
+# the client library, which the demo page imports: browsers load an ES
+# module only when it comes as JavaScript
+client=$(curl -fsS -i --max-time 2 "$base/client/ws-relay-client.js" 2>/dev/null \
+         | tr -d '\r') || client=
+if grep -qi '^Content-Type: text/javascript' <<<"$client" \
+   && grep -q '^export function connect' <<<"$client"; then
+    ok "GET /client/ws-relay-client.js serves the client library as JavaScript"
+else
+    not_ok "GET /client/ws-relay-client.js serves the client library as JavaScript:" \
+           "$(grep -i '^Content-Type' <<<"$client" || head -1 <<<"$client")"
+fi
+
 # The WebSocket handshake: the connection stays open, so curl stops at its
 # --max-time; what it got is what counts.
 hs=$(curl -sS -i -N --http1.1 --max-time 2 \
@@ -157,6 +170,17 @@ hs=$(curl -sS -i -N --http1.1 --max-time 2 \
         "$base/" 2>/dev/null | tr -d '\r' | tr '\0' ' ' || true)
 
 check_handshake "" "$hs"
+
+# the module comes from the Debian package, loaded through its link
+so=/usr/lib/nginx/modules/ngx_ws_relay_module.so
+owner=$(docker exec "$name-nginx" dpkg -S "$so" 2>/dev/null | cut -d: -f1) || owner=
+if [ "$owner" = libnginx-mod-http-ws-relay ] \
+   && docker exec "$name-nginx" test -L /etc/nginx/modules-enabled/50-mod-http-ws-relay.conf; then
+    ok "the module is the package's: $owner $(docker exec "$name-nginx" \
+            dpkg-query -W -f='${Version}' "$owner"), enabled in modules-enabled/"
+else
+    not_ok "the module comes from the package libnginx-mod-http-ws-relay (owner: ${owner:-none})"
+fi
 
 if docker exec "$name-nginx" nginx -t -q 2>/dev/null; then
     ok "nginx -t in the container"

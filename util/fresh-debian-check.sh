@@ -5,10 +5,11 @@
 #
 #   1. `make test`: every suite passes (the summaries are printed);
 #   2. `make run`: nginx answers GET /api/health with "status":"ok" (Redis
-#      connected), serves the demo page, and answers a WebSocket
-#      handshake with 101, the right Sec-WebSocket-Accept and the welcome
-#      message; then Ctrl-C (SIGINT to its process group) stops it, and no
-#      make, nginx or redis-server is left running.
+#      connected), serves the demo page and the client library, and
+#      answers a WebSocket handshake with 101, the right
+#      Sec-WebSocket-Accept and the welcome message; then Ctrl-C (SIGINT
+#      to its process group) stops it, and no make, nginx or redis-server
+#      is left running.
 #
 # The only thing installed by hand in the containers is `make`. They
 # reach the package registries as a new machine would; when those are
@@ -142,26 +143,9 @@ say "make run (log: $work/make-run.log)"
 docker exec -d "$c" setsid bash -c "echo \$\$ > /root/make-run.pgid
                                      cd $src && exec make run > /root/make-run.log 2>&1"
 
-# probe CONTAINER PATH|handshake: what a GET of PATH (or a WebSocket
-# handshake on /) gets from 127.0.0.1:3000 in the container within 2 s,
-# through bash's /dev/tcp: the container has no client installed for it
-probe() {
-    local req
-    if [ "$2" != handshake ]; then
-        req="GET $2 HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n"
-    else
-        req='GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n'
-        req+='Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n'
-        req+='Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'
-    fi
-    docker exec "$1" bash -c "exec 3<>/dev/tcp/127.0.0.1/3000 || exit 1
-                              printf '$req' >&3
-                              timeout 2 cat <&3" 2>/dev/null | tr -d '\r' | tr '\0' ' ' || true
-}
-
 start=$SECONDS health=
 while [ $((SECONDS - start)) -lt "${RUN_TIMEOUT:-900}" ]; do
-    health=$(probe "$c" /api/health)
+    health=$(probe_in "$c" 3000 /api/health)
     grep -q '"status":"ok"' <<<"$health" && break
     # make run ended (failed build, nginx -t): no point waiting
     if ! docker exec "$c" bash -c 'kill -0 $(cat /root/make-run.pgid)' 2>/dev/null \
@@ -179,14 +163,23 @@ else
     tail -20 "$work/make-run.log" | sed 's/^/#   /'
 fi
 
-demo=$(probe "$c" /demo/)
+demo=$(probe_in "$c" 3000 /demo/)
 if head -1 <<<"$demo" | grep -q '^HTTP/1.1 200' && grep -q '<title>' <<<"$demo"; then
     ok "make run: GET /demo/ serves the demo page: $(grep -o '<title>[^<]*' <<<"$demo" | head -1)"
 else
     not_ok "make run: GET /demo/ serves the demo page: $(head -1 <<<"$demo")"
 fi
 
-hs=$(probe "$c" handshake)
+client=$(probe_in "$c" 3000 /client/ws-relay-client.js)
+if head -1 <<<"$client" | grep -q '^HTTP/1.1 200' \
+   && grep -qi '^Content-Type: text/javascript' <<<"$client"; then
+    ok "make run: GET /client/ws-relay-client.js serves the client library as JavaScript"
+else
+    not_ok "make run: GET /client/ws-relay-client.js serves the client library as JavaScript:" \
+           "$(head -1 <<<"$client"), $(grep -i '^Content-Type' <<<"$client")"
+fi
+
+hs=$(probe_in "$c" 3000 handshake)
 check_handshake "make run: " "$hs"
 
 # Ctrl-C, and everything it started must be gone (exited processes that

@@ -15,11 +15,13 @@ nginx=${NGINX_BIN:-/usr/sbin/nginx}
 mkdir -p "$run_dir"/{logs,temp,modules,html,redis}
 ln -sf "$top/build/ngx_ws_relay_module.so" "$run_dir/modules/"
 ln -sfn "$top/demo" "$run_dir/html/demo"
+ln -sfn "$top/client" "$run_dir/html/client"
 
 . "$top/util/common.sh"
 
 # as root in a tree its workers cannot read (under /root), they run as root
-user=$(worker_user "$run_dir/temp" "$top/demo/index.html")
+user=$(worker_user "$run_dir/temp" "$top/demo/index.html" \
+                   "$top/client/ws-relay-client.js")
 [ -n "$user" ] && echo "nginx workers run as root: nobody cannot read $top"
 
 sed -e "s/listen  3000 reuseport;/listen  $port reuseport;/" \

@@ -318,10 +318,49 @@ conn_close_fd(wl_conn_t *c)
 static void pair_check(wl_thread_t *th, wl_pair_t *p);
 
 
+/* --reconnect: c is no longer on its way back. */
+static void
+reconn_end(wl_conn_t *c)
+{
+    if (c->reconn != RC_NONE) {
+        c->reconn = RC_NONE;
+        c->th->reconn_active--;
+    }
+}
+
+
+/* --reconnect: c waits for its next attempt, or gives up at the end. */
+static void
+reconn_wait(wl_conn_t *c, uint64_t now)
+{
+    wl_thread_t  *th = c->th;
+
+    if (phase_get() >= PH_CLOSE) {
+        th->res.c[WC_reconnects_pending]++;
+        reconn_end(c);
+        return;
+    }
+
+    c->reconn = RC_WAITING;
+    c->reconnect_at = now + backoff_ns(cfg.backoff, cfg.backoff_max,
+                                       c->tries, rng_next(&th->rng));
+}
+
+
 static void
 conn_setup_failed(wl_conn_t *c, int counter)
 {
     wl_thread_t  *th = c->th;
+
+    if (c->reconn == RC_CONNECTING) {
+        /* an attempt to come back failed: try again later */
+        th->res.c[WC_reconnect_failures]++;
+        conn_close_fd(c);
+        th->inprogress--;
+        c->tries++;
+        reconn_wait(c, now_ns());
+        return;
+    }
 
     th->res.c[counter]++;
     conn_close_fd(c);
@@ -340,7 +379,21 @@ conn_ready(wl_conn_t *c, uint64_t now)
     wl_thread_t  *th = c->th;
 
     c->state = CS_READY;
+    c->t_ready = now;
     th->inprogress--;
+
+    if (c->reconn == RC_CONNECTING) {
+        reconn_end(c);
+        c->came_back = 1;
+        c->tries = 0;
+        th->res.c[WC_reconnected]++;
+        hist_record(&th->res.h[WH_RECONNECT], now - c->t_drop);
+        if (g_mode->resumed) {
+            g_mode->resumed(th, c, now);
+        }
+        return;
+    }
+
     th->res.c[WC_established]++;
     hist_record(&th->res.h[WH_SETUP], now - c->t_start);
 
@@ -354,14 +407,42 @@ conn_ready(wl_conn_t *c, uint64_t now)
 }
 
 
-/* A registered connection went away: a pair still being set up fails. */
+/*
+ * A registered connection went away: a pair still being set up fails;
+ * with --reconnect, one dropped while the load runs comes back.
+ */
 static void
 conn_dropped(wl_conn_t *c)
 {
+    wl_thread_t  *th = c->th;
+    uint64_t      now;
+    int           ph;
+
     if (c->pair && !c->pair->settled) {
         c->pair->broken = 1;
-        pair_check(c->th, c->pair);
+        pair_check(th, c->pair);
+        return;
     }
+
+    ph = phase_get();
+    if (!cfg.reconnect || ph < PH_RUN || ph >= PH_CLOSE
+        || c->reconn != RC_NONE)
+    {
+        return;
+    }
+
+    now = now_ns();
+    th->res.c[WC_drops]++;
+    timeline_add(&th->res.drops, now - g_run_start);
+
+    if (g_mode->dropped) {
+        g_mode->dropped(th, c, now);
+    }
+
+    c->t_drop = now;
+    c->tries = 0;
+    th->reconn_active++;
+    reconn_wait(c, now);
 }
 
 
@@ -433,7 +514,18 @@ conn_start(wl_conn_t *c, uint64_t now)
 
     url = (c->role == ROLE_RECEIVER) ? &cfg.peer_url : &cfg.url;
 
-    th->res.c[WC_attempted]++;
+    if (c->reconn == RC_WAITING) {
+        c->reconn = RC_CONNECTING;
+        th->res.c[WC_reconnects]++;
+        timeline_add(&th->res.reconnects, now - g_run_start);
+
+    } else {
+        th->res.c[WC_attempted]++;
+        if (th->res.setup_first_ns == 0 || now < th->res.setup_first_ns) {
+            th->res.setup_first_ns = now;
+        }
+    }
+
     th->inprogress++;
     c->t_start = now;
     c->deadline = now + (uint64_t) (cfg.timeout * 1e9);
@@ -442,13 +534,15 @@ conn_start(wl_conn_t *c, uint64_t now)
     c->pid = 0;
     ws_reasm_init(&c->reasm, WL_MAX_MESSAGE);
 
-    if (th->res.setup_first_ns == 0 || now < th->res.setup_first_ns) {
-        th->res.setup_first_ns = now;
-    }
-
     c->fd = tcp_open(th, url, 1, &err);
     if (c->fd < 0) {
         th->inprogress--;
+        if (c->reconn == RC_CONNECTING) {
+            th->res.c[WC_reconnect_failures]++;
+            c->tries++;
+            reconn_wait(c, now);
+            return;
+        }
         th->res.c[err == ECONNREFUSED ? WC_fail_refused
                   : (err == EMFILE || err == ENFILE) ? WC_fail_fdlimit
                   : err == EADDRNOTAVAIL ? WC_fail_addr
@@ -506,15 +600,33 @@ conn_send_handshake(wl_conn_t *c)
 }
 
 
+/*
+ * The register message; a receiver that comes back resumes from the last
+ * message id it saw (resume_since()).
+ */
 static void
 conn_send_register(wl_conn_t *c)
 {
-    char  msg[128];
-    int   n;
+    wl_thread_t  *th = c->th;
+    const char   *since = NULL;
+    char          msg[256];
+    size_t        n;
 
-    n = snprintf(msg, sizeof(msg), "{\"type\":\"register\",\"userId\":\"%s\"}",
-                 c->uid);
-    conn_queue_frame(c, WS_OP_TEXT, msg, (size_t) n);
+    c->sent_since = 0;
+
+    if (c->reconn == RC_CONNECTING && c->role == ROLE_RECEIVER && c->pair) {
+        since = resume_since(&c->pair->ids, c->pair->st.unique);
+        if (since == NULL) {
+            th->res.c[WC_resume_no_id]++;
+
+        } else {
+            c->sent_since = 1;
+            th->res.c[WC_resumes]++;
+        }
+    }
+
+    n = resume_register(msg, sizeof(msg), c->uid, since);
+    conn_queue_frame(c, WS_OP_TEXT, msg, n);
 }
 
 
@@ -679,7 +791,39 @@ pair_usable(const wl_pair_t *p)
 }
 
 
+/*
+ * The pair may send: with --reconnect, while its receiver is away too
+ * (what the server keeps for it comes when it resumes).
+ */
+int
+pair_can_send(const wl_pair_t *p)
+{
+    return cfg.reconnect ? p->settled && !p->broken
+                           && p->snd->state == CS_READY
+                         : pair_usable(p);
+}
+
+
 /* ---- WebSocket receive path ---- */
+
+/* What the register reply of a resume says of the history. */
+static void
+register_recovered(wl_thread_t *th, const char *m, size_t n)
+{
+    const char  *v;
+    size_t       vlen;
+
+    if (json_get(m, n, "recovered", &v, &vlen) != JSON_LITERAL) {
+        th->res.c[WC_recovered_missing]++;
+
+    } else if (vlen == 4 && memcmp(v, "true", 4) == 0) {
+        th->res.c[WC_recovered_true]++;
+
+    } else {
+        th->res.c[WC_recovered_false]++;
+    }
+}
+
 
 static void
 on_message(wl_thread_t *th, wl_conn_t *c, const ws_msg_t *msg, uint64_t now)
@@ -710,6 +854,17 @@ on_message(wl_thread_t *th, wl_conn_t *c, const ws_msg_t *msg, uint64_t now)
                 return;
             }
             c->got_register = 1;
+
+            if (c->sent_since) {
+                register_recovered(th, m, n);
+            }
+
+        } else if (c->reconn == RC_CONNECTING && c->got_welcome
+                   && WL_TYPE_IS(v, vlen, "chat") && g_mode->message)
+        {
+            /* a resume must answer the register before it replays */
+            th->res.c[WC_early_chats]++;
+            g_mode->message(th, c, m, n, v, vlen, now);
 
         } else if (WL_TYPE_IS(v, vlen, "error")) {
             /* at capacity the server says so, then closes with 1013 */
@@ -1258,6 +1413,22 @@ timeouts_step(wl_thread_t *th, uint64_t now)
 }
 
 
+/* --reconnect: the connections whose next attempt is due. */
+static void
+reconnect_step(wl_thread_t *th, uint64_t now)
+{
+    wl_conn_t  *c;
+    size_t      i;
+
+    for (i = 0; i < th->nconns; i++) {
+        c = &th->conns[i];
+        if (c->reconn == RC_WAITING && c->reconnect_at <= now) {
+            conn_start(c, now);
+        }
+    }
+}
+
+
 static void
 on_run(wl_thread_t *th, uint64_t now)
 {
@@ -1301,7 +1472,7 @@ open_loop_step(wl_thread_t *th, uint64_t now)
         /* the next usable pair, round robin */
         for (tries = 0; tries < th->npairs; tries++) {
             p = &th->pairs[th->rr++ % th->npairs];
-            if (pair_usable(p)) {
+            if (pair_can_send(p)) {
                 break;
             }
         }
@@ -1318,11 +1489,15 @@ open_loop_step(wl_thread_t *th, uint64_t now)
 static int
 thread_drained(wl_thread_t *th)
 {
-    size_t  i;
+    wl_pair_t  *p;
+    size_t      i;
 
     for (i = 0; i < th->npairs; i++) {
-        if (pair_usable(&th->pairs[i])
-            && th->pairs[i].st.unique < th->pairs[i].st.next_seq)
+        p = &th->pairs[i];
+
+        /* with --reconnect, a receiver on its way back may still get it */
+        if ((cfg.reconnect ? p->settled && !p->broken : pair_usable(p))
+            && p->st.unique < p->st.next_seq)
         {
             return 0;
         }
@@ -1335,11 +1510,25 @@ thread_drained(wl_thread_t *th)
 static void
 on_close_phase(wl_thread_t *th, uint64_t now)
 {
-    size_t  i;
+    wl_conn_t  *c;
+    size_t      i;
 
     for (i = 0; i < th->nconns; i++) {
-        if (th->conns[i].fd >= 0 && th->conns[i].state != CS_CLOSING) {
-            conn_begin_close(&th->conns[i], 1000, now);
+        c = &th->conns[i];
+
+        if (c->reconn != RC_NONE) {
+            /* on its way back: not registered, nothing to close cleanly */
+            if (c->fd >= 0) {
+                conn_close_fd(c);
+                th->inprogress--;
+            }
+            th->res.c[WC_reconnects_pending]++;
+            reconn_end(c);
+            continue;
+        }
+
+        if (c->fd >= 0 && c->state != CS_CLOSING) {
+            conn_begin_close(c, 1000, now);
         }
     }
 
@@ -1426,8 +1615,13 @@ thread_main(void *arg)
 
         if (now >= next_tick) {
             /* deadlines exist only while connecting and closing */
-            if (phase == PH_SETUP || phase >= PH_CLOSE) {
+            if (phase == PH_SETUP || phase >= PH_CLOSE
+                || th->reconn_active > 0)
+            {
                 timeouts_step(th, now);
+            }
+            if (th->reconn_active > 0 && phase <= PH_DRAIN) {
+                reconnect_step(th, now);
             }
             next_tick = now + WL_TICK_NS;
 

@@ -42,6 +42,12 @@ typedef enum {
 } wl_conn_state_t;
 
 typedef enum {
+    RC_NONE = 0,
+    RC_WAITING,           /* dropped; connects again at reconnect_at */
+    RC_CONNECTING         /* connecting again, not yet registered */
+} wl_reconn_t;
+
+typedef enum {
     ROLE_IDLE = 0,
     ROLE_SENDER,
     ROLE_RECEIVER,
@@ -64,6 +70,17 @@ struct wl_pair_s {
     int           settled;        /* placement decided (or pair failed) */
     int           broken;
     int           index;
+    /* --reconnect */
+    idtrack_t     ids;            /* the highest message id received */
+    uint64_t      dups;
+    uint64_t      reordered;
+    uint64_t      conn_first_seq; /* first seq on the sender's connection */
+    uint64_t      conn_acks;      /* chat_delivered on that connection */
+    uint64_t    (*unacked)[2];    /* seq ranges a dropped sender left */
+    stream_t      promised;       /* answered delivered:true or queued:true */
+    size_t        nunacked;
+    uint64_t      slack;          /* closed loop: window given back */
+    uint64_t      slack_below;    /* ... for seqs below this */
 };
 
 struct wl_conn_s {
@@ -74,6 +91,13 @@ struct wl_conn_s {
     uint8_t        got_register;
     uint8_t        dirty;
     uint8_t        sent_close;
+    uint8_t        reconn;        /* RC_*: where a reconnect stands */
+    uint8_t        sent_since;    /* this register resumes */
+    uint8_t        came_back;     /* reconnected at least once */
+    unsigned       tries;         /* failed reconnect attempts in a row */
+    uint64_t       t_drop;        /* dropped at */
+    uint64_t       t_ready;       /* registered at */
+    uint64_t       reconnect_at;
     int            pid;           /* welcome.processId */
     uint64_t       t_start;
     uint64_t       deadline;
@@ -116,6 +140,7 @@ struct wl_thread_s {
     size_t         next_start;
     size_t         inprogress;
     size_t         nopen;
+    size_t         reconn_active; /* connections with reconn != RC_NONE */
     size_t         concurrency;
     uint32_t       src_counter;
     wl_conn_t     *dirty;
@@ -162,6 +187,9 @@ typedef struct {
     /* a message on a registered connection; 0 when not the mode's */
     int   (*message)(wl_thread_t *th, wl_conn_t *c, const char *m,
                      size_t n, const char *type, size_t tlen, uint64_t now);
+    /* --reconnect: c was dropped by the server; c came back registered */
+    void  (*dropped)(wl_thread_t *th, wl_conn_t *c, uint64_t now);
+    void  (*resumed)(wl_thread_t *th, wl_conn_t *c, uint64_t now);
     /* 0 while the mode still waits for something besides the pairs */
     int   (*drained)(wl_thread_t *th);
     /* the close phase begins */
@@ -209,6 +237,7 @@ int conn_queue_compressed(wl_conn_t *c, int opcode, const void *z,
 void conn_reconnect(wl_conn_t *c, long tries);
 void conn_close_fd(wl_conn_t *c);
 int pair_usable(const wl_pair_t *p);
+int pair_can_send(const wl_pair_t *p);
 
 /* engine.c: this process's threads */
 void engine_start(void);

@@ -2,6 +2,10 @@
  * wsload's chat mode: sender->receiver pairs.  A closed loop keeps
  * cfg.window messages in flight per pair, an open loop (cfg.rate) sends on
  * a fixed schedule; receivers check sequence, sender and timestamp.
+ * With --reconnect, pairs come back after a drop: the receiver resumes
+ * from the last message id it saw (engine.c), and the pair counts what
+ * arrived twice, out of order or never, and which losses a dropped
+ * sender had no reply to.
  */
 
 #include <stdio.h>
@@ -99,6 +103,7 @@ on_chat(wl_thread_t *th, wl_conn_t *c, const char *m, size_t n,
     const char  *v;
     size_t       vlen;
     uint64_t     seq, ts;
+    int          fresh;
 
     if (json_get(m, n, "text", &v, &vlen) != JSON_STRING
         || parse_u64_pair(v, vlen, &seq, &ts) != 0)
@@ -119,17 +124,54 @@ on_chat(wl_thread_t *th, wl_conn_t *c, const char *m, size_t n,
 
     case ST_DUPLICATE:
         th->res.c[WC_duplicates]++;
-        return;
+        p->dups++;
+        fresh = 0;
+        break;
 
     case ST_REORDERED:
         th->res.c[WC_reordered]++;
+        p->reordered++;
         /* fall through */
 
-    case ST_NEW:
+    default:
+        fresh = 1;
         break;
     }
 
+    /* ids (history on): the same on every copy, rising with each new one */
+    if (json_get(m, n, "id", &v, &vlen) == JSON_STRING) {
+        th->res.c[WC_with_id]++;
+
+        switch (idtrack_see(&p->ids, v, vlen)) {
+
+        case ID_BAD:
+            th->res.c[WC_bad_id]++;
+            break;
+
+        case ID_NOT_ABOVE:
+            if (fresh) {
+                th->res.c[WC_id_not_above]++;
+            }
+            break;
+
+        case ID_ABOVE:
+            break;
+        }
+    }
+
+    if (!fresh) {
+        return;
+    }
+
     th->res.c[WC_received]++;
+
+    if (c->came_back && ts < c->t_ready) {
+        th->res.c[WC_received_resumed]++;
+    }
+
+    if (seq < p->slack_below && p->slack > 0) {
+        p->slack--;
+    }
 
     if (ts >= g_meas_start && ts < g_meas_end && now >= ts) {
         th->res.c[WC_received_window]++;
@@ -146,8 +188,8 @@ on_chat(wl_thread_t *th, wl_conn_t *c, const char *m, size_t n,
     }
 
     /* closed loop: one in, one out */
-    if (cfg.rate == 0 && phase_get() == PH_RUN && pair_usable(p)
-        && p->st.next_seq - p->st.unique < (uint64_t) cfg.window)
+    if (cfg.rate == 0 && phase_get() == PH_RUN && pair_can_send(p)
+        && p->st.next_seq - p->st.unique < (uint64_t) cfg.window + p->slack)
     {
         chat_send(th, p, now_ns());
     }
@@ -161,6 +203,8 @@ chat_message(wl_thread_t *th, wl_conn_t *c, const char *m, size_t n,
 {
     const char  *v;
     size_t       vlen;
+    int          promised;
+    wl_pair_t   *p = c->pair;
 
     if (WL_TYPE_IS(type, tlen, "chat") && c->role == ROLE_RECEIVER) {
         on_chat(th, c, m, n, now);
@@ -168,14 +212,39 @@ chat_message(wl_thread_t *th, wl_conn_t *c, const char *m, size_t n,
     }
 
     if (WL_TYPE_IS(type, tlen, "chat_delivered") && c->role == ROLE_SENDER) {
+        promised = 0;
+
         if (json_get(m, n, "delivered", &v, &vlen) == JSON_LITERAL
             && vlen == 4 && memcmp(v, "true", 4) == 0)
         {
             th->res.c[WC_acks_delivered]++;
+            promised = 1;
 
         } else {
             th->res.c[WC_acks_undelivered]++;
         }
+
+        if (json_get(m, n, "queued", &v, &vlen) == JSON_LITERAL
+            && vlen == 4 && memcmp(v, "true", 4) == 0)
+        {
+            th->res.c[WC_acks_queued]++;
+            promised = 1;
+        }
+
+        if (!promised) {
+            th->res.c[WC_acks_unkept]++;
+        }
+
+        if (json_get(m, n, "id", &v, &vlen) == JSON_STRING) {
+            th->res.c[WC_acks_with_id]++;
+        }
+
+        /* replies come in the order of the chats on this connection */
+        if (promised) {
+            p->promised.next_seq = p->st.next_seq;
+            stream_receive(&p->promised, p->conn_first_seq + p->conn_acks);
+        }
+        p->conn_acks++;
         return 1;
     }
 
@@ -221,12 +290,114 @@ chat_run(wl_thread_t *th, uint64_t now)
     }
 
     for (i = 0; i < th->npairs; i++) {
-        if (!pair_usable(&th->pairs[i])) {
+        if (!pair_can_send(&th->pairs[i])) {
             continue;
         }
         for (w = 0; w < cfg.window; w++) {
             chat_send(th, &th->pairs[i], now);
         }
+    }
+}
+
+
+/*
+ * Closed loop: the messages still awaited when a pair's sender or
+ * receiver came back may never come (history off, or sent into a
+ * connection that was closing): they stop holding the window, and get
+ * their place back if they arrive after all.
+ */
+static void
+chat_refill(wl_thread_t *th, wl_pair_t *p)
+{
+    if (cfg.rate != 0 || phase_get() != PH_RUN) {
+        return;
+    }
+
+    p->slack = p->st.next_seq - p->st.unique;
+    p->slack_below = p->st.next_seq;
+
+    while (pair_can_send(p)
+           && p->st.next_seq - p->st.unique < (uint64_t) cfg.window + p->slack)
+    {
+        chat_send(th, p, now_ns());
+    }
+}
+
+
+/* A sender dropped: its chats not yet answered may not have arrived. */
+static void
+chat_dropped(wl_thread_t *th, wl_conn_t *c, uint64_t now)
+{
+    wl_pair_t  *p = c->pair;
+    uint64_t  (*r)[2], from;
+
+    (void) th;
+    (void) now;
+
+    if (c->role != ROLE_SENDER) {
+        return;
+    }
+
+    from = p->conn_first_seq + p->conn_acks;
+    if (from >= p->st.next_seq) {
+        return;
+    }
+
+    r = realloc(p->unacked, (p->nunacked + 1) * sizeof(*r));
+    if (r == NULL) {
+        return;
+    }
+
+    r[p->nunacked][0] = from;
+    r[p->nunacked][1] = p->st.next_seq;
+    p->unacked = r;
+    p->nunacked++;
+}
+
+
+static void
+chat_resumed(wl_thread_t *th, wl_conn_t *c, uint64_t now)
+{
+    wl_pair_t  *p = c->pair;
+
+    (void) now;
+
+    if (c->role == ROLE_SENDER) {
+        p->conn_first_seq = p->st.next_seq;
+        p->conn_acks = 0;
+    }
+
+    chat_refill(th, p);
+}
+
+
+/* Per pair: losses a dropped sender had no reply to; pairs with trouble. */
+static void
+chat_finish(wl_thread_t *th)
+{
+    wl_pair_t  *p;
+    size_t      i, k;
+
+    for (i = 0; i < th->npairs; i++) {
+        p = &th->pairs[i];
+
+        for (k = 0; k < p->nunacked; k++) {
+            th->res.c[WC_lost_unacked] +=
+                stream_missing_range(&p->st, p->unacked[k][0],
+                                     p->unacked[k][1]);
+        }
+
+        th->res.c[WC_lost_promised] += stream_missing_marked(&p->st,
+                                                             &p->promised);
+        stream_free(&p->promised);
+
+        th->res.c[WC_pairs_lossy] += stream_missing(&p->st) > 0;
+        th->res.c[WC_pairs_dup] += p->dups > 0;
+        th->res.c[WC_pairs_reordered] += p->reordered > 0;
+
+        free(p->unacked);
+        p->unacked = NULL;
+        p->nunacked = 0;
     }
 }
 
@@ -239,4 +410,7 @@ const wl_mode_ops_t  wl_chat_mode = {
     .run = chat_run,
     .send = chat_send,
     .message = chat_message,
+    .dropped = chat_dropped,
+    .resumed = chat_resumed,
+    .finish = chat_finish,
 };

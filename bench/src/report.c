@@ -17,7 +17,7 @@ const char *wl_counter_texts[WC_MAX] = { WL_COUNTERS(WL_X_TEXT) };
 
 const char *wl_hist_names[WH_MAX] = {
     "setup", "chat", "chat_same_worker", "chat_cross_worker",
-    "api_http", "api_delivery", "send_lag", "ping"
+    "api_http", "api_delivery", "send_lag", "ping", "reconnect"
 };
 
 const char *wl_mode_names[MODE_MAX] = { "connect", "chat", "api", "busy" };
@@ -68,6 +68,16 @@ wl_result_merge(wl_result_t *dst, const wl_result_t *src)
     }
 
     dst->run_ns += src->run_ns;
+
+    if (src->run_start_unix_ms
+        && (dst->run_start_unix_ms == 0
+            || src->run_start_unix_ms < dst->run_start_unix_ms))
+    {
+        dst->run_start_unix_ms = src->run_start_unix_ms;
+    }
+
+    timeline_merge(&dst->drops, &src->drops);
+    timeline_merge(&dst->reconnects, &src->reconnects);
 
     if (src->last_status) {
         dst->last_status = src->last_status;
@@ -263,6 +273,80 @@ figures(const wl_config_t *cfg, const wl_result_t *r, wl_figures_t *fg)
 }
 
 
+/* --reconnect: drops, reconnects and their peaks, resumes, ids. */
+static void
+print_reconnect(const wl_config_t *cfg, const wl_result_t *r)
+{
+    const uint64_t  *c = r->c;
+    uint64_t         peak, dpeak;
+    size_t           at, dat;
+
+    peak = timeline_peak(&r->reconnects, 10, &at);
+    dpeak = timeline_peak(&r->drops, 10, &dat);
+
+    printf("reconnect: %llu dropped by the server; %llu attempts, %llu "
+           "registered again, %llu failed, %llu pending at the end\n",
+           (unsigned long long) c[WC_drops],
+           (unsigned long long) c[WC_reconnects],
+           (unsigned long long) c[WC_reconnected],
+           (unsigned long long) c[WC_reconnect_failures],
+           (unsigned long long) c[WC_reconnects_pending]);
+    printf("  peak per second (sliding): reconnect attempts %llu/s from "
+           "%.1f s, drops %llu/s from %.1f s (after the run's start)\n",
+           (unsigned long long) peak, (double) at * TL_BUCKET_NS / 1e9,
+           (unsigned long long) dpeak, (double) dat * TL_BUCKET_NS / 1e9);
+    print_hist("drop to registered", &r->h[WH_RECONNECT]);
+
+    if (cfg->mode != MODE_CHAT) {
+        return;
+    }
+
+    printf("  resumes with \"since\" %llu: recovered true %llu, false %llu, "
+           "not said %llu; no id to resume from %llu; chats before the "
+           "register reply %llu\n",
+           (unsigned long long) c[WC_resumes],
+           (unsigned long long) c[WC_recovered_true],
+           (unsigned long long) c[WC_recovered_false],
+           (unsigned long long) c[WC_recovered_missing],
+           (unsigned long long) c[WC_resume_no_id],
+           (unsigned long long) c[WC_early_chats]);
+    printf("  chats with an id %llu, new ones whose id is not above the "
+           "last %llu, bad ids %llu; received after a reconnect, sent "
+           "before it %llu\n",
+           (unsigned long long) c[WC_with_id],
+           (unsigned long long) c[WC_id_not_above],
+           (unsigned long long) c[WC_bad_id],
+           (unsigned long long) c[WC_received_resumed]);
+    printf("  chat_delivered queued:true %llu, with an id %llu, neither "
+           "delivered nor queued %llu; lost %llu, of which a dropped sender "
+           "had no reply to %llu, answered delivered or queued %llu\n",
+           (unsigned long long) c[WC_acks_queued],
+           (unsigned long long) c[WC_acks_with_id],
+           (unsigned long long) c[WC_acks_unkept],
+           (unsigned long long) c[WC_lost],
+           (unsigned long long) c[WC_lost_unacked],
+           (unsigned long long) c[WC_lost_promised]);
+    printf("  pairs that lost messages %llu, with duplicates %llu, with "
+           "messages out of order %llu\n",
+           (unsigned long long) c[WC_pairs_lossy],
+           (unsigned long long) c[WC_pairs_dup],
+           (unsigned long long) c[WC_pairs_reordered]);
+}
+
+
+static void
+json_timeline(FILE *f, const timeline_t *t)
+{
+    size_t  i, n = timeline_len(t);
+
+    fputc('[', f);
+    for (i = 0; i < n; i++) {
+        fprintf(f, "%s%u", i ? "," : "", t->b[i]);
+    }
+    fputc(']', f);
+}
+
+
 static void
 print_summary(const wl_config_t *cfg, const wl_result_t *r,
     const wl_figures_t *fg, const wl_cpu_pct_t *cp, const char *model)
@@ -378,6 +462,10 @@ print_summary(const wl_config_t *cfg, const wl_result_t *r,
                (unsigned long long) c[WC_pings]);
     }
 
+    if (cfg->reconnect) {
+        print_reconnect(cfg, r);
+    }
+
     printf("connection events: pings %llu, server closes %llu, "
            "EOF %llu, protocol errors %llu, error messages %llu, "
            "unexpected %llu, bad UTF-8 %llu\n",
@@ -433,8 +521,10 @@ static int
 write_json(const wl_config_t *cfg, const wl_result_t *r,
     const wl_figures_t *fg, const wl_cpu_pct_t *cp, const char *model)
 {
-    FILE  *f;
-    int    i, first;
+    FILE      *f;
+    int        i, first;
+    uint64_t   peak, dpeak;
+    size_t     at, dat;
 
     f = fopen(cfg->json, "w");
     if (f == NULL) {
@@ -456,12 +546,15 @@ write_json(const wl_config_t *cfg, const wl_result_t *r,
             "\"duration_s\":%g,\"warmup_s\":%g,\"size\":%ld,"
             "\"deflate\":%s,\"placement\":\"%s\",\"users\":%ld,"
             "\"api_conns\":%ld,\"api_pipeline\":%ld,\"src_ips\":%d,"
-            "\"bomb_size\":%ld,\"bombs\":\"%s\"}",
+            "\"bomb_size\":%ld,\"bombs\":\"%s\",\"reconnect\":%s,"
+            "\"backoff_s\":%g,\"backoff_max_s\":%g}",
             cfg->connections, cfg->concurrency, cfg->hold, cfg->pairs,
             cfg->window, cfg->rate, cfg->duration, cfg->warmup, cfg->size,
             cfg->deflate ? "true" : "false",
             wl_placement_names[cfg->placement], cfg->users, cfg->api_conns,
-            cfg->api_pipeline, cfg->src_ips, cfg->bomb_size, cfg->bombs);
+            cfg->api_pipeline, cfg->src_ips, cfg->bomb_size, cfg->bombs,
+            cfg->reconnect ? "true" : "false", cfg->backoff,
+            cfg->backoff_max);
 
     fprintf(f, ",\"machine\":{\"cpus\":%ld,\"model\":",
             sysconf(_SC_NPROCESSORS_ONLN));
@@ -505,7 +598,27 @@ write_json(const wl_config_t *cfg, const wl_result_t *r,
         fprintf(f, "%s\"%s\":", i ? "," : "", wl_hist_names[i]);
         json_hist(f, &r->h[i]);
     }
-    fprintf(f, "}}\n");
+    fprintf(f, "}");
+
+    if (cfg->reconnect) {
+        peak = timeline_peak(&r->reconnects, 10, &at);
+        dpeak = timeline_peak(&r->drops, 10, &dat);
+        fprintf(f, ",\"reconnect\":{\"run_start_unix_ms\":%llu,"
+                "\"bucket_ms\":%llu,\"peak_reconnects_per_s\":%llu,"
+                "\"peak_reconnects_at_s\":%.1f,\"peak_drops_per_s\":%llu,"
+                "\"peak_drops_at_s\":%.1f,\"reconnects\":",
+                (unsigned long long) r->run_start_unix_ms,
+                (unsigned long long) (TL_BUCKET_NS / 1000000),
+                (unsigned long long) peak,
+                (double) at * TL_BUCKET_NS / 1e9, (unsigned long long) dpeak,
+                (double) dat * TL_BUCKET_NS / 1e9);
+        json_timeline(f, &r->reconnects);
+        fprintf(f, ",\"drops\":");
+        json_timeline(f, &r->drops);
+        fprintf(f, "}");
+    }
+
+    fprintf(f, "}\n");
 
     return fclose(f) == 0 ? 0 : -1;
 }

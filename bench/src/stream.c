@@ -67,6 +67,50 @@ stream_missing(const stream_t *s)
 }
 
 
+uint64_t
+stream_missing_marked(const stream_t *s, const stream_t *marks)
+{
+    uint64_t  w, bits, seen, n = 0;
+    size_t    i;
+
+    for (i = 0; i < marks->words; i++) {
+        bits = marks->seen[i];
+        seen = i < s->words ? s->seen[i] : 0;
+        w = bits & ~seen;
+        if ((uint64_t) i * 64 + 64 > s->next_seq) {
+            /* only the messages sent */
+            w &= s->next_seq > (uint64_t) i * 64
+                 ? ((uint64_t) 1 << (s->next_seq - (uint64_t) i * 64)) - 1
+                 : 0;
+        }
+        n += (uint64_t) __builtin_popcountll(w);
+    }
+
+    return n;
+}
+
+
+uint64_t
+stream_missing_range(const stream_t *s, uint64_t from, uint64_t to)
+{
+    uint64_t  seq, n = 0;
+
+    if (to > s->next_seq) {
+        to = s->next_seq;
+    }
+
+    for (seq = from; seq < to; seq++) {
+        if ((seq >> 6) >= s->words
+            || !(s->seen[seq >> 6] & ((uint64_t) 1 << (seq & 63))))
+        {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
 void
 stream_free(stream_t *s)
 {

@@ -28,6 +28,12 @@ stream_verdict_t stream_receive(stream_t *s, uint64_t seq);
 /* Messages sent and never received. */
 uint64_t stream_missing(const stream_t *s);
 
+/* Those sent, marked in marks and never received. */
+uint64_t stream_missing_marked(const stream_t *s, const stream_t *marks);
+
+/* Of the messages from..to-1, those sent and never received. */
+uint64_t stream_missing_range(const stream_t *s, uint64_t from, uint64_t to);
+
 void stream_free(stream_t *s);
 
 #endif

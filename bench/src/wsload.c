@@ -135,6 +135,19 @@ static const wl_option_t  options[] = {
     { "peer-url", 0, "URL", M_CHAT, OPT_TEXT, &peer_arg, 0,
       "receivers connect here (another instance)" },
 
+    { "reconnect", 0, NULL, M_CONNECT | M_CHAT, OPT_FLAG, &cfg.reconnect, 0,
+      "when the server drops a registered connection\n"
+      "while the load runs (close 1001 on reload, EOF),\n"
+      "connect again and register as the same user; a\n"
+      "chat receiver resumes with \"since\": the last\n"
+      "message id it saw (\"0\" when it saw none)" },
+    { "backoff", 0, "S", M_CONNECT | M_CHAT, OPT_DOUBLE, &cfg.backoff, 0,
+      "each attempt waits a random 0..bound seconds;\n"
+      "the bound starts at S (0.1) and doubles after\n"
+      "each failed attempt" },
+    { "backoff-max", 0, "S", M_CONNECT | M_CHAT, OPT_DOUBLE,
+      &cfg.backoff_max, 0, "the bound's ceiling (5)" },
+
     { "users", 0, "N", M_API, OPT_LONG, &cfg.users, 1,
       "connected users (default 100)" },
     { "api-url", 0, "URL", M_API, OPT_TEXT, &api_arg, 0,
@@ -169,6 +182,8 @@ static const struct {
     { M_CONNECT, "connect mode: open N registered connections, hold them, "
                  "close cleanly", "", "" },
     { M_CHAT, "chat mode: sender->receiver pairs", "", "" },
+    { M_CONNECT | M_CHAT, "reconnect and resume (connect and chat modes)", "",
+      "" },
     { M_API, "api mode: POST send-to-user at a fixed rate to connected users",
       "  -r, --rate R           requests/s in total (default 1000)\n",
       "  -d, --duration S, --warmup S, --drain S as in chat mode\n" },
@@ -191,11 +206,22 @@ static const wl_mode_ops_t  *const mode_ops[MODE_MAX] = {
 };
 
 
-/* The section that lists an option: common, or its first mode's. */
+/*
+ * The section that lists an option: the one for exactly its modes, else
+ * its first mode's.
+ */
 static unsigned
 help_section(unsigned modes)
 {
-    return modes == M_ALL ? M_ALL : modes & -modes;
+    size_t  s;
+
+    for (s = 0; s < WL_NITEMS(sections); s++) {
+        if (sections[s].modes == modes) {
+            return modes;
+        }
+    }
+
+    return modes & -modes;
 }
 
 
@@ -440,6 +466,8 @@ parse_args(int argc, char **argv)
     cfg.api_conns = 8;
     cfg.api_pipeline = 1;
     cfg.src_ips = 16;
+    cfg.backoff = 0.1;
+    cfg.backoff_max = 5;
     snprintf(cfg.prefix, sizeof(cfg.prefix), "wl%lx%llx",
              (unsigned long) getpid(),
              (unsigned long long) (now_ns() / 1000) & 0xffffff);
@@ -526,6 +554,14 @@ parse_args(int argc, char **argv)
 
     if (cfg.mode == MODE_API && cfg.rate <= 0) {
         die("api mode needs a rate above 0");
+    }
+
+    if (cfg.mode == MODE_API || cfg.mode == MODE_BUSY) {
+        cfg.reconnect = 0;
+    }
+
+    if (cfg.backoff_max < cfg.backoff) {
+        cfg.backoff_max = cfg.backoff;
     }
 
     if (cfg.mode == MODE_CONNECT) {
@@ -673,8 +709,9 @@ static void
 run_engine(wl_result_t *total, int up, int down, wl_cpustat_t *cpu0,
     wl_cpustat_t *cpu1)
 {
-    uint64_t  t, cpu_start, cpu_run = 0, cpu_setup;
-    char      b;
+    uint64_t         t, cpu_start, cpu_run = 0, cpu_setup, start_ms;
+    struct timespec  wall;
+    char             b;
 
     cpu_start = cpu_us_self();
     wl_cpustat_read(cpu0);
@@ -698,6 +735,9 @@ run_engine(wl_result_t *total, int up, int down, wl_cpustat_t *cpu0,
     }
 
     t = now_ns();
+    clock_gettime(CLOCK_REALTIME, &wall);
+    start_ms = (uint64_t) wall.tv_sec * 1000
+               + (uint64_t) wall.tv_nsec / 1000000;
     g_run_start = t;
     g_meas_start = t + (uint64_t) (cfg.warmup * 1e9);
     g_meas_end = (cfg.mode == MODE_CONNECT)
@@ -738,6 +778,7 @@ run_engine(wl_result_t *total, int up, int down, wl_cpustat_t *cpu0,
     set_phase(PH_EXIT);
     engine_join(total);
 
+    total->run_start_unix_ms = start_ms;
     total->c[WC_gen_cpu_us] = cpu_run;
     total->c[WC_setup_cpu_us] = cpu_setup;
     total->run_ns = g_meas_end > g_meas_start ? g_meas_end - g_meas_start

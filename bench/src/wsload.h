@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 
 #include "hist.h"
+#include "resume.h"
 
 typedef enum {
     MODE_CONNECT = 0,
@@ -59,6 +60,9 @@ typedef struct {
     long            bomb_size;      /* busy mode: a bomb's inflated size */
     const char     *bombs;          /* busy mode: the kinds sent in turn */
     int             deflate;        /* offer permessage-deflate */
+    int             reconnect;      /* come back after a drop, resume */
+    double          backoff;        /* first reconnect delay bound (s) */
+    double          backoff_max;
     wl_placement_t  placement;
     long            placement_tries;
     long            users;
@@ -147,6 +151,29 @@ typedef struct {
     X(pongs,              "victim pongs received")                          \
     X(pongs_window,       "pongs to pings scheduled in the window")         \
     X(pings_lost,         "victim pings never answered")                    \
+    X(drops,              "registered connections dropped by the server")   \
+    X(reconnects,         "reconnect attempts")                             \
+    X(reconnected,        "reconnects registered again")                    \
+    X(reconnect_failures, "reconnect attempts that failed")                 \
+    X(reconnects_pending, "reconnects not done when the run ended")         \
+    X(resumes,            "registers with \"since\"")                        \
+    X(recovered_true,     "  answered \"recovered\":true")                   \
+    X(recovered_false,    "  answered \"recovered\":false")                  \
+    X(recovered_missing,  "  answered without \"recovered\"")                \
+    X(resume_no_id,       "reconnects with no id to resume from")           \
+    X(early_chats,        "chats before the register reply of a resume")    \
+    X(with_id,            "chat messages received with an id")              \
+    X(id_not_above,       "new chat messages whose id is not above the last") \
+    X(bad_id,             "chat messages whose id is not a message id")     \
+    X(received_resumed,   "chats received after a reconnect, sent before it") \
+    X(acks_queued,        "chat_delivered with queued:true")                \
+    X(acks_with_id,       "chat_delivered with an id (stored)")             \
+    X(lost_unacked,       "lost messages a dropped sender saw no reply to") \
+    X(lost_promised,      "lost messages answered delivered or queued")     \
+    X(acks_unkept,        "chat_delivered with delivered and queued false") \
+    X(pairs_lossy,        "pairs that lost messages")                       \
+    X(pairs_dup,          "pairs with duplicates")                          \
+    X(pairs_reordered,    "pairs with messages out of order")               \
     X(gen_cpu_us,         "load generator CPU time in the window (us)")     \
     X(setup_cpu_us,       "load generator CPU time during setup (us)")
 
@@ -163,6 +190,7 @@ typedef enum {
     WH_API_DELIVERY,  /* scheduled request time to receipt by the user */
     WH_SEND_LAG,      /* open loop: scheduled time to the send being queued */
     WH_PING,          /* busy mode: scheduled ping time to its pong */
+    WH_RECONNECT,     /* --reconnect: the drop to registered again */
     WH_MAX
 } wl_hist_id_t;
 
@@ -175,7 +203,10 @@ typedef struct {
     uint64_t  setup_last_ns;        /* last connection registered */
     uint64_t  run_ns;               /* length of the measurement window */
     int       last_status;          /* last non-101 handshake status */
+    uint64_t  run_start_unix_ms;    /* wall clock at the run's start */
     hist_t    h[WH_MAX];
+    timeline_t  drops;              /* --reconnect: from the run's start */
+    timeline_t  reconnects;
 } wl_result_t;
 
 extern const char *wl_counter_names[WC_MAX];

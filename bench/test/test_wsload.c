@@ -3,7 +3,9 @@
  * the frame codec (RFC 6455 examples, byte-at-a-time parsing, fragments,
  * protocol errors), permessage-deflate (RFC 7692 examples, round trips,
  * RSV1 rules, the server's answer), the JSON lookup, sequence tracking,
- * histogram percentiles and busy mode's bombs.  Correctness only:
+ * histogram percentiles, busy mode's bombs, and what reconnect and resume
+ * count (message ids, the register that resumes, the backoff, the
+ * timeline of reconnects and its peak).  Correctness only:
  * nothing here is timed.
  */
 
@@ -15,6 +17,7 @@
 #include "hist.h"
 #include "json.h"
 #include "pmdeflate.h"
+#include "resume.h"
 #include "stream.h"
 #include "wscodec.h"
 
@@ -754,7 +757,7 @@ test_json(void)
 static void
 test_stream(void)
 {
-    stream_t  s;
+    stream_t  s, m;
     uint64_t  i;
     int       ok = 1;
 
@@ -775,6 +778,174 @@ test_stream(void)
     CHECK(ok && stream_missing(&s) == 0, "bitmap grows to 100000");
     CHECK(stream_receive(&s, 99999) == ST_DUPLICATE, "duplicate at the end");
     stream_free(&s);
+
+    /* what was lost in a range: the sends a dropped sender never saw
+       acknowledged */
+    memset(&s, 0, sizeof(s));
+    CHECK(stream_missing_range(&s, 0, 5) == 0, "nothing sent, nothing lost");
+    s.next_seq = 10;
+    stream_receive(&s, 0);
+    stream_receive(&s, 3);
+    stream_receive(&s, 9);
+    CHECK(stream_missing_range(&s, 0, 10) == stream_missing(&s)
+          && stream_missing(&s) == 7, "whole range = stream_missing");
+    CHECK(stream_missing_range(&s, 2, 5) == 2, "2 and 4 missing of 2..4");
+    CHECK(stream_missing_range(&s, 8, 20) == 1, "range cut at next_seq");
+    CHECK(stream_missing_range(&s, 5, 5) == 0, "empty range");
+    s.next_seq = 100000;
+    CHECK(stream_missing_range(&s, 90000, 90010) == 10,
+          "beyond the bitmap: all missing");
+
+    /* lost among those marked: the chats the server said it delivered
+       or kept */
+    s.next_seq = 10;
+    memset(&m, 0, sizeof(m));
+    m.next_seq = 10;
+    stream_receive(&m, 0);
+    stream_receive(&m, 1);
+    stream_receive(&m, 5);
+    CHECK(stream_missing_marked(&s, &m) == 2, "1 and 5 marked, not received");
+    stream_receive(&s, 5);
+    CHECK(stream_missing_marked(&s, &m) == 1, "5 came");
+    m.next_seq = 200;
+    stream_receive(&m, 150);
+    CHECK(stream_missing_marked(&s, &m) == 1, "marks beyond what was sent "
+          "do not count");
+    s.next_seq = 200;
+    CHECK(stream_missing_marked(&s, &m) == 2, "beyond s's bitmap: missing");
+    stream_free(&m);
+    stream_free(&s);
+}
+
+
+static void
+test_msgid(void)
+{
+    msgid_t      a, b;
+    idtrack_t    t;
+    char         buf[128];
+    size_t       n;
+    const char  *big = "18446744073709551615-1";   /* 20 digits: too long */
+
+    CHECK(msgid_parse("1733600000000-0", 15, &a) == 0
+          && a.ms == 1733600000000ULL && a.seq == 0, "ms-seq");
+    CHECK(msgid_parse("1733600000000-17", 16, &a) == 0 && a.seq == 17,
+          "seq 17");
+    CHECK(msgid_parse("42", 2, &a) == 0 && a.ms == 42 && a.seq == 0,
+          "ms alone");
+    CHECK(msgid_parse("0", 1, &a) == 0 && a.ms == 0 && a.seq == 0, "\"0\"");
+    CHECK(msgid_parse("", 0, &a) != 0, "empty");
+    CHECK(msgid_parse("-1", 2, &a) != 0, "no ms");
+    CHECK(msgid_parse("1-", 2, &a) != 0, "no seq");
+    CHECK(msgid_parse("1-2-3", 5, &a) != 0, "two dashes");
+    CHECK(msgid_parse("1x-2", 4, &a) != 0, "not digits");
+    CHECK(msgid_parse(big, strlen(big), &a) != 0, "20 digits");
+    CHECK(msgid_parse("5-1 trailing", 3, &a) == 0 && a.ms == 5 && a.seq == 1,
+          "only n bytes read");
+
+    msgid_parse("10-9", 4, &a);
+    msgid_parse("10-10", 5, &b);
+    CHECK(msgid_cmp(&a, &b) < 0 && msgid_cmp(&b, &a) > 0,
+          "seq compared as a number, not as text");
+    msgid_parse("9-99", 4, &a);
+    CHECK(msgid_cmp(&a, &b) < 0, "ms first");
+    msgid_parse("10-10", 5, &a);
+    CHECK(msgid_cmp(&a, &b) == 0, "equal");
+
+    memset(&t, 0, sizeof(t));
+    CHECK(resume_since(&t, 0) != NULL && strcmp(resume_since(&t, 0), "0")
+          == 0, "nothing received: since \"0\"");
+    CHECK(resume_since(&t, 3) == NULL,
+          "received without ids: nothing to resume from");
+    CHECK(idtrack_see(&t, "100-0", 5) == ID_ABOVE, "first id");
+    CHECK(idtrack_see(&t, "100-1", 5) == ID_ABOVE, "next seq");
+    CHECK(idtrack_see(&t, "100-1", 5) == ID_NOT_ABOVE, "same id again");
+    CHECK(idtrack_see(&t, "99-5", 4) == ID_NOT_ABOVE, "older id");
+    CHECK(idtrack_see(&t, "nope", 4) == ID_BAD, "not an id");
+    CHECK(strcmp(t.text, "100-1") == 0, "last id kept: %s", t.text);
+    CHECK(idtrack_see(&t, "101-0", 5) == ID_ABOVE
+          && strcmp(resume_since(&t, 3), "101-0") == 0,
+          "resume from the highest id");
+
+    n = resume_register(buf, sizeof(buf), "u1", NULL);
+    CHECK(n == strlen(buf)
+          && strcmp(buf, "{\"type\":\"register\",\"userId\":\"u1\"}") == 0,
+          "register without since: %s", buf);
+    n = resume_register(buf, sizeof(buf), "u1", "101-0");
+    CHECK(n == strlen(buf)
+          && strcmp(buf, "{\"type\":\"register\",\"userId\":\"u1\","
+                    "\"since\":\"101-0\"}") == 0,
+          "register with since: %s", buf);
+    CHECK(json_str_eq(buf, n, "since", "101-0"), "since readable as JSON");
+    CHECK(resume_register(buf, 20, "u1", "101-0") == 0, "too small");
+}
+
+
+static void
+test_backoff(void)
+{
+    uint64_t  r = 0x1234567, top = ~(uint64_t) 0, d;
+    unsigned  i;
+    int       ok = 1;
+
+    CHECK(backoff_ns(0.1, 5, 0, 0) == 0, "jitter can be 0");
+    d = backoff_ns(0.1, 5, 0, top);
+    CHECK(d < 100000000ULL && d > 99000000ULL, "first bound 0.1 s: %llu",
+          (unsigned long long) d);
+    d = backoff_ns(0.1, 5, 3, top);
+    CHECK(d < 800000000ULL && d > 790000000ULL, "3 failures: 0.8 s: %llu",
+          (unsigned long long) d);
+    d = backoff_ns(0.1, 5, 200, top);
+    CHECK(d < 5000000000ULL && d > 4900000000ULL, "capped at 5 s: %llu",
+          (unsigned long long) d);
+    d = backoff_ns(0.1, 5, 0, top / 2);
+    CHECK(d > 45000000ULL && d < 55000000ULL, "half way: %llu",
+          (unsigned long long) d);
+
+    for (i = 0; i < 10000; i++) {
+        r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+        ok &= backoff_ns(0.5, 5, i % 8, r) < 5000000000ULL;
+    }
+    CHECK(ok, "always under the cap");
+}
+
+
+static void
+test_timeline(void)
+{
+    static timeline_t  t, u;
+    size_t             at;
+    int                i;
+
+    CHECK(timeline_len(&t) == 0 && timeline_peak(&t, 10, &at) == 0,
+          "empty timeline");
+
+    /* 5 events in each of 2.0..2.9 s, 30 at 7.05 s, one far beyond */
+    for (i = 0; i < 50; i++) {
+        timeline_add(&t, 2000000000ULL + (uint64_t) i * 20000000ULL);
+    }
+    for (i = 0; i < 30; i++) {
+        timeline_add(&t, 7050000000ULL);
+    }
+    timeline_add(&t, 3600ULL * 1000000000ULL);
+
+    CHECK(t.b[20] == 5 && t.b[29] == 5 && t.b[30] == 0 && t.b[70] == 30,
+          "100 ms buckets");
+    CHECK(timeline_len(&t) == TL_BUCKETS, "late event in the last bucket");
+    CHECK(timeline_peak(&t, 10, &at) == 50 && at == 20,
+          "peak per second: the spread-out second, not the burst: at %zu",
+          at);
+    CHECK(timeline_peak(&t, 1, &at) == 30 && at == 70,
+          "peak per 100 ms: the burst");
+
+    memset(&u, 0, sizeof(u));
+    for (i = 0; i < 45; i++) {
+        timeline_add(&u, 7000000000ULL + (uint64_t) i * 10000000ULL);
+    }
+    timeline_merge(&u, &t);
+    CHECK(timeline_peak(&u, 10, &at) == 75 && at == 65,
+          "merged: 45 + 30 in 7.0..7.4 s; the first window holding them "
+          "all starts at 6.5 s: %zu", at);
 }
 
 
@@ -981,6 +1152,9 @@ main(void)
     test_utf8();
     test_json();
     test_stream();
+    test_msgid();
+    test_backoff();
+    test_timeline();
     test_hist();
     test_bombs();
 

@@ -61,9 +61,11 @@ rm -rf "$prefix" "$out"/*.png "$out/redis"
 mkdir -p "$prefix"/{logs,temp,modules,html} "$out/redis"
 ln -sf "$module" "$prefix/modules/ngx_ws_relay_module.so"
 ln -sfn "$top/demo" "$prefix/html/demo"
+ln -sfn "$top/client" "$prefix/html/client"
 
 # as root in a tree its workers cannot read (under /root), they run as root
-user=$(worker_user "$prefix/temp" "$top/demo/index.html")
+user=$(worker_user "$prefix/temp" "$top/demo/index.html" \
+                   "$top/client/ws-relay-client.js")
 [ -n "$user" ] && say "nginx workers run as root: nobody cannot read $top"
 
 sed -e "s/^worker_processes .*/worker_processes  2;${user:+\\n$user}/" \
@@ -74,6 +76,7 @@ sed -e "s/^worker_processes .*/worker_processes  2;${user:+\\n$user}/" \
 history=${E2E_HISTORY:-on}
 for want in 'worker_processes  2;' "listen  127.0.0.1:$port reuseport;" \
             "ws_relay_redis  127.0.0.1:$redis_port;" 'location /demo/' \
+            'location /client/' \
             'ws_relay_history  ' 'ws_relay_drain  '; do
     grep -qF "$want" "$prefix/nginx.conf" \
         || fail "nginx.conf.example changed: cannot derive '$want'"
