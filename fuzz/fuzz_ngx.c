@@ -83,10 +83,6 @@ fuzz_ngx_init(void)
         if (strstr(bugs, "null-id")) {
             fuzz_bugs |= FUZZ_BUG_NULL_ID;
         }
-
-        if (strstr(bugs, "role-sub")) {
-            fuzz_bugs |= FUZZ_BUG_ROLE_SUB;
-        }
     }
 
     /* every level and every debug mask: each line is formatted */

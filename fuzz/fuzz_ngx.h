@@ -72,7 +72,6 @@ struct fuzz_conn_s {
  * them; the inputs in known/ reproduce them (known/README).
  */
 #define FUZZ_BUG_NULL_ID      0x01  /* "null-id" */
-#define FUZZ_BUG_ROLE_SUB     0x02  /* "role-sub" */
 
 extern ngx_uint_t                 fuzz_bugs;
 

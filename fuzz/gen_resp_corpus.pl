@@ -535,6 +535,15 @@ seed('sentinel-role', [
               nil(), arr(bulk('master'), int_(0), arr()))),
         deliver('bob'), answer()],
      settings => ['sentinels', 'ready', 'history']);
+seed('sentinel-sub-role', [
+        (map { (fails('sub'), wait_(600), sub_($_), answer()) }
+             (arr(bulk('slave'), bulk('10.0.0.1'), int_(6379),
+                  bulk('connected'), int_(100)),
+              err('ERR unknown command'),
+              err('READONLY You can\'t write against a read only replica.'),
+              arr(), nil(), ok(), arr(bulk('master'), int_(0), arr()))),
+        wait_(5000), answer(), deliver('bob'), answer()],
+     settings => ['sentinels', 'ready', 'history']);
 seed('sentinel-role-users', [reopen(3, 'carol'), answer(),
                              push_('subscribe', 'carol', ''),
                              kept_msg('carol', 5, '1733600000000-3',

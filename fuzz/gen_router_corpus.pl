@@ -679,6 +679,34 @@ seed('history-stored-resuming', [reopen_at(1, 1, 'bob'), live(1),
                                   page(1, 0, ['next', 'msg'],
                                        ['next', 'msg'])],
      settings => ['redis']);
+# a connection is sent a kept message once: the replay had it, the held
+# or live copy is dropped (and counts); a since asked for sets where it
+# is, another user starts anew
+seed('history-copies', [reopen_at(1, 1, 'bob'), live(1),
+                        reopen_at(0, 1, 'alice'), live(0),
+                        msg(0, '{"type":"resume","since":"5"}'),
+                        msg(1, '{"type":"chat","targetUserId":"alice"}'),
+                        stored(0, 1), echo(0),
+                        page(1, 0, ['1733600000001-0', 'msg'],
+                             ['next', 'msg']),
+                        msg(0, '{"type":"resume",'
+                               . '"since":"1733600000099"}'),
+                        page(1, 0, ['1733600000050-0', 'msg'],
+                             ['1733600000100-0', 'msg']),
+                        msg(1, '{"type":"chat","targetUserId":"alice"}'),
+                        stored(0, 1, '1733600000050-0'), echo(0),
+                        msg(1, '{"type":"notification",'
+                               . '"targetUserId":"alice"}'),
+                        stored(0, 1, '1733600000200-0'), echo(0),
+                        reopen_at(3, 2, 'alice-register'),
+                        msg(3, '{"type":"resume",'
+                               . '"since":"1733600000300"}'),
+                        page(1, 0),
+                        msg(3, '{"type":"register","userId":"carol"}'),
+                        msg(3, '{"type":"register","userId":"alice"}'),
+                        msg(1, '{"type":"chat","targetUserId":"alice"}'),
+                        stored(0, 1, '1733600000250-0'), echo(0)],
+     settings => ['redis']);
 seed('history-stored-sub-down', [reopen_at(1, 1, 'bob'), live(1),
                                   sub_lost(),
                                   msg(1, '{"type":"chat",'

@@ -88,7 +88,8 @@
  *   NGX_SOCKADDR_STRLEN bytes and a port of 1 to 65535) and nowhere
  *   before they named one; another master has both links start anew, and
  *   counts as a failover after the first; the commands link asks ROLE
- *   first, and a server that is not a master has it dropped;
+ *   first, and a server that is not a master has it dropped, and the
+ *   subscriber link too, which asks ROLE before it subscribes;
  * - a READONLY error (a master demoted to a replica) has the link that
  *   got it dropped;
  * - a push does what ngx_ws_relay_bus_wire.h says and nothing else: an
@@ -127,11 +128,7 @@
  * Unless FUZZ_BUGS names null-id (fuzz_ngx.h, known/README), a reply of the
  * script to a kept delivery that is not {string, integer} reaches the bus
  * as an error, which it takes the same way, without the id of no bytes
- * that ngx_ws_relay_wire_id_valid() would offset from NULL; and unless it
- * names role-sub, when the commands link is dropped for a ROLE that is
- * not a master's, the target does for the subscriber link, which goes
- * too, what ngx_ws_relay_bus_lost() would (the users are heard no more,
- * and missed what comes until they are).
+ * that ngx_ws_relay_wire_id_valid() would offset from NULL.
  */
 
 
@@ -298,11 +295,10 @@ static void fuzz_expect_switch(redisReply *reply);
 static void fuzz_master_named(ngx_str_t *host, ngx_str_t *port);
 static ngx_uint_t fuzz_ac_to(fuzz_ac_t *fa, u_char *host, size_t len,
     ngx_int_t port);
-static ngx_uint_t fuzz_users_heard(void);
 static void fuzz_evalsha(redisReply *cmd, redisCallbackFn *fn,
     void *privdata);
 static ngx_uint_t fuzz_local(ngx_str_t *user_id, size_t len,
-    ngx_uint_t *live);
+    ngx_str_t *hid, ngx_uint_t *live);
 static void fuzz_key_is(redisReply *cmd, size_t i, const char *kind,
     ngx_str_t *user);
 static ngx_uint_t fuzz_id_is(ngx_str_t *s);
@@ -817,7 +813,7 @@ fuzz_action(ngx_uint_t a, ngx_uint_t b, ngx_uint_t *stop)
         ngx_str_set(&text, "{\"type\":\"notification\"}");
 
         /* what the worker's connections take, unless the script keeps it */
-        dl->delivered = fuzz_local(&fuzz_users[b], text.len, NULL);
+        dl->delivered = fuzz_local(&fuzz_users[b], text.len, NULL, NULL);
 
         fuzz_starting = dl;
         ngx_ws_relay_delivery_start(d, &text);
@@ -873,14 +869,18 @@ fuzz_action(ngx_uint_t a, ngx_uint_t b, ngx_uint_t *stop)
 
 /*
  * The connections of a user that would take a text of len bytes now, as
- * ngx_ws_relay_delivery_local() gives it: one closing takes nothing, one
- * that resumes holds it if its send buffer has room (else it closes),
- * the others get it (live).
+ * ngx_ws_relay_delivery_local() gives it: one that resumes holds it if
+ * its send buffer has room (else it closes), unless it is closing; one
+ * that had a kept one (hid not after the newest id it was sent,
+ * wc->last_id) takes it without a copy; the others get it (live), but
+ * for those closing.
  */
 
 static ngx_uint_t
-fuzz_local(ngx_str_t *user_id, size_t len, ngx_uint_t *live)
+fuzz_local(ngx_str_t *user_id, size_t len, ngx_str_t *hid, ngx_uint_t *live)
 {
+    ngx_str_t               last;
+
     ngx_uint_t              n, l;
     ngx_queue_t            *q;
     ngx_ws_relay_user_t    *u;
@@ -898,6 +898,17 @@ fuzz_local(ngx_str_t *user_id, size_t len, ngx_uint_t *live)
     {
         wc = ngx_queue_data(q, ngx_ws_relay_conn_t, user_queue);
         r = wc->resume;
+
+        last.data = wc->last_id.data;
+        last.len = wc->last_id.len;
+
+        if (r == NULL && hid && last.len
+            && ngx_ws_relay_wire_id_compare(hid, &last) <= 0)
+        {
+            /* the client has it */
+            n++;
+            continue;
+        }
 
         if (wc->closing) {
             continue;
@@ -1089,7 +1100,14 @@ fuzz_confirm(ngx_ws_relay_redis_link_t *link)
     fuzz_cb_t  *ch;
 
     while ((fa = fuzz_link_ac(link)) && fa->replies) {
-        fuzz_ac_dispatch(fa, fuzz_reply((u_char *) "+OK\r\n", 5));
+        if (fuzz_arg_is(fa->replies->command, "ROLE")) {
+            fuzz_ac_dispatch(fa, fuzz_reply((u_char *)
+                                 "*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n",
+                                 24));
+
+        } else {
+            fuzz_ac_dispatch(fa, fuzz_reply((u_char *) "+OK\r\n", 5));
+        }
     }
 
     for ( ;; ) {
@@ -1468,6 +1486,13 @@ fuzz_ac_sent(fuzz_ac_t *fa, redisReply *cmd, redisCallbackFn *fn,
     }
 
     fuzz_assert(link == &fuzz_bus.cmd || link == &fuzz_bus.sub);
+
+    if (&fa->ac == fuzz_bus.sub.ac && fuzz_arg_is(cmd, "ROLE")) {
+        /* with sentinels: is it a master, before it subscribes? */
+        fuzz_assert(fuzz_sentinel_mode && n == 1
+                    && !(fa->ac.c.flags & REDIS_SUBSCRIBED));
+        return;
+    }
 
     if (&fa->ac == fuzz_bus.sub.ac) {
         fuzz_assert(fuzz_arg_is(cmd, "SUBSCRIBE")
@@ -1973,7 +1998,7 @@ done:
 static void
 fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
 {
-    ngx_uint_t                  check, was_ready, ping, demoted;
+    ngx_uint_t                  check, was_ready, ping, demoted, sub_demoted;
     fuzz_dl_t                  *dl;
     redisReply                 *swap;
     fuzz_expect_t               outer;
@@ -2017,6 +2042,17 @@ fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
                    && reply->element[0]->type == REDIS_REPLY_STRING
                    && reply->element[0]->len == 6
                    && ngx_memcmp(reply->element[0]->str, "master", 6) == 0);
+
+    /* and the subscriber link checks too, before it subscribes */
+    sub_demoted = cb->fn == ngx_ws_relay_bus_sub_role && reply
+                  && fuzz_bus.sub.ac == &fa->ac
+                  && reply->type != REDIS_REPLY_ERROR
+                  && !(reply->type == REDIS_REPLY_ARRAY
+                       && reply->elements > 0
+                       && reply->element[0]->type == REDIS_REPLY_STRING
+                       && reply->element[0]->len == 6
+                       && ngx_memcmp(reply->element[0]->str, "master", 6)
+                          == 0);
 
     /* a nested callback (a context freed in this one) expects apart */
     outer = fuzz_expect;
@@ -2078,15 +2114,10 @@ fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
     if (demoted) {
         fuzz_assert(fuzz_bus.cmd.ac != &fa->ac
                     && (sub == NULL || fuzz_bus.sub.ac != sub));
+    }
 
-        if (!(fuzz_bugs & FUZZ_BUG_ROLE_SUB) && fuzz_users_heard()) {
-            /*
-             * role-sub: ngx_ws_relay_bus_role() drops the subscriber link
-             * with no reason, which ngx_ws_relay_bus_lost() does not hear
-             * of: the users stay heard, with no subscriber
-             */
-            ngx_ws_relay_bus_lost(&fuzz_bus.sub);
-        }
+    if (sub_demoted) {
+        fuzz_assert(fuzz_bus.sub.ac != &fa->ac);
     }
 
     if (check && !fuzz_alloc_failed()) {
@@ -2182,7 +2213,8 @@ fuzz_expect_stored(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply,
         e->on = 1;
         e->user = dl->d->user_id;
         e->text = dl->d->text;
-        dl->delivered += fuzz_local(&e->user, e->text.len, &e->local);
+        dl->delivered += fuzz_local(&e->user, e->text.len, NULL,
+                                    &e->local);
     }
 }
 
@@ -2266,6 +2298,10 @@ fuzz_readonly(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
     if (link == &fuzz_sentinel.cmd) {
         return (cb->fn == ngx_ws_relay_sentinel_answer
                 || cb->fn == ngx_ws_relay_redis_link_reply) ? link : NULL;
+    }
+
+    if (link == &fuzz_bus.sub) {
+        return (cb->fn == ngx_ws_relay_bus_sub_role) ? link : NULL;
     }
 
     if (link != &fuzz_bus.cmd) {
@@ -2412,31 +2448,6 @@ fuzz_master_named(ngx_str_t *host, ngx_str_t *port)
 }
 
 
-/* a user of the registry is heard (user->subscribed) */
-
-static ngx_uint_t
-fuzz_users_heard(void)
-{
-    ngx_queue_t          *q, *users;
-    ngx_ws_relay_user_t  *user;
-
-    users = ngx_ws_relay_registry_users();
-
-    for (q = ngx_queue_head(users);
-         q != ngx_queue_sentinel(users);
-         q = ngx_queue_next(q))
-    {
-        user = ngx_queue_data(q, ngx_ws_relay_user_t, queue);
-
-        if (user->subscribed) {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
 /* a context made for host:port (as C strings) */
 
 static ngx_uint_t
@@ -2545,7 +2556,7 @@ fuzz_expect_push(redisReply *reply, fuzz_expect_t *e)
 
     e->on = 1;
 
-    n = fuzz_local(&e->user, e->text.len, &e->local);
+    n = fuzz_local(&e->user, e->text.len, hid.len ? &hid : NULL, &e->local);
 
     if (ours) {
         /* the worker's own kept message: it acks itself, no PUBLISH */

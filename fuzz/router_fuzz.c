@@ -110,8 +110,11 @@
  * are stream ids ("<ms>-<seq>", 1 to 20 digits each: anything else, and
  * the page is not taken, recovered false); the replayed messages follow
  * the reply, each with "id", in order, then what came live meanwhile and
- * was held, without what the replay had (ids compared as two numbers);
- * a connection that holds more than its send buffer closes (1008); a
+ * was held; a connection that holds more than its send buffer closes
+ * (1008).  Each connection has the newest kept message it was sent (or
+ * the since it asked after, until it leaves its user): a kept message
+ * that is not newer (ids compared as two numbers) it is not sent again,
+ * replayed, held or live, and a live one counts as taken all the same; a
  * replay asks Redis for the connection's user after the since, then
  * after the last id of the page before.  A connection of a user set by
  * nginx joins it as it opens, silently.  The worker keeps, per user, the
@@ -340,6 +343,12 @@ typedef struct {
     /* the newest id the connection has */
     u_char            since[NGX_WS_RELAY_ID_LEN];
     size_t            since_len;
+    /*
+     * the newest kept message it was sent, or the since it asked after
+     * (wc->last_id); none: len 0
+     */
+    u_char            last[NGX_WS_RELAY_ID_LEN];
+    size_t            last_len;
     /* held: text and id */
     fuzz_out_t       *held;
     fuzz_out_t      **held_tail;
@@ -430,6 +439,7 @@ static void fuzz_script_reply(fuzz_pub_t *pub, ngx_int_t receivers,
     const u_char *id, size_t len, ngx_uint_t good);
 static void fuzz_echo(fuzz_pub_t *pub);
 static void fuzz_hist_end(ngx_uint_t k, ngx_int_t recovered);
+static ngx_uint_t fuzz_hist_new(fuzz_hist_t *h, ngx_str_t *id);
 static void fuzz_hist_clear(ngx_uint_t k);
 static void fuzz_out_add(fuzz_out_t ***tail, ngx_str_t *text, ngx_str_t *id,
     ngx_uint_t optional, ngx_uint_t form);
@@ -1347,9 +1357,16 @@ static void
 fuzz_join(fuzz_conn_t *fc, fuzz_expect_t *e, json_t *user)
 {
     ngx_uint_t                    heard, k;
+    fuzz_hist_t                  *h;
     ngx_ws_relay_loc_conf_t      *conf;
 
     conf = fc->wc.conf;
+    h = &fuzz_hists[fc->index];
+
+    if (user && !fuzz_user_is(fc, user)) {
+        /* it leaves its user: the ids it was sent were that user's */
+        h->last_len = 0;
+    }
 
     if (!conf->history.size) {
         /* a register: a since is answered, with nothing replayed */
@@ -1394,6 +1411,12 @@ fuzz_join(fuzz_conn_t *fc, fuzz_expect_t *e, json_t *user)
         /* at once: recovered false after a since */
         e->recovered = (e->refused || e->replay) ? 0 : -1;
         return;
+    }
+
+    if (e->replay) {
+        /* the client has what came up to the since */
+        ngx_memcpy(h->last, e->since, e->since_len);
+        h->last_len = e->since_len;
     }
 
     if (heard) {
@@ -1506,10 +1529,12 @@ fuzz_pub_settled(fuzz_pub_t *pub)
 
 /*
  * A delivery's copies for this worker's connections of its target, as
- * ngx_ws_relay_delivery_local() makes them: a connection that closes gets
- * none; one that resumes holds it, unless that is more than its send
- * buffer (then it closes, 1008); the others get it now, and count, unless
- * they refuse frames.  Checked by fuzz_pub_copies_done() after the call.
+ * ngx_ws_relay_delivery_local() makes them: one that resumes holds it,
+ * unless that is more than its send buffer (then it closes, 1008), or it
+ * is closing; a kept one (hid) that a connection had (not newer than the
+ * newest it was sent) is not sent, and counts; the others get it now, and
+ * count, unless they refuse frames or are closing.  Checked by
+ * fuzz_pub_copies_done() after the call.
  */
 
 static void
@@ -1532,14 +1557,28 @@ fuzz_pub_copies(fuzz_pub_t *pub, ngx_str_t *text, ngx_str_t *hid)
         fc = fuzz_conns[k];
         h = &fuzz_hists[k];
 
-        if (fc == NULL || fc->wc.closing
-            || !fuzz_conn_of(fc, &pub->target))
-        {
+        if (fc == NULL || !fuzz_conn_of(fc, &pub->target)) {
             continue;
         }
 
         if (!h->resuming) {
-            fuzz_copies.want[k] = 1;
+            if (hid && !fuzz_hist_new(h, hid)) {
+                /* the client has it */
+                fuzz_copies.taken++;
+
+                if (fuzz_copies.counting) {
+                    pub->delivered++;
+                }
+
+                continue;
+            }
+
+            /* a closing connection sends nothing */
+            fuzz_copies.want[k] = !fc->wc.closing;
+            continue;
+        }
+
+        if (fc->wc.closing) {
             continue;
         }
 
@@ -2345,7 +2384,7 @@ fuzz_answer(redisReply *reply)
     size_t        i;
     ngx_str_t     id, json, text;
     ngx_int_t     k;
-    ngx_uint_t    good, form, more;
+    ngx_uint_t    good, form, more, new;
     fuzz_ask_t   *ask;
     fuzz_doc_t    doc;
     fuzz_hist_t  *h;
@@ -2428,7 +2467,10 @@ fuzz_answer(redisReply *reply)
                 json.data = (u_char *) reply->element[i + 1]->str;
                 json.len = reply->element[i + 1]->len;
 
-                if (json.len >= 2 && json.data[json.len - 1] == '}'
+                /* one the client had is not sent again */
+                new = fuzz_hist_new(h, &id);
+
+                if (new && json.len >= 2 && json.data[json.len - 1] == '}'
                     && !fc->wc.closing)
                 {
                     /*
@@ -2947,9 +2989,6 @@ fuzz_echo(fuzz_pub_t *pub)
 static void
 fuzz_hist_end(ngx_uint_t k, ngx_int_t recovered)
 {
-    ngx_int_t     c;
-    ngx_str_t     since;
-    ngx_uint_t    known;
     fuzz_out_t   *m;
     fuzz_hist_t  *h;
     fuzz_conn_t  *fc;
@@ -2970,23 +3009,15 @@ fuzz_hist_end(ngx_uint_t k, ngx_int_t recovered)
         }
     }
 
-    since.data = h->since;
-    since.len = h->since_len;
-
     for (m = h->held; m; m = m->next) {
-        known = 1;
 
-        if (h->replay && m->id.len) {
-            c = fuzz_id_cmp(&m->id, &since, &known);
-
-            if (known && c <= 0) {
-                /* the replay had it */
-                continue;
-            }
+        if (m->id.len && !fuzz_hist_new(h, &m->id)) {
+            /* the replay had it */
+            continue;
         }
 
         if (!fc->wc.closing) {
-            fuzz_out_add(&h->out_tail, &m->text, NULL, !known, 1);
+            fuzz_out_add(&h->out_tail, &m->text, NULL, 0, 1);
         }
     }
 
@@ -2997,6 +3028,40 @@ fuzz_hist_end(ngx_uint_t k, ngx_int_t recovered)
     h->resuming = 0;
     h->waiting = 0;
     h->reading = 0;
+}
+
+
+/*
+ * ngx_ws_relay_history_new(): a kept message is new to the connection if
+ * its id is after the newest it was sent, and then it is the newest
+ */
+
+static ngx_uint_t
+fuzz_hist_new(fuzz_hist_t *h, ngx_str_t *id)
+{
+    ngx_int_t   c;
+    ngx_str_t   last;
+    ngx_uint_t  known;
+
+    if (h->last_len) {
+        last.data = h->last;
+        last.len = h->last_len;
+
+        /* the ids here are stream ids, or a client's since */
+        c = fuzz_id_cmp(id, &last, &known);
+        fuzz_assert(known);
+
+        if (c <= 0) {
+            return 0;
+        }
+    }
+
+    if (id->len <= NGX_WS_RELAY_ID_LEN) {
+        ngx_memcpy(h->last, id->data, id->len);
+        h->last_len = id->len;
+    }
+
+    return 1;
 }
 
 
