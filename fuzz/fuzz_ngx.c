@@ -35,6 +35,8 @@ ngx_log_t                  fuzz_log;
 ngx_cycle_t                fuzz_cycle;
 ngx_ws_relay_main_conf_t   fuzz_main_conf;
 ngx_ws_relay_slot_t        fuzz_slot;
+ngx_ws_relay_loc_conf_t   *fuzz_conn_conf;
+ngx_uint_t                 fuzz_bugs;
 
 
 #define FUZZ_EPOCH_SEC     1764340000
@@ -51,6 +53,9 @@ static ngx_int_t           fuzz_json_allocs;
 static uintptr_t          *fuzz_json_table;
 static size_t              fuzz_json_size;
 static ngx_uint_t          fuzz_log_stderr;
+/* the read events posted, as ngx_posted_events has them */
+static fuzz_conn_t        *fuzz_posted;
+static fuzz_conn_t       **fuzz_posted_tail = &fuzz_posted;
 
 
 static void *fuzz_json_malloc(size_t size);
@@ -64,7 +69,21 @@ static ngx_uint_t fuzz_fail_now(void);
 void
 fuzz_ngx_init(void)
 {
+    const char  *bugs;
+
     fuzz_log_stderr = (getenv("FUZZ_LOG") != NULL);
+
+    bugs = getenv("FUZZ_BUGS");
+
+    if (bugs) {
+        if (strcmp(bugs, "all") == 0) {
+            fuzz_bugs = (ngx_uint_t) -1;
+        }
+
+        if (strstr(bugs, "null-id")) {
+            fuzz_bugs |= FUZZ_BUG_NULL_ID;
+        }
+    }
 
     /* every level and every debug mask: each line is formatted */
     fuzz_log.log_level = NGX_LOG_DEBUG | NGX_LOG_DEBUG_ALL;
@@ -105,6 +124,7 @@ void
 fuzz_ngx_reset(void)
 {
     fuzz_assert(fuzz_timers() == 0);
+    fuzz_assert(fuzz_posted == NULL);
 
     /* the cycle's pool anew: what init_worker took from it goes */
     if (fuzz_cycle.pool) {
@@ -528,7 +548,7 @@ fuzz_conn_open(fuzz_conn_t *fc, ngx_uint_t index, ngx_uint_t serial,
     fc->connection.log = &fuzz_log;
 
     fc->wc.connection = &fc->connection;
-    fc->wc.conf = &fc->conf;
+    fc->wc.conf = fuzz_conn_conf ? fuzz_conn_conf : &fc->conf;
     fc->wc.id.data = fc->id;
     fc->wc.id.len = ngx_sprintf(fc->id, "%V-%ui",
                                 &ngx_ws_relay_worker.node_id, serial)
@@ -536,6 +556,7 @@ fuzz_conn_open(fuzz_conn_t *fc, ngx_uint_t index, ngx_uint_t serial,
 
     ngx_queue_init(&fc->wc.deliveries);
 
+    fc->waiting_tail = &fc->waiting;
     fc->open = 1;
 
     ngx_str_null(&none);
@@ -547,14 +568,127 @@ fuzz_conn_open(fuzz_conn_t *fc, ngx_uint_t index, ngx_uint_t serial,
 void
 fuzz_conn_close(fuzz_conn_t *fc)
 {
+    fuzz_conn_t  **q;
+    fuzz_wait_t   *w;
+
     fuzz_assert(fc->open);
 
     ngx_ws_relay_router_close(&fc->wc);
 
     fuzz_assert(!fc->wc.registered && fc->wc.user == NULL);
     fuzz_assert(ngx_queue_empty(&fc->wc.deliveries));
+    fuzz_assert(fc->wc.resume == NULL);
+
+    /* what it did not read goes with it, and so does its read event */
+
+    while (fc->waiting) {
+        w = fc->waiting;
+        fc->waiting = w->next;
+        free(w);
+    }
+
+    if (fc->posted) {
+        for (q = &fuzz_posted; *q != fc; q = &(*q)->posted_next) {
+            /* void */
+        }
+
+        *q = fc->posted_next;
+
+        if (*q == NULL) {
+            fuzz_posted_tail = q;
+        }
+
+        fc->posted = 0;
+    }
 
     fc->open = 0;
+}
+
+
+ngx_uint_t
+fuzz_conn_waits(fuzz_conn_t *fc, const u_char *data, size_t len)
+{
+    fuzz_wait_t  *w;
+
+    fuzz_assert(fc->open);
+
+    if (fc->wc.resume == NULL && fc->waiting == NULL) {
+        return 0;
+    }
+
+    w = malloc(sizeof(fuzz_wait_t) + len);
+    fuzz_assert(w != NULL);
+
+    w->next = NULL;
+    w->len = len;
+
+    if (len) {
+        ngx_memcpy(w->data, data, len);
+    }
+
+    *fc->waiting_tail = w;
+    fc->waiting_tail = &w->next;
+
+    return 1;
+}
+
+
+fuzz_conn_t *
+fuzz_conn_posted(void)
+{
+    fuzz_conn_t  *fc;
+
+    fc = fuzz_posted;
+
+    if (fc == NULL) {
+        return NULL;
+    }
+
+    fuzz_posted = fc->posted_next;
+
+    if (fuzz_posted == NULL) {
+        fuzz_posted_tail = &fuzz_posted;
+    }
+
+    fc->posted = 0;
+    fc->posted_next = NULL;
+
+    return fc;
+}
+
+
+fuzz_wait_t *
+fuzz_conn_unwait(fuzz_conn_t *fc)
+{
+    fuzz_wait_t  *w;
+
+    fuzz_assert(fc->open);
+
+    if (fc->close_code) {
+        /* closing: it reads no more messages */
+        while (fc->waiting) {
+            w = fc->waiting;
+            fc->waiting = w->next;
+            free(w);
+        }
+
+        fc->waiting_tail = &fc->waiting;
+        return NULL;
+    }
+
+    w = fc->waiting;
+
+    if (w == NULL || fc->wc.resume) {
+        return NULL;
+    }
+
+    fc->waiting = w->next;
+
+    if (fc->waiting == NULL) {
+        fc->waiting_tail = &fc->waiting;
+    }
+
+    return w;
 }
 
 
@@ -570,6 +704,10 @@ ngx_ws_relay_conn_send(ngx_ws_relay_conn_t *wc, ngx_uint_t opcode,
     fuzz_assert(opcode == NGX_WS_RELAY_OP_TEXT);
     fuzz_assert(data != NULL || len == 0);
 
+    if (wc->closing) {
+        return NGX_DECLINED;
+    }
+
     return fuzz_on_reply(fc, data, len);
 }
 
@@ -583,11 +721,42 @@ ngx_ws_relay_conn_send_message(ngx_ws_relay_conn_t *wc,
     fuzz_assert(fc->open);
     fuzz_assert(m->text.data != NULL || m->text.len == 0);
 
+    if (wc->closing) {
+        return NGX_DECLINED;
+    }
+
     return fuzz_on_delivery(fc, m->text.data, m->text.len);
 }
 
 
-/* the router closes a connection it refuses, or that breaks its limits */
+/*
+ * The connection joined its user (ngx_ws_relay_history_live()): its read
+ * event is posted, to read what waited meanwhile.
+ */
+
+void
+ngx_ws_relay_conn_read_on(ngx_ws_relay_conn_t *wc)
+{
+    fuzz_conn_t  *fc = (fuzz_conn_t *) wc;
+
+    fuzz_assert(fc->open && wc->resume == NULL);
+
+    if (fc->posted) {
+        return;
+    }
+
+    fc->posted = 1;
+    fc->posted_next = NULL;
+    *fuzz_posted_tail = fc;
+    fuzz_posted_tail = &fc->posted_next;
+}
+
+
+/*
+ * The router closes a connection it refuses, or that breaks its limits
+ * (history: too much held while it resumes); as in ngx_ws_relay_conn.c,
+ * it is closing from then on, and sends nothing more.
+ */
 
 void
 ngx_ws_relay_conn_close(ngx_ws_relay_conn_t *wc, ngx_uint_t code,
@@ -595,10 +764,12 @@ ngx_ws_relay_conn_close(ngx_ws_relay_conn_t *wc, ngx_uint_t code,
 {
     fuzz_conn_t  *fc = (fuzz_conn_t *) wc;
 
-    fuzz_assert(fc->open && fc->close_code == 0);
+    fuzz_assert(fc->open && fc->close_code == 0 && !wc->closing);
     fuzz_assert(code >= 1000 && code < 5000 && reason != NULL);
 
     fc->close_code = code;
+    wc->closing = 1;
+    wc->close_code = code;
 }
 
 
@@ -606,6 +777,7 @@ void
 ngx_ws_relay_conn_fail(ngx_ws_relay_conn_t *wc, ngx_uint_t code,
     const char *reason)
 {
+    wc->read_closed = 1;
     ngx_ws_relay_conn_close(wc, code, reason);
 }
 

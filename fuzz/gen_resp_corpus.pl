@@ -3,7 +3,14 @@
 # Writes the seed corpus of resp_fuzz: a worker's life with Redis (links
 # connecting, answering, failing and coming back, subscriptions and the
 # presence set caught up, deliveries and their acks, messages for its
-# users, the probe, presence queries) and replies it does not expect.
+# users, the probe, presence queries) and replies it does not expect;
+# with ws_relay_history, the script loaded, kept deliveries and the
+# script's replies (an id and receivers, errors, NOSCRIPT, other shapes,
+# ids that are no stream ids), kept messages from this worker and others,
+# pages of replay {recovered, more, newest id, ...} and the newest id
+# ("t"), connections that join their user and catch up after the
+# subscriber link came back; with Sentinel, the sentinels' answers and
+# switches, ROLE and READONLY.
 # Each file is a settings byte and steps (see resp_fuzz.c); replies are
 # RESP, as Redis sends them.
 #
@@ -15,9 +22,10 @@ use File::Path qw(make_path);
 
 my $dir = shift // 'corpus/resp';
 
-# settings bits of resp_fuzz.c
-my %set = (password => 0x01, db => 0x02, unix => 0x04, fail => 0x20,
-           ready => 0x40);
+# settings bits of resp_fuzz.c, and of the endpoint byte (bit 2)
+my %set = (password => 0x01, db => 0x02, unix => 0x04, sentinels => 0x04,
+           fail => 0x20, ready => 0x40, history => 0x80);
+my %endpoint = (unix => 0x00, sentinels => 0x01);
 
 my $node = 'host-4242-1a2b3c';
 
@@ -42,6 +50,9 @@ my %channels = (node => 0, alice => 1, bob => 2, carol => 3, zed => 4,
 
 sub cmd { return "\x00" . $_[0] }
 sub sub_ { return "\x01" . $_[0] }
+# on the sentinels' links
+sub s_cmd { return "\x08" . $_[0] }
+sub s_sub { return "\x09" . $_[0] }
 sub push_ { my ($type, $channel, $payload) = @_;
             my $c = $channels{$channel} // 6;
             return chr(2 | $c << 3 | $types{$type} << 6)
@@ -53,17 +64,25 @@ sub wait_ { my %ms = (100 => 0, 600 => 1, 5000 => 2, 30000 => 3);
             return action(2, $ms{$_[0]}) }
 sub connects { return action(3, $_[0] eq 'sub' ? 1 : 0) }
 sub fails { return action(4, $_[0] eq 'sub' ? 1 : 0) }
+sub s_connects { return action(3, $_[0] eq 'sub' ? 3 : 2) }
+sub s_fails { return action(4, $_[0] eq 'sub' ? 3 : 2) }
+# "+switch-master" on the sentinels' subscriber link
+sub switch_master { my ($payload, $type) = @_;
+                    return chr(2 | 7 << 3 | $types{$type // 'message'} << 6)
+                           . field($payload) }
 sub next_connect { my %how = (refused => 0, nomem => 1, attach => 2);
                    return action(5, $how{$_[0]}) }
 sub write_fails { return action(5, 3) }
 sub bye { return action(6) }
+sub deliver_kept { return action(7, $users{$_[0]}) }
 # connection $conn opens again as a user (fixed), none, or $name
 sub reopen { my ($conn, $as, $name) = @_;
              my $u = $users{$as} // ($as eq 'none' ? 4 : 5);
              return chr(4 | $conn << 3 | $u << 5) . field($name // '') }
-sub register { my ($conn, $as) = @_;
+# with a since (its digits and dashes) when one is given
+sub register { my ($conn, $as, $since) = @_;
                return chr(4 | $conn << 3 | ($as eq 'carol' ? 6 : 7) << 5)
-                      . field('') }
+                      . field($since // '') }
 sub answer { return "\x05" }
 
 # what other workers send: delivery ids and probe numbers start at 1
@@ -72,18 +91,34 @@ sub pinged { return push_('message', 'node', 'ping:' . ($_[0] // 1)) }
 sub user_msg { my ($user, $id, $text, $own) = @_;
                return push_('message', $user,
                             ($own ? $node : 'host-9-ffff') . " $id $text") }
+# a kept one, as the history script publishes it
+sub kept_msg { my ($user, $id, $hid, $text, $own) = @_;
+               return push_('message', $user,
+                            ($own ? $node : 'host-9-ffff')
+                            . " $id:$hid $text") }
 
 my %seen;
 
-# seed($name, [steps], settings => [names], prefix => index, fail => n)
+# seed($name, [steps], settings => [names], prefix => index, fail => n,
+#      sentinels => n, sentinel_password => 1)
 sub seed {
     my ($name, $steps, %o) = @_;
     my $settings = 0;
     $settings |= $set{$_} for @{ $o{settings} // [] };
     $settings |= ($o{prefix} // 0) << 3;
 
+    my $ep;
+    for my $s (@{ $o{settings} // [] }) {
+        $ep = $endpoint{$s} if exists $endpoint{$s};
+    }
+    if (defined $ep && $ep == $endpoint{sentinels}) {
+        $ep |= 0x02 if $o{sentinel_password};
+        $ep |= (($o{sentinels} // 1) - 1) << 2;
+    }
+
     my $data = chr $settings;
     $data .= chr($o{fail} - 1) if $settings & $set{fail};
+    $data .= chr($ep) if $settings & $set{unix};
     $data .= join '', @$steps;
 
     die "duplicate seed $name\n" if $seen{$name}++;
@@ -257,6 +292,292 @@ seed('big-counts', [cmd("*2147483647\r\n"), sub_("\$2147483647\r\n")]);
 seed('exit', [deliver('bob'), presence(), answer(), bye(), cmd(int_(1))],
      settings => ['ready']);
 
+# ws_relay_history: the script is loaded; a kept delivery is one EVALSHA,
+# answered {id, receivers}, and its publication comes back with the id
+seed('history-kept', [deliver_kept('bob'),
+                      kept_msg('bob', 1, '1733600000000-0',
+                               '{"type":"notification"}', 1),
+                      cmd(arr(bulk('1733600000000-0'), int_(2))),
+                      ack(1, 1),
+                      deliver_kept('alice'),
+                      cmd(arr(bulk('1733600000001-0'), int_(1))),
+                      kept_msg('alice', 2, '1733600000001-0',
+                               '{"type":"notification"}', 1),
+                      deliver_kept('zed'), answer(), deliver('bob'),
+                      answer()],
+     settings => ['ready', 'history']);
+seed('history-script-replies', [
+        (map { (deliver_kept('bob'), cmd($_)) }
+             (err('NOSCRIPT No matching script. Please use EVAL.'),
+              err('ERR Error running script'), nil(), int_(1), ok(),
+              arr(), arr(bulk('1-0')), arr(int_(1), int_(2)),
+              arr(bulk(''), int_(1)), arr(bulk('1' x 41), int_(1)),
+              arr(bulk('1' x 42), int_(1)), arr(bulk('1-0'), bulk('1')),
+              arr(bulk('1-0'), int_(1), int_(2)), arr(bulk('"}'), int_(0)),
+              arr(bulk('1-0'), int_(-3)), arr(arr(), int_(1)))),
+        deliver_kept('bob'), fails('cmd'), wait_(600), answer()],
+     settings => ['ready', 'history']);
+seed('history-kept-first', [deliver_kept('alice'),
+                            kept_msg('alice', 1, '1733600000000-5',
+                                     '{"type":"notification"}', 1),
+                            cmd(err('ERR after the publication')),
+                            deliver_kept('alice'), wait_(600),
+                            cmd(arr(bulk('1733600000000-6'), int_(1)))],
+     settings => ['ready', 'history']);
+seed('history-kept-others', [
+        kept_msg('bob', 9, '1733600000000-1', '{"type":"chat"}'),
+        kept_msg('alice', 10, '1-1', '{"a":1}'),
+        kept_msg('bob', 11, '1-2', '[1]'),
+        kept_msg('bob', 12, '1-3', '}'),
+        kept_msg('bob', 13, '1-4', ''),
+        push_('message', 'bob', 'host-9-ffff 14: {}'),
+        push_('message', 'bob', 'host-9-ffff 15:1-x {}'),
+        push_('message', 'bob', 'host-9-ffff 16:' . ('1' x 42) . ' {}'),
+        push_('message', 'bob', 'host-9-ffff 17:' . ('9' x 41) . ' {}'),
+        push_('message', 'bob', "$node 18:1-5 {}"),
+        push_('message', 'bob', "$node 19:--- {\"a\":1}")],
+     settings => ['ready', 'history']);
+
+# register with a since: the channel's confirmation, then pages of replay,
+# {recovered, more, newest id, id, JSON, ...}
+seed('history-replay', [register(3, 'carol', '1733600000000-0'), answer(),
+                        cmd(arr(int_(1), int_(1), bulk('1733600000000-2'),
+                                bulk('1733600000000-1'),
+                                bulk('{"type":"chat"}'),
+                                bulk('1733600000000-2'), bulk('[]'))),
+                        cmd(arr(int_(1), int_(0), bulk('1733600000000-2'))),
+                        register(0, 'alice', '17'),
+                        user_msg('alice', 3, '{"type":"chat"}'),
+                        cmd(arr(int_(0), int_(0), bulk('0-0'))),
+                        register(0, 'alice', '18'), answer()],
+     settings => ['ready', 'history']);
+seed('history-replay-replies', [
+        register(3, 'carol', '5'), answer(),
+        (map { (cmd($_), register(3, 'carol', '5')) }
+             (err('NOSCRIPT No matching script. Please use EVAL.'),
+              err('ERR wrong'), nil(), int_(1), arr(), arr(int_(1)),
+              arr(int_(1), int_(0)),
+              arr(int_(1), int_(0), bulk('1-0'), bulk('2-0')),
+              arr(bulk('1'), int_(0), bulk('1-0')),
+              arr(int_(1), int_(1), int_(5), int_(5), bulk('{}')),
+              arr(int_(1), int_(1), bulk('1-0'), int_(5), bulk('{}')),
+              arr(int_(1), int_(1), bulk('1-0'), bulk('1' x 41),
+                  bulk('{}')),
+              arr(int_(1), int_(1), bulk('1-0'), bulk('9' x 40),
+                  bulk('{"a":1}')),
+              arr(int_(1), int_(1), bulk('1-0'), bulk('"x'),
+                  bulk('{"a":1}')),
+              arr(int_(1), int_(1), bulk('1-0'), bulk('1-1'), nil()),
+              arr(int_(1), int_(1), bulk(''), bulk('1-1'), bulk('{}')),
+              arr(int_(1), int_(1), bulk('0-0'), bulk('1-1'),
+                  bulk('{"a":1}'), bulk('1-2'), arr()))),
+        wait_(5000), answer()],
+     settings => ['ready', 'history']);
+
+# ids from Redis that are no stream ids: not taken, into no JSON
+seed('history-bad-ids', [
+        register(3, 'carol', '5'), answer(),
+        (map { (cmd($_), register(3, 'carol', '5')) }
+             (arr(int_(1), int_(1), bulk('1-2"'), bulk('1-1'),
+                  bulk('{"a":1}')),
+              arr(int_(1), int_(0), bulk('1-2'), bulk('1-1"}'),
+                  bulk('{"a":1}')),
+              arr(int_(1), int_(0), bulk('1-2'), bulk("1-1\\"),
+                  bulk('{"a":1}')),
+              arr(int_(1), int_(0), bulk('1-2'), bulk("1-\x01"),
+                  bulk('{"a":1}')),
+              arr(int_(1), int_(0), bulk('1-2'), bulk('1-2-3'),
+                  bulk('{"a":1}')),
+              arr(int_(1), int_(0), bulk('1-2'), bulk('-1'),
+                  bulk('{"a":1}')),
+              arr(int_(1), int_(0), bulk('1-2'), bulk('1-'),
+                  bulk('{"a":1}')),
+              arr(int_(1), int_(0), bulk('1-2'), bulk('1'),
+                  bulk('{"a":1}')),
+              arr(int_(1), int_(0), bulk('9' x 20 . '-' . '9' x 20),
+                  bulk('9' x 20 . '-' . '9' x 20), bulk('{"a":1}')),
+              arr(int_(1), int_(0), bulk('9' x 21 . '-1'), bulk('1-1'),
+                  bulk('{"a":1}')),
+              arr(int_(1), int_(0), bulk('1-' . '9' x 21), bulk('1-1'),
+                  bulk('{"a":1}')),
+              arr(int_(1), int_(0), bulk("1-1\x00"), bulk('1-1'),
+                  bulk('{"a":1}')),
+              arr(int_(1), int_(0), bulk('1-1 '), bulk('1-1'),
+                  bulk('{"a":1}')))),
+        (map { (deliver_kept('bob'), cmd(arr(bulk($_), int_(1)))) }
+             ('1"}', '1-1"', "1-1\\", "1-1\n", '1-2-3', '1', '-',
+              '9' x 21 . '-1', '1-' . '9' x 20, ' 1-1')),
+        kept_msg('carol', 21, '1-2-3', '{"a":1}'),
+        kept_msg('carol', 22, '---', '{"a":1}'),
+        answer()],
+     settings => ['ready', 'history']);
+
+# a connection of a user set by nginx joins as it opens: once the
+# channel is heard, the newest id is asked for ("t"), unless known
+seed('history-top', [reopen(3, 'carol'), register(3, 'carol'),
+                     register(3, 'carol', '3'),
+                     push_('subscribe', 'carol', ''),
+                     cmd(bulk('1733600000000-4')),
+                     cmd(arr(int_(1), int_(0), bulk('1733600000000-4'))),
+                     reopen(2, 'zed'), push_('subscribe', 'zed', ''),
+                     cmd(nil()), reopen(1, 'zed'), reopen(0, 'none'),
+                     register(0, 'carol'), answer()],
+     settings => ['ready', 'history']);
+seed('history-top-replies', [
+        (map { (reopen(0, 'carol'), push_('subscribe', 'carol', ''),
+                cmd($_)) }
+             (bulk('1-0'), bulk('0-0'), bulk('1-2"'), bulk(''),
+              bulk('9' x 21 . '-1'), bulk('1-2-3'), nil(), int_(7),
+              ok(), err('ERR wrong'),
+              err('NOSCRIPT No matching script.'), arr(bulk('1-1')),
+              arr())),
+        reopen(0, 'carol'), fails('cmd'), wait_(600), answer()],
+     settings => ['ready', 'history']);
+
+# messages sent while joining wait; the subscriber link lost and back:
+# the users' live connections catch up after the newest id heard
+seed('history-catch-up', [answer(), answer(),
+                          kept_msg('alice', 5, '1733600000000-7',
+                                   '{"type":"chat"}'),
+                          kept_msg('bob', 6, '1733600000000-8',
+                                   '{"type":"chat"}'),
+                          fails('sub'), wait_(600), answer(),
+                          cmd(arr(int_(1), int_(0), bulk('1733600000000-9'),
+                                  bulk('1733600000000-9'),
+                                  bulk('{"type":"chat"}'))),
+                          cmd(arr(int_(0), int_(1),
+                                  bulk('1733600000000-12'),
+                                  bulk('1733600000000-10'),
+                                  bulk('{"type":"chat"}'))),
+                          answer(), fails('sub'), register(3, 'carol'),
+                          register(3, 'alice', '1'), wait_(600), answer(),
+                          answer()],
+     settings => ['ready', 'history']);
+seed('history-catch-up-ids', [answer(),
+                              kept_msg('alice', 5, '1-2-3', '{"a":1}'),
+                              kept_msg('alice', 6, '---', '{"a":1}'),
+                              kept_msg('bob', 7, '9' x 41, '{"a":1}'),
+                              fails('sub'), wait_(600), answer(),
+                              answer()],
+     settings => ['ready', 'history']);
+
+# Sentinel: the sentinels name the master; the links of the bus go there
+seed('sentinel-connect', [answer(), answer(), answer()],
+     settings => ['sentinels']);
+seed('sentinel-connect-ready', [deliver('bob'), answer(), ack(1, 1)],
+     settings => ['sentinels', 'ready', 'password', 'db'],
+     sentinels => 3, sentinel_password => 1);
+seed('sentinel-steps', [s_cmd(ok()),
+                        s_cmd(arr(bulk('127.0.0.1'), bulk('6379'))),
+                        s_sub(ok()),
+                        switch_master('+switch-master', 'subscribe'),
+                        wait_(600), cmd(ok()), cmd(ok()),
+                        cmd(arr(bulk('master'), int_(0), arr())),
+                        cmd(pong()), sub_(ok()),
+                        push_('subscribe', 'node', ''), answer()],
+     settings => ['sentinels', 'password'], sentinels => 2,
+     sentinel_password => 1);
+seed('sentinel-switch', [answer(),
+                         switch_master('mymaster 127.0.0.1 6379 '
+                                       . '10.0.0.2 6380'),
+                         answer(),
+                         switch_master('mymaster 10.0.0.2 6380 '
+                                       . '10.0.0.2 6380'),
+                         switch_master('other 10.0.0.2 6380 10.0.0.3 6381'),
+                         switch_master('mymaster 10.0.0.2 6380 10.0.0.3'),
+                         switch_master('mymaster 10.0.0.2 6380 10.0.0.3 0'),
+                         switch_master('mymaster 10.0.0.2 6380 10.0.0.3 '
+                                       . '65536'),
+                         switch_master('mymaster 10.0.0.2 6380 10.0.0.3 '
+                                       . '6x'),
+                         switch_master('mymaster 10.0.0.2 6380  6381'),
+                         switch_master('mymaster a b ' . ('h' x 113)
+                                       . ' 7000'),
+                         switch_master('mymaster a b ' . ('h' x 114)
+                                       . ' 7000'),
+                         switch_master('mymaster'),
+                         switch_master(''),
+                         switch_master('mymaster 1 2 127.0.0.1 6379 x y'),
+                         deliver('bob'), answer()],
+     settings => ['sentinels', 'ready', 'history'], sentinels => 2);
+seed('sentinel-answers', [
+        (map { (s_cmd($_), wait_(5000)) }
+             (nil(), "*-1\r\n", err('ERR no such master'),
+              err('READONLY You can\'t write against a read only replica.'),
+              arr(bulk('127.0.0.1')),
+              arr(bulk('127.0.0.1'), int_(6379)),
+              arr(bulk(''), bulk('6379')),
+              arr(bulk('127.0.0.1'), bulk('0')),
+              arr(bulk('127.0.0.1'), bulk('-1')),
+              arr(bulk('127.0.0.1'), bulk('99999999999999999999')),
+              arr(bulk('h' x 114), bulk('6379')),
+              arr(bulk("a\x00b"), bulk('6379')),
+              arr(bulk("a\x00c"), bulk('6379')),
+              arr(bulk('10.0.0.9'), bulk('06379')),
+              arr(bulk('127.0.0.1'), bulk('6379'), bulk('x')),
+              ok(), int_(1))),
+        answer()],
+     settings => ['sentinels'], sentinels => 3);
+seed('sentinel-lost', [s_fails('cmd'), s_fails('sub'), wait_(600),
+                       s_connects('cmd'), s_connects('sub'),
+                       next_connect('refused'), wait_(5000),
+                       s_fails('cmd'), wait_(5000), wait_(5000),
+                       wait_(30000), answer(), s_fails('sub'),
+                       wait_(5000), answer()],
+     settings => ['sentinels', 'ready'], sentinels => 3);
+seed('sentinel-role', [
+        (map { (fails('cmd'), wait_(600), cmd($_), answer()) }
+             (arr(bulk('slave'), bulk('10.0.0.1'), int_(6379),
+                  bulk('connected'), int_(100)),
+              arr(bulk('sentinel'), arr()), err('ERR unknown command'),
+              err('READONLY You can\'t write against a read only replica.'),
+              arr(), arr(int_(1)), arr(bulk('masterx')), bulk('master'),
+              nil(), arr(bulk('master'), int_(0), arr()))),
+        deliver('bob'), answer()],
+     settings => ['sentinels', 'ready', 'history']);
+seed('sentinel-sub-role', [
+        (map { (fails('sub'), wait_(600), sub_($_), answer()) }
+             (arr(bulk('slave'), bulk('10.0.0.1'), int_(6379),
+                  bulk('connected'), int_(100)),
+              err('ERR unknown command'),
+              err('READONLY You can\'t write against a read only replica.'),
+              arr(), nil(), ok(), arr(bulk('master'), int_(0), arr()))),
+        wait_(5000), answer(), deliver('bob'), answer()],
+     settings => ['sentinels', 'ready', 'history']);
+seed('sentinel-role-users', [reopen(3, 'carol'), answer(),
+                             push_('subscribe', 'carol', ''),
+                             kept_msg('carol', 5, '1733600000000-3',
+                                      '{"a":1}'),
+                             fails('cmd'), wait_(600),
+                             cmd(arr(bulk('slave'))), wait_(600),
+                             answer(), answer()],
+     settings => ['sentinels', 'ready', 'history']);
+
+# READONLY: a master demoted to a replica is dropped, whatever was asked
+my $ro = err("READONLY You can't write against a read only replica.");
+seed('readonly', [cmd($ro), wait_(600), answer(),
+                  deliver('bob'), cmd($ro), answer(),
+                  deliver_kept('bob'), cmd($ro), answer(),
+                  presence(), cmd($ro), answer(),
+                  presence(), cmd(arr(bulk($node))), cmd($ro), answer(),
+                  register(3, 'carol', '5'), answer(), cmd($ro), answer(),
+                  reopen(0, 'carol'), push_('subscribe', 'carol', ''),
+                  cmd($ro), answer(), wait_(5000), cmd($ro), answer()],
+     settings => ['ready', 'history']);
+seed('history-replay-lost', [register(3, 'carol', '5'),
+                             push_('subscribe', 'carol', ''),
+                             fails('cmd'), register(3, 'carol', '6'),
+                             reopen(3, 'none'), wait_(600), answer(),
+                             register(3, 'carol', '7'), fails('sub'),
+                             wait_(5000), answer()],
+     settings => ['ready', 'history']);
+seed('history-connect', [cmd(pong()),
+                         cmd(err('ERR script loading failed')),
+                         answer(), deliver_kept('bob'),
+                         cmd(err('NOSCRIPT No matching script.')),
+                         cmd(arr(bulk('x' x 40))), answer()],
+     settings => ['history']);
+
 # allocations that fail, at a few points
 for my $n (1, 4, 10, 30, 80, 200) {
     seed("fail-$n", [deliver('bob'), reopen(3, 'carol'), answer(),
@@ -264,4 +585,24 @@ for my $n (1, 4, 10, 30, 80, 200) {
                      cmd(arr(bulk('alice'))), user_msg('bob', 9, '{}'),
                      ack(1, 1), wait_(5000), answer()],
          settings => ['ready', 'fail'], fail => $n);
+}
+
+for my $n (2, 12, 40, 120) {
+    seed("fail-history-$n", [deliver_kept('bob'), register(3, 'carol', '5'),
+                             answer(), push_('subscribe', 'carol', ''),
+                             cmd(arr(int_(1), int_(0), bulk('1-1'),
+                                     bulk('1-1'),
+                                     bulk('{"type":"chat"}'))),
+                             kept_msg('bob', 1, '1-2', '{"a":1}', 1),
+                             answer(), wait_(5000), answer()],
+         settings => ['ready', 'fail', 'history'], fail => $n);
+}
+
+for my $n (3, 20, 70) {
+    seed("fail-sentinel-$n", [answer(),
+                              switch_master('mymaster 127.0.0.1 6379 '
+                                            . '10.0.0.2 6380'),
+                              answer(), fails('sub'), wait_(600), answer()],
+         settings => ['sentinels', 'ready', 'fail', 'history'],
+         fail => $n, sentinels => 2);
 }

@@ -42,6 +42,15 @@ seed('user-no-origin', ' 1 {}');
 seed('user-no-space', 'a 1');
 seed('user-two-spaces', 'a  1 {}');
 seed('user-bad-id', 'a 1x {}');
+# kept in the history: "<origin> <delivery id>:<history id> <JSON>"
+seed('user-hid', "$node 17:1733600000000-0 {\"type\":\"chat\"}");
+seed('user-hid-max', 'a 1:' . ('9' x 20) . '-' . ('9' x 20) . ' {}');
+seed('user-hid-too-long', 'a 1:' . ('1' x 42) . ' {}');
+seed('user-hid-empty', 'a 1: {}');
+seed('user-hid-dashes', 'a 1:--- {}');
+seed('user-hid-letter', 'a 1:17-0x {}');
+seed('user-hid-no-space', 'a 1:17-0');
+seed('user-hid-colon', 'a 1:17:0 {}');
 seed('ack', 'ack:1:2');
 seed('ack-max', 'ack:18446744073709551615:18446744073709551615');
 seed('ack-overflow', 'ack:1:18446744073709551616');
@@ -58,6 +67,25 @@ seed('channel-node', "ws_relay:n:$node");
 seed('channel-bare', 'u:bob');
 seed('channel-no-name', 'ws_relay:u:');
 seed('channel-other-prefix', 'ws_other:u:bob');
+seed('channel-user-tag', 'ws_relay:u:{bob}');
+seed('channel-user-tag-open', 'ws_relay:u:{bob');
+seed('channel-user-tag-empty', 'ws_relay:u:{}');
+seed('channel-user-tag-inner', 'u:{a}b}');
+seed('channel-stream', 'ws_relay:h:{bob}');
+seed('channel-meta', 'ws_relay:m:{bob}');
+
+# a client's since, whole inputs
+seed('since-zero', '0');
+seed('since-ms', '1733600000000');
+seed('since-id', '1733600000000-5');
+seed('since-max', ('9' x 15) . '-' . ('9' x 15));
+seed('since-16', '1' x 16);
+seed('since-seq-16', '1-' . ('1' x 16));
+seed('since-zeros', '007-01');
+seed('since-dash', '-');
+seed('since-trailing-dash', '1-');
+seed('since-three', '1-2-3');
+seed('since-space', '1 ');
 
 # pushes, as Redis writes them
 seed('push-message', arr(bulk('message'), bulk('ws_relay:u:bob'),
@@ -78,6 +106,45 @@ seed('fields', ("\x00" x 7) . "\x01" . ("\xff" x 8) . field($node)
                . field('{"type":"chat"}') . field('ws_relay:')
                . field('bob') . "\x03" . field('a') . field(' 1 ')
                . field('{}') . "\x01" . field('ack:1:1'));
+# and then: a command's arguments; three ids (0-1 a since, 2 two numbers
+# with leading zeros, 3 any bytes); an object and an id for id_text
+my $sha = 'a' x 40;
+seed('fields-history', ("\x00" x 7) . "\x2a" . ("\x00" x 6) . "\x01\x02"
+                       . field($node) . field('{"type":"chat"}')
+                       . field('ws_relay:') . field('bob') . "\x00" x 4
+                       . chr(13) . join('', map { field($_) }
+                           'EVALSHA', $sha, '2', 'ws_relay:h:{bob}',
+                           'ws_relay:m:{bob}', 'p', '86400000', '100',
+                           '604800000', 'ws_relay:u:{bob}', "$node 1:",
+                           "{\"a\":\"\r\n\"}", '')
+                       . "\x00" . field('1733600000000-5')
+                       . "\x01" . field('17')
+                       . "\x22" . ("\x00" x 7) . "\x11" . ("\x00" x 8)
+                       . field('{"type":"chat","text":"x"}')
+                       . field('1733600000000-0'));
+seed('fields-ids', ("\x00" x 16) . field('o') . field('') . field('')
+                   . field('') . "\x00" x 4 . "\x00"
+                   . "\x03" . field('9-9-9') . "\x03" . field('0017-5')
+                   . "\x03" . field('') . field('{"a":1}') . field('"}'));
+# stream ids and what is not one (_id_valid()): ids of 20-digit parts,
+# of 21, quotes, backslashes, control characters, dashes, spaces
+seed('fields-stream-ids', ("\x00" x 16) . field('o') . field('') . field('')
+                          . field('') . "\x00" x 4 . "\x00"
+                          . "\x03" . field('9' x 20 . '-' . '9' x 20)
+                          . "\x03" . field('9' x 21 . '-1')
+                          . "\x03" . field('1-' . '0' x 21));
+seed('fields-bad-ids', ("\x00" x 16) . field('o') . field('') . field('')
+                       . field('') . "\x00" x 4 . "\x00"
+                       . "\x03" . field('1-2"') . "\x03" . field("1-2\\")
+                       . "\x03" . field("1-\x01") . field('{"a":1}')
+                       . field('1-2"}'));
+seed('fields-odd-ids', ("\x00" x 16) . field('o') . field('') . field('')
+                       . field('') . "\x00" x 4 . "\x00"
+                       . "\x03" . field('-1') . "\x03" . field('1-')
+                       . "\x03" . field(' 1-1'));
+seed('fields-command-empty', ("\x00" x 16) . field('o') . field('')
+                             . field('') . field('') . "\x00" x 4
+                             . "\x01" . field(''));
 seed('fields-spaces', "\x01\x02\x03\x04\x05\x06\x07\x08" . ("\x00" x 8)
                       . field('a b') . field('') . field("p\x00")
                       . field('') . "\x00" . "\x04" . field('') x 4);

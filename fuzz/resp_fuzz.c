@@ -6,48 +6,68 @@
 
 /*
  * libFuzzer target: the state machines on top of Redis, the links
- * (ngx_ws_relay_redis_link.c), the bus (ngx_ws_relay_bus.c) and presence
- * (ngx_ws_relay_presence.c), with the real router, registry and delivery
- * code and four connections.  The wire format is wire_fuzz's.
+ * (ngx_ws_relay_redis_link.c), the bus (ngx_ws_relay_bus.c), the history
+ * (ngx_ws_relay_history.c: its script's calls and replies), presence
+ * (ngx_ws_relay_presence.c) and Sentinel (ngx_ws_relay_sentinel.c), with
+ * the real router, registry and delivery code and four connections.  The
+ * wire format is wire_fuzz's.
  *
  * hiredis's async API is a model here (hiredis 0.14's async.c: reply
  * callbacks in order, subscription callbacks by channel with pending
  * counts, frees deferred while a callback runs, pending callbacks run
  * with no reply when a context goes); replies are hiredis's own, made by
- * its reader from the input.  The bus, presence and delivery files are
- * included, for their state and static callbacks.
+ * its reader from the input.  The bus, history, presence, Sentinel and
+ * delivery files are included, for their state and static callbacks.
+ * What a client sends while its connection joins its user waits, as in
+ * ngx_ws_relay_conn.c, until ngx_ws_relay_conn_read_on(), after the
+ * step.
  *
  * Input: a settings byte, then steps: a selector byte and what it takes
  * (a field is a length byte and that many bytes).
  *
  *   settings bit 0     a password (AUTH on both links)
  *   settings bit 1     db=3 (SELECT on the commands link)
- *   settings bit 2     a unix socket rather than host:port
+ *   settings bit 2     not host:port but what the byte after the
+ *                      allocation's (if any) says: bit 0 clear, a unix
+ *                      socket; set, the master that sentinels name
+ *                      (sentinel=... master=mymaster), with bit 1 a
+ *                      sentinel_password, with bits 2-3 % 3 + 1 sentinels
  *   settings bits 3-4  the prefix: "ws_relay:", "", "p", "a:b:"
  *   settings bit 5     the n-th allocation fails, n = the next byte + 1
  *   settings bit 6     Redis answers at once: the links start ready
+ *   settings bit 7     ws_relay_history (resume_unverified=on): the
+ *                      script is loaded, the connections keep history,
+ *                      action 7 stores its delivery
  *
  *   selector & 7  0, 1 a RESP reply on the commands, subscriber link
+ *                      (the sentinels' with selector bit 3)
  *                 2    a push on the subscriber link: type s >> 6
  *                      ("message", "subscribe", "unsubscribe",
  *                      "message"), channel (s >> 3) & 7 (the node's;
  *                      alice's, bob's, carol's, zed's; another node's;
- *                      a field), then the payload, a field
+ *                      a field; "+switch-master" on the sentinels'
+ *                      subscriber link), then the payload, a field
  *                 3    an action (s >> 3) & 7 with b = s >> 6:
  *                      0 a delivery to user b (alice, bob, carol, zed)
  *                      1 a presence query (/api/redis-info)
  *                      2 time passes: 100 ms, 600 ms, 5 s, 30 s
- *                      3 link b & 1 connects
- *                      4 link b & 1 fails to connect, or is closed
+ *                      3 link b & 1 (of the sentinels' with b & 2)
+ *                        connects
+ *                      4 the same link fails to connect, or is closed
  *                      5 b 0-2: the next connect fails (at once, no
  *                        memory, nginx refuses the socket); 3: the next
  *                        write does
  *                      6 the worker exits (the input ends there)
+ *                      7 a delivery to user b, kept in the user's
+ *                        history (with settings bit 7; else as 0)
  *                 4    connection (s >> 3) & 3 opens again as s >> 5:
  *                      alice, bob, carol, zed (by ws_relay_user_id),
  *                      nobody, a field; 6, 7: it registers as carol,
- *                      alice instead
- *                 5-7  Redis answers every command waiting
+ *                      alice instead, the field's digits and dashes its
+ *                      "since" when it is not empty
+ *                 5-7  Redis answers every command waiting, as Redis,
+ *                      the history script and the sentinels would (the
+ *                      master is 127.0.0.1:6379)
  *
  * Checked: memory (ASan, UBSan, LeakSanitizer, jansson's heap), hiredis's
  * rules (no command on a context that is going, only (UN)SUBSCRIBE once
@@ -57,21 +77,58 @@
  *   both links are ready and only then;
  * - a ready subscriber is subscribed to the node channel and the channel
  *   of every user of the registry, and no other; a ready commands link
- *   has put exactly the registry's users in the presence set;
+ *   has put exactly the registry's users in the presence set; a user's
+ *   channel is heard (user->subscribed) only while the ready subscriber
+ *   has it subscribed;
+ * - with sentinels: they are the only servers asked, with their
+ *   password, for the master by its name (SENTINEL
+ *   get-master-addr-by-name) and subscribed to "+switch-master"; the
+ *   links of the bus go to the master they named last (an answer of two
+ *   strings, or a switch of that master, with a host of 1 to
+ *   NGX_SOCKADDR_STRLEN bytes and a port of 1 to 65535) and nowhere
+ *   before they named one; another master has both links start anew, and
+ *   counts as a failover after the first; the commands link asks ROLE
+ *   first, and a server that is not a master has it dropped, and the
+ *   subscriber link too, which asks ROLE before it subscribes;
+ * - a READONLY error (a master demoted to a replica) has the link that
+ *   got it dropped;
  * - a push does what ngx_ws_relay_bus_wire.h says and nothing else: an
  *   ack acks its delivery; a message on a user's channel goes to that
  *   user's connections and is acked to its origin with their count, or,
  *   from this node, acks itself; the node channel's confirmation makes
  *   the subscriber ready; the probe's answer resets the backoffs;
  * - a delivery's PUBLISH is "<node> <id> <text>" with a fresh id, and
- *   its reply reaches that delivery; every delivery ends exactly once,
- *   with acks and connections counted, as soon as its acks are in, or
- *   when its PUBLISH fails, or at its deadline;
+ *   its reply reaches that delivery; one kept in the history is instead
+ *   an EVALSHA of the script (its SHA1, the user's stream, meta and
+ *   channel, the location's ttl, size and meta ttl, "<node> <id>:" and
+ *   the text), whose reply { id, receivers } reaches that delivery, and
+ *   any other reply (an error, NOSCRIPT, no reply, another shape) has the
+ *   worker's own connections get the text at once, unless the
+ *   publication came back first; every delivery ends exactly once, with
+ *   acks and connections counted (a connection that resumes holds its
+ *   copy, and counts), as soon as its acks are in, or when its PUBLISH or
+ *   script fails, or at its deadline;
+ * - a message kept in the history ("<origin> <id>:<hid> <JSON>") goes to
+ *   the user's connections with "id":"<hid>" as its last member, and the
+ *   worker's own acks itself, with no PUBLISH;
+ * - a replay (EVALSHA "r") names the connection's user, the ttl, the
+ *   page's size and bytes, and a since: the client's (or for a catch-up,
+ *   the newest id the worker heard), then the last id of the page before
+ *   (ngx_ws_relay_history_page(), which asks for the next only after a
+ *   page {recovered, more, newest id, id, JSON, ...} of stream ids that
+ *   says there is more); the script's "t" is asked for the newest id only
+ *   by a connection that joins without a since when the worker knows
+ *   none; NOSCRIPT loads the script again; the script's reply to a kept
+ *   delivery keeps it only with a stream id;
  * - a presence query taken is answered exactly once: with the nodes of
  *   the ZRANGEBYSCORE reply in order, each with the users of its
  *   SMEMBERS reply, or NULL only when a reply was missing or not an
  *   array, or a command could not be sent.
  * Once an allocation failed, only memory and hiredis's rules are checked.
+ * Unless FUZZ_BUGS names null-id (fuzz_ngx.h, known/README), a reply of the
+ * script to a kept delivery that is not {string, integer} reaches the bus
+ * as an error, which it takes the same way, without the id of no bytes
+ * that ngx_ws_relay_wire_id_valid() would offset from NULL.
  */
 
 
@@ -84,7 +141,9 @@
 
 #include "ngx_ws_relay_delivery.c"
 #include "ngx_ws_relay_bus.c"
+#include "ngx_ws_relay_history.c"
 #include "ngx_ws_relay_presence.c"
+#include "ngx_ws_relay_sentinel.c"
 
 
 #define FUZZ_CONNS           4
@@ -92,14 +151,22 @@
 
 #define FUZZ_PASSWORD        0x01
 #define FUZZ_DB              0x02
-#define FUZZ_UNIX            0x04
+#define FUZZ_ENDPOINT        0x04
 #define FUZZ_FAIL            0x20
 #define FUZZ_READY           0x40
+#define FUZZ_HISTORY         0x80
+
+/* the endpoint byte */
+#define FUZZ_EP_SENTINELS    0x01
+#define FUZZ_EP_PASSWORD     0x02
+
+#define FUZZ_SENTINELS       3
 
 #define FUZZ_CONNECT_OK      3
 
 #define fuzz_bus             ngx_ws_relay_bus
 #define fuzz_presence        ngx_ws_relay_presence
+#define fuzz_sentinel        ngx_ws_relay_sentinel
 
 
 /* a callback hiredis holds: for a reply, or for a channel */
@@ -132,6 +199,9 @@ struct fuzz_ac_s {
     fuzz_cb_t                *channels;
     fuzz_set_t                subscribed;
     fuzz_set_t                members;
+    /* where it connects to: the address as given */
+    ngx_str_t                 host;
+    int                       port;
 };
 
 
@@ -146,6 +216,12 @@ struct fuzz_dl_s {
     ngx_uint_t                acks;
     ngx_uint_t                delivered;
     ngx_uint_t                ended;
+    /* the history script was asked to keep it */
+    ngx_uint_t                script;
+    /* its id came back, with the script's reply or the publication */
+    ngx_uint_t                stored;
+    /* the script failed: the worker's connections got it at once */
+    ngx_uint_t                unstored;
 };
 
 
@@ -163,7 +239,10 @@ struct fuzz_pr_s {
 };
 
 
-/* what the push being handled must do */
+/*
+ * what the push being handled must do, or a failed script's reply: the
+ * text for the user's live connections (those that resume hold it)
+ */
 typedef struct {
     ngx_uint_t                on;
     ngx_str_t                 user;
@@ -171,26 +250,30 @@ typedef struct {
     ngx_uint_t                local;
     ngx_str_t                 ack_channel;
     ngx_str_t                 ack;
+    /* the text with its id, written here */
+    u_char                   *with_id;
 } fuzz_expect_t;
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-static void fuzz_setup(u_char settings);
+static void fuzz_setup(u_char settings, u_char endpoint);
 static void fuzz_teardown(void);
+static void fuzz_read_on(void);
 static void fuzz_step(u_char s, const u_char **pos, const u_char *last,
     ngx_uint_t *stop);
 static void fuzz_action(ngx_uint_t a, ngx_uint_t b, ngx_uint_t *stop);
-static void fuzz_push(ngx_uint_t type, ngx_str_t *channel,
-    ngx_str_t *payload);
+static void fuzz_push(ngx_ws_relay_redis_link_t *link, ngx_uint_t type,
+    ngx_str_t *channel, ngx_str_t *payload);
 static void fuzz_answer_all(void);
+static void fuzz_confirm(ngx_ws_relay_redis_link_t *link);
 static void fuzz_field(const u_char **pos, const u_char *last, ngx_str_t *s);
 static redisReply *fuzz_reply(u_char *p, size_t len);
 
 static fuzz_ac_t *fuzz_ac_live(const redisAsyncContext *ac);
 static fuzz_ac_t *fuzz_link_ac(ngx_ws_relay_redis_link_t *link);
-static redisAsyncContext *fuzz_connect(void);
+static redisAsyncContext *fuzz_connect(const char *host, int port);
 static int fuzz_ac_command(const redisAsyncContext *ac, redisCallbackFn *fn,
     void *privdata, char *cmd, int len);
 static void fuzz_ac_sent(fuzz_ac_t *fa, redisReply *cmd, redisCallbackFn *fn,
@@ -202,15 +285,35 @@ static void fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply);
 static void fuzz_cb_free(fuzz_cb_t *cb);
 
 static void fuzz_expect_push(redisReply *reply, fuzz_expect_t *e);
+static void fuzz_expect_stored(fuzz_ac_t *fa, fuzz_cb_t *cb,
+    redisReply *reply, fuzz_expect_t *e);
+static void fuzz_expect_page(fuzz_cb_t *cb, redisReply *reply);
+static ngx_ws_relay_redis_link_t *fuzz_readonly(fuzz_ac_t *fa, fuzz_cb_t *cb,
+    redisReply *reply);
+static void fuzz_expect_sentinel(redisReply *reply);
+static void fuzz_expect_switch(redisReply *reply);
+static void fuzz_master_named(ngx_str_t *host, ngx_str_t *port);
+static ngx_uint_t fuzz_ac_to(fuzz_ac_t *fa, u_char *host, size_t len,
+    ngx_int_t port);
+static void fuzz_evalsha(redisReply *cmd, redisCallbackFn *fn,
+    void *privdata);
+static ngx_uint_t fuzz_local(ngx_str_t *user_id, size_t len,
+    ngx_str_t *hid, ngx_uint_t *live);
+static void fuzz_key_is(redisReply *cmd, size_t i, const char *kind,
+    ngx_str_t *user);
+static ngx_uint_t fuzz_id_is(ngx_str_t *s);
+static ngx_uint_t fuzz_id_ok(ngx_str_t *s);
 static void fuzz_delivered(ngx_ws_relay_delivery_t *d);
 static fuzz_dl_t *fuzz_dl_find(uint64_t id, ngx_uint_t ended);
 static void fuzz_presence_reply(fuzz_cb_t *cb, redisReply *reply);
 static void fuzz_presence_done(ngx_array_t *nodes, void *data);
 static void fuzz_check_state(void);
-static void fuzz_check_set(fuzz_set_t *set, ngx_str_t *prefix);
+static void fuzz_check_set(fuzz_set_t *set, ngx_str_t *prefix,
+    const char *suffix);
 
 static ngx_uint_t fuzz_is(redisReply *r, ngx_str_t *s);
 static ngx_uint_t fuzz_arg_is(redisReply *cmd, const char *s);
+static ngx_uint_t fuzz_arg_is_at(redisReply *cmd, size_t i, const char *s);
 static ngx_uint_t fuzz_str_eq(ngx_str_t *a, ngx_str_t *b);
 static void fuzz_str_dup(ngx_str_t *dst, ngx_str_t *src);
 static ngx_str_t fuzz_arg(redisReply *cmd, size_t i);
@@ -242,6 +345,24 @@ static ngx_array_t                     fuzz_endpoints = {
     &fuzz_endpoint, 1, sizeof(ngx_ws_relay_redis_endpoint_t), 1, NULL
 };
 
+/*
+ * with sentinels: theirs, and the master's address, unknown at first, in
+ * a buffer of the size ws_relay_redis gives it
+ */
+static ngx_ws_relay_redis_endpoint_t   fuzz_sentinel_eps[FUZZ_SENTINELS];
+static ngx_array_t                     fuzz_sentinels = {
+    fuzz_sentinel_eps, 0, sizeof(ngx_ws_relay_redis_endpoint_t),
+    FUZZ_SENTINELS, NULL
+};
+static u_char          fuzz_master_host[NGX_SOCKADDR_STRLEN + 1];
+static ngx_uint_t      fuzz_sentinel_mode;
+
+/* the master the sentinels named last, as the model has it; none: len 0 */
+static u_char          fuzz_master[NGX_SOCKADDR_STRLEN + 1];
+static size_t          fuzz_master_len;
+static ngx_int_t       fuzz_master_port;
+static ngx_uint_t      fuzz_failovers;
+
 static fuzz_conn_t     *fuzz_conns[FUZZ_CONNS];
 static ngx_uint_t       fuzz_serial;
 static fuzz_ac_t       *fuzz_acs;
@@ -254,11 +375,39 @@ static fuzz_dl_t       *fuzz_starting;
 static fuzz_pr_t       *fuzz_prs;
 static fuzz_expect_t    fuzz_expect;
 
+/* ws_relay_history size=100 ttl=1d meta_ttl=7d resume_unverified=on */
+static ngx_ws_relay_loc_conf_t  fuzz_loc;
+static ngx_uint_t       fuzz_history;
+/* the ids the script gives when every command is answered */
+static ngx_uint_t       fuzz_script_ids;
+/* the since of the replay a page may ask for next; none: len 0 */
+static ngx_str_t        fuzz_next_since;
+static ngx_uint_t       fuzz_in_page;
+/* the page being handled may ask for the next one */
+static ngx_uint_t       fuzz_page_next;
+
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     fuzz_ngx_init();
+
+    /* the script's digest, as init_module computes it */
+    ngx_ws_relay_history_init();
+
+    fuzz_loc.history.size = 100;
+    fuzz_loc.history.ttl = 86400000;
+    fuzz_loc.history.meta_ttl = 7 * 86400000;
+    fuzz_loc.history.unverified = 1;
+    fuzz_loc.send_buffer = 2048;
+
+    ngx_str_set(&fuzz_sentinel_eps[0].host, "127.0.0.1");
+    fuzz_sentinel_eps[0].port = 26379;
+    ngx_str_set(&fuzz_sentinel_eps[1].host, "127.0.0.2");
+    fuzz_sentinel_eps[1].port = 26380;
+    ngx_str_set(&fuzz_sentinel_eps[2].host, "127.0.0.3");
+    fuzz_sentinel_eps[2].port = 26381;
+
     return 0;
 }
 
@@ -266,22 +415,43 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    u_char         endpoint;
     ngx_uint_t     fail, stop;
     const u_char  *p, *last;
 
-    if (size == 0 || (size == 1 && (data[0] & FUZZ_FAIL))) {
+    if (size == 0) {
         return 0;
     }
 
     p = data + 1;
     last = data + size;
-    fail = (data[0] & FUZZ_FAIL) ? *p++ + 1 : 0;
+    fail = 0;
+    endpoint = 0;
 
-    fuzz_setup(data[0]);
+    if (data[0] & FUZZ_FAIL) {
+        if (p == last) {
+            return 0;
+        }
+
+        fail = *p++ + 1;
+    }
+
+    if (data[0] & FUZZ_ENDPOINT) {
+        if (p == last) {
+            return 0;
+        }
+
+        endpoint = *p++;
+    }
+
+    fuzz_setup(data[0], endpoint);
     fuzz_fail_alloc(fail);
 
     for (stop = 0; p < last && !stop; /* void */ ) {
         fuzz_step(*p++, &p, last, &stop);
+
+        /* what waited while connections joined their users is read */
+        fuzz_read_on();
         fuzz_check_state();
     }
 
@@ -292,7 +462,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 
 static void
-fuzz_setup(u_char settings)
+fuzz_setup(u_char settings, u_char endpoint)
 {
     ngx_uint_t                  i;
     ngx_ws_relay_redis_conf_t  *rcf;
@@ -301,7 +471,32 @@ fuzz_setup(u_char settings)
 
     ngx_memzero(&fuzz_endpoint, sizeof(fuzz_endpoint));
 
-    if (settings & FUZZ_UNIX) {
+    rcf->sentinels = NULL;
+    ngx_str_null(&rcf->master);
+    ngx_str_null(&rcf->sentinel_password);
+
+    fuzz_sentinel_mode = 0;
+    fuzz_master_len = 0;
+    fuzz_master_port = 0;
+    fuzz_failovers = 0;
+    fuzz_slot.redis_failovers = 0;
+
+    if ((settings & FUZZ_ENDPOINT) && (endpoint & FUZZ_EP_SENTINELS)) {
+        /* sentinel=...: the master's address comes from them */
+        fuzz_sentinel_mode = 1;
+
+        ngx_memzero(fuzz_master_host, sizeof(fuzz_master_host));
+        fuzz_endpoint.host.data = fuzz_master_host;
+
+        fuzz_sentinels.nelts = ((endpoint >> 2) & 3) % FUZZ_SENTINELS + 1;
+        rcf->sentinels = &fuzz_sentinels;
+        ngx_str_set(&rcf->master, "mymaster");
+
+        if (endpoint & FUZZ_EP_PASSWORD) {
+            ngx_str_set(&rcf->sentinel_password, "sentinel-secret");
+        }
+
+    } else if (settings & FUZZ_ENDPOINT) {
         ngx_str_set(&fuzz_endpoint.unix_path, "/run/redis/redis.sock");
 
     } else {
@@ -325,6 +520,11 @@ fuzz_setup(u_char settings)
     fuzz_write_fails = 0;
     fuzz_exited = 0;
     fuzz_serial = 0;
+    fuzz_script_ids = 0;
+
+    fuzz_history = (settings & FUZZ_HISTORY) ? 1 : 0;
+    fuzz_main_conf.history = fuzz_history;
+    fuzz_conn_conf = fuzz_history ? &fuzz_loc : NULL;
 
     /* ids and sequence numbers start anew: inputs replay alike */
     ngx_ws_relay_next_delivery = 0;
@@ -344,7 +544,25 @@ fuzz_setup(u_char settings)
         fuzz_answer_all();
     }
 
+    fuzz_read_on();
     fuzz_check_state();
+}
+
+
+/* the read events ngx_ws_relay_conn_read_on() posted: what waited */
+
+static void
+fuzz_read_on(void)
+{
+    fuzz_conn_t  *fc;
+    fuzz_wait_t  *w;
+
+    while ((fc = fuzz_conn_posted())) {
+        while ((w = fuzz_conn_unwait(fc))) {
+            ngx_ws_relay_router_message(&fc->wc, w->data, w->len);
+            free(w);
+        }
+    }
 }
 
 
@@ -361,9 +579,12 @@ fuzz_teardown(void)
 
     /* every context went, and with it every callback waiting in it */
     fuzz_assert(fuzz_bus.cmd.ac == NULL && fuzz_bus.sub.ac == NULL);
+    fuzz_assert(fuzz_sentinel.cmd.ac == NULL && fuzz_sentinel.sub.ac == NULL);
     fuzz_assert(fuzz_acs == NULL);
     fuzz_assert(!fuzz_bus.cmd.reconnect.timer_set
                 && !fuzz_bus.sub.reconnect.timer_set);
+    fuzz_assert(!fuzz_sentinel.cmd.reconnect.timer_set
+                && !fuzz_sentinel.sub.reconnect.timer_set);
 
     /* the event loop stops; deliveries still waiting reach their deadline */
     fuzz_del_timer(&fuzz_bus.watchdog);
@@ -404,6 +625,11 @@ fuzz_teardown(void)
     ngx_free(fuzz_bus.buf);
     ngx_memzero(&fuzz_bus, sizeof(ngx_ws_relay_bus_t));
     ngx_memzero(&fuzz_presence, sizeof(ngx_ws_relay_presence_t));
+    ngx_memzero(&fuzz_sentinel, sizeof(ngx_ws_relay_sentinel_t));
+    fuzz_main_conf.redis.sentinels = NULL;
+
+    fuzz_main_conf.history = 0;
+    fuzz_conn_conf = NULL;
 
     fuzz_assert(fuzz_json_live() == 0);
 
@@ -415,19 +641,27 @@ static void
 fuzz_step(u_char s, const u_char **pos, const u_char *last,
     ngx_uint_t *stop)
 {
-    u_char        buf[64], *p;
-    ngx_str_t     channel, field;
-    ngx_uint_t    k;
-    fuzz_ac_t    *fa;
-    fuzz_conn_t  *fc;
-    redisReply   *reply;
-    redisReader  *reader;
+    u_char                      buf[128], *p;
+    ngx_str_t                   channel, field;
+    ngx_uint_t                  i, k;
+    fuzz_ac_t                  *fa;
+    fuzz_conn_t                *fc;
+    redisReply                 *reply;
+    redisReader                *reader;
+    ngx_ws_relay_redis_link_t  *link;
 
     switch (s & 7) {
 
     case 0:
     case 1:
-        fa = fuzz_link_ac((s & 7) ? &fuzz_bus.sub : &fuzz_bus.cmd);
+        if (s & 8) {
+            link = (s & 7) ? &fuzz_sentinel.sub : &fuzz_sentinel.cmd;
+
+        } else {
+            link = (s & 7) ? &fuzz_bus.sub : &fuzz_bus.cmd;
+        }
+
+        fa = fuzz_link_ac(link);
         reader = fuzz_reader_new(*pos, last - *pos);
         reply = NULL;
 
@@ -457,17 +691,24 @@ fuzz_step(u_char s, const u_char **pos, const u_char *last,
     case 2:
         k = (s >> 3) & 7;
         fuzz_field(pos, last, &field);
+        link = &fuzz_bus.sub;
 
-        if (k == 0) {
+        if (k == 7) {
+            /* a sentinel says the master switched */
+            ngx_str_set(&channel, "+switch-master");
+            link = &fuzz_sentinel.sub;
+
+        } else if (k == 0) {
             channel = fuzz_bus.node_channel;
 
         } else if (k <= 5) {
             channel.data = buf;
-            channel.len = ngx_snprintf(buf, sizeof(buf), "%V%s%V",
+            channel.len = ngx_snprintf(buf, sizeof(buf), "%V%s%V%s",
                                        &fuzz_main_conf.redis.prefix,
-                                       k == 5 ? "n:" : "u:",
+                                       k == 5 ? "n:" : "u:{",
                                        k == 5 ? &fuzz_other_node
-                                              : &fuzz_users[k - 1])
+                                              : &fuzz_users[k - 1],
+                                       k == 5 ? "" : "}")
                           - buf;
 
         } else {
@@ -475,7 +716,7 @@ fuzz_step(u_char s, const u_char **pos, const u_char *last,
             fuzz_field(pos, last, &field);
         }
 
-        fuzz_push(s >> 6, &channel, &field);
+        fuzz_push(link, s >> 6, &channel, &field);
         break;
 
     case 3:
@@ -489,10 +730,26 @@ fuzz_step(u_char s, const u_char **pos, const u_char *last,
 
         if (k >= 6) {
             p = ngx_snprintf(buf, sizeof(buf),
-                             "{\"type\":\"register\",\"userId\":\"%V\"}",
+                             "{\"type\":\"register\",\"userId\":\"%V\"",
                              &fuzz_users[k == 6 ? 2 : 0]);
 
-            if (fc->close_code == 0) {
+            if (field.len) {
+                /* its digits and dashes, as a since */
+                p = ngx_cpymem(p, ",\"since\":\"", 10);
+
+                for (i = 0; i < field.len && i < 40; i++) {
+                    if (isdigit(field.data[i]) || field.data[i] == '-') {
+                        *p++ = field.data[i];
+                    }
+                }
+
+                *p++ = '"';
+            }
+
+            *p++ = '}';
+
+            /* unless it is closing, or joining its user: then it waits */
+            if (fc->close_code == 0 && !fuzz_conn_waits(fc, buf, p - buf)) {
                 ngx_ws_relay_router_message(&fc->wc, buf, p - buf);
             }
 
@@ -513,23 +770,35 @@ fuzz_step(u_char s, const u_char **pos, const u_char *last,
 static void
 fuzz_action(ngx_uint_t a, ngx_uint_t b, ngx_uint_t *stop)
 {
-    ngx_str_t                 text;
-    fuzz_ac_t                *fa;
-    fuzz_dl_t                *dl;
-    fuzz_pr_t                *pr;
-    ngx_ws_relay_user_t      *u;
-    ngx_ws_relay_delivery_t  *d;
+    ngx_str_t                   text;
+    fuzz_ac_t                  *fa;
+    fuzz_dl_t                  *dl;
+    fuzz_pr_t                  *pr;
+    ngx_ws_relay_delivery_t    *d;
+    ngx_ws_relay_redis_link_t  *link;
 
-    fa = fuzz_link_ac((b & 1) ? &fuzz_bus.sub : &fuzz_bus.cmd);
+    if (b & 2) {
+        link = (b & 1) ? &fuzz_sentinel.sub : &fuzz_sentinel.cmd;
+
+    } else {
+        link = (b & 1) ? &fuzz_bus.sub : &fuzz_bus.cmd;
+    }
+
+    fa = fuzz_link_ac(link);
 
     switch (a) {
 
     case 0:
+    case 7:
         /* as the router or the API starts one */
         d = ngx_ws_relay_delivery_create(fuzz_delivered, NULL,
                                          &fuzz_users[b], &fuzz_log);
         if (d == NULL) {
             return;
+        }
+
+        if (a == 7 && fuzz_history) {
+            d->history = &fuzz_loc.history;
         }
 
         dl = calloc(1, sizeof(fuzz_dl_t));
@@ -541,10 +810,10 @@ fuzz_action(ngx_uint_t a, ngx_uint_t b, ngx_uint_t *stop)
         dl->expected = -1;
         d->data = dl;
 
-        u = ngx_ws_relay_registry_find_user(&fuzz_users[b]);
-        dl->delivered = u ? u->nconnections : 0;
-
         ngx_str_set(&text, "{\"type\":\"notification\"}");
+
+        /* what the worker's connections take, unless the script keeps it */
+        dl->delivered = fuzz_local(&fuzz_users[b], text.len, NULL, NULL);
 
         fuzz_starting = dl;
         ngx_ws_relay_delivery_start(d, &text);
@@ -598,15 +867,80 @@ fuzz_action(ngx_uint_t a, ngx_uint_t b, ngx_uint_t *stop)
 }
 
 
-/* a push on the subscriber link, as Redis writes it */
+/*
+ * The connections of a user that would take a text of len bytes now, as
+ * ngx_ws_relay_delivery_local() gives it: one that resumes holds it if
+ * its send buffer has room (else it closes), unless it is closing; one
+ * that had a kept one (hid not after the newest id it was sent,
+ * wc->last_id) takes it without a copy; the others get it (live), but
+ * for those closing.
+ */
+
+static ngx_uint_t
+fuzz_local(ngx_str_t *user_id, size_t len, ngx_str_t *hid, ngx_uint_t *live)
+{
+    ngx_str_t               last;
+
+    ngx_uint_t              n, l;
+    ngx_queue_t            *q;
+    ngx_ws_relay_user_t    *u;
+    ngx_ws_relay_conn_t    *wc;
+    ngx_ws_relay_resume_t  *r;
+
+    n = 0;
+    l = 0;
+
+    u = ngx_ws_relay_registry_find_user(user_id);
+
+    for (q = u ? ngx_queue_head(&u->connections) : NULL;
+         q && q != ngx_queue_sentinel(&u->connections);
+         q = ngx_queue_next(q))
+    {
+        wc = ngx_queue_data(q, ngx_ws_relay_conn_t, user_queue);
+        r = wc->resume;
+
+        last.data = wc->last_id.data;
+        last.len = wc->last_id.len;
+
+        if (r == NULL && hid && last.len
+            && ngx_ws_relay_wire_id_compare(hid, &last) <= 0)
+        {
+            /* the client has it */
+            n++;
+            continue;
+        }
+
+        if (wc->closing) {
+            continue;
+        }
+
+        if (r == NULL) {
+            l++;
+            n++;
+
+        } else if (r->held_bytes + len <= wc->conf->send_buffer) {
+            n++;
+        }
+    }
+
+    if (live) {
+        *live = l;
+    }
+
+    return n;
+}
+
+
+/* a push on a subscriber link, as Redis writes it */
 
 static void
-fuzz_push(ngx_uint_t type, ngx_str_t *channel, ngx_str_t *payload)
+fuzz_push(ngx_ws_relay_redis_link_t *link, ngx_uint_t type,
+    ngx_str_t *channel, ngx_str_t *payload)
 {
     u_char     *buf, *p;
     fuzz_ac_t  *fa;
 
-    fa = fuzz_link_ac(&fuzz_bus.sub);
+    fa = fuzz_link_ac(link);
 
     if (fa == NULL) {
         return;
@@ -632,20 +966,111 @@ fuzz_push(ngx_uint_t type, ngx_str_t *channel, ngx_str_t *payload)
 }
 
 
-/* Redis answers every command waiting, as it would */
+/*
+ * Redis answers every command waiting, as it would, and so do the
+ * sentinels, first: the master is 127.0.0.1:6379
+ */
 
 static void
 fuzz_answer_all(void)
 {
-    u_char       buf[128], *p;
-    fuzz_ac_t   *fa;
-    fuzz_cb_t   *ch;
+    u_char       buf[128], *p, hid[NGX_INT64_LEN + 3];
+    size_t       n;
+    ngx_str_t    channel, head, json, payload;
+    fuzz_ac_t   *fa, *sub;
     redisReply  *cmd;
+
+    while ((fa = fuzz_link_ac(&fuzz_sentinel.cmd)) && fa->replies) {
+        cmd = fa->replies->command;
+
+        if (fuzz_arg_is(cmd, "SENTINEL")) {
+            p = ngx_sprintf(buf, "*2\r\n$9\r\n127.0.0.1\r\n$4\r\n6379\r\n");
+
+        } else {
+            p = ngx_sprintf(buf, "+OK\r\n");
+        }
+
+        fuzz_ac_dispatch(fa, fuzz_reply(buf, p - buf));
+    }
+
+    fuzz_confirm(&fuzz_sentinel.sub);
+
+    /* the newest id of every user's history: the script's last */
+
+    if (fuzz_script_ids) {
+        n = ngx_sprintf(hid, "%uL-0", (uint64_t) 1733600000000
+                                      + fuzz_script_ids)
+            - hid;
+
+    } else {
+        n = ngx_sprintf(hid, "0-0") - hid;
+    }
 
     while ((fa = fuzz_link_ac(&fuzz_bus.cmd)) && fa->replies) {
         cmd = fa->replies->command;
 
-        if (fuzz_arg_is(cmd, "ZRANGEBYSCORE")) {
+        if (fuzz_arg_is(cmd, "EVALSHA") && fuzz_arg(cmd, 5).data[0] == 'p') {
+            /*
+             * The script keeps the message, publishes it with its id and
+             * answers { id, receivers }: this worker hears the channel or
+             * not.
+             */
+            channel = fuzz_arg(cmd, 9);
+            head = fuzz_arg(cmd, 10);
+            json = fuzz_arg(cmd, 11);
+
+            /* the id of the message, the newest from now */
+            n = ngx_sprintf(hid, "%uL-0", (uint64_t) 1733600000000
+                                          + ++fuzz_script_ids)
+                - hid;
+
+            sub = fuzz_link_ac(&fuzz_bus.sub);
+            sub = (sub && fuzz_set_find(&sub->subscribed, &channel)) ? sub
+                                                                    : NULL;
+
+            p = ngx_sprintf(buf, "*2\r\n$%uz\r\n%*s\r\n:%d\r\n", n, n, hid,
+                            sub ? 1 : 0);
+
+            payload.len = head.len + n + 1 + json.len;
+            payload.data = malloc(payload.len);
+            fuzz_assert(payload.data != NULL);
+
+            ngx_memcpy(payload.data, head.data, head.len);
+            ngx_memcpy(payload.data + head.len, hid, n);
+            payload.data[head.len + n] = ' ';
+            ngx_memcpy(payload.data + head.len + n + 1, json.data, json.len);
+
+            if (sub) {
+                fuzz_push(&fuzz_bus.sub, 0, &channel, &payload);
+            }
+
+            free(payload.data);
+
+            /* the context may have gone with the push */
+            if (fuzz_link_ac(&fuzz_bus.cmd) != fa || fa->replies == NULL
+                || fa->replies->command != cmd)
+            {
+                continue;
+            }
+
+        } else if (fuzz_arg_is(cmd, "EVALSHA")
+                   && fuzz_arg(cmd, 5).data[0] == 't')
+        {
+            /* the newest id */
+            p = ngx_sprintf(buf, "$%uz\r\n%*s\r\n", n, n, hid);
+
+        } else if (fuzz_arg_is(cmd, "EVALSHA")) {
+            /* a replay: recovered, and nothing more after the newest */
+            p = ngx_sprintf(buf, "*3\r\n:1\r\n:0\r\n$%uz\r\n%*s\r\n",
+                            n, n, hid);
+
+        } else if (fuzz_arg_is(cmd, "ROLE")) {
+            p = ngx_sprintf(buf, "*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n");
+
+        } else if (fuzz_arg_is(cmd, "SCRIPT")) {
+            p = ngx_sprintf(buf, "$40\r\n%s\r\n", ngx_ws_relay_history_sha);
+
+        } else if (fuzz_arg_is(cmd, "ZRANGEBYSCORE")) {
             p = ngx_sprintf(buf, "*2\r\n$%uz\r\n%V\r\n$%uz\r\n%V\r\n",
                             ngx_ws_relay_worker.node_id.len,
                             &ngx_ws_relay_worker.node_id,
@@ -662,12 +1087,31 @@ fuzz_answer_all(void)
         fuzz_ac_dispatch(fa, fuzz_reply(buf, p - buf));
     }
 
-    while ((fa = fuzz_link_ac(&fuzz_bus.sub)) && fa->replies) {
-        fuzz_ac_dispatch(fa, fuzz_reply((u_char *) "+OK\r\n", 5));
+    fuzz_confirm(&fuzz_bus.sub);
+}
+
+
+/* a subscriber link: its commands answered, its subscriptions confirmed */
+
+static void
+fuzz_confirm(ngx_ws_relay_redis_link_t *link)
+{
+    fuzz_ac_t  *fa;
+    fuzz_cb_t  *ch;
+
+    while ((fa = fuzz_link_ac(link)) && fa->replies) {
+        if (fuzz_arg_is(fa->replies->command, "ROLE")) {
+            fuzz_ac_dispatch(fa, fuzz_reply((u_char *)
+                                 "*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n",
+                                 24));
+
+        } else {
+            fuzz_ac_dispatch(fa, fuzz_reply((u_char *) "+OK\r\n", 5));
+        }
     }
 
     for ( ;; ) {
-        fa = fuzz_link_ac(&fuzz_bus.sub);
+        fa = fuzz_link_ac(link);
 
         for (ch = fa ? fa->channels : NULL; ch; ch = ch->next) {
             if (ch->pending_subs > 0) {
@@ -679,7 +1123,7 @@ fuzz_answer_all(void)
             return;
         }
 
-        fuzz_push(1, &ch->channel, &ch->channel);
+        fuzz_push(link, 1, &ch->channel, &ch->channel);
     }
 }
 
@@ -743,8 +1187,9 @@ fuzz_link_ac(ngx_ws_relay_redis_link_t *link)
 
 
 static redisAsyncContext *
-fuzz_connect(void)
+fuzz_connect(const char *host, int port)
 {
+    ngx_str_t    s;
     ngx_uint_t   how;
     fuzz_ac_t   *fa;
 
@@ -757,6 +1202,11 @@ fuzz_connect(void)
 
     fa = calloc(1, sizeof(fuzz_ac_t));
     fuzz_assert(fa != NULL);
+
+    s.data = (u_char *) host;
+    s.len = ngx_strlen(host);
+    fuzz_str_dup(&fa->host, &s);
+    fa->port = port;
 
     fa->ac.errstr = fa->ac.c.errstr;
     fa->next = fuzz_acs;
@@ -774,13 +1224,24 @@ fuzz_connect(void)
 }
 
 
+/* the master, or with sentinels one of them: nothing else */
+
 redisAsyncContext *
 redisAsyncConnect(const char *ip, int port)
 {
-    fuzz_assert(ip == (char *) fuzz_endpoint.host.data
-                && port == fuzz_endpoint.port);
+    ngx_uint_t  i, ok;
 
-    return fuzz_connect();
+    ok = (ip == (char *) fuzz_endpoint.host.data
+          && port == fuzz_endpoint.port);
+
+    for (i = 0; fuzz_sentinel_mode && i < fuzz_sentinels.nelts; i++) {
+        ok |= (ip == (char *) fuzz_sentinel_eps[i].host.data
+               && port == fuzz_sentinel_eps[i].port);
+    }
+
+    fuzz_assert(ok);
+
+    return fuzz_connect(ip, port);
 }
 
 
@@ -789,7 +1250,7 @@ redisAsyncConnectUnix(const char *path)
 {
     fuzz_assert(path == (char *) fuzz_endpoint.unix_path.data);
 
-    return fuzz_connect();
+    return fuzz_connect(path, 0);
 }
 
 
@@ -984,21 +1445,52 @@ static void
 fuzz_ac_sent(fuzz_ac_t *fa, redisReply *cmd, redisCallbackFn *fn,
     void *privdata)
 {
-    uint64_t     id;
-    ngx_str_t    arg, name, origin, text;
-    ngx_uint_t   i, n;
-    fuzz_set_t  *set;
+    uint64_t                    id;
+    ngx_str_t                   arg, name, origin, text, hid;
+    ngx_uint_t                  i, n;
+    fuzz_set_t                 *set;
+    ngx_ws_relay_redis_link_t  *link;
 
     n = cmd->elements;
+    link = fa->ac.data;
 
     for (i = 0; i < n; i++) {
         fuzz_assert(cmd->element[i]->type == REDIS_REPLY_STRING);
     }
 
     if (fuzz_arg_is(cmd, "AUTH")) {
+        /* a sentinel's password is its own */
         fuzz_assert(n == 2
                     && fuzz_is(cmd->element[1],
-                               &fuzz_main_conf.redis.password));
+                               link->sentinel
+                               ? &fuzz_main_conf.redis.sentinel_password
+                               : &fuzz_main_conf.redis.password));
+        return;
+    }
+
+    if (link == &fuzz_sentinel.cmd) {
+        /* the master, by its name */
+        fuzz_assert(fuzz_sentinel_mode);
+        fuzz_assert(n == 3 && fuzz_arg_is(cmd, "SENTINEL")
+                    && fuzz_arg_is_at(cmd, 1, "get-master-addr-by-name")
+                    && fuzz_is(cmd->element[2],
+                               &fuzz_main_conf.redis.master));
+        return;
+    }
+
+    if (link == &fuzz_sentinel.sub) {
+        fuzz_assert(fuzz_sentinel_mode);
+        fuzz_assert(n == 2 && fuzz_arg_is(cmd, "SUBSCRIBE")
+                    && fuzz_arg_is_at(cmd, 1, "+switch-master"));
+        return;
+    }
+
+    fuzz_assert(link == &fuzz_bus.cmd || link == &fuzz_bus.sub);
+
+    if (&fa->ac == fuzz_bus.sub.ac && fuzz_arg_is(cmd, "ROLE")) {
+        /* with sentinels: is it a master, before it subscribes? */
+        fuzz_assert(fuzz_sentinel_mode && n == 1
+                    && !(fa->ac.c.flags & REDIS_SUBSCRIBED));
         return;
     }
 
@@ -1020,8 +1512,21 @@ fuzz_ac_sent(fuzz_ac_t *fa, redisReply *cmd, redisCallbackFn *fn,
         fuzz_set_clear(&fa->members);
         return;
 
+    } else if (fuzz_arg_is(cmd, "SCRIPT")) {
+        /* the history's script, loaded where the history is on */
+        fuzz_assert(fuzz_history);
+        fuzz_assert(n == 3 && fuzz_arg_is_at(cmd, 1, "LOAD")
+                    && fuzz_is(cmd->element[2],
+                               &ngx_ws_relay_history_script));
+        return;
+
+    } else if (fuzz_arg_is(cmd, "EVALSHA")) {
+        fuzz_evalsha(cmd, fn, privdata);
+        return;
+
     } else if (!fuzz_arg_is(cmd, "PUBLISH")) {
         fuzz_assert(fuzz_arg_is(cmd, "SELECT") || fuzz_arg_is(cmd, "PING")
+                    || (fuzz_arg_is(cmd, "ROLE") && fuzz_sentinel_mode)
                     || fuzz_arg_is(cmd, "ZADD") || fuzz_arg_is(cmd, "ZREM")
                     || fuzz_arg_is(cmd, "PEXPIRE")
                     || fuzz_arg_is(cmd, "ZREMRANGEBYSCORE")
@@ -1039,9 +1544,12 @@ fuzz_ac_sent(fuzz_ac_t *fa, redisReply *cmd, redisCallbackFn *fn,
                     == NGX_OK);
 
         arg = fuzz_arg(cmd, 2);
-        fuzz_assert(ngx_ws_relay_wire_parse_user(&arg, &origin, &id, &text)
+        fuzz_assert(ngx_ws_relay_wire_parse_user(&arg, &origin, &id, &hid,
+                                                 &text)
                     == NGX_OK);
 
+        /* a plain PUBLISH: kept by no history, no id */
+        fuzz_assert(hid.len == 0);
         fuzz_assert(fuzz_str_eq(&origin, &ngx_ws_relay_worker.node_id));
         fuzz_assert(fuzz_starting && fuzz_starting->id == 0
                     && fuzz_str_eq(&name, &fuzz_starting->d->user_id));
@@ -1081,6 +1589,210 @@ fuzz_ac_sent(fuzz_ac_t *fa, redisReply *cmd, redisCallbackFn *fn,
             fuzz_set_remove(set, &arg);
         }
     }
+}
+
+
+/*
+ * EVALSHA <sha> 2 <prefix>h:{<user>} <prefix>m:{<user>} and either
+ * p <ttl> <size> <meta ttl> <prefix>u:{<user>} "<node> <id>:" <text>, a
+ * delivery that starts, r <ttl> <since> 64 <bytes>, a replay, or t, the
+ * newest id
+ */
+
+static void
+fuzz_evalsha(redisReply *cmd, redisCallbackFn *fn, void *privdata)
+{
+    u_char                  buf[NGX_WS_RELAY_WIRE_HEAD_LEN + 64], *p;
+    ngx_str_t               s, sha, *user;
+    ngx_uint_t              n;
+    ngx_ws_relay_resume_t  *r;
+    ngx_ws_relay_history_conf_t  *h;
+
+    n = cmd->elements;
+    h = &fuzz_loc.history;
+
+    sha.data = ngx_ws_relay_history_sha;
+    sha.len = 40;
+
+    fuzz_assert(n >= 6 && fuzz_is(cmd->element[1], &sha)
+                && fuzz_arg_is_at(cmd, 2, "2"));
+
+    if (fuzz_arg_is_at(cmd, 5, "t")) {
+        /*
+         * a connection that joins without a since, when the worker knows
+         * nothing of its user's history
+         */
+        fuzz_assert(n == 6 && fn == ngx_ws_relay_history_top);
+        fuzz_assert(!fuzz_in_page);
+
+        r = privdata;
+        fuzz_assert(r->wc != NULL && r->wc->resume == r && !r->replay
+                    && !r->reading && r->wc->user->last_id.len == 0);
+
+        user = &r->wc->user->sn.str;
+        fuzz_key_is(cmd, 3, "h:{", user);
+        fuzz_key_is(cmd, 4, "m:{", user);
+        return;
+    }
+
+    fuzz_assert(n >= 7);
+
+    s = fuzz_arg(cmd, 6);
+    p = ngx_sprintf(buf, "%M", h->ttl);
+    fuzz_assert(s.len == (size_t) (p - buf)
+                && ngx_memcmp(s.data, buf, s.len) == 0);
+
+    if (fuzz_arg_is_at(cmd, 5, "p")) {
+        /* a delivery's, as it starts: its user, its id, its text */
+        fuzz_assert(n == 12 && fn == ngx_ws_relay_bus_stored);
+        fuzz_assert(fuzz_starting && fuzz_starting->id == 0
+                    && fuzz_starting->d->history);
+
+        user = &fuzz_starting->d->user_id;
+        fuzz_key_is(cmd, 3, "h:{", user);
+        fuzz_key_is(cmd, 4, "m:{", user);
+        fuzz_key_is(cmd, 9, "u:{", user);
+
+        p = ngx_sprintf(buf, "%ui", h->size);
+        s = fuzz_arg(cmd, 7);
+        fuzz_assert(s.len == (size_t) (p - buf)
+                    && ngx_memcmp(s.data, buf, s.len) == 0);
+
+        p = ngx_sprintf(buf, "%M", h->meta_ttl);
+        s = fuzz_arg(cmd, 8);
+        fuzz_assert(s.len == (size_t) (p - buf)
+                    && ngx_memcmp(s.data, buf, s.len) == 0);
+
+        p = ngx_sprintf(buf, "%V %uL:", &ngx_ws_relay_worker.node_id,
+                        (uint64_t) (uintptr_t) privdata);
+        s = fuzz_arg(cmd, 10);
+        fuzz_assert(s.len == (size_t) (p - buf)
+                    && ngx_memcmp(s.data, buf, s.len) == 0);
+
+        fuzz_assert(fuzz_dl_find((uintptr_t) privdata, 1) == NULL);
+
+        fuzz_starting->id = (uintptr_t) privdata;
+        fuzz_starting->script = 1;
+        fuzz_starting->delivered = 0;
+        return;
+    }
+
+    /* a page of replay for a connection of its user */
+
+    fuzz_assert(fuzz_arg_is_at(cmd, 5, "r") && n == 10
+                && fn == ngx_ws_relay_history_page);
+
+    r = privdata;
+    fuzz_assert(r->wc != NULL && r->wc->resume == r && r->replay
+                && !r->reading);
+
+    user = &r->wc->user->sn.str;
+    fuzz_key_is(cmd, 3, "h:{", user);
+    fuzz_key_is(cmd, 4, "m:{", user);
+
+    s = fuzz_arg(cmd, 7);
+
+    if (fuzz_in_page) {
+        /* a page that says there is more: after its last id */
+        fuzz_assert(fuzz_page_next);
+        fuzz_assert(fuzz_str_eq(&s, &fuzz_next_since));
+
+    } else if (r->handler == NULL) {
+        /* a catch-up: after the newest id the worker heard */
+        fuzz_assert(s.len == r->wc->user->last_id.len
+                    && ngx_memcmp(s.data, r->wc->user->last_id.data, s.len)
+                       == 0);
+
+    } else {
+        /* the client's, as ngx_ws_relay_wire_id_parse() wrote it */
+        fuzz_assert(fuzz_id_is(&s));
+    }
+
+    fuzz_assert(fuzz_arg_is_at(cmd, 8, "64"));
+
+    p = ngx_sprintf(buf, "%uz", ngx_min(r->wc->conf->send_buffer / 2,
+                                        NGX_WS_RELAY_REPLAY_BYTES));
+    s = fuzz_arg(cmd, 9);
+    fuzz_assert(s.len == (size_t) (p - buf)
+                && ngx_memcmp(s.data, buf, s.len) == 0);
+}
+
+
+/* argument i: <prefix><kind><user>} */
+
+static void
+fuzz_key_is(redisReply *cmd, size_t i, const char *kind, ngx_str_t *user)
+{
+    u_char     *p;
+    ngx_str_t   s, *prefix;
+
+    prefix = &fuzz_main_conf.redis.prefix;
+    s = fuzz_arg(cmd, i);
+    p = s.data;
+
+    fuzz_assert(s.len == prefix->len + 3 + user->len + 1);
+    fuzz_assert(ngx_memcmp(p, prefix->data, prefix->len) == 0);
+    p += prefix->len;
+    fuzz_assert(ngx_memcmp(p, kind, 3) == 0);
+    p += 3;
+    fuzz_assert(user->len == 0 || ngx_memcmp(p, user->data, user->len) == 0);
+    fuzz_assert(p[user->len] == '}');
+}
+
+
+/* a stream id of Redis: "<ms>-<seq>", 1 to 20 digits each */
+
+static ngx_uint_t
+fuzz_id_ok(ngx_str_t *s)
+{
+    size_t      i, d[2];
+    ngx_uint_t  part;
+
+    part = 0;
+    d[0] = 0;
+    d[1] = 0;
+
+    for (i = 0; i < s->len; i++) {
+        if (s->data[i] >= '0' && s->data[i] <= '9') {
+            d[part]++;
+
+        } else if (s->data[i] == '-' && part == 0) {
+            part = 1;
+
+        } else {
+            return 0;
+        }
+    }
+
+    return part == 1 && d[0] >= 1 && d[0] <= 20 && d[1] >= 1 && d[1] <= 20;
+}
+
+
+/* "<digits>-<digits>" */
+
+static ngx_uint_t
+fuzz_id_is(ngx_str_t *s)
+{
+    size_t      i, d[2];
+    ngx_uint_t  part;
+
+    part = 0;
+    d[0] = 0;
+    d[1] = 0;
+
+    for (i = 0; i < s->len; i++) {
+        if (isdigit(s->data[i])) {
+            d[part]++;
+
+        } else if (s->data[i] == '-' && part == 0) {
+            part = 1;
+
+        } else {
+            return 0;
+        }
+    }
+
+    return part == 1 && d[0] && d[1];
 }
 
 
@@ -1180,6 +1892,7 @@ fuzz_ac_free(fuzz_ac_t *fa)
 
     fuzz_set_clear(&fa->subscribed);
     fuzz_set_clear(&fa->members);
+    free(fa->host.data);
 
     /* gone for ASan too */
     free(fa);
@@ -1285,17 +1998,61 @@ done:
 static void
 fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
 {
-    ngx_uint_t      check, was_ready, ping;
-    fuzz_dl_t      *dl;
-    fuzz_expect_t   outer;
+    ngx_uint_t                  check, was_ready, ping, demoted, sub_demoted;
+    fuzz_dl_t                  *dl;
+    redisReply                 *swap;
+    fuzz_expect_t               outer;
+    redisAsyncContext          *sub;
+    ngx_ws_relay_redis_link_t  *readonly;
 
     if (cb->fn == NULL) {
         return;
     }
 
+    swap = NULL;
+
+    if (!(fuzz_bugs & FUZZ_BUG_NULL_ID) && cb->fn == ngx_ws_relay_bus_stored
+        && reply && reply->type != REDIS_REPLY_ERROR
+        && !(reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+             && reply->element[0]->type == REDIS_REPLY_STRING
+             && reply->element[1]->type == REDIS_REPLY_INTEGER))
+    {
+        /*
+         * null-id: ngx_ws_relay_bus_stored() checks the id of no bytes
+         * that such a reply has, ngx_str_null(), and
+         * ngx_ws_relay_wire_id_valid() offsets its NULL data (UB)
+         */
+        swap = fuzz_reply((u_char *) "-ERR not {id, receivers}\r\n", 26);
+        reply = swap;
+    }
+
     check = !fuzz_alloc_failed();
     was_ready = fuzz_bus.sub.ready;
     ping = fuzz_bus.ping_in_flight;
+    sub = fuzz_bus.sub.ac;
+
+    /* a READONLY error: the link that got it is dropped */
+    readonly = fuzz_readonly(fa, cb, reply);
+
+    /* what the sentinels named is not a master: neither link stays */
+    demoted = cb->fn == ngx_ws_relay_bus_role && reply
+              && fuzz_bus.cmd.ac == &fa->ac
+              && reply->type != REDIS_REPLY_ERROR
+              && !(reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
+                   && reply->element[0]->type == REDIS_REPLY_STRING
+                   && reply->element[0]->len == 6
+                   && ngx_memcmp(reply->element[0]->str, "master", 6) == 0);
+
+    /* and the subscriber link checks too, before it subscribes */
+    sub_demoted = cb->fn == ngx_ws_relay_bus_sub_role && reply
+                  && fuzz_bus.sub.ac == &fa->ac
+                  && reply->type != REDIS_REPLY_ERROR
+                  && !(reply->type == REDIS_REPLY_ARRAY
+                       && reply->elements > 0
+                       && reply->element[0]->type == REDIS_REPLY_STRING
+                       && reply->element[0]->len == 6
+                       && ngx_memcmp(reply->element[0]->str, "master", 6)
+                          == 0);
 
     /* a nested callback (a context freed in this one) expects apart */
     outer = fuzz_expect;
@@ -1317,15 +2074,51 @@ fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
                            ? ngx_max((ngx_int_t) reply->integer, 0) : 0;
         }
 
+    } else if (cb->fn == ngx_ws_relay_bus_stored) {
+        fuzz_expect_stored(fa, cb, reply, &fuzz_expect);
+
+    } else if (cb->fn == ngx_ws_relay_history_page) {
+        fuzz_expect_page(cb, reply);
+
     } else if (cb->fn == ngx_ws_relay_presence_nodes_reply
                || cb->fn == ngx_ws_relay_presence_users_reply)
     {
         fuzz_presence_reply(cb, reply);
+
+    } else if (cb->fn == ngx_ws_relay_sentinel_answer) {
+        if (reply && fuzz_sentinel.cmd.ac == &fa->ac) {
+            fuzz_expect_sentinel(reply);
+        }
+
+    } else if (cb->fn == ngx_ws_relay_sentinel_message) {
+        if (reply && fuzz_sentinel.sub.ac == &fa->ac) {
+            fuzz_expect_switch(reply);
+        }
     }
 
     fa->ac.c.flags |= REDIS_IN_CALLBACK;
     cb->fn(&fa->ac, reply, cb->privdata);
     fa->ac.c.flags &= ~REDIS_IN_CALLBACK;
+
+    if (cb->fn == ngx_ws_relay_history_page) {
+        fuzz_in_page = 0;
+        fuzz_page_next = 0;
+        free(fuzz_next_since.data);
+        ngx_str_null(&fuzz_next_since);
+    }
+
+    if (readonly) {
+        fuzz_assert(readonly->ac != &fa->ac);
+    }
+
+    if (demoted) {
+        fuzz_assert(fuzz_bus.cmd.ac != &fa->ac
+                    && (sub == NULL || fuzz_bus.sub.ac != sub));
+    }
+
+    if (sub_demoted) {
+        fuzz_assert(fuzz_bus.sub.ac != &fa->ac);
+    }
 
     if (check && !fuzz_alloc_failed()) {
 
@@ -1346,8 +2139,14 @@ fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
                                           "subscribe") == 0));
         }
 
-        /* the probe came back: the round trip works */
-        if (ping && !fuzz_bus.ping_in_flight && fuzz_bus.sub.ac) {
+        /*
+         * the probe came back: the round trip works (a lost subscriber,
+         * or another master, forgets the probe too)
+         */
+        if (ping && !fuzz_bus.ping_in_flight
+            && cb->fn == ngx_ws_relay_bus_message
+            && fuzz_bus.sub.ac == &fa->ac)
+        {
             fuzz_assert(fuzz_bus.cmd.backoff == 0
                         && fuzz_bus.sub.backoff == 0);
         }
@@ -1355,7 +2154,308 @@ fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
 
     free(fuzz_expect.ack.data);
     free(fuzz_expect.ack_channel.data);
+    free(fuzz_expect.with_id);
     fuzz_expect = outer;
+
+    if (swap) {
+        freeReplyObject(swap);
+    }
+}
+
+
+/*
+ * The history script's reply for a delivery (ngx_ws_relay_bus_stored()):
+ * { id, receivers } on the commands link, with a stream id, keeps it,
+ * with that id, and says
+ * how many workers to wait for; anything else, or none, and the worker's
+ * own connections get the text now, unless the publication came back
+ * first (the script ran): either way the delivery ends.
+ */
+
+static void
+fuzz_expect_stored(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply,
+    fuzz_expect_t *e)
+{
+    ngx_str_t    s;
+    fuzz_dl_t   *dl;
+    ngx_uint_t   good;
+
+    dl = fuzz_dl_find((uintptr_t) cb->privdata, 1);
+    fuzz_assert(dl != NULL && dl->script);
+
+    good = reply && fuzz_bus.cmd.ac == &fa->ac
+           && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+           && reply->element[0]->type == REDIS_REPLY_STRING
+           && reply->element[1]->type == REDIS_REPLY_INTEGER;
+
+    if (good) {
+        /* the id goes into the sender's JSON: a stream id only */
+        s = fuzz_arg(reply, 0);
+        good = fuzz_id_ok(&s);
+    }
+
+    if (dl->ended) {
+        return;
+    }
+
+    if (good) {
+        /* kept: as the publication said, if it came first, else this id */
+        dl->stored = 1;
+        dl->expected = ngx_max((ngx_int_t) reply->element[1]->integer, 0);
+        return;
+    }
+
+    /* the worker's connections get the text now, then it ends */
+
+    dl->unstored = 1;
+
+    if (!dl->stored) {
+        e->on = 1;
+        e->user = dl->d->user_id;
+        e->text = dl->d->text;
+        dl->delivered += fuzz_local(&e->user, e->text.len, NULL,
+                                    &e->local);
+    }
+}
+
+
+/*
+ * A page of replay, ngx_ws_relay_history_page(): {recovered, more, newest
+ * id, id, JSON, ...}; only one of that form, whose ids are stream ids,
+ * that says there is more and has messages, for a connection that is
+ * there and not closing, asks for the next page, after its last id
+ */
+
+static void
+fuzz_expect_page(fuzz_cb_t *cb, redisReply *reply)
+{
+    size_t                  i;
+    ngx_str_t               s;
+    ngx_ws_relay_resume_t  *r;
+
+    r = cb->privdata;
+
+    fuzz_assert(r->reading && r->replay);
+    fuzz_assert(r->wc == NULL || r->wc->resume == r);
+
+    fuzz_in_page = 1;
+    fuzz_page_next = 0;
+    ngx_str_null(&fuzz_next_since);
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements < 5 || reply->elements % 2 == 0
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || reply->element[1]->type != REDIS_REPLY_INTEGER
+        || reply->element[1]->integer == 0
+        || r->wc == NULL || r->wc->closing)
+    {
+        return;
+    }
+
+    for (i = 2; i < reply->elements; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_STRING) {
+            return;
+        }
+
+        s = fuzz_arg(reply, i);
+
+        if ((i == 2 || i % 2 == 1) && !fuzz_id_ok(&s)) {
+            return;
+        }
+    }
+
+    fuzz_page_next = 1;
+
+    s = fuzz_arg(reply, reply->elements - 2);
+    fuzz_str_dup(&fuzz_next_since, &s);
+}
+
+
+/*
+ * The link ngx_ws_relay_redis_link_is_error() sees a READONLY error on,
+ * which it must drop: the commands links' callbacks that take errors
+ * there, with a reply on the context the link has
+ */
+
+static ngx_ws_relay_redis_link_t *
+fuzz_readonly(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
+{
+    ngx_ws_relay_resume_t      *r;
+    ngx_ws_relay_redis_link_t  *link;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ERROR || reply->len < 8
+        || ngx_memcmp(reply->str, "READONLY", 8) != 0)
+    {
+        return NULL;
+    }
+
+    link = fa->ac.data;
+
+    if (link->ac != &fa->ac) {
+        return NULL;
+    }
+
+    if (link == &fuzz_sentinel.cmd) {
+        return (cb->fn == ngx_ws_relay_sentinel_answer
+                || cb->fn == ngx_ws_relay_redis_link_reply) ? link : NULL;
+    }
+
+    if (link == &fuzz_bus.sub) {
+        return (cb->fn == ngx_ws_relay_bus_sub_role) ? link : NULL;
+    }
+
+    if (link != &fuzz_bus.cmd) {
+        return NULL;
+    }
+
+    if (cb->fn == ngx_ws_relay_history_page
+        || cb->fn == ngx_ws_relay_history_top)
+    {
+        /* one for a connection that went frees itself, no more */
+        r = cb->privdata;
+        return r->wc ? link : NULL;
+    }
+
+    return (cb->fn == ngx_ws_relay_redis_link_reply
+            || cb->fn == ngx_ws_relay_bus_script_loaded
+            || cb->fn == ngx_ws_relay_bus_cmd_ready
+            || cb->fn == ngx_ws_relay_bus_role
+            || cb->fn == ngx_ws_relay_bus_published
+            || cb->fn == ngx_ws_relay_bus_stored
+            || cb->fn == ngx_ws_relay_presence_nodes_reply
+            || cb->fn == ngx_ws_relay_presence_users_reply) ? link : NULL;
+}
+
+
+/*
+ * The sentinel's answer to SENTINEL get-master-addr-by-name
+ * (ngx_ws_relay_sentinel_answer()): two strings name the master
+ */
+
+static void
+fuzz_expect_sentinel(redisReply *reply)
+{
+    ngx_str_t  host, port;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || reply->element[1]->type != REDIS_REPLY_STRING)
+    {
+        return;
+    }
+
+    host = fuzz_arg(reply, 0);
+    port = fuzz_arg(reply, 1);
+
+    fuzz_master_named(&host, &port);
+}
+
+
+/*
+ * A message of "+switch-master": "<master> <old ip> <old port> <new ip>
+ * <new port>", each ending at a space; the master by its name moves to
+ * the new address (ngx_ws_relay_sentinel_message())
+ */
+
+static void
+fuzz_expect_switch(redisReply *reply)
+{
+    u_char      *p, *last, *space;
+    ngx_str_t    f[5], s;
+    ngx_uint_t   i;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || reply->element[2]->type != REDIS_REPLY_STRING)
+    {
+        return;
+    }
+
+    s = fuzz_arg(reply, 0);
+
+    if (s.len == 9 && ngx_memcmp(s.data, "subscribe", 9) == 0) {
+        return;
+    }
+
+    p = (u_char *) reply->element[2]->str;
+    last = p + reply->element[2]->len;
+
+    for (i = 0; i < 5; i++) {
+        space = memchr(p, ' ', last - p);
+
+        f[i].data = p;
+        f[i].len = (space ? space : last) - p;
+
+        p = space ? space + 1 : last;
+    }
+
+    if (!fuzz_str_eq(&f[0], &fuzz_main_conf.redis.master) || f[4].len == 0) {
+        return;
+    }
+
+    fuzz_master_named(&f[3], &f[4]);
+}
+
+
+/*
+ * The sentinels named the master: a host of 1 to NGX_SOCKADDR_STRLEN
+ * bytes and a port of 1 to 65535 (digits); another than the one before
+ * (as C strings: what the connect gets), and the links go to it, a
+ * failover when there was one before
+ */
+
+static void
+fuzz_master_named(ngx_str_t *host, ngx_str_t *port)
+{
+    size_t     i;
+    ngx_int_t  n;
+
+    n = 0;
+
+    for (i = 0; i < port->len; i++) {
+        if (port->data[i] < '0' || port->data[i] > '9') {
+            return;
+        }
+
+        n = n * 10 + (port->data[i] - '0');
+
+        if (n > 65535) {
+            return;
+        }
+    }
+
+    if (port->len == 0 || n == 0 || host->len == 0
+        || host->len > NGX_SOCKADDR_STRLEN)
+    {
+        return;
+    }
+
+    if (fuzz_master_len == host->len && fuzz_master_port == n
+        && strncmp((char *) fuzz_master, (char *) host->data, host->len)
+           == 0)
+    {
+        return;
+    }
+
+    if (fuzz_master_len) {
+        fuzz_failovers++;
+    }
+
+    ngx_memcpy(fuzz_master, host->data, host->len);
+    fuzz_master[host->len] = '\0';
+    fuzz_master_len = host->len;
+    fuzz_master_port = n;
+}
+
+
+/* a context made for host:port (as C strings) */
+
+static ngx_uint_t
+fuzz_ac_to(fuzz_ac_t *fa, u_char *host, size_t len, ngx_int_t port)
+{
+    return fa->port == port
+           && fa->host.len == ngx_strnlen(host, len)
+           && ngx_memcmp(fa->host.data, host, fa->host.len) == 0;
 }
 
 
@@ -1374,18 +2474,20 @@ fuzz_cb_free(fuzz_cb_t *cb)
 /*
  * What a push must do (ngx_ws_relay_bus_wire.h): acks reach the model's
  * deliveries (compared with the module's when they end); a message for
- * a user goes to the user's connections and an ack to its origin.
+ * a user goes to the user's connections (held by those that resume) and
+ * an ack to its origin, with the count; a kept one with its id, and the
+ * worker's own kept one acks itself.
  */
 
 static void
 fuzz_expect_push(redisReply *reply, fuzz_expect_t *e)
 {
-    u_char                     buf[NGX_WS_RELAY_WIRE_HEAD_LEN];
+    u_char                     buf[NGX_WS_RELAY_WIRE_HEAD_LEN], *p;
     uint64_t                   id;
     fuzz_ac_t                 *fa;
     fuzz_dl_t                 *dl;
-    ngx_str_t                  origin, s, *prefix;
-    ngx_ws_relay_user_t       *u;
+    ngx_str_t                  origin, hid, json, s, *prefix;
+    ngx_uint_t                 n, ours;
     ngx_ws_relay_wire_node_t   m;
     ngx_ws_relay_wire_push_t   push;
 
@@ -1413,30 +2515,65 @@ fuzz_expect_push(redisReply *reply, fuzz_expect_t *e)
     if (ngx_ws_relay_wire_channel_name(&push.channel, prefix,
                                        NGX_WS_RELAY_WIRE_USER, &e->user)
         != NGX_OK
-        || ngx_ws_relay_wire_parse_user(&push.payload, &origin, &id, &e->text)
-           != NGX_OK)
+        || ngx_ws_relay_wire_parse_user(&push.payload, &origin, &id, &hid,
+                                        &json)
+           != NGX_OK
+        || (hid.len && (json.len < 2 || json.data[json.len - 1] != '}')))
     {
+        /* not a message, or a kept one that is no object: dropped */
         return;
     }
 
-    if (fuzz_str_eq(&origin, &ngx_ws_relay_worker.node_id)) {
-        /* delivered when it was sent */
+    ours = fuzz_str_eq(&origin, &ngx_ws_relay_worker.node_id);
+
+    if (hid.len == 0) {
+
+        if (ours) {
+            /* delivered when it was sent */
+            if ((dl = fuzz_dl_find(id, 0))) {
+                dl->acks++;
+            }
+
+            return;
+        }
+
+        e->text = json;
+
+    } else {
+        /* kept: every copy has "id":"<hid>" as its last member */
+        e->with_id = malloc(json.len + sizeof(",\"id\":\"\"") - 1 + hid.len);
+        fuzz_assert(e->with_id != NULL);
+
+        p = ngx_cpymem(e->with_id, json.data, json.len - 1);
+        p = ngx_cpymem(p, ",\"id\":\"", sizeof(",\"id\":\"") - 1);
+        p = ngx_cpymem(p, hid.data, hid.len);
+        *p++ = '"';
+        *p++ = '}';
+
+        e->text.data = e->with_id;
+        e->text.len = p - e->with_id;
+    }
+
+    e->on = 1;
+
+    n = fuzz_local(&e->user, e->text.len, hid.len ? &hid : NULL, &e->local);
+
+    if (ours) {
+        /* the worker's own kept message: it acks itself, no PUBLISH */
         if ((dl = fuzz_dl_find(id, 0))) {
             dl->acks++;
+            dl->delivered += n;
+            dl->stored = 1;
         }
 
         return;
     }
 
-    e->on = 1;
-
-    u = ngx_ws_relay_registry_find_user(&e->user);
-    e->local = u ? u->nconnections : 0;
-
     fa = fuzz_link_ac(&fuzz_bus.cmd);
 
     if (fa && !(fa->ac.c.flags & (REDIS_DISCONNECTING|REDIS_FREEING))) {
-        s.len = ngx_ws_relay_wire_channel_len(prefix, &origin);
+        s.len = ngx_ws_relay_wire_channel_len(prefix, NGX_WS_RELAY_WIRE_NODE,
+                                              &origin);
         s.data = malloc(s.len);
         fuzz_assert(s.data != NULL);
 
@@ -1445,7 +2582,7 @@ fuzz_expect_push(redisReply *reply, fuzz_expect_t *e)
         e->ack_channel = s;
 
         s.data = buf;
-        s.len = ngx_ws_relay_wire_ack(buf, id, e->local) - buf;
+        s.len = ngx_ws_relay_wire_ack(buf, id, n) - buf;
         fuzz_str_dup(&e->ack, &s);
     }
 }
@@ -1461,7 +2598,10 @@ fuzz_on_delivery(fuzz_conn_t *fc, u_char *data, size_t len)
 
     fuzz_assert(fc->wc.user != NULL);
 
-    /* a delivery that starts, or the push being handled */
+    /*
+     * a delivery that starts, or the push being handled, or the failed
+     * script's reply
+     */
     if (fuzz_starting == NULL && !fuzz_alloc_failed()) {
         fuzz_assert(fuzz_expect.on && fuzz_expect.local > 0);
         fuzz_assert(fuzz_str_eq(&fc->wc.user->sn.str, &fuzz_expect.user));
@@ -1496,11 +2636,14 @@ fuzz_delivered(ngx_ws_relay_delivery_t *d)
     dl->d = NULL;
 
     if (!fuzz_alloc_failed()) {
-        /* at its deadline, or with every ack in, or never published */
+        /*
+         * at its deadline, or with every ack in, or never published, or
+         * when the script that was to keep it failed
+         */
         fuzz_assert(fuzz_timer_firing() == &d->timer
                     || (dl->expected >= 0
                         && dl->acks >= (ngx_uint_t) dl->expected)
-                    || dl->id == 0);
+                    || dl->id == 0 || dl->unstored);
 
         fuzz_assert(d->acks == dl->acks && d->delivered == dl->delivered);
     }
@@ -1614,17 +2757,32 @@ fuzz_presence_done(ngx_array_t *nodes, void *data)
 }
 
 
-/* after each step: the links, the deliveries, Redis as the registry */
+/*
+ * after each step: the links, the deliveries, Redis as the registry, the
+ * users heard, the master the sentinels named
+ */
 
 static void
 fuzz_check_state(void)
 {
+    u_char                      buf[NGX_WS_RELAY_MAX_USER_ID + 64], *p;
+    size_t                      i;
+    ngx_str_t                   s;
+    ngx_uint_t                  k;
     fuzz_ac_t                  *fa;
     fuzz_dl_t                  *dl;
     ngx_msec_t                  b;
-    ngx_ws_relay_redis_link_t  *link;
+    ngx_queue_t                *q, *users;
+    ngx_ws_relay_user_t        *user;
+    ngx_ws_relay_redis_link_t  *link, *links[4];
 
-    for (link = &fuzz_bus.cmd; link <= &fuzz_bus.sub; link++) {
+    links[0] = &fuzz_bus.cmd;
+    links[1] = &fuzz_bus.sub;
+    links[2] = &fuzz_sentinel.cmd;
+    links[3] = &fuzz_sentinel.sub;
+
+    for (k = 0; k < (fuzz_sentinel_mode ? 4 : 2); k++) {
+        link = links[k];
         fa = fuzz_link_ac(link);
 
         fuzz_assert(fa == NULL || (fa->ac.data == link
@@ -1658,21 +2816,114 @@ fuzz_check_state(void)
 
     if (fuzz_bus.sub.ready && fa) {
         fuzz_assert(fuzz_set_find(&fa->subscribed, &fuzz_bus.node_channel));
-        fuzz_check_set(&fa->subscribed, &fuzz_bus.user_prefix);
+        fuzz_check_set(&fa->subscribed, &fuzz_bus.user_prefix, "}");
     }
 
     fa = fuzz_link_ac(&fuzz_bus.cmd);
 
     if (fuzz_bus.cmd.ready && fa) {
-        fuzz_check_set(&fa->members, NULL);
+        fuzz_check_set(&fa->members, NULL, "");
+    }
+
+    /*
+     * a user's channel is heard only while the ready subscriber has it
+     * subscribed; the newest id heard of its history is one a message on
+     * the channel, a page or the script could give
+     */
+
+    fa = fuzz_link_ac(&fuzz_bus.sub);
+    users = ngx_ws_relay_registry_users();
+
+    for (q = ngx_queue_head(users);
+         q != ngx_queue_sentinel(users);
+         q = ngx_queue_next(q))
+    {
+        user = ngx_queue_data(q, ngx_ws_relay_user_t, queue);
+
+        fuzz_assert(user->last_id.len <= NGX_WS_RELAY_ID_LEN);
+
+        for (i = 0; i < user->last_id.len; i++) {
+            fuzz_assert(isdigit(user->last_id.data[i])
+                        || user->last_id.data[i] == '-');
+        }
+
+        if (!user->subscribed) {
+            continue;
+        }
+
+        if (!(fuzz_bus.sub.ready && fa)) {
+            fprintf(stderr, "user \"%.*s\" heard without a subscriber\n",
+                    (int) user->sn.str.len, user->sn.str.data);
+        }
+
+        fuzz_assert(fuzz_bus.sub.ready && fa);
+
+        p = ngx_cpymem(buf, fuzz_bus.user_prefix.data,
+                       fuzz_bus.user_prefix.len);
+        p = ngx_cpymem(p, user->sn.str.data, user->sn.str.len);
+        *p++ = '}';
+
+        s.data = buf;
+        s.len = p - buf;
+
+        fuzz_assert(fuzz_set_find(&fa->subscribed, &s));
+    }
+
+    if (!fuzz_sentinel_mode) {
+        return;
+    }
+
+    /*
+     * the master is the one the sentinels named last; the links of the
+     * bus go there, and nowhere while none is named; the sentinels' go to
+     * the sentinels
+     */
+
+    fuzz_assert(fuzz_endpoint.host.len == fuzz_master_len
+                && (fuzz_master_len == 0
+                    || (fuzz_endpoint.port == fuzz_master_port
+                        && ngx_memcmp(fuzz_endpoint.host.data, fuzz_master,
+                                      fuzz_master_len) == 0)));
+
+    fuzz_assert(fuzz_slot.redis_failovers == fuzz_failovers);
+
+    for (k = 0; k < 2; k++) {
+        fa = fuzz_link_ac(links[k]);
+
+        fuzz_assert(fa == NULL
+                    || (fuzz_master_len
+                        && fuzz_ac_to(fa, fuzz_master, fuzz_master_len,
+                                      fuzz_master_port)));
+    }
+
+    for (k = 2; k < 4; k++) {
+        fa = fuzz_link_ac(links[k]);
+
+        if (fa == NULL) {
+            continue;
+        }
+
+        for (i = 0; i < fuzz_sentinels.nelts; i++) {
+            if (fuzz_ac_to(fa, fuzz_sentinel_eps[i].host.data,
+                           fuzz_sentinel_eps[i].host.len,
+                           fuzz_sentinel_eps[i].port))
+            {
+                break;
+            }
+        }
+
+        fuzz_assert(i < fuzz_sentinels.nelts);
     }
 }
 
 
-/* the set holds <prefix><user> for every user of the registry, and no more */
+/*
+ * the set holds <prefix><user><suffix> for every user of the registry, and
+ * no more
+ */
 
 static void
-fuzz_check_set(fuzz_set_t *set, ngx_str_t *prefix)
+fuzz_check_set(fuzz_set_t *set, ngx_str_t *prefix, const char *suffix)
 {
     u_char               buf[NGX_WS_RELAY_MAX_USER_ID + 64], *p;
     ngx_str_t            s;
@@ -1691,6 +2942,7 @@ fuzz_check_set(fuzz_set_t *set, ngx_str_t *prefix)
 
         p = prefix ? ngx_cpymem(buf, prefix->data, prefix->len) : buf;
         p = ngx_cpymem(p, user->sn.str.data, user->sn.str.len);
+        p = ngx_cpymem(p, suffix, ngx_strlen(suffix));
 
         s.data = buf;
         s.len = p - buf;
@@ -1722,6 +2974,17 @@ fuzz_arg_is(redisReply *cmd, const char *s)
     return cmd->elements > 0 && cmd->element[0]->type == REDIS_REPLY_STRING
            && cmd->element[0]->len == strlen(s)
            && strcasecmp(cmd->element[0]->str, s) == 0;
+}
+
+
+/* argument i is s, as it is written */
+
+static ngx_uint_t
+fuzz_arg_is_at(redisReply *cmd, size_t i, const char *s)
+{
+    return i < cmd->elements && cmd->element[i]->type == REDIS_REPLY_STRING
+           && cmd->element[i]->len == strlen(s)
+           && ngx_memcmp(cmd->element[i]->str, s, strlen(s)) == 0;
 }
 
 

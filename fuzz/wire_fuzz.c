@@ -12,8 +12,15 @@
  * - a message on a user's channel and one on a node channel, for
  *   ngx_ws_relay_wire_parse_user() and _parse_node(): each agrees with
  *   an oracle of its own below (written from the format in
- *   ngx_ws_relay_bus_wire.h), and what it parses lies inside the input;
- * - a channel, for ngx_ws_relay_wire_channel_name() with two prefixes;
+ *   ngx_ws_relay_bus_wire.h, a kept message's history id included), and
+ *   what it parses lies inside the input;
+ * - a channel, for ngx_ws_relay_wire_channel_name() with two prefixes and
+ *   every kind: "u:{" and the history's "h:{", "m:{" with their closing
+ *   "}", and "n:";
+ * - a client's "since", for ngx_ws_relay_wire_id_parse(): it takes
+ *   exactly "<1-15 digits>" and "<1-15 digits>-<1-15 digits>", as the
+ *   id "<ms>-<seq>" (seq 0 when it is not given), and writes no byte of
+ *   the id's buffer beyond the id, nor past NGX_WS_RELAY_ID_LEN;
  * - what Redis sends a subscriber: hiredis's reader makes replies of it,
  *   and ngx_ws_relay_wire_parse_push() must classify each one as the
  *   oracle does, its channel and payload those of the reply.
@@ -21,13 +28,24 @@
  * Then the input is read as fields (a length byte and that many bytes,
  * or 8 bytes for a number) for round trips: a user message written with
  * _user_head() from any origin without a space, id and text parses back
- * to them; _ack() and _ping() of any numbers parse back to them, within
- * NGX_WS_RELAY_WIRE_HEAD_LEN; _channel() of any prefix and name gives the
- * name back by _channel_name(), and nothing for the other kind; and
- * _publish() of any prefix, name and parts, in a buffer of exactly
- * _publish_len() bytes, is read by hiredis's reader as one command,
- * ["PUBLISH", <prefix><kind><name>, <the parts, concatenated>], and
- * nothing more.
+ * to them, and so does one written for the history script (stored: the
+ * script adds "<history id> "), with its history id; _ack() and _ping()
+ * of any numbers parse back to them, within NGX_WS_RELAY_WIRE_HEAD_LEN;
+ * _channel() of any prefix and name, for each kind, gives the name back
+ * by _channel_name(), and nothing for the other kinds; _publish() of any
+ * prefix, name and parts, in a buffer of exactly _publish_len() bytes, is
+ * read by hiredis's reader as one command, ["PUBLISH",
+ * <prefix><kind><name>[}], <the parts, concatenated>], and nothing more;
+ * _command() of any arguments, in a buffer of exactly _command_len()
+ * bytes, is read back by hiredis's reader as exactly those arguments;
+ * a since parsed by _id_parse() parses again to itself; and
+ * _id_compare() on three ids (parsed, or written from two numbers with
+ * leading zeros, or any bytes) is antisymmetric, 0 on equal ids,
+ * transitive, and on ids "<ms>-<seq>" the order of the two numbers;
+ * _id_valid() takes of them exactly "<1-20 digits>-<1-20 digits>", the
+ * stream ids of Redis that may go into a client's JSON;
+ * _id_text() appends the id to an object, in exactly _id_text_len()
+ * bytes.
  *
  * A prefix comes from the configuration and has no NUL byte: the
  * prefixes tried here have none either.
@@ -41,6 +59,11 @@
 /* replies read off one input, at most */
 #define FUZZ_REPLIES  16
 #define FUZZ_PARTS    4
+/* arguments of a command, at most (the history script takes 13) */
+#define FUZZ_ARGS     16
+#define FUZZ_KINDS    4
+/* ids compared at once */
+#define FUZZ_IDS      3
 
 
 typedef struct {
@@ -54,16 +77,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void fuzz_parse_user(ngx_str_t *payload);
 static void fuzz_parse_node(ngx_str_t *payload);
 static void fuzz_channel_name(ngx_str_t *channel, ngx_str_t *prefix);
+static void fuzz_id_parse(ngx_str_t *text);
 static void fuzz_pushes(const u_char *data, size_t size);
 static void fuzz_round_trips(fuzz_in_t *in);
+static void fuzz_user_round_trip(ngx_str_t *origin, uint64_t id,
+    ngx_str_t *hid, ngx_str_t *text);
 static void fuzz_publish(fuzz_in_t *in, ngx_str_t *prefix, ngx_str_t *name,
     const char *kind);
+static void fuzz_command(fuzz_in_t *in);
+static void fuzz_ids(fuzz_in_t *in);
+static void fuzz_id_text(fuzz_in_t *in);
+static void fuzz_id_make(fuzz_in_t *in, ngx_str_t *id, u_char *buf);
+static ngx_int_t fuzz_id_value(ngx_str_t *id, uint64_t *ms, uint64_t *seq);
+static ngx_uint_t fuzz_id_stream(ngx_str_t *id);
+static ngx_int_t fuzz_sign(ngx_int_t rc);
 static const u_char *fuzz_number(const u_char *p, const u_char *last,
     uint64_t *n);
 static ngx_uint_t fuzz_inside(ngx_str_t *part, ngx_str_t *whole);
 static ngx_uint_t fuzz_is(redisReply *r, const void *data, size_t len);
 static void fuzz_field(fuzz_in_t *in, ngx_str_t *s);
 static uint64_t fuzz_u64(fuzz_in_t *in);
+
+
+/* every kind of channel and key, and whether it closes a hash tag */
+static const char  *fuzz_kinds[FUZZ_KINDS] = {
+    NGX_WS_RELAY_WIRE_USER, NGX_WS_RELAY_WIRE_NODE, "h:{", "m:{"
+};
 
 
 int
@@ -92,6 +131,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_str_set(&prefix, "");
     fuzz_channel_name(&s, &prefix);
 
+    fuzz_id_parse(&s);
+
     fuzz_pushes(copy, size);
 
     in.pos = copy;
@@ -105,28 +146,59 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 
-/* "<origin> <id> <text>": an origin without space, a 64-bit decimal id */
+/*
+ * "<origin> <id> <text>" or "<origin> <id>:<hid> <text>": an origin
+ * without space, a 64-bit decimal id, a history id of 1 to
+ * NGX_WS_RELAY_ID_LEN digits and dashes.  The oracle cuts the word
+ * between the first two spaces, and reads it whole.
+ */
 
 static void
 fuzz_parse_user(ngx_str_t *payload)
 {
-    u_char       *sp, *last;
-    uint64_t      id, ref_id;
-    ngx_int_t     rc;
-    ngx_str_t     origin, text;
+    u_char        *sp, *sp2, *last;
+    size_t         i;
+    uint64_t       id, ref_id;
+    ngx_int_t      rc;
+    ngx_str_t      origin, hid, text;
     const u_char  *p;
 
-    rc = ngx_ws_relay_wire_parse_user(payload, &origin, &id, &text);
+    ngx_memset(&hid, 0xa5, sizeof(ngx_str_t));
+
+    rc = ngx_ws_relay_wire_parse_user(payload, &origin, &id, &hid, &text);
 
     last = payload->data + payload->len;
     sp = memchr(payload->data, ' ', payload->len);
+    sp2 = NULL;
     p = NULL;
 
     if (sp != NULL && sp != payload->data) {
-        p = fuzz_number(sp + 1, last, &ref_id);
+        sp2 = memchr(sp + 1, ' ', last - sp - 1);
     }
 
-    if (p == NULL || p == last || *p != ' ') {
+    if (sp2 != NULL) {
+        p = fuzz_number(sp + 1, sp2, &ref_id);
+    }
+
+    /* the word: the id, then nothing, or ':' and the history id */
+
+    if (p != NULL && p != sp2) {
+        if (*p != ':' || sp2 - p - 1 == 0
+            || (size_t) (sp2 - p - 1) > NGX_WS_RELAY_ID_LEN)
+        {
+            p = NULL;
+
+        } else {
+            for (i = 1; p + i < sp2; i++) {
+                if (!isdigit(p[i]) && p[i] != '-') {
+                    p = NULL;
+                    break;
+                }
+            }
+        }
+    }
+
+    if (p == NULL) {
         fuzz_assert(rc == NGX_ERROR);
         return;
     }
@@ -136,7 +208,15 @@ fuzz_parse_user(ngx_str_t *payload)
     fuzz_assert(origin.data == payload->data
                 && origin.len == (size_t) (sp - payload->data));
     fuzz_assert(id == ref_id);
-    fuzz_assert(text.data == p + 1 && text.data + text.len == last);
+    fuzz_assert(text.data == sp2 + 1 && text.data + text.len == last);
+
+    if (p == sp2) {
+        fuzz_assert(hid.len == 0);
+
+    } else {
+        fuzz_assert(fuzz_inside(&hid, payload));
+        fuzz_assert(hid.data == p + 1 && hid.data + hid.len == sp2);
+    }
 }
 
 
@@ -187,24 +267,27 @@ fuzz_parse_node(ngx_str_t *payload)
 }
 
 
+/* "<prefix><kind><name>", and "}" after a name that a kind "u:{" opens */
+
 static void
 fuzz_channel_name(ngx_str_t *channel, ngx_str_t *prefix)
 {
+    size_t       n, tag;
     ngx_int_t    rc;
     ngx_str_t    name;
     ngx_uint_t   k, ours;
 
-    static const char  *kinds[] = {
-        NGX_WS_RELAY_WIRE_USER, NGX_WS_RELAY_WIRE_NODE
-    };
-
-    for (k = 0; k < 2; k++) {
-        rc = ngx_ws_relay_wire_channel_name(channel, prefix, kinds[k],
+    for (k = 0; k < FUZZ_KINDS; k++) {
+        rc = ngx_ws_relay_wire_channel_name(channel, prefix, fuzz_kinds[k],
                                             &name);
 
-        ours = channel->len > prefix->len + 2
+        n = strlen(fuzz_kinds[k]);
+        tag = (fuzz_kinds[k][n - 1] == '{');
+
+        ours = channel->len >= prefix->len + n + tag + 1
                && memcmp(channel->data, prefix->data, prefix->len) == 0
-               && memcmp(channel->data + prefix->len, kinds[k], 2) == 0;
+               && memcmp(channel->data + prefix->len, fuzz_kinds[k], n) == 0
+               && (!tag || channel->data[channel->len - 1] == '}');
 
         if (!ours) {
             fuzz_assert(rc == NGX_DECLINED);
@@ -213,9 +296,87 @@ fuzz_channel_name(ngx_str_t *channel, ngx_str_t *prefix)
 
         fuzz_assert(rc == NGX_OK && fuzz_inside(&name, channel));
         fuzz_assert(name.len >= 1
-                    && name.data == channel->data + prefix->len + 2
-                    && name.data + name.len == channel->data + channel->len);
+                    && name.data == channel->data + prefix->len + n
+                    && name.data + name.len
+                       == channel->data + channel->len - tag);
     }
+}
+
+
+/*
+ * A client's since: one to fifteen digits, and maybe a dash and one to
+ * fifteen digits; the id is the text, with "-0" when it has no dash.
+ * Nothing is written past the id: the rest of the buffer keeps its
+ * bytes, and the buffer is a heap block of its own size.
+ */
+
+static void
+fuzz_id_parse(ngx_str_t *text)
+{
+    size_t              i, digits[2];
+    ngx_int_t           rc;
+    ngx_str_t           again;
+    ngx_uint_t          parts, valid;
+    ngx_ws_relay_id_t  *id, *id2;
+
+    id = malloc(sizeof(ngx_ws_relay_id_t));
+    fuzz_assert(id != NULL);
+    ngx_memset(id, 0xa5, sizeof(ngx_ws_relay_id_t));
+
+    rc = ngx_ws_relay_wire_id_parse(text, id);
+
+    parts = 0;
+    digits[0] = 0;
+    digits[1] = 0;
+    valid = 1;
+
+    for (i = 0; i < text->len && valid; i++) {
+        if (isdigit(text->data[i])) {
+            digits[parts]++;
+
+        } else if (text->data[i] == '-' && parts == 0) {
+            parts = 1;
+
+        } else {
+            valid = 0;
+        }
+    }
+
+    valid = valid && digits[0] >= 1 && digits[0] <= 15
+            && (parts == 0 || (digits[1] >= 1 && digits[1] <= 15));
+
+    if (!valid) {
+        fuzz_assert(rc == NGX_ERROR);
+        free(id);
+        return;
+    }
+
+    fuzz_assert(rc == NGX_OK);
+    fuzz_assert(id->len == text->len + (parts ? 0 : 2));
+    fuzz_assert(id->len <= NGX_WS_RELAY_ID_LEN);
+    fuzz_assert(ngx_memcmp(id->data, text->data, text->len) == 0);
+    fuzz_assert(parts || ngx_memcmp(id->data + text->len, "-0", 2) == 0);
+
+    /* untouched after the id, up to the length that follows the bytes */
+    for (i = id->len; i < offsetof(ngx_ws_relay_id_t, len); i++) {
+        fuzz_assert(((u_char *) id)[i] == 0xa5);
+    }
+
+    /* the id is a since too, itself */
+
+    again.data = id->data;
+    again.len = id->len;
+
+    id2 = malloc(sizeof(ngx_ws_relay_id_t));
+    fuzz_assert(id2 != NULL);
+
+    fuzz_assert(ngx_ws_relay_wire_id_parse(&again, id2) == NGX_OK);
+    fuzz_assert(id2->len == id->len
+                && ngx_memcmp(id2->data, id->data, id->len) == 0);
+    fuzz_assert(ngx_ws_relay_wire_id_compare(&again, &again) == 0);
+
+    free(id2);
+    free(id);
 }
 
 
@@ -291,9 +452,9 @@ static void
 fuzz_round_trips(fuzz_in_t *in)
 {
     u_char                    *buf, *p, head[NGX_WS_RELAY_WIRE_HEAD_LEN];
-    uint64_t                   id, id2, count;
-    ngx_str_t                  origin, text, payload, prefix, name;
-    ngx_str_t                  origin2, text2;
+    u_char                     hbuf[NGX_WS_RELAY_ID_LEN];
+    uint64_t                   id, count;
+    ngx_str_t                  origin, text, payload, prefix, name, hid;
     ngx_uint_t                 i, k;
     ngx_ws_relay_wire_node_t   m;
 
@@ -302,9 +463,9 @@ fuzz_round_trips(fuzz_in_t *in)
     fuzz_field(in, &origin);
     fuzz_field(in, &text);
 
-    /* a user's message */
+    /* a user's message: published as it is, and for the history script */
 
-    buf = malloc(origin.len + 1 + NGX_WS_RELAY_WIRE_HEAD_LEN + text.len);
+    buf = malloc(origin.len + 1);
     fuzz_assert(buf != NULL);
 
     p = ngx_cpymem(buf, origin.data, origin.len);
@@ -323,20 +484,15 @@ fuzz_round_trips(fuzz_in_t *in)
     origin.data = buf;
     origin.len = p - buf;
 
-    p = ngx_ws_relay_wire_user_head(p, id);
-    fuzz_assert((size_t) (p - buf - origin.len) <= NGX_WS_RELAY_WIRE_HEAD_LEN);
-    p = ngx_cpymem(p, text.data, text.len);
+    ngx_str_null(&hid);
+    fuzz_user_round_trip(&origin, id, &hid, &text);
 
-    payload.data = buf;
-    payload.len = p - buf;
+    /* a stream id as Redis writes it, of the two numbers */
+    hid.data = hbuf;
+    hid.len = ngx_sprintf(hbuf, "%uL-%uL", id, count) - hbuf;
+    fuzz_assert(hid.len <= NGX_WS_RELAY_ID_LEN);
 
-    fuzz_assert(ngx_ws_relay_wire_parse_user(&payload, &origin2, &id2, &text2)
-                == NGX_OK);
-    fuzz_assert(origin2.data == origin.data && origin2.len == origin.len);
-    fuzz_assert(id2 == id);
-    fuzz_assert(text2.len == text.len
-                && (text.len == 0
-                    || ngx_memcmp(text2.data, text.data, text.len) == 0));
+    fuzz_user_round_trip(&origin, id, &hid, &text);
 
     free(buf);
 
@@ -372,10 +528,66 @@ fuzz_round_trips(fuzz_in_t *in)
     prefix.data = buf;
     prefix.len = k;
 
-    for (k = 0; k < 2; k++) {
-        fuzz_publish(in, &prefix, &name,
-                     k ? NGX_WS_RELAY_WIRE_NODE : NGX_WS_RELAY_WIRE_USER);
+    for (k = 0; k < FUZZ_KINDS; k++) {
+        fuzz_publish(in, &prefix, &name, fuzz_kinds[k]);
     }
+
+    free(buf);
+
+    fuzz_command(in);
+    fuzz_ids(in);
+    fuzz_id_text(in);
+}
+
+
+/*
+ * "<origin>" _user_head() "<text>", or, stored, "<origin>" _user_head()
+ * "<hid> <text>" as the history script completes it: within
+ * NGX_WS_RELAY_WIRE_HEAD_LEN, and parsed back to the same
+ */
+
+static void
+fuzz_user_round_trip(ngx_str_t *origin, uint64_t id, ngx_str_t *hid,
+    ngx_str_t *text)
+{
+    u_char     *buf, *p, *head;
+    uint64_t    id2;
+    ngx_str_t   payload, origin2, hid2, text2;
+
+    buf = malloc(origin->len + NGX_WS_RELAY_WIRE_HEAD_LEN + hid->len + 1
+                 + text->len);
+    fuzz_assert(buf != NULL);
+
+    head = ngx_cpymem(buf, origin->data, origin->len);
+
+    p = ngx_ws_relay_wire_user_head(head, id, hid->len ? 1 : 0);
+    fuzz_assert((size_t) (p - head) <= NGX_WS_RELAY_WIRE_HEAD_LEN);
+
+    if (hid->len) {
+        fuzz_assert(p[-1] == ':');
+        p = ngx_cpymem(p, hid->data, hid->len);
+        *p++ = ' ';
+
+    } else {
+        fuzz_assert(p[-1] == ' ');
+    }
+
+    p = ngx_cpymem(p, text->data, text->len);
+
+    payload.data = buf;
+    payload.len = p - buf;
+
+    fuzz_assert(ngx_ws_relay_wire_parse_user(&payload, &origin2, &id2, &hid2,
+                                             &text2)
+                == NGX_OK);
+    fuzz_assert(origin2.data == buf && origin2.len == origin->len);
+    fuzz_assert(id2 == id);
+    fuzz_assert(hid2.len == hid->len
+                && (hid->len == 0
+                    || ngx_memcmp(hid2.data, hid->data, hid->len) == 0));
+    fuzz_assert(text2.len == text->len
+                && (text->len == 0
+                    || ngx_memcmp(text2.data, text->data, text->len) == 0));
 
     free(buf);
 }
@@ -388,24 +600,27 @@ fuzz_publish(fuzz_in_t *in, ngx_str_t *prefix, ngx_str_t *name,
     int           rc;
     void         *r;
     u_char       *buf, *p, *q;
-    size_t        len, total;
+    size_t        len, total, n_kind, tag;
     ngx_int_t     ret;
     ngx_str_t     channel, back, parts[FUZZ_PARTS];
-    ngx_uint_t    i, n;
-    const char   *other;
+    ngx_uint_t    i, k, n;
     redisReply   *reply;
     redisReader  *reader;
 
     /* the channel, and the name back from it */
 
-    len = ngx_ws_relay_wire_channel_len(prefix, name);
-    fuzz_assert(len == prefix->len + 2 + name->len);
+    n_kind = strlen(kind);
+    tag = (kind[n_kind - 1] == '{');
+
+    len = ngx_ws_relay_wire_channel_len(prefix, kind, name);
+    fuzz_assert(len == prefix->len + n_kind + name->len + tag);
 
     buf = malloc(len);
     fuzz_assert(buf != NULL);
 
     p = ngx_ws_relay_wire_channel(buf, prefix, kind, name);
     fuzz_assert(p == buf + len);
+    fuzz_assert(!tag || buf[len - 1] == '}');
 
     channel.data = buf;
     channel.len = len;
@@ -420,9 +635,15 @@ fuzz_publish(fuzz_in_t *in, ngx_str_t *prefix, ngx_str_t *name,
                     && ngx_memcmp(back.data, name->data, name->len) == 0);
     }
 
-    other = (kind[0] == 'u') ? NGX_WS_RELAY_WIRE_NODE : NGX_WS_RELAY_WIRE_USER;
-    fuzz_assert(ngx_ws_relay_wire_channel_name(&channel, prefix, other, &back)
-                == NGX_DECLINED);
+    /* a channel of one kind is none of another */
+
+    for (k = 0; k < FUZZ_KINDS; k++) {
+        if (fuzz_kinds[k] != kind) {
+            fuzz_assert(ngx_ws_relay_wire_channel_name(&channel, prefix,
+                                                       fuzz_kinds[k], &back)
+                        == NGX_DECLINED);
+        }
+    }
 
     /* PUBLISH */
 
@@ -434,7 +655,7 @@ fuzz_publish(fuzz_in_t *in, ngx_str_t *prefix, ngx_str_t *name,
         total += parts[i].len;
     }
 
-    len = ngx_ws_relay_wire_publish_len(prefix, name, parts, n);
+    len = ngx_ws_relay_wire_publish_len(prefix, kind, name, parts, n);
 
     q = malloc(len);
     fuzz_assert(q != NULL);
@@ -472,6 +693,289 @@ fuzz_publish(fuzz_in_t *in, ngx_str_t *prefix, ngx_str_t *name,
     freeReplyObject(reply);
     redisReaderFree(reader);
     free(q);
+    free(buf);
+}
+
+
+/*
+ * A command of any arguments, any bytes, in a buffer of exactly
+ * _command_len() bytes: hiredis's reader reads one array of bulk strings,
+ * those arguments, and nothing more.
+ */
+
+static void
+fuzz_command(fuzz_in_t *in)
+{
+    int           rc;
+    void         *r;
+    u_char       *buf, *p;
+    size_t        len;
+    ngx_str_t     args[FUZZ_ARGS];
+    ngx_uint_t    i, n;
+    redisReply   *reply;
+    redisReader  *reader;
+
+    n = in->pos < in->last ? *in->pos++ % (FUZZ_ARGS + 1) : 0;
+
+    for (i = 0; i < n; i++) {
+        fuzz_field(in, &args[i]);
+    }
+
+    len = ngx_ws_relay_wire_command_len(args, n);
+
+    buf = malloc(len ? len : 1);
+    fuzz_assert(buf != NULL);
+
+    p = ngx_ws_relay_wire_command(buf, args, n);
+    fuzz_assert(p > buf && (size_t) (p - buf) <= len);
+
+    reader = redisReaderCreate();
+    fuzz_assert(reader != NULL);
+    fuzz_assert(redisReaderFeed(reader, (char *) buf, p - buf) == REDIS_OK);
+
+    r = NULL;
+    rc = redisReaderGetReply(reader, &r);
+    fuzz_assert(rc == REDIS_OK && r != NULL);
+    fuzz_assert(reader->pos == reader->len);
+
+    reply = r;
+
+    fuzz_assert(reply->type == REDIS_REPLY_ARRAY && reply->elements == n);
+
+    for (i = 0; i < n; i++) {
+        fuzz_assert(fuzz_is(reply->element[i], args[i].data, args[i].len));
+    }
+
+    freeReplyObject(reply);
+    redisReaderFree(reader);
+    free(buf);
+}
+
+
+/*
+ * Three ids, each in a heap block of its own length: _id_compare() is an
+ * order on them whatever their bytes (antisymmetric, 0 on an id and
+ * itself, transitive), and on well-formed ids "<ms>-<seq>" (numbers of
+ * 64 bits, maybe with leading zeros) the order of (ms, seq); _id_valid()
+ * says which are stream ids.
+ */
+
+static void
+fuzz_ids(fuzz_in_t *in)
+{
+    u_char      bufs[FUZZ_IDS][2 * NGX_WS_RELAY_ID_LEN];
+    uint64_t    ms[FUZZ_IDS], seq[FUZZ_IDS];
+    ngx_int_t   c[FUZZ_IDS][FUZZ_IDS], want;
+    ngx_str_t   id[FUZZ_IDS];
+    ngx_uint_t  i, j, k, good[FUZZ_IDS];
+
+    for (i = 0; i < FUZZ_IDS; i++) {
+        fuzz_id_make(in, &id[i], bufs[i]);
+        good[i] = (fuzz_id_value(&id[i], &ms[i], &seq[i]) == NGX_OK);
+
+        fuzz_assert((ngx_ws_relay_wire_id_valid(&id[i]) == NGX_OK)
+                    == fuzz_id_stream(&id[i]));
+    }
+
+    for (i = 0; i < FUZZ_IDS; i++) {
+        for (j = 0; j < FUZZ_IDS; j++) {
+            c[i][j] = fuzz_sign(ngx_ws_relay_wire_id_compare(&id[i], &id[j]));
+        }
+    }
+
+    for (i = 0; i < FUZZ_IDS; i++) {
+        fuzz_assert(c[i][i] == 0);
+
+        for (j = 0; j < FUZZ_IDS; j++) {
+            fuzz_assert(c[i][j] == -c[j][i]);
+
+            if (good[i] && good[j]) {
+                want = (ms[i] != ms[j]) ? (ms[i] < ms[j] ? -1 : 1)
+                       : (seq[i] != seq[j]) ? (seq[i] < seq[j] ? -1 : 1) : 0;
+                fuzz_assert(c[i][j] == want);
+            }
+
+            for (k = 0; k < FUZZ_IDS; k++) {
+                if (c[i][j] <= 0 && c[j][k] <= 0) {
+                    fuzz_assert(c[i][k] <= 0);
+                }
+
+                if (c[i][j] == 0 && c[j][k] == 0) {
+                    fuzz_assert(c[i][k] == 0);
+                }
+            }
+        }
+    }
+
+    for (i = 0; i < FUZZ_IDS; i++) {
+        free(id[i].data);
+    }
+}
+
+
+/*
+ * An id of a selector byte: 0-1 a since through _id_parse() (any field;
+ * one it refuses is taken as it is), 2 "<ms>-<seq>" of two numbers, with
+ * as many leading zeros as fit in NGX_WS_RELAY_ID_LEN, 3 any bytes
+ */
+
+static void
+fuzz_id_make(fuzz_in_t *in, ngx_str_t *id, u_char *buf)
+{
+    u_char              *p, s;
+    size_t               z1, z2, n1, n2;
+    uint64_t             a, b;
+    ngx_str_t            f;
+    ngx_ws_relay_id_t    since;
+    u_char               num1[NGX_INT64_LEN], num2[NGX_INT64_LEN];
+
+    s = in->pos < in->last ? *in->pos++ : 0;
+
+    switch (s & 3) {
+
+    case 2:
+        a = fuzz_u64(in);
+        b = fuzz_u64(in);
+        n1 = ngx_sprintf(num1, "%uL", a) - num1;
+        n2 = ngx_sprintf(num2, "%uL", b) - num2;
+        z1 = (s >> 2) & 7;
+        z2 = s >> 5;
+
+        while (n1 + z1 + 1 + n2 + z2 > NGX_WS_RELAY_ID_LEN) {
+            if (z1) {
+                z1--;
+
+            } else {
+                z2--;
+            }
+        }
+
+        p = buf;
+        p = ngx_cpymem(p, "000000000", z1);
+        p = ngx_cpymem(p, num1, n1);
+        *p++ = '-';
+        p = ngx_cpymem(p, "000000000", z2);
+        p = ngx_cpymem(p, num2, n2);
+
+        f.data = buf;
+        f.len = p - buf;
+        break;
+
+    case 3:
+        fuzz_field(in, &f);
+        f.len = ngx_min(f.len, 2 * NGX_WS_RELAY_ID_LEN);
+        break;
+
+    default:
+        fuzz_field(in, &f);
+
+        if (ngx_ws_relay_wire_id_parse(&f, &since) == NGX_OK) {
+            ngx_memcpy(buf, since.data, since.len);
+            f.data = buf;
+            f.len = since.len;
+        }
+    }
+
+    id->data = malloc(f.len ? f.len : 1);
+    fuzz_assert(id->data != NULL);
+
+    if (f.len) {
+        ngx_memcpy(id->data, f.data, f.len);
+    }
+
+    id->len = f.len;
+}
+
+
+/* "<ms>-<seq>": digits, a dash, digits; each number within 64 bits */
+
+static ngx_int_t
+fuzz_id_value(ngx_str_t *id, uint64_t *ms, uint64_t *seq)
+{
+    u_char        *last;
+    const u_char  *p;
+
+    last = id->data + id->len;
+
+    p = fuzz_number(id->data, last, ms);
+
+    if (p == NULL || p == last || *p != '-') {
+        return NGX_ERROR;
+    }
+
+    p = fuzz_number(p + 1, last, seq);
+
+    return (p == last) ? NGX_OK : NGX_ERROR;
+}
+
+
+/* the oracle's stream id: 1 to 20 digits, a dash, 1 to 20 digits */
+
+static ngx_uint_t
+fuzz_id_stream(ngx_str_t *id)
+{
+    size_t  i, dash;
+
+    dash = id->len;
+
+    for (i = 0; i < id->len; i++) {
+        if (id->data[i] == '-' && dash == id->len) {
+            dash = i;
+
+        } else if (id->data[i] < '0' || id->data[i] > '9') {
+            return 0;
+        }
+    }
+
+    return dash >= 1 && dash <= 20 && dash < id->len
+           && id->len - dash - 1 >= 1 && id->len - dash - 1 <= 20;
+}
+
+
+static ngx_int_t
+fuzz_sign(ngx_int_t rc)
+{
+    return (rc > 0) - (rc < 0);
+}
+
+
+/*
+ * {...} becomes {...,"id":"<id>"}: for an object with members (what the
+ * module writes), in exactly _id_text_len() bytes
+ */
+
+static void
+fuzz_id_text(fuzz_in_t *in)
+{
+    u_char     *buf, *p;
+    size_t      len;
+    ngx_str_t   json, id;
+
+    fuzz_field(in, &json);
+    fuzz_field(in, &id);
+
+    if (json.len < 3 || json.data[0] != '{' || json.data[json.len - 1] != '}')
+    {
+        return;
+    }
+
+    id.len = ngx_min(id.len, NGX_WS_RELAY_ID_LEN);
+
+    len = ngx_ws_relay_wire_id_text_len(&json, &id);
+    fuzz_assert(len == json.len + sizeof(",\"id\":\"\"") - 1 + id.len);
+
+    buf = malloc(len);
+    fuzz_assert(buf != NULL);
+
+    p = ngx_ws_relay_wire_id_text(buf, &json, &id);
+    fuzz_assert(p == buf + len);
+
+    fuzz_assert(ngx_memcmp(buf, json.data, json.len - 1) == 0);
+    p = buf + json.len - 1;
+    fuzz_assert(ngx_memcmp(p, ",\"id\":\"", 7) == 0);
+    fuzz_assert(id.len == 0 || ngx_memcmp(p + 7, id.data, id.len) == 0);
+    fuzz_assert(ngx_memcmp(p + 7 + id.len, "\"}", 2) == 0);
+
     free(buf);
 }
 
