@@ -79,10 +79,6 @@ fuzz_ngx_init(void)
         if (strcmp(bugs, "all") == 0) {
             fuzz_bugs = (ngx_uint_t) -1;
         }
-
-        if (strstr(bugs, "null-id")) {
-            fuzz_bugs |= FUZZ_BUG_NULL_ID;
-        }
     }
 
     /* every level and every debug mask: each line is formatted */

@@ -71,7 +71,6 @@ struct fuzz_conn_s {
  * a comma-separated list of the names below), so that a run goes on past
  * them; the inputs in known/ reproduce them (known/README).
  */
-#define FUZZ_BUG_NULL_ID      0x01  /* "null-id" */
 
 extern ngx_uint_t                 fuzz_bugs;
 

@@ -125,10 +125,6 @@
  *   SMEMBERS reply, or NULL only when a reply was missing or not an
  *   array, or a command could not be sent.
  * Once an allocation failed, only memory and hiredis's rules are checked.
- * Unless FUZZ_BUGS names null-id (fuzz_ngx.h, known/README), a reply of the
- * script to a kept delivery that is not {string, integer} reaches the bus
- * as an error, which it takes the same way, without the id of no bytes
- * that ngx_ws_relay_wire_id_valid() would offset from NULL.
  */
 
 
@@ -2000,30 +1996,12 @@ fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
 {
     ngx_uint_t                  check, was_ready, ping, demoted, sub_demoted;
     fuzz_dl_t                  *dl;
-    redisReply                 *swap;
     fuzz_expect_t               outer;
     redisAsyncContext          *sub;
     ngx_ws_relay_redis_link_t  *readonly;
 
     if (cb->fn == NULL) {
         return;
-    }
-
-    swap = NULL;
-
-    if (!(fuzz_bugs & FUZZ_BUG_NULL_ID) && cb->fn == ngx_ws_relay_bus_stored
-        && reply && reply->type != REDIS_REPLY_ERROR
-        && !(reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
-             && reply->element[0]->type == REDIS_REPLY_STRING
-             && reply->element[1]->type == REDIS_REPLY_INTEGER))
-    {
-        /*
-         * null-id: ngx_ws_relay_bus_stored() checks the id of no bytes
-         * that such a reply has, ngx_str_null(), and
-         * ngx_ws_relay_wire_id_valid() offsets its NULL data (UB)
-         */
-        swap = fuzz_reply((u_char *) "-ERR not {id, receivers}\r\n", 26);
-        reply = swap;
     }
 
     check = !fuzz_alloc_failed();
@@ -2156,10 +2134,6 @@ fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
     free(fuzz_expect.ack_channel.data);
     free(fuzz_expect.with_id);
     fuzz_expect = outer;
-
-    if (swap) {
-        freeReplyObject(swap);
-    }
 }
 
 

@@ -385,6 +385,10 @@ ngx_ws_relay_wire_id_valid(ngx_str_t *id)
 {
     u_char  *p, *last, *dash;
 
+    if (id->len < 3) {
+        return NGX_ERROR;
+    }
+
     p = id->data;
     last = p + id->len;
     dash = ngx_strlchr(p, last, '-');
