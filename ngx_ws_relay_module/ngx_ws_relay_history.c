@@ -61,6 +61,8 @@ static void ngx_ws_relay_history_send(ngx_ws_relay_conn_t *wc,
 static void ngx_ws_relay_history_live(ngx_ws_relay_resume_t *r,
     ngx_int_t recovered);
 static void ngx_ws_relay_history_timeout(ngx_event_t *ev);
+static ngx_uint_t ngx_ws_relay_history_advance(ngx_ws_relay_id_t *last,
+    ngx_str_t *id);
 static void ngx_ws_relay_history_free(ngx_ws_relay_resume_t *r);
 
 
@@ -301,21 +303,7 @@ ngx_ws_relay_history_may_replay(ngx_ws_relay_conn_t *wc)
 ngx_uint_t
 ngx_ws_relay_history_new(ngx_ws_relay_conn_t *wc, ngx_str_t *id)
 {
-    ngx_str_t  last;
-
-    last.data = wc->last_id.data;
-    last.len = wc->last_id.len;
-
-    if (last.len && ngx_ws_relay_wire_id_compare(id, &last) <= 0) {
-        return 0;
-    }
-
-    if (id->len <= NGX_WS_RELAY_ID_LEN) {
-        ngx_memcpy(wc->last_id.data, id->data, id->len);
-        wc->last_id.len = id->len;
-    }
-
-    return 1;
+    return ngx_ws_relay_history_advance(&wc->last_id, id);
 }
 
 
@@ -328,17 +316,30 @@ ngx_ws_relay_history_new(ngx_ws_relay_conn_t *wc, ngx_str_t *id)
 void
 ngx_ws_relay_history_heard(ngx_ws_relay_user_t *user, ngx_str_t *id)
 {
-    ngx_str_t  last;
+    (void) ngx_ws_relay_history_advance(&user->last_id, id);
+}
 
-    last.data = user->last_id.data;
-    last.len = user->last_id.len;
 
-    if (id->len <= NGX_WS_RELAY_ID_LEN
-        && (last.len == 0 || ngx_ws_relay_wire_id_compare(id, &last) > 0))
-    {
-        ngx_memcpy(user->last_id.data, id->data, id->len);
-        user->last_id.len = id->len;
+/* id is after last: it becomes last (when it fits) */
+
+static ngx_uint_t
+ngx_ws_relay_history_advance(ngx_ws_relay_id_t *last, ngx_str_t *id)
+{
+    ngx_str_t  s;
+
+    s.data = last->data;
+    s.len = last->len;
+
+    if (s.len && ngx_ws_relay_wire_id_compare(id, &s) <= 0) {
+        return 0;
     }
+
+    if (id->len <= NGX_WS_RELAY_ID_LEN) {
+        ngx_memcpy(last->data, id->data, id->len);
+        last->len = id->len;
+    }
+
+    return 1;
 }
 
 
