@@ -295,6 +295,7 @@ ngx_ws_relay_bus_init_worker(ngx_cycle_t *cycle)
         ngx_queue_init(&bus->waiting);
 
         bus->retry.handler = ngx_ws_relay_bus_resend;
+        bus->retry.data = bus;
         bus->retry.log = cycle->log;
         bus->retry.cancelable = 1;
 
