@@ -2180,6 +2180,23 @@ ngx_ws_relay_bus_state(void)
 }
 
 
+/* both links of the shard of a user's channel are ready */
+
+ngx_uint_t
+ngx_ws_relay_bus_user_up(ngx_str_t *user_id)
+{
+    ngx_ws_relay_bus_shard_t  *shard;
+
+    if (ngx_ws_relay_bus.conf == NULL) {
+        return 0;
+    }
+
+    shard = ngx_ws_relay_bus_channel_shard(NGX_WS_RELAY_WIRE_USER, user_id);
+
+    return shard && shard->cmd.ready && shard->sub.ready;
+}
+
+
 const char *
 ngx_ws_relay_bus_state_name(ngx_ws_relay_bus_state_e state)
 {
