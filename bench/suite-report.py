@@ -775,12 +775,18 @@ if floor_rows:
     md.append("| scenario | case | measure | module | floor | module ÷ "
               "floor | others % module / floor |")
     md.append("|---|---|---|---|---|---|---|")
+    # two runs with one label (scenario 4's rounds): their ids tell them apart
+    cases = {}
     for r in floor_rows:
+        cases.setdefault((r["scenario"], r["case"]), set()).add(r["id"])
+    for r in floor_rows:
+        case = r["case"] if len(cases[(r["scenario"], r["case"])]) < 2 \
+            else "%s (`%s`)" % (r["case"], r["id"])
         fm = (lambda v: fmt_us(v)) if r["fmt"] is None else \
             (lambda v, f=r["fmt"]: "-" if v is None else f % v)
         o = ["-" if v is None else "%.0f" % v for v in r["others_pct"]]
         md.append("| %s | %s | %s | %s | %s | **%s** | %s / %s |" % (
-            r["scenario"], r["case"], r["measure"], fm(r["module"]),
+            r["scenario"], case, r["measure"], fm(r["module"]),
             fm(r["floor"]), "-" if r["module_over_floor"] is None
             else "%.2f" % r["module_over_floor"], o[0], o[1]))
     md.append("")
