@@ -4,7 +4,7 @@
  * A bare relay that speaks just enough of PROTOCOL.md for wsload's chat,
  * latency and connect scenarios: the welcome, register, chat (to a target,
  * or echoed), ping; no Redis, no history, no HTTP API, no deflate, no
- * heartbeat.  What the module costs above this is what nginx and the
+ * heartbeat, no limit on what waits for a slow reader.  What the module costs above this is what nginx and the
  * module add; what this costs is what the machine charges for the sockets.
  *
  * Worker model, as the suite's nginx: the parent opens one SO_REUSEPORT
@@ -104,7 +104,7 @@ typedef struct {                       /* a chat handed to another worker */
 } rec_t;
 
 static slot_t    *map;
-static int        me, nworkers, epfd;
+static int        me, nworkers, epfd, mypid;
 static ep_t      *peers[MAX_WORKERS], *bucket[BUCKETS], *dirty, *dead;
 static uint64_t   now_ms, nconn;
 static buf_t      sb, fb;              /* scratch: a payload, a frame */
@@ -277,12 +277,6 @@ map_find(uint64_t h, int create)
     return NULL;
 }
 
-static int
-same_user(const ep_t *c, uint64_t h, const char *uid, size_t n)
-{
-    return c->uh == h && c->uidlen == n && memcmp(c->uid, uid, n) == 0;
-}
-
 /* Appends a frame (when f) to each connection of the user here; a count. */
 static int
 local_users(uint64_t h, const char *uid, size_t n, const char *f,
@@ -292,7 +286,7 @@ local_users(uint64_t h, const char *uid, size_t n, const char *f,
     int    count = 0;
 
     for (c = bucket[h & (BUCKETS - 1)]; c; c = c->hnext) {
-        if (same_user(c, h, uid, n)) {
+        if (c->uh == h && c->uidlen == n && memcmp(c->uid, uid, n) == 0) {
             count++;
             if (f) {
                 buf_put(&c->out, f, flen);
@@ -545,7 +539,7 @@ handshake(ep_t *c, const char *p, size_t n)
     sb.len = 0;
     buf_fmt(&sb, "{\"type\":\"welcome\",\"message\":\"connected\","
             "\"connectionId\":\"%s\",\"processId\":%d,\"timestamp\":%llu}",
-            c->cid, (int) getpid(), (unsigned long long) now_ms);
+            c->cid, mypid, (unsigned long long) now_ms);
     send_text(c, sb.d, sb.len);
     c->ws = 1;
     return end + 4 - p;
@@ -666,7 +660,7 @@ accept_all(ep_t *l)
             return errno == EMFILE || errno == ENFILE;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c = ep_add(K_CONN, fd);
-        snprintf(c->cid, sizeof(c->cid), "%d-%llu", (int) getpid(),
+        snprintf(c->cid, sizeof(c->cid), "%d-%llu", mypid,
                  (unsigned long long) ++nconn);
     }
 }
@@ -730,7 +724,7 @@ int
 main(int argc, char **argv)
 {
     const char          *addr = "127.0.0.1";
-    int                  port = 8080, opt, i, w, sig = 0, one = 1, sv[2];
+    int                  port = 8080, opt, i, w, x, sig = 0, one = 1, sv[2];
     int                  lfd[MAX_WORKERS], link[MAX_WORKERS][MAX_WORKERS];
     pid_t                pids[MAX_WORKERS], parent = getpid();
     struct sockaddr_in   sin = { .sin_family = AF_INET };
@@ -739,14 +733,11 @@ main(int argc, char **argv)
 
     nworkers = 2;
     while ((opt = getopt(argc, argv, "a:p:w:")) != -1) {
-        if (opt == 'a') {
-            addr = optarg;
-        } else if (opt == 'p') {
-            port = atoi(optarg);
-        } else if (opt == 'w') {
-            nworkers = atoi(optarg);
-        } else {
-            port = 0;
+        switch (opt) {
+        case 'a': addr = optarg; break;
+        case 'p': port = atoi(optarg); break;
+        case 'w': nworkers = atoi(optarg); break;
+        default: port = 0;
         }
     }
     if (optind != argc || nworkers < 1 || nworkers > MAX_WORKERS || port <= 0
@@ -805,18 +796,21 @@ main(int argc, char **argv)
             return 1;
         sigprocmask(SIG_UNBLOCK, &set, NULL);
         me = i;
+        mypid = (int) getpid();
         if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
             die("epoll_create1");
-        for (w = 0; w < nworkers; w++) {
-            for (opt = 0; opt < nworkers; opt++) {
-                if (opt != w && w == i) {
-                    peers[opt] = ep_add(K_PEER, link[i][opt]);
-                } else if (opt != w) {
-                    close(link[w][opt]);
+        for (w = 0; w < nworkers; w++) {  /* keep only this worker's ends */
+            if (w != i) {
+                close(lfd[w]);
+                peers[w] = ep_add(K_PEER, link[i][w]);
+                close(link[w][i]);
+            }
+            for (x = 0; x < w; x++) {
+                if (w != i && x != i) {
+                    close(link[w][x]);
+                    close(link[x][w]);
                 }
             }
-            if (w != i)
-                close(lfd[w]);
         }
         worker(ep_add(K_LISTEN, lfd[i]));
     }
