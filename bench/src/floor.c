@@ -4,8 +4,9 @@
  * A bare relay that speaks just enough of PROTOCOL.md for wsload's chat,
  * latency and connect scenarios: the welcome, register, chat (to a target,
  * or echoed), ping; no Redis, no history, no HTTP API, no deflate, no
- * heartbeat, no limit on what waits for a slow reader.  What the module costs above this is what nginx and the
- * module add; what this costs is what the machine charges for the sockets.
+ * heartbeat, no limit on what waits for a slow reader.  What the module
+ * costs above this is what nginx and the module add; what this costs is
+ * what the machine charges for the sockets.
  *
  * Worker model, as the suite's nginx: the parent opens one SO_REUSEPORT
  * listener per worker (nginx's "listen ... reuseport": the kernel hashes
@@ -21,16 +22,17 @@
  * fork) from a 64-bit hash of the user id to a bit per worker that holds
  * at least one connection of that user; each worker sets and clears only
  * its own bit, a slot is claimed by compare-and-swap and never freed (the
- * table is far larger than a suite's users; a collision of two 64-bit
- * hashes is ignored).  A chat for a user whose bit is set on another
- * worker is framed once by the sender's worker and appended, as a record
- * (hash, user id, frame), to the buffer of a SOCK_STREAM socketpair to
- * that worker: one send() per pass carries every record for that worker,
- * one read() on the other side delivers them all (a shared ring signalled
- * by an eventfd costs the same two system calls per batch and saves only
- * the copy of small messages).  chat_delivered is answered at once from
- * the map (true when some worker holds the user); the module waits for
- * the other worker's count instead, a round trip more.
+ * table is far larger than a suite's users; two users with one 64-bit
+ * hash would only cost a record that the other worker drops).  A chat
+ * for a user whose bit is set on another worker is framed once by the
+ * sender's worker and appended, as a record (hash, user id, frame), to
+ * the buffer of a SOCK_STREAM socketpair to that worker: one send() per
+ * pass carries every record for that worker, one read() on the other
+ * side delivers them all (a shared ring signalled by an eventfd costs
+ * the same two system calls per batch and saves only the copy of small
+ * messages).  chat_delivered is answered at once from the map (true
+ * when some worker holds the user); the module waits for the other
+ * worker's count instead, a round trip more.
  *
  * SHA-1, base64, the frame parser (wscodec.c) and the JSON member lookup
  * (json.c: a scan of the top-level members, not a parser) are wsload's.
