@@ -30,6 +30,8 @@ typedef struct {
     ngx_array_t                *endpoints;
     /* sentinel=: of ngx_ws_relay_redis_endpoint_t; NULL: none */
     ngx_array_t                *sentinels;
+    /* cluster=: endpoints are the nodes to ask for the slots */
+    ngx_flag_t                  cluster;
     /* the master the sentinels name, and their password */
     ngx_str_t                   master;
     ngx_str_t                   sentinel_password;

@@ -132,8 +132,11 @@ static const ngx_ws_relay_metric_t  ngx_ws_relay_metrics[] = {
                          "Times the worker got Redis back after losing it",
                          redis_reconnects),
     ngx_ws_relay_counter("ws_relay_redis_failovers_total",
-                         "Times the sentinels named another master",
-                         redis_failovers),
+                         "Times the sentinels or the cluster named another "
+                         "master", redis_failovers),
+    ngx_ws_relay_counter("ws_relay_redis_topology_refreshes_total",
+                         "Times a new slot map of the Redis Cluster was "
+                         "followed", redis_topology_refreshes),
     ngx_ws_relay_counter("ws_relay_redis_errors_total",
                          "Redis errors: failed connects, lost links, error "
                          "replies", redis_errors),
@@ -326,9 +329,9 @@ ngx_ws_relay_api_health(ngx_http_request_t *r)
     u_char                          iso[sizeof("1970-01-01T00:00:00.000Z")];
     u_char                          master[NGX_SOCKADDR_STRLEN
                                            + NGX_INT_T_LEN + 2];
-    json_t                         *json, *workers;
+    json_t                         *json, *workers, *shards;
     ngx_tm_t                        tm;
-    ngx_uint_t                      connections, degraded;
+    ngx_uint_t                      i, connections, degraded;
     ngx_time_t                     *tp;
     ngx_ws_relay_shm_t             *shm;
     ngx_ws_relay_bus_state_e        state;
@@ -374,6 +377,20 @@ ngx_ws_relay_api_health(ngx_http_request_t *r)
         (void) json_object_set_new(json_object_get(json, "redis"), "master",
                                    json_string(ep->host.len
                                                ? (char *) master : ""));
+    }
+
+    if (json && rcf->cluster) {
+        /* the masters of the cluster this worker follows */
+        shards = json_array();
+
+        for (i = 0; (ep = ngx_ws_relay_bus_shard(i)); i++) {
+            ngx_sprintf(master, "%V:%i%Z", &ep->host, ep->port);
+            (void) json_array_append_new(shards,
+                                         json_string((char *) master));
+        }
+
+        (void) json_object_set_new(json_object_get(json, "redis"), "shards",
+                                   shards);
     }
 
     return ngx_ws_relay_api_reply(r, NGX_HTTP_OK, json);

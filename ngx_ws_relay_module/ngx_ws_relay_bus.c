@@ -7,6 +7,7 @@
 #include "ngx_ws_relay.h"
 #include "ngx_ws_relay_bus.h"
 #include "ngx_ws_relay_bus_wire.h"
+#include "ngx_ws_relay_cluster.h"
 #include "ngx_ws_relay_delivery.h"
 #include "ngx_ws_relay_history.h"
 #include "ngx_ws_relay_json.h"
@@ -18,68 +19,137 @@
 
 
 /*
- * Each worker has two links to Redis: one for commands and one for
- * subscriptions.  A worker subscribes to the channel of a user while it
- * holds a connection of that user, and to its own node channel; the
- * messages are those of ngx_ws_relay_bus_wire.h.  PUBLISH's reply says
- * how many acks to wait for; a worker skips (and acks for itself) its
- * own publications.  A ping through the worker's own node channel proves
- * that the whole round trip works.
+ * A worker has two links to each Redis master it uses, a shard: one for
+ * commands and one for subscriptions.  With one Redis (or the master the
+ * sentinels name) there is one shard; in a Redis Cluster one per master,
+ * and every key and channel goes to the shard that owns its hash slot.
+ *
+ * A worker subscribes to the channel of a user while it holds a
+ * connection of that user, and to its own node channel; the messages are
+ * those of ngx_ws_relay_bus_wire.h.  PUBLISH's reply says how many acks
+ * to wait for; a worker skips (and acks for itself) its own publications.
+ * A ping through each shard proves that the whole round trip works: on
+ * the shard of the node channel through it, on the others through a
+ * channel of the worker's own that the shard owns.
+ *
+ * In a cluster, user channels are sharded (SSUBSCRIBE, SPUBLISH), the
+ * subscriber links read their replies themselves (hiredis 0.14 does not
+ * know sharded pushes), commands follow MOVED and ASK, and a new slot map
+ * (ngx_ws_relay_cluster.c) moves the subscriptions of every shard whose
+ * slots changed: its subscriber link connects again.
  *
  * A message stored in a user's history is published by the history
  * script, with its id: then the worker delivers its own connections'
  * copies when its own publication comes back, so that every copy of
- * every message of a user goes out in the order of the ids.  While the
- * subscriber link is down, the worker hears nothing, its own messages
- * included: when it hears the users again, their connections catch up
- * from the history (ngx_ws_relay_history_subscribed()).
+ * every message of a user goes out in the order of the ids.  While a
+ * subscriber link is down, the worker hears nothing of its shard, its own
+ * messages included: when it hears the users again, their connections
+ * catch up from the history (ngx_ws_relay_history_subscribed()).
  */
 
 
+#define NGX_WS_RELAY_BUS_SHARDS     NGX_WS_RELAY_CLUSTER_MASTERS
+#define NGX_WS_RELAY_BUS_NONE       NGX_WS_RELAY_CLUSTER_NONE
+
+/* a command follows this many redirections at most */
+#define NGX_WS_RELAY_BUS_REDIRECTS  5
+
+
 typedef struct {
-    ngx_ws_relay_redis_conf_t  *conf;
-    ngx_log_t                  *log;
+    ngx_ws_relay_redis_link_t       cmd;
+    ngx_ws_relay_redis_link_t       sub;
 
-    ngx_ws_relay_redis_link_t   cmd;
-    ngx_ws_relay_redis_link_t   sub;
+    /* a cluster's master: its own copy of the address */
+    ngx_ws_relay_redis_endpoint_t   endpoint;
+    u_char                          host[NGX_SOCKADDR_STRLEN + 1];
+    u_char                          names[2][NGX_SOCKADDR_STRLEN
+                                             + sizeof("subscriber :")
+                                             + NGX_INT_T_LEN];
 
-    ngx_str_t                   node_channel;
-    ngx_str_t                   user_prefix;
+    /* the channel this shard's probe goes through */
+    ngx_str_t                       probe;
 
-    ngx_event_t                 watchdog;
-    ngx_msec_t                  watchdog_due;
+    uint64_t                        ping_seq;
+    struct timeval                  ping_sent_tv;
+    ngx_msec_t                      ping_sent;
+    unsigned                        ping_in_flight:1;
+    unsigned                        used:1;
+} ngx_ws_relay_bus_shard_t;
 
-    /* the sentinels named a master before */
-    unsigned                    master_known:1;
 
-    uint64_t                    ping_seq;
-    struct timeval              ping_sent_tv;
-    ngx_msec_t                  ping_sent;
-    unsigned                    ping_in_flight:1;
-    unsigned                    was_up:1;
+typedef struct {
+    ngx_ws_relay_redis_conf_t      *conf;
+    ngx_log_t                      *log;
+
+    ngx_ws_relay_bus_shard_t       *shards;
+    ngx_uint_t                      nshards;
+
+    ngx_str_t                       node_channel;
+    ngx_str_t                       user_prefix;
+
+    ngx_event_t                     watchdog;
+    ngx_msec_t                      watchdog_due;
+
+    /* the sentinels named a master before, or a cluster gave a map */
+    unsigned                        master_known:1;
+    unsigned                        was_up:1;
+    unsigned                        cluster:1;
 
     /* one command at a time is built here: hiredis copies what it sends */
-    u_char                     *buf;
-    size_t                      buf_size;
+    u_char                         *buf;
+    size_t                          buf_size;
+
+    /* and a channel whose slot is wanted */
+    u_char                         *chan;
+    size_t                          chan_size;
 
     /* a user's two keys and channel, key_size bytes each at most */
-    u_char                     *keys;
-    size_t                      key_size;
+    u_char                         *keys;
+    size_t                          key_size;
+
+    /* a cluster: slot -> shard, or NGX_WS_RELAY_BUS_NONE */
+    u_char                         *map;
 } ngx_ws_relay_bus_t;
 
 
+/* a command on its way in a cluster, kept to follow a redirection */
+typedef struct {
+    redisCallbackFn                *fn;
+    void                           *privdata;
+    ngx_uint_t                      redirects;
+    size_t                          len;
+    u_char                          cmd[1];
+} ngx_ws_relay_bus_request_t;
+
+
+static void ngx_ws_relay_bus_shard_init(ngx_ws_relay_bus_shard_t *shard,
+    ngx_ws_relay_redis_endpoint_t *ep);
 static void ngx_ws_relay_bus_cmd_connected(ngx_ws_relay_redis_link_t *link);
 static void ngx_ws_relay_bus_sub_connected(ngx_ws_relay_redis_link_t *link);
 static void ngx_ws_relay_bus_lost(ngx_ws_relay_redis_link_t *link);
+static void ngx_ws_relay_bus_forget(ngx_ws_relay_bus_shard_t *shard);
 static void ngx_ws_relay_bus_cmd_ready(redisAsyncContext *ac, void *r,
     void *privdata);
-static void ngx_ws_relay_bus_sub_ready(void);
+static void ngx_ws_relay_bus_sub_ready(ngx_ws_relay_bus_shard_t *shard);
 static void ngx_ws_relay_bus_count_ready(void);
 static void ngx_ws_relay_bus_watchdog(ngx_event_t *ev);
-static void ngx_ws_relay_bus_probe(ngx_msec_t now);
+static void ngx_ws_relay_bus_probe(ngx_ws_relay_bus_shard_t *shard,
+    ngx_msec_t now);
+static void ngx_ws_relay_bus_probe_sent(redisAsyncContext *ac, void *r,
+    void *privdata);
 static ngx_int_t ngx_ws_relay_bus_publish_to(const char *kind,
     ngx_str_t *name, ngx_str_t *parts, ngx_uint_t nparts,
     redisCallbackFn *fn, void *privdata);
+static ngx_int_t ngx_ws_relay_bus_send(ngx_ws_relay_bus_shard_t *shard,
+    redisCallbackFn *fn, void *privdata, u_char *cmd, size_t len);
+static void ngx_ws_relay_bus_redirected(redisAsyncContext *ac, void *r,
+    void *privdata);
+static ngx_ws_relay_bus_shard_t *ngx_ws_relay_bus_shard_for(u_char *name,
+    size_t len);
+static ngx_ws_relay_bus_shard_t *ngx_ws_relay_bus_channel_shard(
+    const char *kind, ngx_str_t *name);
+static ngx_ws_relay_bus_shard_t *ngx_ws_relay_bus_shard_at(ngx_str_t *host,
+    ngx_int_t port);
 static void ngx_ws_relay_bus_published(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_ws_relay_bus_stored(redisAsyncContext *ac, void *r,
@@ -90,21 +160,33 @@ static void ngx_ws_relay_bus_role(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_ws_relay_bus_sub_role(redisAsyncContext *ac, void *r,
     void *privdata);
-static void ngx_ws_relay_bus_subscribe_node(ngx_ws_relay_redis_link_t *link);
+static void ngx_ws_relay_bus_subscribe_probe(ngx_ws_relay_bus_shard_t *shard);
 static void ngx_ws_relay_bus_master_changed(void);
+static void ngx_ws_relay_bus_topology(ngx_ws_relay_cluster_map_t *m);
+static void ngx_ws_relay_bus_probes(void);
 static void ngx_ws_relay_bus_message(redisAsyncContext *ac, void *r,
     void *privdata);
+static void ngx_ws_relay_bus_raw(ngx_ws_relay_redis_link_t *link,
+    redisReply *reply);
+static void ngx_ws_relay_bus_push(ngx_ws_relay_bus_shard_t *shard,
+    redisReply *reply);
 static void ngx_ws_relay_bus_user_message(ngx_str_t *user_id,
     ngx_str_t *payload);
 static void ngx_ws_relay_bus_user_subscribed(ngx_str_t *user_id);
-static void ngx_ws_relay_bus_node_message(ngx_str_t *payload);
-static ngx_int_t ngx_ws_relay_bus_subscription(const char *command,
-    ngx_str_t *user_id);
+static void ngx_ws_relay_bus_user_unsubscribed(ngx_str_t *user_id);
+static void ngx_ws_relay_bus_node_message(ngx_ws_relay_bus_shard_t *shard,
+    ngx_str_t *payload);
+static ngx_int_t ngx_ws_relay_bus_subscription(
+    ngx_ws_relay_bus_shard_t *shard, const char *command, ngx_str_t *user_id);
 static u_char *ngx_ws_relay_bus_buffer(size_t size);
-static void ngx_ws_relay_bus_measure_rtt(void);
+static void ngx_ws_relay_bus_measure_rtt(ngx_ws_relay_bus_shard_t *shard);
 
 
 static ngx_ws_relay_bus_t  ngx_ws_relay_bus;
+
+
+#define ngx_ws_relay_bus_shard_index(shard)                                   \
+    ((ngx_uint_t) ((shard) - ngx_ws_relay_bus.shards))
 
 
 ngx_int_t
@@ -112,6 +194,7 @@ ngx_ws_relay_bus_init_worker(ngx_cycle_t *cycle)
 {
     u_char                     *p;
     ngx_str_t                  *node;
+    ngx_uint_t                  i;
     ngx_ws_relay_bus_t         *bus;
     ngx_ws_relay_redis_conf_t  *rcf;
 
@@ -124,6 +207,7 @@ ngx_ws_relay_bus_init_worker(ngx_cycle_t *cycle)
 
     bus->conf = rcf;
     bus->log = cycle->log;
+    bus->cluster = rcf->cluster;
 
     /* the time cached before the fork may be old: timeouts count from now */
     ngx_time_update();
@@ -158,19 +242,27 @@ ngx_ws_relay_bus_init_worker(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    bus->cmd.name = "commands";
-    bus->cmd.endpoint = rcf->endpoints->elts;
-    bus->cmd.conf = rcf;
-    bus->cmd.log = cycle->log;
-    bus->cmd.connected = ngx_ws_relay_bus_cmd_connected;
-    bus->cmd.lost = ngx_ws_relay_bus_lost;
+    bus->nshards = bus->cluster ? NGX_WS_RELAY_BUS_SHARDS : 1;
 
-    bus->sub = bus->cmd;
-    bus->sub.name = "subscriber";
-    bus->sub.connected = ngx_ws_relay_bus_sub_connected;
-    bus->sub.subscriber = 1;
+    bus->shards = ngx_pcalloc(cycle->pool,
+                              bus->nshards * sizeof(ngx_ws_relay_bus_shard_t));
+    if (bus->shards == NULL) {
+        return NGX_ERROR;
+    }
 
-    if (ngx_ws_relay_presence_init(&bus->cmd, cycle) != NGX_OK) {
+    /* a probe's channel: the node channel, or it with a hash tag */
+
+    for (i = 0; i < bus->nshards; i++) {
+        bus->shards[i].probe.data = ngx_pnalloc(cycle->pool,
+                                                bus->node_channel.len
+                                                + sizeof("{}")
+                                                + NGX_INT_T_LEN);
+        if (bus->shards[i].probe.data == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_ws_relay_presence_init(rcf, cycle) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -179,16 +271,40 @@ ngx_ws_relay_bus_init_worker(ngx_cycle_t *cycle)
     bus->watchdog.log = cycle->log;
     bus->watchdog.cancelable = 1;
 
-    if (rcf->sentinels
-        && ngx_ws_relay_sentinel_init(cycle, rcf, rcf->endpoints->elts,
-                                      ngx_ws_relay_bus_master_changed)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    if (bus->cluster) {
+        bus->map = ngx_pnalloc(cycle->pool, NGX_WS_RELAY_WIRE_SLOTS);
+        if (bus->map == NULL) {
+            return NGX_ERROR;
+        }
 
-    ngx_ws_relay_redis_link_connect(&bus->cmd);
-    ngx_ws_relay_redis_link_connect(&bus->sub);
+        ngx_memset(bus->map, NGX_WS_RELAY_BUS_NONE, NGX_WS_RELAY_WIRE_SLOTS);
+
+        /* the shards come with the first slot map */
+        if (ngx_ws_relay_cluster_init(cycle, rcf, ngx_ws_relay_bus_topology)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else {
+        ngx_ws_relay_bus_shard_init(&bus->shards[0], rcf->endpoints->elts);
+
+        bus->shards[0].probe.len = ngx_cpymem(bus->shards[0].probe.data,
+                                              bus->node_channel.data,
+                                              bus->node_channel.len)
+                                   - bus->shards[0].probe.data;
+
+        if (rcf->sentinels
+            && ngx_ws_relay_sentinel_init(cycle, rcf, rcf->endpoints->elts,
+                                          ngx_ws_relay_bus_master_changed)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ngx_ws_relay_redis_link_connect(&bus->shards[0].cmd);
+        ngx_ws_relay_redis_link_connect(&bus->shards[0].sub);
+    }
 
     ngx_ws_relay_stat_set(redis_state, ngx_ws_relay_bus_state());
 
@@ -199,9 +315,55 @@ ngx_ws_relay_bus_init_worker(ngx_cycle_t *cycle)
 }
 
 
+/* a shard's two links to ep (kept as it is: the sentinels rewrite it) */
+
+static void
+ngx_ws_relay_bus_shard_init(ngx_ws_relay_bus_shard_t *shard,
+    ngx_ws_relay_redis_endpoint_t *ep)
+{
+    ngx_ws_relay_bus_t  *bus;
+
+    bus = &ngx_ws_relay_bus;
+
+    ngx_memzero(&shard->cmd, sizeof(ngx_ws_relay_redis_link_t));
+    ngx_memzero(&shard->sub, sizeof(ngx_ws_relay_redis_link_t));
+
+    shard->used = 1;
+    shard->ping_in_flight = 0;
+
+    shard->cmd.name = "commands";
+    shard->cmd.endpoint = ep;
+    shard->cmd.conf = bus->conf;
+    shard->cmd.log = bus->log;
+    shard->cmd.connected = ngx_ws_relay_bus_cmd_connected;
+    shard->cmd.lost = ngx_ws_relay_bus_lost;
+    shard->cmd.data = shard;
+
+    shard->sub = shard->cmd;
+    shard->sub.name = "subscriber";
+    shard->sub.connected = ngx_ws_relay_bus_sub_connected;
+    shard->sub.subscriber = 1;
+
+    if (bus->cluster) {
+        ngx_sprintf(shard->names[0], "commands %s:%i%Z",
+                    ep->host.data, ep->port);
+        ngx_sprintf(shard->names[1], "subscriber %s:%i%Z",
+                    ep->host.data, ep->port);
+
+        shard->cmd.name = (const char *) shard->names[0];
+        shard->sub.name = (const char *) shard->names[1];
+        shard->cmd.cluster = 1;
+        shard->sub.cluster = 1;
+        shard->sub.raw = 1;
+        shard->sub.push = ngx_ws_relay_bus_raw;
+    }
+}
+
+
 void
 ngx_ws_relay_bus_exit_worker(void)
 {
+    ngx_uint_t           i;
     ngx_ws_relay_bus_t  *bus;
 
     bus = &ngx_ws_relay_bus;
@@ -212,9 +374,14 @@ ngx_ws_relay_bus_exit_worker(void)
 
     ngx_ws_relay_presence_exit();
     ngx_ws_relay_sentinel_exit();
+    ngx_ws_relay_cluster_exit();
 
-    ngx_ws_relay_redis_link_drop(&bus->cmd, NULL);
-    ngx_ws_relay_redis_link_drop(&bus->sub, NULL);
+    for (i = 0; i < bus->nshards; i++) {
+        if (bus->shards[i].used) {
+            ngx_ws_relay_redis_link_drop(&bus->shards[i].cmd, NULL);
+            ngx_ws_relay_redis_link_drop(&bus->shards[i].sub, NULL);
+        }
+    }
 }
 
 
@@ -246,6 +413,8 @@ ngx_ws_relay_bus_role(redisAsyncContext *ac, void *r, void *privdata)
     redisReply                 *reply = r;
     ngx_ws_relay_redis_link_t  *link = privdata;
 
+    ngx_ws_relay_bus_shard_t  *shard;
+
     if (reply == NULL || link->ac != ac) {
         return;
     }
@@ -262,8 +431,10 @@ ngx_ws_relay_bus_role(redisAsyncContext *ac, void *r, void *privdata)
 
     /* a replica (a demoted master): neither link stays with it */
 
-    if (ngx_ws_relay_bus.sub.ac) {
-        ngx_ws_relay_redis_link_drop(&ngx_ws_relay_bus.sub, "not a master");
+    shard = link->data;
+
+    if (shard->sub.ac) {
+        ngx_ws_relay_redis_link_drop(&shard->sub, "not a master");
     }
 
     ngx_ws_relay_redis_link_drop(link, "the server the sentinels named is "
@@ -284,7 +455,7 @@ ngx_ws_relay_bus_sub_role(redisAsyncContext *ac, void *r, void *privdata)
     }
 
     if (ngx_ws_relay_wire_is_master(reply)) {
-        ngx_ws_relay_bus_subscribe_node(link);
+        ngx_ws_relay_bus_subscribe_probe(link->data);
         return;
     }
 
@@ -304,10 +475,12 @@ static void
 ngx_ws_relay_bus_master_changed(void)
 {
     ngx_ws_relay_bus_t             *bus;
+    ngx_ws_relay_bus_shard_t       *shard;
     ngx_ws_relay_redis_endpoint_t  *ep;
 
     bus = &ngx_ws_relay_bus;
-    ep = bus->cmd.endpoint;
+    shard = &bus->shards[0];
+    ep = shard->cmd.endpoint;
 
     ngx_log_error(NGX_LOG_NOTICE, bus->log, 0,
                   "ws relay: redis master is %s:%i", ep->host.data, ep->port);
@@ -318,12 +491,244 @@ ngx_ws_relay_bus_master_changed(void)
 
     bus->master_known = 1;
 
-    ngx_ws_relay_redis_link_drop(&bus->cmd, NULL);
-    ngx_ws_relay_redis_link_drop(&bus->sub, NULL);
-    ngx_ws_relay_bus_lost(&bus->sub);
+    ngx_ws_relay_redis_link_drop(&shard->cmd, NULL);
+    ngx_ws_relay_redis_link_drop(&shard->sub, NULL);
+    ngx_ws_relay_bus_lost(&shard->sub);
 
-    ngx_ws_relay_redis_link_connect(&bus->cmd);
-    ngx_ws_relay_redis_link_connect(&bus->sub);
+    ngx_ws_relay_redis_link_connect(&shard->cmd);
+    ngx_ws_relay_redis_link_connect(&shard->sub);
+}
+
+
+/*
+ * A cluster's new slot map.  Masters that are new get a shard, masters
+ * that are gone lose theirs (their users are forgotten there); a shard
+ * whose slots changed connects its subscriber link again, which then
+ * subscribes the users it owns now; the probes' channels follow.
+ */
+
+static void
+ngx_ws_relay_bus_topology(ngx_ws_relay_cluster_map_t *m)
+{
+    u_char                     index[NGX_WS_RELAY_CLUSTER_MASTERS];
+    u_char                     moved[NGX_WS_RELAY_BUS_SHARDS];
+    u_char                     fresh[NGX_WS_RELAY_BUS_SHARDS];
+    ngx_uint_t                 i, k, slot, failovers;
+    ngx_ws_relay_bus_t        *bus;
+    ngx_ws_relay_bus_shard_t  *shard;
+
+    bus = &ngx_ws_relay_bus;
+
+    ngx_memzero(moved, sizeof(moved));
+    ngx_memzero(fresh, sizeof(fresh));
+
+    /* the shard of each master: the one it had, or a free one */
+
+    for (i = 0; i < m->nmasters; i++) {
+        shard = ngx_ws_relay_bus_shard_at(&m->masters[i].host,
+                                          m->masters[i].port);
+
+        if (shard) {
+            index[i] = (u_char) ngx_ws_relay_bus_shard_index(shard);
+            continue;
+        }
+
+        for (k = 0; k < bus->nshards; k++) {
+            if (!bus->shards[k].used && !fresh[k]) {
+                break;
+            }
+        }
+
+        if (k == bus->nshards) {
+            /* the old masters still hold every shard: until the next map */
+            index[i] = NGX_WS_RELAY_BUS_NONE;
+            continue;
+        }
+
+        fresh[k] = 1;
+        index[i] = (u_char) k;
+    }
+
+    /* the shards whose slots change hands, and failovers: slots of a shard
+     * that is gone going to a new one */
+
+    failovers = 0;
+
+    for (slot = 0; slot < NGX_WS_RELAY_WIRE_SLOTS; slot++) {
+        i = bus->map[slot];
+        k = (m->map[slot] == NGX_WS_RELAY_CLUSTER_NONE)
+            ? NGX_WS_RELAY_BUS_NONE : index[m->map[slot]];
+
+        if (i == k) {
+            continue;
+        }
+
+        if (i != NGX_WS_RELAY_BUS_NONE) {
+            moved[i] = 1;
+        }
+
+        if (k != NGX_WS_RELAY_BUS_NONE) {
+            if (fresh[k] == 1 && i != NGX_WS_RELAY_BUS_NONE
+                && bus->master_known)
+            {
+                fresh[k] = 2;
+                failovers++;
+            }
+
+            moved[k] = 1;
+        }
+    }
+
+    /* under the old map: who was heard where */
+
+    for (k = 0; k < bus->nshards; k++) {
+        shard = &bus->shards[k];
+
+        if (!shard->used || fresh[k]) {
+            continue;
+        }
+
+        for (i = 0; i < m->nmasters; i++) {
+            if (index[i] == k) {
+                break;
+            }
+        }
+
+        if (i == m->nmasters) {
+            ngx_log_error(NGX_LOG_NOTICE, bus->log, 0,
+                          "ws relay: redis cluster: %s:%i is no master "
+                          "any more", shard->host, shard->endpoint.port);
+
+            ngx_ws_relay_bus_forget(shard);
+            ngx_ws_relay_redis_link_drop(&shard->cmd, NULL);
+            ngx_ws_relay_redis_link_drop(&shard->sub, NULL);
+            shard->used = 0;
+            continue;
+        }
+
+        if (moved[k] && shard->sub.ac) {
+            ngx_ws_relay_bus_forget(shard);
+            ngx_ws_relay_redis_link_drop(&shard->sub, NULL);
+        }
+    }
+
+    for (slot = 0; slot < NGX_WS_RELAY_WIRE_SLOTS; slot++) {
+        bus->map[slot] = (m->map[slot] == NGX_WS_RELAY_CLUSTER_NONE)
+                         ? NGX_WS_RELAY_BUS_NONE : index[m->map[slot]];
+    }
+
+    ngx_ws_relay_bus_probes();
+
+    for (i = 0; i < m->nmasters; i++) {
+        k = index[i];
+
+        if (k == NGX_WS_RELAY_BUS_NONE) {
+            continue;
+        }
+
+        shard = &bus->shards[k];
+
+        if (fresh[k]) {
+            ngx_memcpy(shard->host, m->masters[i].host.data,
+                       m->masters[i].host.len + 1);
+            shard->endpoint.host.data = shard->host;
+            shard->endpoint.host.len = m->masters[i].host.len;
+            shard->endpoint.port = m->masters[i].port;
+            ngx_str_null(&shard->endpoint.unix_path);
+
+            ngx_log_error(NGX_LOG_NOTICE, bus->log, 0,
+                          "ws relay: redis cluster: master %s:%i",
+                          shard->host, shard->endpoint.port);
+
+            ngx_ws_relay_bus_shard_init(shard, &shard->endpoint);
+            ngx_ws_relay_redis_link_connect(&shard->cmd);
+            ngx_ws_relay_redis_link_connect(&shard->sub);
+
+        } else if (shard->sub.ac == NULL && !shard->sub.reconnect.timer_set) {
+            ngx_ws_relay_redis_link_connect(&shard->sub);
+        }
+    }
+
+    ngx_ws_relay_stat_add(redis_topology_refreshes, 1);
+    ngx_ws_relay_stat_add(redis_failovers, failovers);
+
+    bus->master_known = 1;
+
+    ngx_ws_relay_stat_set(redis_state, ngx_ws_relay_bus_state());
+}
+
+
+/*
+ * The channel each shard's probe goes through: the node channel on its
+ * own shard, on another the node channel tagged with a number whose slot
+ * that shard owns.
+ */
+
+static void
+ngx_ws_relay_bus_probes(void)
+{
+    u_char                     *p, tag[NGX_INT_T_LEN];
+    u_char                      owns[NGX_WS_RELAY_BUS_SHARDS];
+    size_t                      len;
+    ngx_uint_t                  k, n, slot, missing;
+    ngx_ws_relay_bus_t         *bus;
+    ngx_ws_relay_bus_shard_t   *shard;
+
+    bus = &ngx_ws_relay_bus;
+
+    ngx_memzero(owns, sizeof(owns));
+
+    for (slot = 0; slot < NGX_WS_RELAY_WIRE_SLOTS; slot++) {
+        if (bus->map[slot] != NGX_WS_RELAY_BUS_NONE) {
+            owns[bus->map[slot]] = 1;
+        }
+    }
+
+    for (k = 0; k < bus->nshards; k++) {
+        bus->shards[k].probe.len = 0;
+    }
+
+    k = bus->map[ngx_ws_relay_wire_slot(bus->node_channel.data,
+                                        bus->node_channel.len)];
+
+    if (k != NGX_WS_RELAY_BUS_NONE) {
+        shard = &bus->shards[k];
+        shard->probe.len = ngx_cpymem(shard->probe.data,
+                                      bus->node_channel.data,
+                                      bus->node_channel.len)
+                           - shard->probe.data;
+        owns[k] = 0;
+    }
+
+    missing = 0;
+
+    for (k = 0; k < bus->nshards; k++) {
+        missing += owns[k];
+    }
+
+    /* a shard that owns s slots is found after 16384 / s numbers or so */
+
+    for (n = 0; missing && n < 64 * NGX_WS_RELAY_WIRE_SLOTS; n++) {
+        len = ngx_sprintf(tag, "%ui", n) - tag;
+        slot = ngx_ws_relay_wire_slot(tag, len);
+        k = bus->map[slot];
+
+        if (k == NGX_WS_RELAY_BUS_NONE || !owns[k]) {
+            continue;
+        }
+
+        shard = &bus->shards[k];
+
+        p = ngx_cpymem(shard->probe.data, bus->node_channel.data,
+                       bus->node_channel.len);
+        *p++ = '{';
+        p = ngx_cpymem(p, tag, len);
+        *p++ = '}';
+        shard->probe.len = p - shard->probe.data;
+
+        owns[k] = 0;
+        missing--;
+    }
 }
 
 
@@ -343,7 +748,7 @@ ngx_ws_relay_bus_script_loaded(redisAsyncContext *ac, void *r,
 }
 
 
-/* the subscriber is ready once its node channel is subscribed */
+/* the subscriber is ready once its probe's channel is subscribed */
 
 static void
 ngx_ws_relay_bus_sub_connected(ngx_ws_relay_redis_link_t *link)
@@ -354,25 +759,33 @@ ngx_ws_relay_bus_sub_connected(ngx_ws_relay_redis_link_t *link)
         return;
     }
 
-    ngx_ws_relay_bus_subscribe_node(link);
+    ngx_ws_relay_bus_subscribe_probe(link->data);
 }
 
 
 static void
-ngx_ws_relay_bus_subscribe_node(ngx_ws_relay_redis_link_t *link)
+ngx_ws_relay_bus_subscribe_probe(ngx_ws_relay_bus_shard_t *shard)
 {
-    (void) redisAsyncCommand(link->ac, ngx_ws_relay_bus_message, NULL,
-                             "SUBSCRIBE %b",
-                             ngx_ws_relay_bus.node_channel.data,
-                             ngx_ws_relay_bus.node_channel.len);
+    if (shard->sub.raw) {
+        (void) ngx_ws_relay_redis_link_command(&shard->sub, NULL, NULL,
+                                               "SSUBSCRIBE %b",
+                                               shard->probe.data,
+                                               shard->probe.len);
+        return;
+    }
+
+    (void) redisAsyncCommand(shard->sub.ac, ngx_ws_relay_bus_message, shard,
+                             "SUBSCRIBE %b", shard->probe.data,
+                             shard->probe.len);
 }
 
 
 static void
 ngx_ws_relay_bus_lost(ngx_ws_relay_redis_link_t *link)
 {
-    ngx_queue_t          *q, *users;
-    ngx_ws_relay_user_t  *user;
+    ngx_ws_relay_bus_shard_t  *shard;
+
+    shard = link->data;
 
     ngx_ws_relay_stat_set(redis_state, ngx_ws_relay_bus_state());
 
@@ -381,13 +794,26 @@ ngx_ws_relay_bus_lost(ngx_ws_relay_redis_link_t *link)
         ngx_ws_relay_sentinel_ask();
     }
 
-    if (link != &ngx_ws_relay_bus.sub) {
-        return;
+    if (link->cluster) {
+        /* is it still a master, of the same slots? */
+        ngx_ws_relay_cluster_ask();
     }
 
-    ngx_ws_relay_bus.ping_in_flight = 0;
+    if (link == &shard->sub) {
+        ngx_ws_relay_bus_forget(shard);
+    }
+}
 
-    /* no channel is heard until it is subscribed again */
+
+/* no channel of the shard is heard until it is subscribed again */
+
+static void
+ngx_ws_relay_bus_forget(ngx_ws_relay_bus_shard_t *shard)
+{
+    ngx_queue_t          *q, *users;
+    ngx_ws_relay_user_t  *user;
+
+    shard->ping_in_flight = 0;
 
     users = ngx_ws_relay_registry_users();
 
@@ -396,8 +822,14 @@ ngx_ws_relay_bus_lost(ngx_ws_relay_redis_link_t *link)
          q = ngx_queue_next(q))
     {
         user = ngx_queue_data(q, ngx_ws_relay_user_t, queue);
-        user->missed = user->subscribed;
-        user->subscribed = 0;
+
+        if (ngx_ws_relay_bus_channel_shard(NGX_WS_RELAY_WIRE_USER,
+                                           &user->sn.str)
+            == shard)
+        {
+            user->missed |= user->subscribed;
+            user->subscribed = 0;
+        }
     }
 }
 
@@ -425,11 +857,12 @@ ngx_ws_relay_bus_cmd_ready(redisAsyncContext *ac, void *r, void *privdata)
 }
 
 
-/* every user of this worker is subscribed again, in batches */
+/* every user of this worker on the shard is subscribed again */
 
 static void
-ngx_ws_relay_bus_sub_ready(void)
+ngx_ws_relay_bus_sub_ready(ngx_ws_relay_bus_shard_t *shard)
 {
+    u_char                      *p, *last;
     ngx_queue_t                 *q, *users;
     ngx_ws_relay_bus_t          *bus;
     ngx_ws_relay_user_t         *user;
@@ -437,19 +870,54 @@ ngx_ws_relay_bus_sub_ready(void)
 
     bus = &ngx_ws_relay_bus;
 
-    ngx_ws_relay_redis_link_ready(&bus->sub);
+    ngx_ws_relay_redis_link_ready(&shard->sub);
     ngx_ws_relay_bus_count_ready();
 
-    if (ngx_ws_relay_redis_batch_init(&b, &bus->sub, ngx_ws_relay_bus_message,
-                                      NULL, "SUBSCRIBE", NULL,
+    users = ngx_ws_relay_registry_users();
+
+    if (shard->sub.raw) {
+        /* a sharded subscription takes channels of one slot only */
+
+        p = ngx_ws_relay_bus_buffer(bus->user_prefix.len
+                                    + NGX_WS_RELAY_MAX_USER_ID + 1);
+        if (p == NULL) {
+            return;
+        }
+
+        for (q = ngx_queue_head(users);
+             q != ngx_queue_sentinel(users);
+             q = ngx_queue_next(q))
+        {
+            user = ngx_queue_data(q, ngx_ws_relay_user_t, queue);
+
+            if (ngx_ws_relay_bus_channel_shard(NGX_WS_RELAY_WIRE_USER,
+                                               &user->sn.str)
+                != shard)
+            {
+                continue;
+            }
+
+            last = ngx_ws_relay_wire_channel(p, &bus->conf->prefix,
+                                             NGX_WS_RELAY_WIRE_USER,
+                                             &user->sn.str);
+
+            (void) ngx_ws_relay_redis_link_command(&shard->sub, NULL, NULL,
+                                                   "SSUBSCRIBE %b", p,
+                                                   (size_t) (last - p));
+        }
+
+        return;
+    }
+
+    if (ngx_ws_relay_redis_batch_init(&b, &shard->sub,
+                                      ngx_ws_relay_bus_message, shard,
+                                      "SUBSCRIBE", NULL,
                                       bus->user_prefix.len
                                       + NGX_WS_RELAY_MAX_USER_ID + 1)
         != NGX_OK)
     {
         return;
     }
-
-    users = ngx_ws_relay_registry_users();
 
     for (q = ngx_queue_head(users);
          q != ngx_queue_sentinel(users);
@@ -471,7 +939,7 @@ ngx_ws_relay_bus_count_ready(void)
 
     bus = &ngx_ws_relay_bus;
 
-    if (!bus->cmd.ready || !bus->sub.ready) {
+    if (ngx_ws_relay_bus_state() != NGX_WS_RELAY_BUS_UP) {
         return;
     }
 
@@ -492,8 +960,10 @@ ngx_ws_relay_bus_count_ready(void)
 static void
 ngx_ws_relay_bus_watchdog(ngx_event_t *ev)
 {
-    ngx_msec_t           now, interval;
-    ngx_ws_relay_bus_t  *bus;
+    ngx_uint_t                 i;
+    ngx_msec_t                 now, interval;
+    ngx_ws_relay_bus_t        *bus;
+    ngx_ws_relay_bus_shard_t  *shard;
 
     bus = ev->data;
     now = ngx_current_msec;
@@ -508,21 +978,32 @@ ngx_ws_relay_bus_watchdog(ngx_event_t *ev)
                       "ws relay: the worker was busy for %M ms: Redis "
                       "timeouts count again from now",
                       now - bus->watchdog_due);
-
-        ngx_ws_relay_redis_link_restart_clock(&bus->cmd, now);
-        ngx_ws_relay_redis_link_restart_clock(&bus->sub, now);
-        bus->ping_sent = now;
     }
 
-    ngx_ws_relay_redis_link_check(&bus->cmd, now);
-    ngx_ws_relay_redis_link_check(&bus->sub, now);
+    for (i = 0; i < bus->nshards; i++) {
+        shard = &bus->shards[i];
 
-    if (bus->cmd.ready && bus->sub.ready) {
-        ngx_ws_relay_bus_probe(now);
+        if (!shard->used) {
+            continue;
+        }
+
+        if (now - bus->watchdog_due > interval) {
+            ngx_ws_relay_redis_link_restart_clock(&shard->cmd, now);
+            ngx_ws_relay_redis_link_restart_clock(&shard->sub, now);
+            shard->ping_sent = now;
+        }
+
+        ngx_ws_relay_redis_link_check(&shard->cmd, now);
+        ngx_ws_relay_redis_link_check(&shard->sub, now);
+
+        if (shard->cmd.ready && shard->sub.ready) {
+            ngx_ws_relay_bus_probe(shard, now);
+        }
     }
 
     ngx_ws_relay_presence_tick(now);
     ngx_ws_relay_sentinel_tick(now);
+    ngx_ws_relay_cluster_tick(now);
 
     bus->watchdog_due = now + interval;
     ngx_add_timer(ev, interval);
@@ -530,36 +1011,76 @@ ngx_ws_relay_bus_watchdog(ngx_event_t *ev)
 
 
 static void
-ngx_ws_relay_bus_probe(ngx_msec_t now)
+ngx_ws_relay_bus_probe(ngx_ws_relay_bus_shard_t *shard, ngx_msec_t now)
 {
-    u_char               buf[NGX_WS_RELAY_WIRE_HEAD_LEN];
-    ngx_str_t            ping;
+    u_char               buf[NGX_WS_RELAY_WIRE_HEAD_LEN], *p, *start;
+    ngx_str_t            argv[3];
     ngx_ws_relay_bus_t  *bus;
 
     bus = &ngx_ws_relay_bus;
 
-    if (bus->ping_in_flight) {
+    if (shard->ping_in_flight) {
         /* a busy subscriber is alive: only silence counts */
-        if (now - bus->ping_sent > bus->conf->timeout
-            && now - bus->sub.progress > bus->conf->timeout)
+        if (now - shard->ping_sent > bus->conf->timeout
+            && now - shard->sub.progress > bus->conf->timeout)
         {
-            ngx_ws_relay_redis_link_drop(&bus->sub, "subscriber timed out");
+            ngx_ws_relay_redis_link_drop(&shard->sub,
+                                         "subscriber timed out");
         }
 
         return;
     }
 
-    ping.data = buf;
-    ping.len = ngx_ws_relay_wire_ping(buf, ++bus->ping_seq) - buf;
+    if (shard->probe.len == 0) {
+        return;
+    }
 
-    if (ngx_ws_relay_bus_publish_to(NGX_WS_RELAY_WIRE_NODE,
-                                    &ngx_ws_relay_worker.node_id, &ping, 1,
-                                    ngx_ws_relay_redis_link_reply, &bus->cmd)
+    ngx_str_set(&argv[0], "PUBLISH");
+
+    if (bus->cluster) {
+        ngx_str_set(&argv[0], "SPUBLISH");
+    }
+
+    argv[1] = shard->probe;
+    argv[2].data = buf;
+    argv[2].len = ngx_ws_relay_wire_ping(buf, ++shard->ping_seq) - buf;
+
+    start = ngx_ws_relay_bus_buffer(ngx_ws_relay_wire_command_len(argv, 3));
+    if (start == NULL) {
+        return;
+    }
+
+    p = ngx_ws_relay_wire_command(start, argv, 3);
+
+    if (ngx_ws_relay_redis_link_send(&shard->cmd, ngx_ws_relay_bus_probe_sent,
+                                     &shard->cmd, start, p - start)
         == NGX_OK)
     {
-        bus->ping_in_flight = 1;
-        bus->ping_sent = now;
-        ngx_gettimeofday(&bus->ping_sent_tv);
+        shard->ping_in_flight = 1;
+        shard->ping_sent = now;
+        ngx_gettimeofday(&shard->ping_sent_tv);
+    }
+}
+
+
+/* a probe's PUBLISH refused: a cluster moved the slot, the map is old */
+
+static void
+ngx_ws_relay_bus_probe_sent(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply                 *reply = r;
+    ngx_ws_relay_redis_link_t  *link = privdata;
+
+    if (reply == NULL || link->ac != ac) {
+        return;
+    }
+
+    ngx_ws_relay_redis_link_replied(link);
+
+    if (ngx_ws_relay_redis_link_is_error(link, reply, "probe")
+        && link->cluster)
+    {
+        ngx_ws_relay_cluster_ask();
     }
 }
 
@@ -585,7 +1106,7 @@ ngx_ws_relay_bus_publish(ngx_str_t *user_id, ngx_str_t *text, uint64_t id,
     bus = &ngx_ws_relay_bus;
     *stored = 0;
 
-    if (!bus->cmd.ready) {
+    if (bus->conf == NULL) {
         return NGX_ERROR;
     }
 
@@ -604,7 +1125,13 @@ ngx_ws_relay_bus_publish(ngx_str_t *user_id, ngx_str_t *text, uint64_t id,
         p = ngx_cpymem(head, parts[0].data, parts[0].len);
         p = ngx_ws_relay_wire_user_head(p, id, 1);
 
+        /* "s": SPUBLISH, in a cluster */
         ngx_str_set(&args[0], "p");
+
+        if (bus->cluster) {
+            ngx_str_set(&args[0], "s");
+        }
+
         args[1].data = ttl;
         args[1].len = ngx_sprintf(ttl, "%M", h->ttl) - ttl;
         args[2].data = size;
@@ -650,8 +1177,9 @@ static ngx_int_t
 ngx_ws_relay_bus_publish_to(const char *kind, ngx_str_t *name,
     ngx_str_t *parts, ngx_uint_t nparts, redisCallbackFn *fn, void *privdata)
 {
-    u_char              *p, *start;
-    ngx_ws_relay_bus_t  *bus;
+    u_char                    *p, *start;
+    ngx_ws_relay_bus_t        *bus;
+    ngx_ws_relay_bus_shard_t  *shard;
 
     bus = &ngx_ws_relay_bus;
 
@@ -663,10 +1191,240 @@ ngx_ws_relay_bus_publish_to(const char *kind, ngx_str_t *name,
     }
 
     p = ngx_ws_relay_wire_publish(start, &bus->conf->prefix, kind, name,
-                                  parts, nparts);
+                                  parts, nparts, bus->cluster);
 
-    return ngx_ws_relay_redis_link_send(&bus->cmd, fn, privdata, start,
-                                        p - start);
+    shard = ngx_ws_relay_bus_channel_shard(kind, name);
+
+    return ngx_ws_relay_bus_send(shard, fn, privdata, start, p - start);
+}
+
+
+/*
+ * A command to the shard that owns its key or channel.  In a cluster it
+ * is kept until answered, to follow MOVED and ASK.
+ */
+
+static ngx_int_t
+ngx_ws_relay_bus_send(ngx_ws_relay_bus_shard_t *shard, redisCallbackFn *fn,
+    void *privdata, u_char *cmd, size_t len)
+{
+    ngx_int_t                    rc;
+    ngx_ws_relay_bus_request_t  *req;
+
+    if (shard == NULL || !shard->cmd.ready) {
+        return NGX_DECLINED;
+    }
+
+    if (!ngx_ws_relay_bus.cluster) {
+        return ngx_ws_relay_redis_link_send(&shard->cmd, fn, privdata, cmd,
+                                            len);
+    }
+
+    req = ngx_alloc(sizeof(ngx_ws_relay_bus_request_t) + len,
+                    ngx_ws_relay_bus.log);
+    if (req == NULL) {
+        return NGX_ERROR;
+    }
+
+    req->fn = fn;
+    req->privdata = privdata;
+    req->redirects = 0;
+    req->len = len;
+    ngx_memcpy(req->cmd, cmd, len);
+
+    rc = ngx_ws_relay_redis_link_send(&shard->cmd, ngx_ws_relay_bus_redirected,
+                                      req, req->cmd, len);
+    if (rc != NGX_OK) {
+        ngx_free(req);
+    }
+
+    return rc;
+}
+
+
+/*
+ * A cluster's answer: MOVED sends the command to the master that owns the
+ * slot now (and the map is asked for again), ASK to the one that imports
+ * it, preceded by ASKING; anything else goes to the command's callback.
+ */
+
+static void
+ngx_ws_relay_bus_redirected(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply                  *reply = r;
+    ngx_ws_relay_bus_request_t  *req = privdata;
+
+    ngx_ws_relay_bus_shard_t      *shard;
+    ngx_ws_relay_redis_link_t     *link;
+    ngx_ws_relay_wire_redirect_t   rd;
+
+    if (reply && reply->type == REDIS_REPLY_ERROR
+        && ngx_ws_relay_wire_redirect(reply, &rd) == NGX_OK)
+    {
+        link = ac->data;
+
+        if (!rd.ask) {
+            ngx_ws_relay_cluster_ask();
+        }
+
+        shard = ngx_ws_relay_bus_shard_at(&rd.host, rd.port);
+
+        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_ws_relay_bus.log, 0,
+                       "ws relay: redis cluster: %s %ui to %V:%i",
+                       rd.ask ? "ASK" : "MOVED", rd.slot, &rd.host, rd.port);
+
+        if (shard && shard->cmd.ready && link->ac == ac
+            && req->redirects++ < NGX_WS_RELAY_BUS_REDIRECTS
+            && (!rd.ask
+                || ngx_ws_relay_redis_link_command(&shard->cmd,
+                                              ngx_ws_relay_redis_link_reply,
+                                              &shard->cmd, "ASKING")
+                   == NGX_OK)
+            && ngx_ws_relay_redis_link_send(&shard->cmd,
+                                            ngx_ws_relay_bus_redirected, req,
+                                            req->cmd, req->len)
+               == NGX_OK)
+        {
+            ngx_ws_relay_redis_link_replied(link);
+            return;
+        }
+
+        /* a master not known yet: the caller hears the error */
+        ngx_ws_relay_cluster_ask();
+    }
+
+    req->fn(ac, r, req->privdata);
+    ngx_free(req);
+}
+
+
+/* the shard of a key or channel; NULL: no master owns its slot */
+
+static ngx_ws_relay_bus_shard_t *
+ngx_ws_relay_bus_shard_for(u_char *name, size_t len)
+{
+    ngx_uint_t           k;
+    ngx_ws_relay_bus_t  *bus;
+
+    bus = &ngx_ws_relay_bus;
+
+    if (!bus->cluster) {
+        return &bus->shards[0];
+    }
+
+    k = bus->map[ngx_ws_relay_wire_slot(name, len)];
+
+    return (k == NGX_WS_RELAY_BUS_NONE) ? NULL : &bus->shards[k];
+}
+
+
+/* the shard of "<prefix><kind><name>" */
+
+static ngx_ws_relay_bus_shard_t *
+ngx_ws_relay_bus_channel_shard(const char *kind, ngx_str_t *name)
+{
+    u_char              *p;
+    size_t               len;
+    ngx_ws_relay_bus_t  *bus;
+
+    bus = &ngx_ws_relay_bus;
+
+    if (!bus->cluster) {
+        return &bus->shards[0];
+    }
+
+    len = ngx_ws_relay_wire_channel_len(&bus->conf->prefix, kind, name);
+
+    if (len > bus->chan_size) {
+        p = ngx_alloc(ngx_max(len, 2 * bus->chan_size), bus->log);
+        if (p == NULL) {
+            return NULL;
+        }
+
+        if (bus->chan) {
+            ngx_free(bus->chan);
+        }
+
+        bus->chan = p;
+        bus->chan_size = ngx_max(len, 2 * bus->chan_size);
+    }
+
+    (void) ngx_ws_relay_wire_channel(bus->chan, &bus->conf->prefix, kind,
+                                     name);
+
+    return ngx_ws_relay_bus_shard_for(bus->chan, len);
+}
+
+
+static ngx_ws_relay_bus_shard_t *
+ngx_ws_relay_bus_shard_at(ngx_str_t *host, ngx_int_t port)
+{
+    ngx_uint_t                 k;
+    ngx_ws_relay_bus_shard_t  *shard;
+
+    for (k = 0; k < ngx_ws_relay_bus.nshards; k++) {
+        shard = &ngx_ws_relay_bus.shards[k];
+
+        if (shard->used && shard->endpoint.port == port
+            && shard->endpoint.host.len == host->len
+            && ngx_strncmp(shard->endpoint.host.data, host->data, host->len)
+               == 0)
+        {
+            return shard;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the command link for a key, when it is ready; NULL otherwise */
+
+ngx_ws_relay_redis_link_t *
+ngx_ws_relay_bus_link(ngx_str_t *key)
+{
+    ngx_ws_relay_bus_shard_t  *shard;
+
+    if (ngx_ws_relay_bus.conf == NULL) {
+        return NULL;
+    }
+
+    shard = ngx_ws_relay_bus_shard_for(key->data, key->len);
+
+    return (shard && shard->cmd.ready) ? &shard->cmd : NULL;
+}
+
+
+/* a command about key, to the shard that owns it */
+
+ngx_int_t
+ngx_ws_relay_bus_command(ngx_str_t *key, ngx_ws_relay_bus_reply_pt fn,
+    void *privdata, const char *format, ...)
+{
+    int        len;
+    char      *cmd;
+    va_list    args;
+    ngx_int_t  rc;
+
+    if (ngx_ws_relay_bus_link(key) == NULL) {
+        return NGX_DECLINED;
+    }
+
+    va_start(args, format);
+    len = redisvFormatCommand(&cmd, format, args);
+    va_end(args);
+
+    if (len < 0) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_ws_relay_bus_send(ngx_ws_relay_bus_shard_for(key->data,
+                                                          key->len),
+                               fn, privdata, (u_char *) cmd, len);
+
+    redisFreeCommand(cmd);
+
+    return rc;
 }
 
 
@@ -684,7 +1442,7 @@ ngx_ws_relay_bus_history(ngx_str_t *user_id, ngx_str_t *args, ngx_uint_t n,
 
     bus = &ngx_ws_relay_bus;
 
-    if (!bus->cmd.ready || n > NGX_WS_RELAY_HISTORY_ARGS) {
+    if (bus->conf == NULL || n > NGX_WS_RELAY_HISTORY_ARGS) {
         return NGX_ERROR;
     }
 
@@ -718,8 +1476,9 @@ ngx_ws_relay_bus_history(ngx_str_t *user_id, ngx_str_t *args, ngx_uint_t n,
 
     p = ngx_ws_relay_wire_command(start, argv, 5 + n);
 
-    return ngx_ws_relay_redis_link_send(&bus->cmd, fn, privdata, start,
-                                        p - start);
+    return ngx_ws_relay_bus_send(ngx_ws_relay_bus_shard_for(argv[3].data,
+                                                            argv[3].len),
+                                 fn, privdata, start, p - start);
 }
 
 
@@ -730,13 +1489,14 @@ ngx_ws_relay_bus_history(ngx_str_t *user_id, ngx_str_t *args, ngx_uint_t n,
  */
 
 ngx_int_t
-ngx_ws_relay_bus_history_reply(redisReply *reply, const char *what)
+ngx_ws_relay_bus_history_reply(struct redisAsyncContext *ac,
+    redisReply *reply, const char *what)
 {
     ngx_ws_relay_redis_link_t  *link;
 
-    link = &ngx_ws_relay_bus.cmd;
+    link = ac->data;
 
-    if (reply == NULL) {
+    if (reply == NULL || link->ac != ac) {
         return NGX_ERROR;
     }
 
@@ -772,9 +1532,7 @@ ngx_ws_relay_bus_stored(redisAsyncContext *ac, void *r, void *privdata)
 
     id = (uintptr_t) privdata;
 
-    if (ngx_ws_relay_bus.cmd.ac != ac
-        || ngx_ws_relay_bus_history_reply(reply, "history") != NGX_OK)
-    {
+    if (ngx_ws_relay_bus_history_reply(ac, reply, "history") != NGX_OK) {
         ngx_ws_relay_delivery_unstored(id);
         return;
     }
@@ -814,7 +1572,7 @@ ngx_ws_relay_bus_published(redisAsyncContext *ac, void *r, void *privdata)
     ngx_ws_relay_redis_link_t  *link;
 
     id = (uintptr_t) privdata;
-    link = &ngx_ws_relay_bus.cmd;
+    link = ac->data;
 
     if (reply == NULL || link->ac != ac) {
         ngx_ws_relay_delivery_published(id, -1);
@@ -838,13 +1596,55 @@ ngx_ws_relay_bus_published(redisAsyncContext *ac, void *r, void *privdata)
 }
 
 
-/* everything the subscriber link receives */
+/* everything a subscriber link receives: hiredis's callback */
 
 static void
 ngx_ws_relay_bus_message(redisAsyncContext *ac, void *r, void *privdata)
 {
-    redisReply  *reply = r;
+    ngx_ws_relay_bus_shard_t  *shard = privdata;
 
+    if (r == NULL || shard->sub.ac != ac) {
+        return;
+    }
+
+    ngx_ws_relay_bus_push(shard, r);
+}
+
+
+/* everything a raw subscriber link (a cluster's) reads */
+
+static void
+ngx_ws_relay_bus_raw(ngx_ws_relay_redis_link_t *link, redisReply *reply)
+{
+    ngx_ws_relay_wire_redirect_t  rd;
+
+    if (reply->type == REDIS_REPLY_STATUS) {
+        /* AUTH's +OK */
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ERROR) {
+        ngx_ws_relay_bus_push(link->data, reply);
+        return;
+    }
+
+    (void) ngx_ws_relay_redis_link_is_error(link, reply, "a subscription");
+
+    if (ngx_ws_relay_wire_redirect(reply, &rd) == NGX_OK) {
+        /* a channel of a slot the node does not own: the map is old */
+        ngx_ws_relay_cluster_ask();
+        return;
+    }
+
+    if (link->ac) {
+        ngx_ws_relay_redis_link_drop(link, "subscription refused");
+    }
+}
+
+
+static void
+ngx_ws_relay_bus_push(ngx_ws_relay_bus_shard_t *shard, redisReply *reply)
+{
     ngx_int_t                  rc;
     ngx_str_t                  user_id;
     ngx_ws_relay_bus_t        *bus;
@@ -852,31 +1652,28 @@ ngx_ws_relay_bus_message(redisAsyncContext *ac, void *r, void *privdata)
 
     bus = &ngx_ws_relay_bus;
 
-    if (reply == NULL || bus->sub.ac != ac) {
-        return;
-    }
-
-    bus->sub.progress = ngx_current_msec;
+    shard->sub.progress = ngx_current_msec;
 
     rc = ngx_ws_relay_wire_parse_push(reply, &push);
 
     if (rc == NGX_DECLINED) {
-        /* unsubscribe confirmations */
         return;
     }
 
     if (rc == NGX_OK) {
 
-        if (push.channel.len == bus->node_channel.len
-            && ngx_strncmp(push.channel.data, bus->node_channel.data,
+        if (push.channel.len == shard->probe.len
+            && ngx_strncmp(push.channel.data, shard->probe.data,
                            push.channel.len)
                == 0)
         {
-            if (!push.subscribed) {
-                ngx_ws_relay_bus_node_message(&push.payload);
+            if (push.subscribed) {
+                if (!shard->sub.ready) {
+                    ngx_ws_relay_bus_sub_ready(shard);
+                }
 
-            } else if (!bus->sub.ready) {
-                ngx_ws_relay_bus_sub_ready();
+            } else if (!push.unsubscribed) {
+                ngx_ws_relay_bus_node_message(shard, &push.payload);
             }
 
             return;
@@ -889,6 +1686,9 @@ ngx_ws_relay_bus_message(redisAsyncContext *ac, void *r, void *privdata)
             if (push.subscribed) {
                 ngx_ws_relay_bus_user_subscribed(&user_id);
 
+            } else if (push.unsubscribed) {
+                ngx_ws_relay_bus_user_unsubscribed(&user_id);
+
             } else {
                 ngx_ws_relay_bus_user_message(&user_id, &push.payload);
             }
@@ -896,7 +1696,7 @@ ngx_ws_relay_bus_message(redisAsyncContext *ac, void *r, void *privdata)
             return;
         }
 
-        if (push.subscribed) {
+        if (push.subscribed || push.unsubscribed) {
             return;
         }
     }
@@ -974,12 +1774,13 @@ ngx_ws_relay_bus_user_message(ngx_str_t *user_id, ngx_str_t *payload)
 
     (void) ngx_ws_relay_bus_publish_to(NGX_WS_RELAY_WIRE_NODE, &origin,
                                        &ack, 1, ngx_ws_relay_redis_link_reply,
-                                       &bus->cmd);
+                                       NULL);
 }
 
 
 static void
-ngx_ws_relay_bus_node_message(ngx_str_t *payload)
+ngx_ws_relay_bus_node_message(ngx_ws_relay_bus_shard_t *shard,
+    ngx_str_t *payload)
 {
     ngx_ws_relay_bus_t        *bus;
     ngx_ws_relay_wire_node_t   m;
@@ -1002,13 +1803,13 @@ ngx_ws_relay_bus_node_message(ngx_str_t *payload)
         return;
     }
 
-    if (bus->ping_in_flight && m.id == bus->ping_seq) {
-        bus->ping_in_flight = 0;
-        ngx_ws_relay_bus_measure_rtt();
+    if (shard->ping_in_flight && m.id == shard->ping_seq) {
+        shard->ping_in_flight = 0;
+        ngx_ws_relay_bus_measure_rtt(shard);
 
         /* a full round trip: the links work, the next loss backs off anew */
-        bus->cmd.backoff = 0;
-        bus->sub.backoff = 0;
+        shard->cmd.backoff = 0;
+        shard->sub.backoff = 0;
     }
 }
 
@@ -1031,18 +1832,58 @@ ngx_ws_relay_bus_user_subscribed(ngx_str_t *user_id)
 }
 
 
+/*
+ * A subscription ended.  Asked for, the user has left (or came back and
+ * waits for its new subscription).  A heard user's channel ended by a
+ * cluster node: its slot moved; the new map subscribes it again, and its
+ * connections catch up.
+ */
+
+static void
+ngx_ws_relay_bus_user_unsubscribed(ngx_str_t *user_id)
+{
+    ngx_ws_relay_user_t  *user;
+
+    if (!ngx_ws_relay_bus.cluster) {
+        return;
+    }
+
+    user = ngx_ws_relay_registry_find_user(user_id);
+
+    if (user == NULL || !user->subscribed) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_ws_relay_bus.log, 0,
+                  "ws relay: redis cluster ended the subscription of user "
+                  "\"%V\"", user_id);
+
+    user->subscribed = 0;
+    user->missed = 1;
+
+    ngx_ws_relay_cluster_ask();
+}
+
+
 /* while a link is not ready, its catching up will carry the user */
 
 void
 ngx_ws_relay_bus_user_joined(ngx_str_t *user_id)
 {
+    ngx_ws_relay_bus_shard_t  *shard;
+
     if (ngx_ws_relay_bus.conf == NULL) {
         return;
     }
 
-    if (ngx_ws_relay_bus_subscription("SUBSCRIBE", user_id) == NGX_OK) {
+    shard = ngx_ws_relay_bus_channel_shard(NGX_WS_RELAY_WIRE_USER, user_id);
+
+    if (shard
+        && ngx_ws_relay_bus_subscription(shard, "SUBSCRIBE", user_id)
+           == NGX_OK)
+    {
         /* on its way before the client hears that it is registered */
-        redisAsyncHandleWrite(ngx_ws_relay_bus.sub.ac);
+        redisAsyncHandleWrite(shard->sub.ac);
     }
 
     ngx_ws_relay_presence_joined(user_id);
@@ -1058,25 +1899,34 @@ ngx_ws_relay_bus_user_joined(ngx_str_t *user_id)
 void
 ngx_ws_relay_bus_user_left(ngx_str_t *user_id)
 {
+    ngx_ws_relay_bus_shard_t  *shard;
+
     if (ngx_ws_relay_bus.conf == NULL) {
         return;
     }
 
-    (void) ngx_ws_relay_bus_subscription("UNSUBSCRIBE", user_id);
+    shard = ngx_ws_relay_bus_channel_shard(NGX_WS_RELAY_WIRE_USER, user_id);
+
+    if (shard) {
+        (void) ngx_ws_relay_bus_subscription(shard, "UNSUBSCRIBE", user_id);
+    }
 
     ngx_ws_relay_presence_left(user_id);
 }
 
 
+/* SUBSCRIBE or UNSUBSCRIBE of a user's channel; SSUBSCRIBE... in a cluster */
+
 static ngx_int_t
-ngx_ws_relay_bus_subscription(const char *command, ngx_str_t *user_id)
+ngx_ws_relay_bus_subscription(ngx_ws_relay_bus_shard_t *shard,
+    const char *command, ngx_str_t *user_id)
 {
     u_char              *p, *start;
     ngx_ws_relay_bus_t  *bus;
 
     bus = &ngx_ws_relay_bus;
 
-    if (!bus->sub.ready) {
+    if (!shard->sub.ready) {
         return NGX_DECLINED;
     }
 
@@ -1085,14 +1935,19 @@ ngx_ws_relay_bus_subscription(const char *command, ngx_str_t *user_id)
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(start, bus->user_prefix.data, bus->user_prefix.len);
-    p = ngx_cpymem(p, user_id->data, user_id->len);
-    *p++ = '}';
+    p = ngx_ws_relay_wire_channel(start, &bus->conf->prefix,
+                                  NGX_WS_RELAY_WIRE_USER, user_id);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, bus->log, 0,
                    "ws relay: redis %s \"%V\"", command, user_id);
 
-    if (redisAsyncCommand(bus->sub.ac, ngx_ws_relay_bus_message, NULL,
+    if (shard->sub.raw) {
+        return ngx_ws_relay_redis_link_command(&shard->sub, NULL, NULL,
+                                               "S%s %b", command, start,
+                                               (size_t) (p - start));
+    }
+
+    if (redisAsyncCommand(shard->sub.ac, ngx_ws_relay_bus_message, shard,
                           "%s %b", command, start, (size_t) (p - start))
         != REDIS_OK)
     {
@@ -1135,16 +1990,15 @@ ngx_ws_relay_bus_buffer(size_t size)
 /* a full trip: command link, Redis, subscriber link */
 
 static void
-ngx_ws_relay_bus_measure_rtt(void)
+ngx_ws_relay_bus_measure_rtt(ngx_ws_relay_bus_shard_t *shard)
 {
     int64_t         us;
     struct timeval  tv;
 
     ngx_gettimeofday(&tv);
 
-    us = (int64_t) (tv.tv_sec - ngx_ws_relay_bus.ping_sent_tv.tv_sec)
-         * 1000000
-         + (tv.tv_usec - ngx_ws_relay_bus.ping_sent_tv.tv_usec);
+    us = (int64_t) (tv.tv_sec - shard->ping_sent_tv.tv_sec) * 1000000
+         + (tv.tv_usec - shard->ping_sent_tv.tv_usec);
 
     ngx_ws_relay_stat_set(redis_rtt_us, (ngx_atomic_uint_t) ngx_max(us, 0));
 }
@@ -1153,7 +2007,9 @@ ngx_ws_relay_bus_measure_rtt(void)
 ngx_ws_relay_bus_state_e
 ngx_ws_relay_bus_state(void)
 {
-    ngx_ws_relay_bus_t  *bus;
+    ngx_uint_t                 i, used, ready, busy;
+    ngx_ws_relay_bus_t        *bus;
+    ngx_ws_relay_bus_shard_t  *shard;
 
     bus = &ngx_ws_relay_bus;
 
@@ -1161,11 +2017,27 @@ ngx_ws_relay_bus_state(void)
         return NGX_WS_RELAY_BUS_OFF;
     }
 
-    if (bus->cmd.ready && bus->sub.ready) {
+    used = 0;
+    ready = 0;
+    busy = 0;
+
+    for (i = 0; i < bus->nshards; i++) {
+        shard = &bus->shards[i];
+
+        if (!shard->used) {
+            continue;
+        }
+
+        used++;
+        ready += (shard->cmd.ready && shard->sub.ready);
+        busy += (shard->cmd.ac || shard->sub.ac);
+    }
+
+    if (used && ready == used) {
         return NGX_WS_RELAY_BUS_UP;
     }
 
-    if (bus->cmd.ac || bus->sub.ac) {
+    if (busy || (bus->cluster && used == 0)) {
         return NGX_WS_RELAY_BUS_CONNECTING;
     }
 
@@ -1181,4 +2053,24 @@ ngx_ws_relay_bus_state_name(ngx_ws_relay_bus_state_e state)
     };
 
     return names[state];
+}
+
+
+/* the n-th master a worker of a cluster follows; NULL after the last */
+
+ngx_ws_relay_redis_endpoint_t *
+ngx_ws_relay_bus_shard(ngx_uint_t n)
+{
+    ngx_uint_t           i;
+    ngx_ws_relay_bus_t  *bus;
+
+    bus = &ngx_ws_relay_bus;
+
+    for (i = 0; i < bus->nshards; i++) {
+        if (bus->shards[i].used && n-- == 0) {
+            return bus->shards[i].cmd.endpoint;
+        }
+    }
+
+    return NULL;
 }

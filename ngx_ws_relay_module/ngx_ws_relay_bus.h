@@ -14,7 +14,8 @@
 /*
  * The bus between workers and hosts, on Redis pub/sub: a worker hears
  * the channels of the users it holds and its own; a message for a user
- * is one PUBLISH; the receivers' acks come back to delivery.
+ * is one PUBLISH (SPUBLISH in a Redis Cluster); the receivers' acks come
+ * back to delivery.
  */
 
 
@@ -45,11 +46,17 @@ typedef void (*ngx_ws_relay_bus_reply_pt)(struct redisAsyncContext *ac,
 
 ngx_int_t ngx_ws_relay_bus_history(ngx_str_t *user_id, ngx_str_t *args,
     ngx_uint_t n, ngx_ws_relay_bus_reply_pt fn, void *privdata);
-ngx_int_t ngx_ws_relay_bus_history_reply(struct redisReply *reply,
-    const char *what);
+ngx_int_t ngx_ws_relay_bus_history_reply(struct redisAsyncContext *ac,
+    struct redisReply *reply, const char *what);
+
+/* commands about a key, to the Redis that owns it */
+struct ngx_ws_relay_redis_link_s *ngx_ws_relay_bus_link(ngx_str_t *key);
+ngx_int_t ngx_ws_relay_bus_command(ngx_str_t *key,
+    ngx_ws_relay_bus_reply_pt fn, void *privdata, const char *format, ...);
 
 ngx_ws_relay_bus_state_e ngx_ws_relay_bus_state(void);
 const char *ngx_ws_relay_bus_state_name(ngx_ws_relay_bus_state_e state);
+ngx_ws_relay_redis_endpoint_t *ngx_ws_relay_bus_shard(ngx_uint_t n);
 
 
 #endif /* _NGX_WS_RELAY_BUS_H_INCLUDED_ */

@@ -133,7 +133,7 @@ ngx_ws_relay_wire_publish_len(ngx_str_t *prefix, const char *kind,
     size_t      len;
     ngx_uint_t  i;
 
-    len = sizeof("*3\r\n$7\r\nPUBLISH\r\n$\r\n\r\n$\r\n\r\n") - 1
+    len = sizeof("*3\r\n$8\r\nSPUBLISH\r\n$\r\n\r\n$\r\n\r\n") - 1
           + 2 * NGX_SIZE_T_LEN + ngx_ws_relay_wire_channel_len(prefix, kind, name);
 
     for (i = 0; i < n; i++) {
@@ -144,11 +144,14 @@ ngx_ws_relay_wire_publish_len(ngx_str_t *prefix, const char *kind,
 }
 
 
-/* PUBLISH <prefix><kind><name> <parts...>, in RESP */
+/*
+ * PUBLISH <prefix><kind><name> <parts...>, in RESP; SPUBLISH (sharded, in
+ * a Redis Cluster) when sharded.
+ */
 
 u_char *
 ngx_ws_relay_wire_publish(u_char *p, ngx_str_t *prefix, const char *kind,
-    ngx_str_t *name, ngx_str_t *parts, ngx_uint_t n)
+    ngx_str_t *name, ngx_str_t *parts, ngx_uint_t n, ngx_uint_t sharded)
 {
     size_t      len;
     ngx_uint_t  i;
@@ -159,7 +162,15 @@ ngx_ws_relay_wire_publish(u_char *p, ngx_str_t *prefix, const char *kind,
         len += parts[i].len;
     }
 
-    p = ngx_sprintf(p, "*3\r\n$7\r\nPUBLISH\r\n$%uz\r\n",
+    if (sharded) {
+        p = ngx_cpymem(p, "*3\r\n$8\r\nSPUBLISH\r\n",
+                       sizeof("*3\r\n$8\r\nSPUBLISH\r\n") - 1);
+    } else {
+        p = ngx_cpymem(p, "*3\r\n$7\r\nPUBLISH\r\n",
+                       sizeof("*3\r\n$7\r\nPUBLISH\r\n") - 1);
+    }
+
+    p = ngx_sprintf(p, "$%uz\r\n",
                     ngx_ws_relay_wire_channel_len(prefix, kind, name));
     p = ngx_ws_relay_wire_channel(p, prefix, kind, name);
     p = ngx_sprintf(p, "\r\n$%uz\r\n", len);
@@ -503,9 +514,11 @@ ngx_ws_relay_wire_is_master(redisReply *reply)
 
 
 /*
- * A reply on a subscriber connection: ["message", channel, payload] or
- * ["subscribe", channel, count].  NGX_DECLINED: another kind of push
- * (unsubscribe), to be ignored; NGX_ERROR: not a push at all.
+ * A reply on a subscriber connection: ["message", channel, payload],
+ * ["subscribe", channel, count], ["unsubscribe", channel, count], or the
+ * same of sharded pub/sub (Redis Cluster): "smessage", "ssubscribe",
+ * "sunsubscribe".  NGX_DECLINED: another kind of push, to be ignored;
+ * NGX_ERROR: not a push at all.
  */
 
 ngx_int_t
@@ -529,10 +542,24 @@ ngx_ws_relay_wire_parse_push(redisReply *reply, ngx_ws_relay_wire_push_t *push)
     push->channel.data = (u_char *) reply->element[1]->str;
     push->channel.len = reply->element[1]->len;
     push->subscribed = 0;
+    push->unsubscribed = 0;
+    ngx_str_null(&push->payload);
+
+    if ((type.len == 8 || type.len == 10 || type.len == 12)
+        && type.data[0] == 's')
+    {
+        /* sharded: "smessage", "ssubscribe", "sunsubscribe" */
+        type.data++;
+        type.len--;
+    }
 
     if (type.len == 9 && ngx_strncmp(type.data, "subscribe", 9) == 0) {
         push->subscribed = 1;
-        ngx_str_null(&push->payload);
+        return NGX_OK;
+    }
+
+    if (type.len == 11 && ngx_strncmp(type.data, "unsubscribe", 11) == 0) {
+        push->unsubscribed = 1;
         return NGX_OK;
     }
 
@@ -546,6 +573,186 @@ ngx_ws_relay_wire_parse_push(redisReply *reply, ngx_ws_relay_wire_push_t *push)
 
     push->payload.data = (u_char *) reply->element[2]->str;
     push->payload.len = reply->element[2]->len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The hash slot of a key or channel in Redis Cluster: CRC16 (XMODEM) of
+ * the key, or of its hash tag, the part between the first "{" and the
+ * next "}" when that part is not empty.
+ */
+
+ngx_uint_t
+ngx_ws_relay_wire_slot(u_char *key, size_t len)
+{
+    u_char      *open, *close, *p, *last;
+    uint16_t     crc;
+    ngx_uint_t   i;
+
+    open = ngx_strlchr(key, key + len, '{');
+
+    if (open) {
+        close = ngx_strlchr(open + 1, key + len, '}');
+
+        if (close && close > open + 1) {
+            key = open + 1;
+            len = close - key;
+        }
+    }
+
+    crc = 0;
+    last = key + len;
+
+    for (p = key; p < last; p++) {
+        crc ^= (uint16_t) (*p << 8);
+
+        for (i = 0; i < 8; i++) {
+            crc = (crc & 0x8000) ? (uint16_t) ((crc << 1) ^ 0x1021)
+                                 : (uint16_t) (crc << 1);
+        }
+    }
+
+    return crc & (NGX_WS_RELAY_WIRE_SLOTS - 1);
+}
+
+
+/* "<host>:<port>", the host maybe an IPv6 address with colons */
+
+static ngx_int_t
+ngx_ws_relay_wire_address(u_char *p, u_char *last, ngx_str_t *host,
+    ngx_int_t *port)
+{
+    u_char  *colon;
+
+    for (colon = last; colon > p; colon--) {
+        if (colon[-1] == ':') {
+            break;
+        }
+    }
+
+    if (colon == p) {
+        return NGX_ERROR;
+    }
+
+    host->data = p;
+    host->len = colon - 1 - p;
+
+    *port = ngx_atoi(colon, last - colon);
+
+    if (*port <= 0 || *port > 65535) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* an error reply that sends the command to another node */
+
+ngx_int_t
+ngx_ws_relay_wire_redirect(redisReply *reply, ngx_ws_relay_wire_redirect_t *r)
+{
+    u_char     *p, *last, *space;
+    ngx_int_t   slot;
+
+    if (reply->type != REDIS_REPLY_ERROR || reply->str == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = (u_char *) reply->str;
+    last = p + reply->len;
+
+    if (last - p > 6 && ngx_strncmp(p, "MOVED ", 6) == 0) {
+        r->ask = 0;
+        p += 6;
+
+    } else if (last - p > 4 && ngx_strncmp(p, "ASK ", 4) == 0) {
+        r->ask = 1;
+        p += 4;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    space = ngx_strlchr(p, last, ' ');
+    if (space == NULL) {
+        return NGX_ERROR;
+    }
+
+    slot = ngx_atoi(p, space - p);
+
+    if (slot < 0 || slot >= NGX_WS_RELAY_WIRE_SLOTS) {
+        return NGX_ERROR;
+    }
+
+    r->slot = slot;
+
+    return ngx_ws_relay_wire_address(space + 1, last, &r->host, &r->port);
+}
+
+
+/*
+ * CLUSTER SLOTS: [[first, last, [host, port, id, ...], replicas...], ...]
+ * into at most *n ranges of masters; *n becomes the number found.  A
+ * range whose master has no usable address ("?" or no port) is skipped.
+ */
+
+ngx_int_t
+ngx_ws_relay_wire_cluster_slots(redisReply *reply,
+    ngx_ws_relay_wire_range_t *ranges, ngx_uint_t *n)
+{
+    size_t                      i;
+    ngx_uint_t                  found;
+    redisReply                 *e, *m;
+    ngx_ws_relay_wire_range_t  *r;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return NGX_ERROR;
+    }
+
+    found = 0;
+
+    for (i = 0; i < reply->elements; i++) {
+        e = reply->element[i];
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3
+            || e->element[0]->type != REDIS_REPLY_INTEGER
+            || e->element[1]->type != REDIS_REPLY_INTEGER
+            || e->element[2]->type != REDIS_REPLY_ARRAY
+            || e->element[0]->integer < 0
+            || e->element[0]->integer > e->element[1]->integer
+            || e->element[1]->integer >= NGX_WS_RELAY_WIRE_SLOTS)
+        {
+            return NGX_ERROR;
+        }
+
+        m = e->element[2];
+
+        if (m->elements < 2 || m->element[0]->type != REDIS_REPLY_STRING
+            || m->element[1]->type != REDIS_REPLY_INTEGER
+            || m->element[1]->integer <= 0
+            || m->element[1]->integer > 65535
+            || (m->element[0]->len == 1 && m->element[0]->str[0] == '?'))
+        {
+            continue;
+        }
+
+        if (found == *n) {
+            return NGX_ERROR;
+        }
+
+        r = &ranges[found++];
+
+        r->first = (ngx_uint_t) e->element[0]->integer;
+        r->last = (ngx_uint_t) e->element[1]->integer;
+        r->host.data = (u_char *) m->element[0]->str;
+        r->host.len = m->element[0]->len;
+        r->port = (ngx_int_t) m->element[1]->integer;
+    }
+
+    *n = found;
 
     return NGX_OK;
 }

@@ -66,7 +66,29 @@ typedef struct {
     ngx_str_t                  payload;
     /* a subscription confirmed, not a message */
     unsigned                   subscribed:1;
+    /* a subscription ended: asked for, or by a cluster node */
+    unsigned                   unsubscribed:1;
 } ngx_ws_relay_wire_push_t;
+
+
+/* Redis Cluster: its hash slots, and the masters that own them */
+#define NGX_WS_RELAY_WIRE_SLOTS  16384
+
+typedef struct {
+    ngx_uint_t                 first;
+    ngx_uint_t                 last;
+    /* the master's address: host empty when it is the node asked */
+    ngx_str_t                  host;
+    ngx_int_t                  port;
+} ngx_ws_relay_wire_range_t;
+
+/* -MOVED <slot> <host>:<port>, -ASK <slot> <host>:<port> */
+typedef struct {
+    ngx_uint_t                 slot;
+    ngx_str_t                  host;
+    ngx_int_t                  port;
+    unsigned                   ask:1;
+} ngx_ws_relay_wire_redirect_t;
 
 
 size_t ngx_ws_relay_wire_channel_len(ngx_str_t *prefix, const char *kind,
@@ -82,7 +104,8 @@ u_char *ngx_ws_relay_wire_command(u_char *p, ngx_str_t *args, ngx_uint_t n);
 size_t ngx_ws_relay_wire_publish_len(ngx_str_t *prefix, const char *kind,
     ngx_str_t *name, ngx_str_t *parts, ngx_uint_t n);
 u_char *ngx_ws_relay_wire_publish(u_char *p, ngx_str_t *prefix,
-    const char *kind, ngx_str_t *name, ngx_str_t *parts, ngx_uint_t n);
+    const char *kind, ngx_str_t *name, ngx_str_t *parts, ngx_uint_t n,
+    ngx_uint_t sharded);
 
 u_char *ngx_ws_relay_wire_user_head(u_char *p, uint64_t id,
     ngx_uint_t stored);
@@ -103,6 +126,12 @@ u_char *ngx_ws_relay_wire_id_text(u_char *p, ngx_str_t *json, ngx_str_t *id);
 ngx_uint_t ngx_ws_relay_wire_is_master(struct redisReply *reply);
 ngx_int_t ngx_ws_relay_wire_parse_push(struct redisReply *reply,
     ngx_ws_relay_wire_push_t *push);
+
+ngx_uint_t ngx_ws_relay_wire_slot(u_char *key, size_t len);
+ngx_int_t ngx_ws_relay_wire_redirect(struct redisReply *reply,
+    ngx_ws_relay_wire_redirect_t *r);
+ngx_int_t ngx_ws_relay_wire_cluster_slots(struct redisReply *reply,
+    ngx_ws_relay_wire_range_t *ranges, ngx_uint_t *n);
 
 
 #endif /* _NGX_WS_RELAY_BUS_WIRE_H_INCLUDED_ */

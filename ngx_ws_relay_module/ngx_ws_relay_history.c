@@ -69,7 +69,8 @@ static void ngx_ws_relay_history_free(ngx_ws_relay_resume_t *r);
 /*
  * KEYS[1] the user's stream, KEYS[2] its meta hash.
  * Store:  "p", ttl ms, size, meta ttl ms, channel, head, JSON
- *         -> { id, the PUBLISH's receivers }
+ *         -> { id, the PUBLISH's receivers }; "s": with SPUBLISH (a
+ *         Redis Cluster's sharded pub/sub)
  * Replay: "r", ttl ms, since, count, bytes
  *         -> { recovered 1|0, more 1|0, newest id, id, JSON, id, JSON, ... }
  * Top:    "t" -> the newest id
@@ -98,7 +99,7 @@ ngx_str_t  ngx_ws_relay_history_script = ngx_string(
 "  redis.call('HSET', m, 'lost', gone)\n"
 "  redis.call('XTRIM', k, 'MINID', cutoff)\n"
 "end\n"
-"if ARGV[1] == 'p' then\n"
+"if ARGV[1] == 'p' or ARGV[1] == 's' then\n"
 "  local size = tonumber(ARGV[3])\n"
 "  local n = redis.call('XLEN', k)\n"
 "  if n >= size then\n"
@@ -110,7 +111,8 @@ ngx_str_t  ngx_ws_relay_history_script = ngx_string(
 "  redis.call('HSETNX', m, 'base', id)\n"
 "  redis.call('PEXPIRE', k, ARGV[2])\n"
 "  redis.call('PEXPIRE', m, ARGV[4])\n"
-"  return {id, redis.call('PUBLISH', ARGV[5], ARGV[6] .. id .. ' ' .. ARGV[7])}\n"
+"  local pub = ARGV[1] == 's' and 'SPUBLISH' or 'PUBLISH'\n"
+"  return {id, redis.call(pub, ARGV[5], ARGV[6] .. id .. ' ' .. ARGV[7])}\n"
 "end\n"
 "local function le(a, b)\n"
 "  local am, as = string.match(a, '^(%d+)-(%d+)$')\n"
@@ -438,7 +440,7 @@ ngx_ws_relay_history_page(redisAsyncContext *ac, void *reply,
         return;
     }
 
-    if (ngx_ws_relay_bus_history_reply(rr, "replay") != NGX_OK) {
+    if (ngx_ws_relay_bus_history_reply(ac, rr, "replay") != NGX_OK) {
         goto failed;
     }
 
@@ -537,7 +539,7 @@ ngx_ws_relay_history_top(redisAsyncContext *ac, void *reply, void *privdata)
         return;
     }
 
-    if (ngx_ws_relay_bus_history_reply(rr, "history") == NGX_OK
+    if (ngx_ws_relay_bus_history_reply(ac, rr, "history") == NGX_OK
         && rr->type == REDIS_REPLY_STRING)
     {
         id.data = (u_char *) rr->str;

@@ -20,6 +20,8 @@ static char *ngx_ws_relay_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static char *ngx_ws_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_ws_relay_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_ws_relay_redis_list(ngx_conf_t *cf, ngx_str_t *list,
+    ngx_int_t port, const char *what, ngx_array_t *endpoints);
 static ngx_int_t ngx_ws_relay_redis_address(ngx_conf_t *cf, ngx_str_t *addr,
     in_port_t default_port, ngx_ws_relay_redis_endpoint_t *ep);
 static char *ngx_ws_relay_limit_rate(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -350,14 +352,65 @@ ngx_ws_relay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* "host:port,host:port,...": the sentinels, or a cluster's nodes */
+
+static ngx_int_t
+ngx_ws_relay_redis_list(ngx_conf_t *cf, ngx_str_t *list, ngx_int_t port,
+    const char *what, ngx_array_t *endpoints)
+{
+    u_char                         *p;
+    size_t                          len;
+    ngx_str_t                       s, addr;
+    ngx_ws_relay_redis_endpoint_t  *ep;
+
+    s = *list;
+
+    while (s.len) {
+        p = ngx_strlchr(s.data, s.data + s.len, ',');
+        len = p ? (size_t) (p - s.data) : s.len;
+
+        addr.data = s.data;
+        addr.len = len;
+
+        if (len == 0 || (len > 5 && ngx_strncmp(addr.data, "unix:", 5) == 0))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"ws_relay_redis\" has a %s that is not "
+                               "host:port: \"%V\"", what, &addr);
+            return NGX_ERROR;
+        }
+
+        ep = ngx_array_push(endpoints);
+        if (ep == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(ep, sizeof(ngx_ws_relay_redis_endpoint_t));
+
+        if (ngx_ws_relay_redis_address(cf, &addr, port, ep) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        s.data += len + (p ? 1 : 0);
+        s.len -= len + (p ? 1 : 0);
+    }
+
+    if (endpoints->nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ws_relay_redis\" has no %s", what);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 static char *
 ngx_ws_relay_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_ws_relay_main_conf_t *wmcf = conf;
 
-    u_char                         *p;
-    size_t                          len;
-    ngx_str_t                      *value, s, addr;
+    ngx_str_t                      *value, s;
     ngx_uint_t                      i;
     ngx_ws_relay_redis_conf_t      *rcf;
     ngx_ws_relay_redis_endpoint_t  *ep;
@@ -400,34 +453,27 @@ ngx_ws_relay_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         s.data = value[1].data + 9;
         s.len = value[1].len - 9;
 
-        while (s.len) {
-            p = ngx_strlchr(s.data, s.data + s.len, ',');
-            len = p ? (size_t) (p - s.data) : s.len;
-
-            ep = ngx_array_push(rcf->sentinels);
-            if (ep == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            ngx_memzero(ep, sizeof(ngx_ws_relay_redis_endpoint_t));
-
-            addr.data = s.data;
-            addr.len = len;
-
-            if (len > 5 && ngx_strncmp(addr.data, "unix:", 5) == 0) {
-                return "has a sentinel that is not host:port";
-            }
-
-            if (ngx_ws_relay_redis_address(cf, &addr, 26379, ep) != NGX_OK) {
-                return NGX_CONF_ERROR;
-            }
-
-            s.data += len + (p ? 1 : 0);
-            s.len -= len + (p ? 1 : 0);
+        if (ngx_ws_relay_redis_list(cf, &s, 26379, "sentinel",
+                                    rcf->sentinels)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
         }
 
-        if (rcf->sentinels->nelts == 0) {
-            return "has no sentinels";
+    } else if (ngx_strncmp(value[1].data, "cluster=", 8) == 0) {
+        /* the nodes to ask for the slot map: the masters come from it */
+
+        rcf->endpoints->nelts = 0;
+        rcf->cluster = 1;
+
+        s.data = value[1].data + 8;
+        s.len = value[1].len - 8;
+
+        if (ngx_ws_relay_redis_list(cf, &s, 6379, "cluster node",
+                                    rcf->endpoints)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
         }
 
     } else if (ngx_ws_relay_redis_address(cf, &value[1], 6379, ep)
@@ -503,6 +549,10 @@ ngx_ws_relay_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (rcf->sentinels && rcf->master.len == 0) {
         return "needs master= with sentinel=";
+    }
+
+    if (rcf->cluster && rcf->db != NGX_CONF_UNSET && rcf->db != 0) {
+        return "cannot select a database (db=) in a cluster";
     }
 
     rcf->enabled = 1;

@@ -5,6 +5,7 @@
 
 
 #include "ngx_ws_relay.h"
+#include "ngx_ws_relay_bus.h"
 #include "ngx_ws_relay_presence.h"
 #include "ngx_ws_relay_registry.h"
 
@@ -13,8 +14,15 @@
 #define NGX_WS_RELAY_PRESENCE_REFRESH  10000
 
 
+/*
+ * Each command goes to the Redis that owns its key (ngx_ws_relay_bus.c):
+ * in a Redis Cluster the two keys may live on two masters, and no command
+ * names keys of two slots.
+ */
+
 typedef struct {
-    ngx_ws_relay_redis_link_t   *link;
+    ngx_str_t                   *prefix;
+    ngx_log_t                   *log;
     ngx_str_t                    users_key;
     ngx_str_t                    nodes_key;
     ngx_msec_t                   refreshed;
@@ -27,13 +35,20 @@ typedef struct {
     void                        *data;
     ngx_pool_t                  *pool;
     ngx_array_t                 *nodes;
-    ngx_uint_t                   next;
     ngx_uint_t                   pending;
     unsigned                     failed:1;
 } ngx_ws_relay_presence_query_t;
 
+/* the question of one node's users */
+typedef struct {
+    ngx_ws_relay_presence_query_t  *pq;
+    ngx_uint_t                      index;
+} ngx_ws_relay_presence_ask_t;
+
 
 static void ngx_ws_relay_presence_refresh(void);
+static void ngx_ws_relay_presence_flush(ngx_ws_relay_redis_link_t *link,
+    const char *format, ...);
 static ngx_int_t ngx_ws_relay_presence_member(const char *command,
     ngx_str_t *user_id);
 static void ngx_ws_relay_presence_nodes_reply(redisAsyncContext *ac,
@@ -49,15 +64,14 @@ static ngx_ws_relay_presence_t  ngx_ws_relay_presence;
 
 
 ngx_int_t
-ngx_ws_relay_presence_init(ngx_ws_relay_redis_link_t *link,
-    ngx_cycle_t *cycle)
+ngx_ws_relay_presence_init(ngx_ws_relay_redis_conf_t *rcf, ngx_cycle_t *cycle)
 {
     u_char                   *p;
     ngx_str_t                *prefix, *node;
     ngx_ws_relay_presence_t  *pr;
 
     pr = &ngx_ws_relay_presence;
-    prefix = &link->conf->prefix;
+    prefix = &rcf->prefix;
     node = &ngx_ws_relay_worker.node_id;
 
     p = ngx_pnalloc(cycle->pool, 2 * prefix->len + node->len
@@ -66,7 +80,8 @@ ngx_ws_relay_presence_init(ngx_ws_relay_redis_link_t *link,
         return NGX_ERROR;
     }
 
-    pr->link = link;
+    pr->prefix = prefix;
+    pr->log = cycle->log;
 
     pr->users_key.data = p;
     p = ngx_sprintf(p, "%Vnode:%V:users", prefix, node);
@@ -88,21 +103,23 @@ ngx_ws_relay_presence_ready(void)
     ngx_queue_t                 *q, *users;
     ngx_ws_relay_user_t         *user;
     ngx_ws_relay_presence_t     *pr;
+    ngx_ws_relay_redis_link_t   *link;
     ngx_ws_relay_redis_batch_t   b;
 
     pr = &ngx_ws_relay_presence;
+    link = ngx_ws_relay_bus_link(&pr->users_key);
 
-    (void) ngx_ws_relay_redis_link_command(pr->link,
-                                           ngx_ws_relay_redis_link_reply,
-                                           pr->link, "DEL %b",
-                                           pr->users_key.data,
-                                           pr->users_key.len);
+    (void) ngx_ws_relay_bus_command(&pr->users_key,
+                                    ngx_ws_relay_redis_link_reply, NULL,
+                                    "DEL %b", pr->users_key.data,
+                                    pr->users_key.len);
 
-    if (ngx_ws_relay_redis_batch_init(&b, pr->link,
-                                      ngx_ws_relay_redis_link_reply, pr->link,
-                                      "SADD", &pr->users_key,
-                                      NGX_WS_RELAY_MAX_USER_ID)
-        == NGX_OK)
+    if (link
+        && ngx_ws_relay_redis_batch_init(&b, link,
+                                         ngx_ws_relay_redis_link_reply, NULL,
+                                         "SADD", &pr->users_key,
+                                         NGX_WS_RELAY_MAX_USER_ID)
+           == NGX_OK)
     {
         users = ngx_ws_relay_registry_users();
 
@@ -128,8 +145,8 @@ ngx_ws_relay_presence_tick(ngx_msec_t now)
 
     pr = &ngx_ws_relay_presence;
 
-    if (pr->link->ready
-        && now - pr->refreshed >= NGX_WS_RELAY_PRESENCE_REFRESH)
+    if (now - pr->refreshed >= NGX_WS_RELAY_PRESENCE_REFRESH
+        && ngx_ws_relay_bus_link(&pr->nodes_key))
     {
         ngx_ws_relay_presence_refresh();
     }
@@ -146,9 +163,9 @@ ngx_ws_relay_presence_refresh(void)
     pr->refreshed = ngx_current_msec;
     now = ngx_ws_relay_now_ms();
 
-    (void) ngx_ws_relay_redis_link_command(pr->link,
-                                           ngx_ws_relay_redis_link_reply,
-                                           pr->link, "ZADD %b %llu %b",
+    (void) ngx_ws_relay_bus_command(&pr->nodes_key,
+                                    ngx_ws_relay_redis_link_reply, NULL,
+                                    "ZADD %b %llu %b",
                                            pr->nodes_key.data,
                                            pr->nodes_key.len,
                                            (unsigned long long)
@@ -157,18 +174,16 @@ ngx_ws_relay_presence_refresh(void)
                                            ngx_ws_relay_worker.node_id.data,
                                            ngx_ws_relay_worker.node_id.len);
 
-    (void) ngx_ws_relay_redis_link_command(pr->link,
-                                           ngx_ws_relay_redis_link_reply,
-                                           pr->link, "PEXPIRE %b %d",
-                                           pr->users_key.data,
-                                           pr->users_key.len,
-                                           NGX_WS_RELAY_PRESENCE_LEASE);
+    (void) ngx_ws_relay_bus_command(&pr->users_key,
+                                    ngx_ws_relay_redis_link_reply, NULL,
+                                    "PEXPIRE %b %d", pr->users_key.data,
+                                    pr->users_key.len,
+                                    NGX_WS_RELAY_PRESENCE_LEASE);
 
     /* leases of workers that died */
-    (void) ngx_ws_relay_redis_link_command(pr->link,
-                                           ngx_ws_relay_redis_link_reply,
-                                           pr->link,
-                                           "ZREMRANGEBYSCORE %b -inf %llu",
+    (void) ngx_ws_relay_bus_command(&pr->nodes_key,
+                                    ngx_ws_relay_redis_link_reply, NULL,
+                                    "ZREMRANGEBYSCORE %b -inf %llu",
                                            pr->nodes_key.data,
                                            pr->nodes_key.len,
                                            (unsigned long long) now);
@@ -184,31 +199,48 @@ ngx_ws_relay_presence_refresh(void)
 void
 ngx_ws_relay_presence_exit(void)
 {
-    int                       done;
-    ngx_uint_t                i;
-    redisAsyncContext        *ac;
     ngx_ws_relay_presence_t  *pr;
 
     pr = &ngx_ws_relay_presence;
-    ac = pr->link->ac;
 
-    if (!pr->link->ready
-        || redisAsyncCommand(ac, NULL, NULL, "ZREM %b %b",
-                             pr->nodes_key.data, pr->nodes_key.len,
-                             ngx_ws_relay_worker.node_id.data,
-                             ngx_ws_relay_worker.node_id.len)
-           != REDIS_OK
-        || redisAsyncCommand(ac, NULL, NULL, "DEL %b",
-                             pr->users_key.data, pr->users_key.len)
-           != REDIS_OK)
-    {
+    ngx_ws_relay_presence_flush(ngx_ws_relay_bus_link(&pr->nodes_key),
+                                "ZREM %b %b", pr->nodes_key.data,
+                                pr->nodes_key.len,
+                                ngx_ws_relay_worker.node_id.data,
+                                ngx_ws_relay_worker.node_id.len);
+
+    ngx_ws_relay_presence_flush(ngx_ws_relay_bus_link(&pr->users_key),
+                                "DEL %b", pr->users_key.data,
+                                pr->users_key.len);
+}
+
+
+/* one command, written out at once */
+
+static void
+ngx_ws_relay_presence_flush(ngx_ws_relay_redis_link_t *link,
+    const char *format, ...)
+{
+    int         done, rc;
+    va_list     args;
+    ngx_uint_t  i;
+
+    if (link == NULL) {
+        return;
+    }
+
+    va_start(args, format);
+    rc = redisvAsyncCommand(link->ac, NULL, NULL, format, args);
+    va_end(args);
+
+    if (rc != REDIS_OK) {
         return;
     }
 
     done = 0;
 
     for (i = 0; !done && i < 100; i++) {
-        if (redisBufferWrite(&ac->c, &done) != REDIS_OK) {
+        if (redisBufferWrite(&link->ac->c, &done) != REDIS_OK) {
             break;
         }
     }
@@ -229,12 +261,11 @@ ngx_ws_relay_presence_joined(ngx_str_t *user_id)
     }
 
     /* the set may be new: it must never outlive its lease */
-    (void) ngx_ws_relay_redis_link_command(pr->link,
-                                           ngx_ws_relay_redis_link_reply,
-                                           pr->link, "PEXPIRE %b %d",
-                                           pr->users_key.data,
-                                           pr->users_key.len,
-                                           NGX_WS_RELAY_PRESENCE_LEASE);
+    (void) ngx_ws_relay_bus_command(&pr->users_key,
+                                    ngx_ws_relay_redis_link_reply, NULL,
+                                    "PEXPIRE %b %d", pr->users_key.data,
+                                    pr->users_key.len,
+                                    NGX_WS_RELAY_PRESENCE_LEASE);
 }
 
 
@@ -254,16 +285,11 @@ ngx_ws_relay_presence_member(const char *command, ngx_str_t *user_id)
 
     pr = &ngx_ws_relay_presence;
 
-    if (!pr->link->ready) {
-        return NGX_DECLINED;
-    }
-
-    return ngx_ws_relay_redis_link_command(pr->link,
-                                           ngx_ws_relay_redis_link_reply,
-                                           pr->link, "%s %b %b", command,
-                                           pr->users_key.data,
-                                           pr->users_key.len,
-                                           user_id->data, user_id->len);
+    return ngx_ws_relay_bus_command(&pr->users_key,
+                                    ngx_ws_relay_redis_link_reply, NULL,
+                                    "%s %b %b", command, pr->users_key.data,
+                                    pr->users_key.len, user_id->data,
+                                    user_id->len);
 }
 
 
@@ -282,11 +308,11 @@ ngx_ws_relay_presence_query(ngx_ws_relay_presence_pt handler, void *data)
 
     pr = &ngx_ws_relay_presence;
 
-    if (pr->link == NULL || !pr->link->ready) {
+    if (ngx_ws_relay_bus_link(&pr->nodes_key) == NULL) {
         return NGX_DECLINED;
     }
 
-    pool = ngx_create_pool(4096, pr->link->log);
+    pool = ngx_create_pool(4096, pr->log);
     if (pool == NULL) {
         return NGX_ERROR;
     }
@@ -306,13 +332,11 @@ ngx_ws_relay_presence_query(ngx_ws_relay_presence_pt handler, void *data)
         goto failed;
     }
 
-    if (ngx_ws_relay_redis_link_command(pr->link,
-                                        ngx_ws_relay_presence_nodes_reply,
-                                        pq, "ZRANGEBYSCORE %b %llu +inf",
-                                        pr->nodes_key.data,
-                                        pr->nodes_key.len,
-                                        (unsigned long long)
-                                        ngx_ws_relay_now_ms())
+    if (ngx_ws_relay_bus_command(&pr->nodes_key,
+                                 ngx_ws_relay_presence_nodes_reply, pq,
+                                 "ZRANGEBYSCORE %b %llu +inf",
+                                 pr->nodes_key.data, pr->nodes_key.len,
+                                 (unsigned long long) ngx_ws_relay_now_ms())
         == NGX_OK)
     {
         return NGX_OK;
@@ -334,12 +358,15 @@ ngx_ws_relay_presence_nodes_reply(redisAsyncContext *ac, void *r,
     ngx_ws_relay_presence_query_t  *pq = privdata;
 
     size_t                         i;
-    ngx_str_t                     *prefix;
+    ngx_str_t                      key;
     redisReply                    *name;
     ngx_ws_relay_presence_t       *pr;
+    ngx_ws_relay_redis_link_t     *link;
+    ngx_ws_relay_presence_ask_t   *ask;
     ngx_ws_relay_presence_node_t  *node;
 
     pr = &ngx_ws_relay_presence;
+    link = ac->data;
 
     if (reply == NULL) {
         pq->failed = 1;
@@ -347,17 +374,17 @@ ngx_ws_relay_presence_nodes_reply(redisAsyncContext *ac, void *r,
         return;
     }
 
-    ngx_ws_relay_redis_link_replied(pr->link);
+    ngx_ws_relay_redis_link_replied(link);
 
     if (reply->type != REDIS_REPLY_ARRAY) {
-        (void) ngx_ws_relay_redis_link_is_error(pr->link, reply,
+        (void) ngx_ws_relay_redis_link_is_error(link, reply,
                                                 "ZRANGEBYSCORE");
         pq->failed = 1;
         ngx_ws_relay_presence_done(pq);
         return;
     }
 
-    prefix = &pr->link->conf->prefix;
+    /* one question a node, each to the Redis that owns its set */
 
     for (i = 0; i < reply->elements; i++) {
         name = reply->element[i];
@@ -366,11 +393,12 @@ ngx_ws_relay_presence_nodes_reply(redisAsyncContext *ac, void *r,
             continue;
         }
 
-        /* answers are matched with the nodes by position */
-
         node = ngx_array_push(pq->nodes);
+        ask = ngx_palloc(pq->pool, sizeof(ngx_ws_relay_presence_ask_t));
+        key.data = ngx_pnalloc(pq->pool, pr->prefix->len + name->len
+                                         + sizeof("node::users"));
 
-        if (node == NULL
+        if (node == NULL || ask == NULL || key.data == NULL
             || ngx_ws_relay_presence_copy(pq->pool, &node->node, name)
                != NGX_OK
             || ngx_array_init(&node->users, pq->pool, 8, sizeof(ngx_str_t))
@@ -380,11 +408,15 @@ ngx_ws_relay_presence_nodes_reply(redisAsyncContext *ac, void *r,
             break;
         }
 
-        if (ngx_ws_relay_redis_link_command(pr->link,
-                                          ngx_ws_relay_presence_users_reply,
-                                          pq, "SMEMBERS %bnode:%b:users",
-                                          prefix->data, prefix->len,
-                                          name->str, (size_t) name->len)
+        key.len = ngx_sprintf(key.data, "%Vnode:%V:users", pr->prefix,
+                              &node->node)
+                  - key.data;
+
+        ask->pq = pq;
+        ask->index = pq->nodes->nelts - 1;
+
+        if (ngx_ws_relay_bus_command(&key, ngx_ws_relay_presence_users_reply,
+                                     ask, "SMEMBERS %b", key.data, key.len)
             != NGX_OK)
         {
             pq->nodes->nelts--;
@@ -405,27 +437,29 @@ static void
 ngx_ws_relay_presence_users_reply(redisAsyncContext *ac, void *r,
     void *privdata)
 {
-    redisReply                     *reply = r;
-    ngx_ws_relay_presence_query_t  *pq = privdata;
+    redisReply                   *reply = r;
+    ngx_ws_relay_presence_ask_t  *ask = privdata;
 
-    size_t                         i;
-    ngx_str_t                     *user;
-    ngx_ws_relay_presence_t       *pr;
-    ngx_ws_relay_presence_node_t  *node;
+    size_t                          i;
+    ngx_str_t                      *user;
+    ngx_ws_relay_redis_link_t      *link;
+    ngx_ws_relay_presence_node_t   *node;
+    ngx_ws_relay_presence_query_t  *pq;
 
-    pr = &ngx_ws_relay_presence;
-    node = (ngx_ws_relay_presence_node_t *) pq->nodes->elts + pq->next++;
+    pq = ask->pq;
+    link = ac->data;
+    node = (ngx_ws_relay_presence_node_t *) pq->nodes->elts + ask->index;
 
     if (reply == NULL) {
         pq->failed = 1;
 
     } else if (reply->type != REDIS_REPLY_ARRAY) {
-        ngx_ws_relay_redis_link_replied(pr->link);
-        (void) ngx_ws_relay_redis_link_is_error(pr->link, reply, "SMEMBERS");
+        ngx_ws_relay_redis_link_replied(link);
+        (void) ngx_ws_relay_redis_link_is_error(link, reply, "SMEMBERS");
         pq->failed = 1;
 
     } else {
-        ngx_ws_relay_redis_link_replied(pr->link);
+        ngx_ws_relay_redis_link_replied(link);
 
         for (i = 0; i < reply->elements; i++) {
             if (reply->element[i]->type != REDIS_REPLY_STRING) {

@@ -30,7 +30,7 @@ typedef struct {
 typedef void (*ngx_ws_relay_presence_pt)(ngx_array_t *nodes, void *data);
 
 
-ngx_int_t ngx_ws_relay_presence_init(ngx_ws_relay_redis_link_t *link,
+ngx_int_t ngx_ws_relay_presence_init(ngx_ws_relay_redis_conf_t *rcf,
     ngx_cycle_t *cycle);
 void ngx_ws_relay_presence_ready(void);
 void ngx_ws_relay_presence_tick(ngx_msec_t now);

@@ -63,17 +63,25 @@ ngx_ws_relay_redis_attach(redisAsyncContext *ac, ngx_log_t *log)
 static void
 ngx_ws_relay_redis_read_handler(ngx_event_t *rev)
 {
-    int                 n;
-    ngx_uint_t          i;
-    ngx_connection_t   *c;
-    redisAsyncContext  *ac;
+    int                         n;
+    ngx_uint_t                  i;
+    ngx_connection_t           *c;
+    redisAsyncContext          *ac;
+    ngx_ws_relay_redis_link_t  *link;
 
     c = rev->data;
     ac = c->data;
 
+    link = ac->data;
+
     for (i = 0; i < NGX_WS_RELAY_REDIS_READS; i++) {
 
-        redisAsyncHandleRead(ac);
+        if (link->raw) {
+            ngx_ws_relay_redis_link_read(link);
+
+        } else {
+            redisAsyncHandleRead(ac);
+        }
 
         /* the context is gone when hiredis ran the cleanup hook */
         if (c->fd == (ngx_socket_t) -1) {

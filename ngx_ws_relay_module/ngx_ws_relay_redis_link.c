@@ -20,6 +20,8 @@ static void ngx_ws_relay_redis_link_disconnected(const redisAsyncContext *ac,
     int status);
 static void ngx_ws_relay_redis_link_lost(ngx_ws_relay_redis_link_t *link);
 static void ngx_ws_relay_redis_link_sent(ngx_ws_relay_redis_link_t *link);
+static ngx_int_t ngx_ws_relay_redis_link_append(ngx_ws_relay_redis_link_t *link,
+    const char *cmd, size_t len);
 static void ngx_ws_relay_redis_batch_flush(ngx_ws_relay_redis_batch_t *b);
 
 
@@ -100,7 +102,7 @@ ngx_ws_relay_redis_link_connect(ngx_ws_relay_redis_link_t *link)
                                                password->len);
     }
 
-    if (rcf->db && !link->subscriber && !link->sentinel) {
+    if (rcf->db && !link->subscriber && !link->sentinel && !link->cluster) {
         (void) ngx_ws_relay_redis_link_command(link,
                                                ngx_ws_relay_redis_link_reply,
                                                link, "SELECT %d",
@@ -280,15 +282,31 @@ ngx_int_t
 ngx_ws_relay_redis_link_command(ngx_ws_relay_redis_link_t *link,
     redisCallbackFn *fn, void *privdata, const char *format, ...)
 {
-    int      rc;
-    va_list  args;
+    int       rc;
+    char     *cmd;
+    va_list   args;
 
     if (link->ac == NULL) {
         return NGX_DECLINED;
     }
 
     va_start(args, format);
-    rc = redisvAsyncCommand(link->ac, fn, privdata, format, args);
+
+    if (link->raw) {
+        rc = redisvFormatCommand(&cmd, format, args);
+
+        if (rc > 0) {
+            rc = ngx_ws_relay_redis_link_append(link, cmd, (size_t) rc);
+            redisFreeCommand(cmd);
+
+        } else {
+            rc = NGX_ERROR;
+        }
+
+    } else {
+        rc = redisvAsyncCommand(link->ac, fn, privdata, format, args);
+    }
+
     va_end(args);
 
     if (rc != REDIS_OK) {
@@ -311,8 +329,16 @@ ngx_ws_relay_redis_link_send(ngx_ws_relay_redis_link_t *link,
         return NGX_DECLINED;
     }
 
-    if (redisAsyncFormattedCommand(link->ac, fn, privdata, (char *) cmd, len)
-        != REDIS_OK)
+    if (link->raw) {
+        if (ngx_ws_relay_redis_link_append(link, (char *) cmd, len)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (redisAsyncFormattedCommand(link->ac, fn, privdata,
+                                          (char *) cmd, len)
+               != REDIS_OK)
     {
         return NGX_ERROR;
     }
@@ -320,6 +346,73 @@ ngx_ws_relay_redis_link_send(ngx_ws_relay_redis_link_t *link,
     ngx_ws_relay_redis_link_sent(link);
 
     return NGX_OK;
+}
+
+
+/* a raw link's command: written when the socket is writable */
+
+static ngx_int_t
+ngx_ws_relay_redis_link_append(ngx_ws_relay_redis_link_t *link,
+    const char *cmd, size_t len)
+{
+    redisAsyncContext  *ac;
+
+    ac = link->ac;
+
+    if (redisAppendFormattedCommand(&ac->c, cmd, len) != REDIS_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ac->ev.addWrite) {
+        ac->ev.addWrite(ac->ev.data);
+    }
+
+    return NGX_OK;
+}
+
+
+/* a raw link's read event: every whole reply goes to push(), in order */
+
+void
+ngx_ws_relay_redis_link_read(ngx_ws_relay_redis_link_t *link)
+{
+    void               *reply;
+    redisAsyncContext  *ac;
+
+    ac = link->ac;
+
+    if (!(ac->c.flags & REDIS_CONNECTED)) {
+        /* hiredis completes the connect; nothing was sent yet */
+        redisAsyncHandleRead(ac);
+        return;
+    }
+
+    if (redisBufferRead(&ac->c) != REDIS_OK) {
+        ngx_ws_relay_redis_link_drop(link, ac->c.errstr[0] ? ac->c.errstr
+                                                           : "read failed");
+        return;
+    }
+
+    for ( ;; ) {
+        reply = NULL;
+
+        if (redisGetReply(&ac->c, &reply) != REDIS_OK) {
+            ngx_ws_relay_redis_link_drop(link, "protocol error");
+            return;
+        }
+
+        if (reply == NULL) {
+            return;
+        }
+
+        link->push(link, reply);
+        freeReplyObject(reply);
+
+        if (link->ac != ac) {
+            /* push() dropped the link */
+            return;
+        }
+    }
 }
 
 
@@ -371,13 +464,17 @@ ngx_ws_relay_redis_link_is_error(ngx_ws_relay_redis_link_t *link,
 }
 
 
-/* the reply to a command whose answer matters only when it is an error */
+/*
+ * The reply to a command whose answer matters only when it is an error;
+ * from the link the context belongs to (a cluster's command may be
+ * answered by another link than the one it was sent on).
+ */
 
 void
 ngx_ws_relay_redis_link_reply(redisAsyncContext *ac, void *reply,
     void *privdata)
 {
-    ngx_ws_relay_redis_link_t  *link = privdata;
+    ngx_ws_relay_redis_link_t  *link = ac->data;
 
     if (reply == NULL || link->ac != ac) {
         return;

@@ -29,6 +29,8 @@
 typedef struct ngx_ws_relay_redis_link_s  ngx_ws_relay_redis_link_t;
 
 typedef void (*ngx_ws_relay_redis_link_pt)(ngx_ws_relay_redis_link_t *link);
+typedef void (*ngx_ws_relay_redis_push_pt)(ngx_ws_relay_redis_link_t *link,
+    redisReply *reply);
 
 
 struct ngx_ws_relay_redis_link_s {
@@ -41,6 +43,8 @@ struct ngx_ws_relay_redis_link_s {
     /* connected: the owner's first commands; lost: the link went down */
     ngx_ws_relay_redis_link_pt       connected;
     ngx_ws_relay_redis_link_pt       lost;
+    /* raw: every reply, in order */
+    ngx_ws_relay_redis_push_pt       push;
     void                            *data;
 
     ngx_event_t                      reconnect;
@@ -55,6 +59,14 @@ struct ngx_ws_relay_redis_link_s {
     unsigned                         subscriber:1;
     /* to a sentinel: its password, no database */
     unsigned                         sentinel:1;
+    /* to a cluster node: no database */
+    unsigned                         cluster:1;
+    /*
+     * hiredis only connects and writes: the link reads, and hands every
+     * reply to push(); commands have no callbacks.  For sharded pub/sub,
+     * whose pushes hiredis 0.14 does not know.
+     */
+    unsigned                         raw:1;
 };
 
 
@@ -86,6 +98,7 @@ ngx_int_t ngx_ws_relay_redis_link_command(ngx_ws_relay_redis_link_t *link,
     redisCallbackFn *fn, void *privdata, const char *format, ...);
 ngx_int_t ngx_ws_relay_redis_link_send(ngx_ws_relay_redis_link_t *link,
     redisCallbackFn *fn, void *privdata, u_char *cmd, size_t len);
+void ngx_ws_relay_redis_link_read(ngx_ws_relay_redis_link_t *link);
 void ngx_ws_relay_redis_link_replied(ngx_ws_relay_redis_link_t *link);
 ngx_uint_t ngx_ws_relay_redis_link_is_error(ngx_ws_relay_redis_link_t *link,
     redisReply *reply, const char *what);

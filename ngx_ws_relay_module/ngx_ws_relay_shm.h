@@ -44,6 +44,7 @@ typedef struct {
     ngx_atomic_t     redis_state;
     ngx_atomic_t     redis_reconnects;
     ngx_atomic_t     redis_failovers;
+    ngx_atomic_t     redis_topology_refreshes;
     ngx_atomic_t     redis_errors;
     ngx_atomic_t     redis_rtt_us;
     u_char           redis_error[NGX_WS_RELAY_ERROR_LEN];

@@ -56,6 +56,7 @@ typedef struct {
 typedef struct {
     const char     *resp;
     ngx_int_t       rc;
+    /* 1: subscribed, 2: unsubscribed */
     ngx_uint_t      subscribed;
     const char     *channel;
     const char     *payload;
@@ -68,6 +69,7 @@ static void test_publish(void);
 static void test_user_messages(void);
 static void test_node_messages(void);
 static void test_pushes(void);
+static void test_cluster(void);
 
 static ngx_str_t *str(ngx_str_t *s, const char *text);
 static int str_is(ngx_str_t *s, const char *text);
@@ -88,6 +90,7 @@ main(void)
     test_node_messages();
     test_pushes();
     test_ids();
+    test_cluster();
 
     return tap_done();
 }
@@ -199,15 +202,19 @@ test_publish(void)
         "*3\r\n$7\r\nPUBLISH\r\n$16\r\nws_relay:u:{bob}\r\n"
         "$19\r\nhost-1 17 {\"a\":\"b\"}\r\n",
         "*3\r\n$7\r\nPUBLISH\r\n$5\r\nn:h-1\r\n$0\r\n\r\n",
-        "*3\r\n$7\r\nPUBLISH\r\n$8\r\np\r\nu:{\n}\r\n$5\r\n\r\n\0\r\n\r\n"
+        "*3\r\n$7\r\nPUBLISH\r\n$8\r\np\r\nu:{\n}\r\n$5\r\n\r\n\0\r\n\r\n",
+        "*3\r\n$8\r\nSPUBLISH\r\n$16\r\nws_relay:u:{bob}\r\n"
+        "$19\r\nhost-1 17 {\"a\":\"b\"}\r\n"
     };
 
     test_begin("publish: RESP that hiredis reads back, within its length");
 
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
         switch (i) {
 
         case 0:
+        case 3:
+            /* 3: the same, sharded (SPUBLISH) */
             str(&prefix, "ws_relay:");
             str(&name, "bob");
             str(&parts[0], "host-1");
@@ -232,14 +239,14 @@ test_publish(void)
                                             i == 1 ? NGX_WS_RELAY_WIRE_NODE
                                                    : NGX_WS_RELAY_WIRE_USER,
                                             &name, parts,
-                                            i == 0 ? 3 : i == 1 ? 0 : 1);
+                                            i == 1 ? 0 : i == 2 ? 1 : 3);
         buf = test_alloc(len);
 
         p = ngx_ws_relay_wire_publish(buf, &prefix,
                                       i == 1 ? NGX_WS_RELAY_WIRE_NODE
                                              : NGX_WS_RELAY_WIRE_USER,
                                       &name, parts,
-                                      i == 0 ? 3 : i == 1 ? 0 : 1);
+                                      i == 1 ? 0 : i == 2 ? 1 : 3, i == 3);
 
         check((size_t) (p - buf) <= len, "case %lu: %lu bytes of %lu",
               (unsigned long) i, (unsigned long) (p - buf),
@@ -252,8 +259,11 @@ test_publish(void)
 
         check(r && used == (size_t) (p - buf)
               && r->type == REDIS_REPLY_ARRAY && r->elements == 3
-              && r->element[0]->len == 7
-              && ngx_memcmp(r->element[0]->str, "PUBLISH", 7) == 0,
+              && r->element[0]->len == (i == 3 ? 8 : 7)
+              && ngx_memcmp(r->element[0]->str,
+                            (i == 3 ? "SPUBLISH" : "PUBLISH"),
+                            r->element[0]->len)
+                 == 0,
               "case %lu: hiredis reads one PUBLISH of all the bytes",
               (unsigned long) i);
 
@@ -462,6 +472,18 @@ test_pushes(void)
         { "*3\r\n$7\r\nmessage\r\n$0\r\n\r\n$0\r\n\r\n", NGX_OK, 0, "", "" },
         { "*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n", NGX_OK, 1, "c", "" },
         { "*3\r\n$11\r\nunsubscribe\r\n$1\r\nc\r\n:0\r\n",
+          NGX_OK, 2, "c", "" },
+        /* sharded pub/sub, of a Redis Cluster */
+        { "*3\r\n$8\r\nsmessage\r\n$1\r\nc\r\n$3\r\na b\r\n",
+          NGX_OK, 0, "c", "a b" },
+        { "*3\r\n$10\r\nssubscribe\r\n$1\r\nc\r\n:1\r\n", NGX_OK, 1, "c", "" },
+        { "*3\r\n$12\r\nsunsubscribe\r\n$1\r\nc\r\n:0\r\n",
+          NGX_OK, 2, "c", "" },
+        { "*3\r\n$8\r\nsmessag_\r\n$1\r\nc\r\n$1\r\np\r\n",
+          NGX_DECLINED, 0, NULL, NULL },
+        { "*3\r\n$1\r\ns\r\n$1\r\nc\r\n$1\r\np\r\n",
+          NGX_DECLINED, 0, NULL, NULL },
+        { "*3\r\n$0\r\n\r\n$1\r\nc\r\n$1\r\np\r\n",
           NGX_DECLINED, 0, NULL, NULL },
         { "*4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$1\r\nc\r\n$1\r\np\r\n",
           NGX_DECLINED, 0, NULL, NULL },
@@ -503,7 +525,8 @@ test_pushes(void)
 
         check(rc == c->rc
               && (rc != NGX_OK
-                  || (push.subscribed == c->subscribed
+                  || (push.subscribed == (c->subscribed == 1)
+                      && push.unsubscribed == (c->subscribed == 2)
                       && str_is(&push.channel, c->channel)
                       && str_is(&push.payload, c->payload))),
               "case %lu: rc %ld, subscribed %u, channel \"%.*s\", "
@@ -513,6 +536,184 @@ test_pushes(void)
               (int) push.payload.len,
               push.payload.data ? (char *) push.payload.data : "");
 
+        freeReplyObject(r);
+    }
+
+    test_end();
+}
+
+
+/* Redis Cluster: slots, redirections, CLUSTER SLOTS */
+
+static void
+test_cluster(void)
+{
+    size_t                         used;
+    ngx_int_t                      rc;
+    ngx_uint_t                     i, n;
+    const char                    *a;
+    redisReply                    *r;
+    ngx_ws_relay_wire_range_t      ranges[4];
+    ngx_ws_relay_wire_redirect_t   rd;
+
+    /* what CLUSTER KEYSLOT of Redis 7.0 answers */
+    static const struct {
+        const char  *key;
+        ngx_uint_t   slot;
+    } slots[] = {
+        { "", 0 },
+        { "123456789", 12739 },
+        { "foo", 12182 },
+        { "ws_relay:u:{alice}", 749 },
+        { "alice", 749 },
+        { "ws_relay:h:{alice}", 749 },
+        { "{}foo", 9500 },
+        { "foo{}{bar}", 8363 },
+        { "foo{{bar}}zap", 4015 },
+        { "foo{bar}{zap}", 5061 },
+        { "{bar", 4015 },
+        { "ws_relay:n:vm-1-2", 0xffff },
+    };
+
+    static const struct {
+        const char  *resp;
+        ngx_int_t    rc;
+        ngx_uint_t   ask;
+        ngx_uint_t   slot;
+        const char  *host;
+        ngx_int_t    port;
+    } redirects[] = {
+        { "-MOVED 3999 127.0.0.1:6381\r\n", NGX_OK, 0, 3999, "127.0.0.1",
+          6381 },
+        { "-ASK 16383 ::1:7000\r\n", NGX_OK, 1, 16383, "::1", 7000 },
+        { "-MOVED 0 :7000\r\n", NGX_OK, 0, 0, "", 7000 },
+        { "-MOVED 16384 h:1\r\n", NGX_ERROR, 0, 0, NULL, 0 },
+        { "-MOVED -1 h:1\r\n", NGX_ERROR, 0, 0, NULL, 0 },
+        { "-MOVED 1 h:0\r\n", NGX_ERROR, 0, 0, NULL, 0 },
+        { "-MOVED 1 h:65536\r\n", NGX_ERROR, 0, 0, NULL, 0 },
+        { "-MOVED 1 h\r\n", NGX_ERROR, 0, 0, NULL, 0 },
+        { "-MOVED 1\r\n", NGX_ERROR, 0, 0, NULL, 0 },
+        { "-MOVED \r\n", NGX_DECLINED, 0, 0, NULL, 0 },
+        { "-ERR MOVED 1 h:1\r\n", NGX_DECLINED, 0, 0, NULL, 0 },
+        { "-TRYAGAIN x\r\n", NGX_DECLINED, 0, 0, NULL, 0 },
+        { "+MOVED 1 h:1\r\n", NGX_DECLINED, 0, 0, NULL, 0 },
+        { "$12\r\nMOVED 1 h:10\r\n", NGX_DECLINED, 0, 0, NULL, 0 },
+    };
+
+    test_begin("slot: CRC16 of the key or of its hash tag");
+
+    for (i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
+        n = ngx_ws_relay_wire_slot((u_char *) slots[i].key,
+                                   strlen(slots[i].key));
+
+        if (slots[i].slot == 0xffff) {
+            /* no tag: the whole name */
+            check(n < NGX_WS_RELAY_WIRE_SLOTS, "\"%s\": %lu", slots[i].key,
+                  (unsigned long) n);
+            continue;
+        }
+
+        check(n == slots[i].slot, "\"%s\": %lu, not %lu", slots[i].key,
+              (unsigned long) n, (unsigned long) slots[i].slot);
+    }
+
+    test_end();
+
+    test_begin("redirect: -MOVED and -ASK <slot> <host>:<port>");
+
+    for (i = 0; i < sizeof(redirects) / sizeof(redirects[0]); i++) {
+        r = resp_read(redirects[i].resp, strlen(redirects[i].resp), &used);
+
+        if (r == NULL) {
+            check(0, "case %lu: hiredis reads no reply", (unsigned long) i);
+            continue;
+        }
+
+        ngx_memzero(&rd, sizeof(rd));
+        rc = ngx_ws_relay_wire_redirect(r, &rd);
+
+        check(rc == redirects[i].rc
+              && (rc != NGX_OK
+                  || (rd.ask == redirects[i].ask
+                      && rd.slot == redirects[i].slot
+                      && str_is(&rd.host, redirects[i].host)
+                      && rd.port == redirects[i].port)),
+              "case %lu: rc %ld, ask %u, slot %lu, \"%.*s\":%ld",
+              (unsigned long) i, (long) rc, (unsigned) rd.ask,
+              (unsigned long) rd.slot, (int) rd.host.len,
+              rd.host.data ? (char *) rd.host.data : "", (long) rd.port);
+
+        freeReplyObject(r);
+    }
+
+    test_end();
+
+    test_begin("cluster_slots: the masters' ranges of CLUSTER SLOTS");
+
+    /* two masters, one with a replica; a range of an unknown master */
+    a = "*3\r\n"
+                  "*4\r\n:0\r\n:5460\r\n"
+                  "*3\r\n$9\r\n127.0.0.1\r\n:7000\r\n$2\r\nid\r\n"
+                  "*3\r\n$9\r\n127.0.0.1\r\n:7003\r\n$2\r\nir\r\n"
+                  "*3\r\n:5461\r\n:16383\r\n"
+                  "*2\r\n$0\r\n\r\n:7001\r\n"
+                  "*3\r\n:100\r\n:100\r\n"
+                  "*2\r\n$1\r\n?\r\n:7002\r\n";
+    r = resp_read(a, strlen(a), &used);
+
+    n = 4;
+    rc = r ? ngx_ws_relay_wire_cluster_slots(r, ranges, &n) : NGX_ERROR;
+
+    check(rc == NGX_OK && n == 2
+          && ranges[0].first == 0 && ranges[0].last == 5460
+          && str_is(&ranges[0].host, "127.0.0.1") && ranges[0].port == 7000
+          && ranges[1].first == 5461 && ranges[1].last == 16383
+          && str_is(&ranges[1].host, "") && ranges[1].port == 7001,
+          "two masters, an empty host, a \"?\" left out: rc %ld, %lu",
+          (long) rc, (unsigned long) n);
+
+    n = 1;
+    check(r && ngx_ws_relay_wire_cluster_slots(r, ranges, &n) == NGX_ERROR,
+          "more ranges than room");
+
+    if (r) {
+        freeReplyObject(r);
+    }
+
+    {
+        static const char  *bad[] = {
+            "+OK\r\n",
+            "*1\r\n:0\r\n",
+            "*1\r\n*2\r\n:0\r\n:1\r\n",
+            "*1\r\n*3\r\n:5\r\n:4\r\n*2\r\n$1\r\nh\r\n:1\r\n",
+            "*1\r\n*3\r\n:0\r\n:16384\r\n*2\r\n$1\r\nh\r\n:1\r\n",
+            "*1\r\n*3\r\n:-1\r\n:1\r\n*2\r\n$1\r\nh\r\n:1\r\n",
+            "*1\r\n*3\r\n$1\r\n0\r\n:1\r\n*2\r\n$1\r\nh\r\n:1\r\n",
+            "*1\r\n*3\r\n:0\r\n:1\r\n$1\r\nh\r\n",
+        };
+
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            r = resp_read(bad[i], strlen(bad[i]), &used);
+            n = 4;
+
+            check(r && ngx_ws_relay_wire_cluster_slots(r, ranges, &n)
+                       == NGX_ERROR,
+                  "malformed answer %lu refused", (unsigned long) i);
+
+            if (r) {
+                freeReplyObject(r);
+            }
+        }
+    }
+
+    /* a master without a port is no usable master */
+    a = "*1\r\n*3\r\n:0\r\n:1\r\n*2\r\n$1\r\nh\r\n:0\r\n";
+    r = resp_read(a, strlen(a), &used);
+    n = 4;
+    check(r && ngx_ws_relay_wire_cluster_slots(r, ranges, &n) == NGX_OK
+          && n == 0, "a master with port 0 left out");
+
+    if (r) {
         freeReplyObject(r);
     }
 
