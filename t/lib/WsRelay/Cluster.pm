@@ -46,7 +46,7 @@ our @EXPORT = qw(
     cluster_cmd cluster_settled key_slot key_owner master_of_slot masters
     replica_of node_id node_role user_on_master cluster_failover
     kill_master migrate_slot shard_numsub shard_subscribers node_start
-    node_kill node_stop node_running spare_start node_clients
+    node_kill node_stop node_running spare_start node_clients node_link
 );
 
 use constant SLOTS => 16384;
@@ -105,6 +105,22 @@ sub cluster_cmd {
     $reply = WsRelay::Redis::read_reply($sock, \$buf) for @cmds;
     close $sock;
     return $reply;
+}
+
+# my $link = node_link($port); $link->cmd(@args); $link->close: one
+# connection kept open for several commands (authenticated), for a node
+# that may refuse new ones meanwhile (CONFIG SET maxclients)
+sub node_link {
+    my $port = shift;
+
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                     PeerPort => $port, Proto => 'tcp',
+                                     Timeout => 2)
+        or die "redis: cannot connect to 127.0.0.1:$port: $!\n";
+
+    my $link = bless { sock => $sock, buf => '' }, 'WsRelay::Cluster::Link';
+    $link->cmd('AUTH', $Password) if $Password ne '';
+    return $link;
 }
 
 # PUBSUB SHARDNUMSUB on one node: the subscribers of each channel there,
@@ -745,5 +761,27 @@ sub import {
     Exporter::export($pkg, 'main', @symbols) if $caller ne 'main';
     Exporter::export($pkg, 'WsRelay::Test::Session', @symbols);
 }
+
+
+
+package WsRelay::Cluster::Link;
+
+sub cmd {
+    my ($self, @args) = @_;
+
+    my $req = '*' . @args . "\r\n";
+    $req .= '$' . length($_) . "\r\n$_\r\n" for @args;
+    print { $self->{sock} } $req;
+    return WsRelay::Redis::read_reply($self->{sock}, \$self->{buf});
+}
+
+sub close {
+    my $self = shift;
+
+    CORE::close($self->{sock}) if $self->{sock};
+    delete $self->{sock};
+}
+
+sub DESTROY { $_[0]->close }
 
 1;

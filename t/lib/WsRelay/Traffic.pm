@@ -23,6 +23,8 @@ use JSON::PP ();
 use Test::More ();
 use Time::HiRes qw(sleep time);
 
+use WsRelay::Test ();
+
 my $JSON = JSON::PP->new->utf8;
 
 # WsRelay::Traffic->new(clients => {name => client},
