@@ -18,11 +18,14 @@ package WsRelay::Cluster;
 #
 # Each block gets new nodes, in a temporary directory of their own
 # (nodes-<port>.conf, logs), not in the test server root, which
-# Test::Nginx empties between blocks. Everything started here is stopped
-# at exit, even when a test dies or is interrupted.
+# Test::Nginx empties between blocks. cluster_fresh() stops those of
+# the block before, cluster_stop_all() stops them all; everything
+# started here is stopped at exit, even when a test dies or is
+# interrupted.
 #
 #   use WsRelay::Cluster;
 #   add_block_preprocessor(sub { cluster_fresh() });
+#   add_test_cleanup_handler(sub { cluster_stop_all() });
 #   --- http_config
 #       ws_relay_redis cluster=$TEST_NGINX_CLUSTER;
 #
@@ -584,13 +587,15 @@ sub node_start {
 
     # a replica syncs at once (no diskless delay), and its master pings
     # it every second: CLUSTER SLOTS lists a replica only once its
-    # replication offset is not 0 (10 s by default on an idle master)
+    # replication offset is not 0 (10 s by default on an idle master);
+    # a master stopped does not wait for its replicas
     my @cmd = ('redis-server', '--port', $port, '--bind', '127.0.0.1',
                '--cluster-enabled', 'yes',
                '--cluster-config-file', "$Dir/nodes-$port.conf",
                '--cluster-node-timeout', 1000,
                '--repl-diskless-sync-delay', 0,
                '--repl-ping-replica-period', 1,
+               '--shutdown-on-sigterm', 'now',
                '--save', '', '--appendonly', 'no', '--dir', $Dir,
                '--dbfilename', "dump-$port.rdb",
                '--logfile', "$Dir/redis-$port.log", '--daemonize', 'no',

@@ -212,6 +212,7 @@ sub check {
         }
 
         my $what = "$chat (delivered " . ($m->{delivered} // 'no reply')
+                   . (exists $m->{id} ? ', id ' . ($m->{id} // 'none') : '')
                    . ', received: ' . join(', ', @n) . ')';
 
         $phases{$p}++;
