@@ -49,6 +49,9 @@ sub conns_of {
 # the chats sent so far: [{from, to, seq, sent, delivered, id}, ...]
 sub sent { @{ $_[0]{sent} } }
 
+# the chats that arrived without an id: "<connection> <chat text>"
+sub copies_without_id { @{ $_[0]{bare} || [] } }
+
 # one round; true when every chat of it was reported delivered
 sub round {
     my $self = shift;
@@ -124,6 +127,9 @@ sub receive {
         if (defined $msg->{id}) {
             push @{ $self->{ids}{$name} }, $msg->{id};
             $self->{copy_id}{"$name $from>$to:$seq"} //= $msg->{id};
+
+        } else {
+            push @{ $self->{bare} }, "$name $from>$to:$seq";
         }
     }
 
