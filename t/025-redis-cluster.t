@@ -11,10 +11,10 @@
 # nginx -t knows the cluster form and refuses the wrong ones.
 #
 # Every block gets a new cluster (WsRelay::Cluster): three masters and
-# their replicas, cluster-node-timeout 1000; and a key prefix of its own,
-# so that an nginx of an earlier block still connecting leaves nothing in
-# its figures. nginx runs two workers. Traffic is judged as in t/012 and
-# t/019 (WsRelay::Traffic).
+# their replicas, cluster-node-timeout 1000, stopped once the block is
+# judged; and a key prefix of its own, so that an nginx of an earlier
+# block still connecting leaves nothing in its figures. nginx runs two
+# workers. Traffic is judged as in t/012 and t/019 (WsRelay::Traffic).
 
 use Test::Nginx::Socket 'no_plan';
 use WsRelay::Test;

@@ -19,9 +19,9 @@ package WsRelay::Cluster;
 # Each block gets new nodes, in a temporary directory of their own
 # (nodes-<port>.conf, logs), not in the test server root, which
 # Test::Nginx empties between blocks. cluster_fresh() stops those of
-# the block before, cluster_stop_all() stops them all; everything
-# started here is stopped at exit, even when a test dies or is
-# interrupted.
+# the block before (and, once, checks key_slot() against CLUSTER
+# KEYSLOT), cluster_stop_all() stops them all; everything started here
+# is stopped at exit, even when a test dies or is interrupted.
 #
 #   use WsRelay::Cluster;
 #   add_block_preprocessor(sub { cluster_fresh() });
