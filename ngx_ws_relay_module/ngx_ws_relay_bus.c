@@ -109,13 +109,23 @@ typedef struct {
 
     /* a cluster: slot -> shard, or NGX_WS_RELAY_BUS_NONE */
     u_char                         *map;
+
+    /* commands waiting for a master the map does not know yet */
+    ngx_queue_t                     waiting;
+    ngx_event_t                     retry;
 } ngx_ws_relay_bus_t;
 
 
-/* a command on its way in a cluster, kept to follow a redirection */
+/*
+ * A command on its way in a cluster, kept to follow a redirection; one
+ * sent to a master not known yet waits for the next map.
+ */
 typedef struct {
     redisCallbackFn                *fn;
     void                           *privdata;
+    ngx_queue_t                     queue;
+    ngx_msec_t                      since;
+    ngx_uint_t                      slot;
     ngx_uint_t                      redirects;
     size_t                          len;
     u_char                          cmd[1];
@@ -144,6 +154,9 @@ static ngx_int_t ngx_ws_relay_bus_send(ngx_ws_relay_bus_shard_t *shard,
     redisCallbackFn *fn, void *privdata, u_char *cmd, size_t len);
 static void ngx_ws_relay_bus_redirected(redisAsyncContext *ac, void *r,
     void *privdata);
+static void ngx_ws_relay_bus_resend(ngx_event_t *ev);
+static void ngx_ws_relay_bus_retry(ngx_uint_t give_up);
+static ngx_uint_t ngx_ws_relay_bus_usable(ngx_ws_relay_bus_shard_t *shard);
 static ngx_ws_relay_bus_shard_t *ngx_ws_relay_bus_shard_for(u_char *name,
     size_t len);
 static ngx_ws_relay_bus_shard_t *ngx_ws_relay_bus_channel_shard(
@@ -279,6 +292,13 @@ ngx_ws_relay_bus_init_worker(ngx_cycle_t *cycle)
 
         ngx_memset(bus->map, NGX_WS_RELAY_BUS_NONE, NGX_WS_RELAY_WIRE_SLOTS);
 
+        ngx_queue_init(&bus->waiting);
+
+        bus->retry.handler = ngx_ws_relay_bus_resend;
+        bus->retry.data = bus;
+        bus->retry.log = cycle->log;
+        bus->retry.cancelable = 1;
+
         /* the shards come with the first slot map */
         if (ngx_ws_relay_cluster_init(cycle, rcf, ngx_ws_relay_bus_topology)
             != NGX_OK)
@@ -375,6 +395,14 @@ ngx_ws_relay_bus_exit_worker(void)
     ngx_ws_relay_presence_exit();
     ngx_ws_relay_sentinel_exit();
     ngx_ws_relay_cluster_exit();
+
+    if (bus->cluster) {
+        if (bus->retry.timer_set) {
+            ngx_del_timer(&bus->retry);
+        }
+
+        ngx_ws_relay_bus_retry(1);
+    }
 
     for (i = 0; i < bus->nshards; i++) {
         if (bus->shards[i].used) {
@@ -648,6 +676,8 @@ ngx_ws_relay_bus_topology(ngx_ws_relay_cluster_map_t *m)
             ngx_ws_relay_redis_link_connect(&shard->sub);
         }
     }
+
+    ngx_ws_relay_bus_retry(0);
 
     ngx_ws_relay_stat_add(redis_topology_refreshes, 1);
     ngx_ws_relay_stat_add(redis_failovers, failovers);
@@ -1211,7 +1241,7 @@ ngx_ws_relay_bus_send(ngx_ws_relay_bus_shard_t *shard, redisCallbackFn *fn,
     ngx_int_t                    rc;
     ngx_ws_relay_bus_request_t  *req;
 
-    if (shard == NULL || !shard->cmd.ready) {
+    if (shard == NULL || !ngx_ws_relay_bus_usable(shard)) {
         return NGX_DECLINED;
     }
 
@@ -1254,47 +1284,144 @@ ngx_ws_relay_bus_redirected(redisAsyncContext *ac, void *r, void *privdata)
     redisReply                  *reply = r;
     ngx_ws_relay_bus_request_t  *req = privdata;
 
+    ngx_ws_relay_bus_t            *bus;
     ngx_ws_relay_bus_shard_t      *shard;
     ngx_ws_relay_redis_link_t     *link;
     ngx_ws_relay_wire_redirect_t   rd;
 
-    if (reply && reply->type == REDIS_REPLY_ERROR
-        && ngx_ws_relay_wire_redirect(reply, &rd) == NGX_OK)
-    {
-        link = ac->data;
+    bus = &ngx_ws_relay_bus;
 
+    if (reply == NULL
+        || reply->type != REDIS_REPLY_ERROR
+        || ngx_ws_relay_wire_redirect(reply, &rd) != NGX_OK
+        || req->redirects++ == NGX_WS_RELAY_BUS_REDIRECTS)
+    {
+        req->fn(ac, r, req->privdata);
+        ngx_free(req);
+        return;
+    }
+
+    link = ac->data;
+
+    if (link->ac == ac) {
+        ngx_ws_relay_redis_link_replied(link);
+    }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, bus->log, 0,
+                   "ws relay: redis cluster: %s %ui to %V:%i",
+                   rd.ask ? "ASK" : "MOVED", rd.slot, &rd.host, rd.port);
+
+    shard = ngx_ws_relay_bus_shard_at(&rd.host, rd.port);
+
+    if (shard && ngx_ws_relay_bus_usable(shard)
+        && (!rd.ask
+            || ngx_ws_relay_redis_link_command(&shard->cmd,
+                                               ngx_ws_relay_redis_link_reply,
+                                               NULL, "ASKING")
+               == NGX_OK)
+        && ngx_ws_relay_redis_link_send(&shard->cmd,
+                                        ngx_ws_relay_bus_redirected, req,
+                                        req->cmd, req->len)
+           == NGX_OK)
+    {
         if (!rd.ask) {
             ngx_ws_relay_cluster_ask();
         }
 
-        shard = ngx_ws_relay_bus_shard_at(&rd.host, rd.port);
+        return;
+    }
 
-        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_ws_relay_bus.log, 0,
-                       "ws relay: redis cluster: %s %ui to %V:%i",
-                       rd.ask ? "ASK" : "MOVED", rd.slot, &rd.host, rd.port);
+    /* a master not known yet: the command waits for the next map */
 
-        if (shard && shard->cmd.ready && link->ac == ac
-            && req->redirects++ < NGX_WS_RELAY_BUS_REDIRECTS
-            && (!rd.ask
-                || ngx_ws_relay_redis_link_command(&shard->cmd,
-                                              ngx_ws_relay_redis_link_reply,
-                                              &shard->cmd, "ASKING")
-                   == NGX_OK)
+    req->slot = rd.slot;
+    req->since = ngx_current_msec;
+    ngx_queue_insert_tail(&bus->waiting, &req->queue);
+
+    ngx_ws_relay_cluster_ask();
+
+    if (!bus->retry.timer_set) {
+        ngx_add_timer(&bus->retry, 100);
+    }
+}
+
+
+static void
+ngx_ws_relay_bus_resend(ngx_event_t *ev)
+{
+    ngx_ws_relay_bus_retry(0);
+}
+
+
+/*
+ * The waiting commands go to the shard the map names for their slot now;
+ * those that waited longer than the timeout (all, when giving up) get no
+ * reply.
+ */
+
+static void
+ngx_ws_relay_bus_retry(ngx_uint_t give_up)
+{
+    ngx_uint_t                   k;
+    ngx_queue_t                 *q, waiting;
+    ngx_ws_relay_bus_t          *bus;
+    ngx_ws_relay_bus_shard_t    *shard;
+    ngx_ws_relay_bus_request_t  *req;
+
+    bus = &ngx_ws_relay_bus;
+
+    if (ngx_queue_empty(&bus->waiting)) {
+        return;
+    }
+
+    /* a command that fails here may send another: that one waits anew */
+
+    ngx_queue_init(&waiting);
+    ngx_queue_add(&waiting, &bus->waiting);
+    ngx_queue_init(&bus->waiting);
+
+    while (!ngx_queue_empty(&waiting)) {
+        q = ngx_queue_head(&waiting);
+        ngx_queue_remove(q);
+        req = ngx_queue_data(q, ngx_ws_relay_bus_request_t, queue);
+
+        k = bus->map[req->slot];
+        shard = (k == NGX_WS_RELAY_BUS_NONE) ? NULL : &bus->shards[k];
+
+        if (!give_up && shard && ngx_ws_relay_bus_usable(shard)
             && ngx_ws_relay_redis_link_send(&shard->cmd,
                                             ngx_ws_relay_bus_redirected, req,
                                             req->cmd, req->len)
                == NGX_OK)
         {
-            ngx_ws_relay_redis_link_replied(link);
-            return;
+            continue;
         }
 
-        /* a master not known yet: the caller hears the error */
-        ngx_ws_relay_cluster_ask();
+        if (!give_up && ngx_current_msec - req->since < bus->conf->timeout) {
+            ngx_queue_insert_tail(&bus->waiting, &req->queue);
+            continue;
+        }
+
+        /* no reply: as when a link is lost */
+        req->fn(NULL, NULL, req->privdata);
+        ngx_free(req);
     }
 
-    req->fn(ac, r, req->privdata);
-    ngx_free(req);
+    if (!ngx_queue_empty(&bus->waiting) && !bus->retry.timer_set) {
+        ngx_add_timer(&bus->retry, 100);
+    }
+}
+
+
+/*
+ * A shard takes commands when its link is ready; in a cluster also while
+ * it connects (hiredis keeps them until then), so that a new master's
+ * first moments lose nothing.
+ */
+
+static ngx_uint_t
+ngx_ws_relay_bus_usable(ngx_ws_relay_bus_shard_t *shard)
+{
+    return shard->cmd.ready || (shard->cmd.cluster && shard->cmd.ac);
 }
 
 
@@ -1494,9 +1621,9 @@ ngx_ws_relay_bus_history_reply(struct redisAsyncContext *ac,
 {
     ngx_ws_relay_redis_link_t  *link;
 
-    link = ac->data;
+    /* no reply: ac may be NULL (a command that found no master) */
 
-    if (reply == NULL || link->ac != ac) {
+    if (reply == NULL || (link = ac->data)->ac != ac) {
         return NGX_ERROR;
     }
 
@@ -1572,9 +1699,8 @@ ngx_ws_relay_bus_published(redisAsyncContext *ac, void *r, void *privdata)
     ngx_ws_relay_redis_link_t  *link;
 
     id = (uintptr_t) privdata;
-    link = ac->data;
 
-    if (reply == NULL || link->ac != ac) {
+    if (reply == NULL || (link = ac->data)->ac != ac) {
         ngx_ws_relay_delivery_published(id, -1);
         return;
     }
@@ -1835,14 +1961,17 @@ ngx_ws_relay_bus_user_subscribed(ngx_str_t *user_id)
 /*
  * A subscription ended.  Asked for, the user has left (or came back and
  * waits for its new subscription).  A heard user's channel ended by a
- * cluster node: its slot moved; the new map subscribes it again, and its
- * connections catch up.
+ * cluster node: its slot moved, or was given to the same master again.
+ * The user is subscribed again where the map says (a node that does not
+ * own the slot answers MOVED, and the new map subscribes it where it
+ * belongs), and its connections catch up.
  */
 
 static void
 ngx_ws_relay_bus_user_unsubscribed(ngx_str_t *user_id)
 {
-    ngx_ws_relay_user_t  *user;
+    ngx_ws_relay_user_t       *user;
+    ngx_ws_relay_bus_shard_t  *shard;
 
     if (!ngx_ws_relay_bus.cluster) {
         return;
@@ -1862,6 +1991,12 @@ ngx_ws_relay_bus_user_unsubscribed(ngx_str_t *user_id)
     user->missed = 1;
 
     ngx_ws_relay_cluster_ask();
+
+    shard = ngx_ws_relay_bus_channel_shard(NGX_WS_RELAY_WIRE_USER, user_id);
+
+    if (shard) {
+        (void) ngx_ws_relay_bus_subscription(shard, "SUBSCRIBE", user_id);
+    }
 }
 
 
@@ -2042,6 +2177,23 @@ ngx_ws_relay_bus_state(void)
     }
 
     return NGX_WS_RELAY_BUS_DOWN;
+}
+
+
+/* both links of the shard of a user's channel are ready */
+
+ngx_uint_t
+ngx_ws_relay_bus_user_up(ngx_str_t *user_id)
+{
+    ngx_ws_relay_bus_shard_t  *shard;
+
+    if (ngx_ws_relay_bus.conf == NULL) {
+        return 0;
+    }
+
+    shard = ngx_ws_relay_bus_channel_shard(NGX_WS_RELAY_WIRE_USER, user_id);
+
+    return shard && shard->cmd.ready && shard->sub.ready;
 }
 
 

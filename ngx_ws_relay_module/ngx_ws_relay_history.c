@@ -172,7 +172,8 @@ ngx_ws_relay_history_init(void)
  * wc, a connection of its user now, goes live: at once when nothing is to
  * be replayed and this worker hears the user's channel already; otherwise
  * once the channel is heard and the replay after since is sent.  Without
- * Redis there is nothing to replay: recovered is false.
+ * Redis (the user's master, in a cluster) there is nothing to replay:
+ * recovered is false.
  */
 
 void
@@ -182,7 +183,7 @@ ngx_ws_relay_history_join(ngx_ws_relay_conn_t *wc,
 {
     ngx_ws_relay_resume_t  *r;
 
-    if (ngx_ws_relay_bus_state() != NGX_WS_RELAY_BUS_UP
+    if (!ngx_ws_relay_bus_user_up(&wc->user->sn.str)
         || (since == NULL && wc->user->subscribed))
     {
         if (handler) {
