@@ -716,7 +716,7 @@ main::grew_ok('ws_relay_redis_failovers_total', $before, 'after the kill');
 --- config
     location = /ws {
         ws_relay;
-        ws_relay_history size=1000;
+        ws_relay_history size=1000 resume_unverified=on;
     }
 
     location = /api/health {

@@ -172,7 +172,8 @@ sub id_before {
 # target user:
 #   up     reported delivered, received once on each;
 #   kept   received once on each, whatever the reply said (history
-#          brought it, late);
+#          brought it, late), and a chat reported not delivered was kept
+#          (its reply has an id);
 #   fault  received once on each connection on the sender's worker (and
 #          then reported delivered), at most once on the others.
 # Always: reported delivered means received somewhere, nothing twice,
@@ -226,10 +227,14 @@ sub check {
 
         push @{ $bad{'reported delivered, never received'} }, $what
             if $m->{delivered} && !$total;
+        push @{ $bad{'reported neither delivered nor kept'} }, $what
+            if $p eq 'kept' && defined $m->{delivered} && !$m->{delivered}
+               && !defined $m->{id};
         push @{ $bad{"lost ($p)"} }, $what
             if ($p eq 'up' && (!$m->{delivered} || $missing))
                || ($p eq 'kept' && $missing)
-               || ($has_local && (!$m->{delivered} || $local_missing));
+               || ($p ne 'kept' && $has_local
+                   && (!$m->{delivered} || $local_missing));
     }
 
     for my $conn (sort keys %{ $self->{got} }) {
