@@ -22,14 +22,15 @@
  * compressed once.
  *
  * A message is compressed as one whole buffer: libdeflate, when it is
- * there, does that two to four times faster than zlib, which must reset
- * its stream (and clear its hash table) for every message.  Its window is
- * always 32 KiB, but a message no longer than the window it may use never
- * refers further back: zlib compresses only longer messages for a client
- * that asked for a smaller window.  Inflating stays zlib's: a client's
- * message arrives in frames and reads, and its size is bounded as it
- * grows (ngx_ws_relay_inflate()), which libdeflate's one-call API cannot
- * do without a buffer of the largest size for every message.
+ * there, is built for that, where zlib must reset its stream (and clear
+ * its hash table) for every message (bench/RESULTS.md, scenario 9, has
+ * the figures of both).  libdeflate's window is always 32 KiB, but a
+ * message no longer than the window it may use never refers further
+ * back: zlib compresses only longer messages for a client that asked for
+ * a smaller window.  Inflating stays zlib's: a client's message is
+ * bounded as it grows (ngx_ws_relay_inflate()), which libdeflate's
+ * one-call API cannot do without a buffer of the largest size for every
+ * message.
  */
 
 
