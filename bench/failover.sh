@@ -325,7 +325,10 @@ run_one() {             # $1 variant, $2 history, $3 round
 
     t_fault=$(now_ns)
     if [ "$variant" = kill ]; then
+        # disowned first: bash would report the job as "Killed"
+        disown "${redis_pids[$master_port]}"
         kill -KILL "${redis_pids[$master_port]}"
+        unset "redis_pids[$master_port]"
     else
         rcli "${sentinel_ports[0]}" SENTINEL FAILOVER "$name" > "$dir/failover-reply.txt"
     fi
@@ -340,8 +343,6 @@ run_one() {             # $1 variant, $2 history, $3 round
         fi
         sleep 0.02
     done
-    [ "$variant" = kill ] && { { wait "${redis_pids[$master_port]}"; } 2>/dev/null || true
-                               unset "redis_pids[$master_port]"; }
 
     rc=0
     wait "$wsload_pid" || rc=$?
