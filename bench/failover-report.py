@@ -8,6 +8,11 @@
                                       writes DIR/result.json, prints a line
     failover-report.py summary OUT    every OUT/runs/*/result.json:
                                       OUT/summary.json, markdown on stdout
+    failover-report.py check DIR PORT...  while the servers still run:
+                                      are the chats that were lost though
+                                      answered delivered or queued in the
+                                      receiver's history on these Redis
+                                      servers? JSON on stdout
 
 Times are relative to the fault (the SIGKILL, or the SENTINEL FAILOVER
 command), in ms. The gap is the longest time without any chat arriving
@@ -19,11 +24,15 @@ import glob
 import json
 import os
 import re
+import socket
 import statistics
 import sys
 import time
 
 LATE_MS = 100       # a chat that took longer than this was held up
+
+HISTORY = {'off': 'no history', 'on': '`size=1000`',
+           'unverified': '`size=1000 resume_unverified=on`'}
 
 
 def ms(ns):
@@ -34,7 +43,8 @@ def read_events(path):
     sends = {}          # pair -> {seq: sched}
     recv = []           # (recv, pair, seq, sched, flag, id)
     acks = {}           # pair -> {seq: (time, delivered, queued, id)}
-    pairs = {}          # pair -> (kind, sender pid, receiver pid)
+    pairs = {}          # pair -> (kind, sender pid, receiver pid,
+                        #          sender, receiver)
     drops = []          # (time, pair, role, 'D' or 'B')
     with open(path) as f:
         for line in f:
@@ -51,7 +61,7 @@ def read_events(path):
                 acks.setdefault(w[2], {})[int(w[3])] = (int(w[1]), w[4],
                                                         w[5], w[6])
             elif t == 'P':
-                pairs[w[1]] = (int(w[2]), int(w[3]), int(w[4]))
+                pairs[w[1]] = (int(w[2]), int(w[3]), int(w[4]), w[5], w[6])
             elif t in 'DB':
                 drops.append((int(w[1]), w[2], w[3], t))
     return sends, recv, acks, pairs, drops
@@ -109,6 +119,82 @@ def metric_sum(path, name):
     return total
 
 
+def broken_promises(sends, recv, acks, pairs):
+    """the chats answered delivered:true or queued:true that never arrived:
+    [(pair, seq, sched, reply time, delivered, queued, id)]"""
+    got = {(r[1], r[2]) for r in recv}
+    out = []
+    for p, ss in sends.items():
+        for seq, sched in ss.items():
+            a = acks.get(p, {}).get(seq)
+            if a and '1' in (a[1], a[2]) and (p, seq) not in got:
+                out.append((p, seq, sched) + a)
+    return sorted(out, key=lambda x: x[2])
+
+
+def resp_cmd(port, *args):
+    """one command to the Redis on 127.0.0.1:port; the reply as Python
+    values (None for a nil), or an exception"""
+    req = b'*%d\r\n' % len(args)
+    for a in args:
+        a = a.encode()
+        req += b'$%d\r\n%s\r\n' % (len(a), a)
+    with socket.create_connection(('127.0.0.1', port), timeout=2) as s:
+        s.sendall(req)
+        f = s.makefile('rb')
+        return resp_read(f)
+
+
+def resp_read(f):
+    line = f.readline()
+    if not line:
+        raise EOFError('connection closed')
+    kind, rest = line[:1], line[1:-2]
+    if kind == b'+':
+        return rest.decode()
+    if kind == b'-':
+        raise RuntimeError(rest.decode())
+    if kind == b':':
+        return int(rest)
+    if kind == b'$':
+        n = int(rest)
+        if n < 0:
+            return None
+        data = f.read(n + 2)[:-2]
+        return data.decode(errors='replace')
+    if kind == b'*':
+        n = int(rest)
+        return None if n < 0 else [resp_read(f) for _ in range(n)]
+    raise RuntimeError('bad reply %r' % line)
+
+
+def check_cmd(d, ports, prefix='ws_relay:'):
+    sends, recv, acks, pairs, drops = read_events(
+        os.path.join(d, 'events.txt'))
+    out = []
+    for p, seq, sched, t, dl, q, mid in broken_promises(sends, recv, acks,
+                                                        pairs):
+        item = {'pair': p, 'seq': seq, 'id': mid,
+                'receiver': pairs[p][4], 'found_on': [], 'errors': {}}
+        for port in ports:
+            key = '%sh:{%s}' % (prefix, pairs[p][4])
+            try:
+                if mid != '-' and resp_cmd(port, 'XRANGE', key, mid, mid):
+                    item['found_on'].append(port)
+            except Exception as e:      # a server that is gone or refuses
+                item['errors'][port] = str(e)
+        out.append(item)
+    roles = {}
+    for port in ports:
+        try:
+            roles[port] = resp_cmd(port, 'ROLE')[0]
+        except Exception as e:
+            roles[port] = 'error: %s' % e
+    json.dump({'ports': ports, 'roles': roles, 'lost_promised': out},
+              sys.stdout, indent=1)
+    print()
+
+
 def analyse(d):
     run = json.load(open(os.path.join(d, 'run.json')))
     tf = run['t_fault_ns']
@@ -130,7 +216,7 @@ def analyse(d):
                                    '+elected-leader', '+selected-slave',
                                    '+promoted-slave', '+switch-master')}
 
-    cross = {p for p, (kind, _, _) in pairs.items() if kind == 2}
+    cross = {p for p, v in pairs.items() if v[0] == 2}
     res['pairs_cross'] = len(cross)
     res['pairs_not_cross'] = len(pairs) - len(cross)
 
@@ -147,7 +233,7 @@ def analyse(d):
     # each direction (sender's worker -> receiver's worker) apart
     dirs = {}
     for p in cross:
-        _, s, r = pairs[p]
+        s, r = pairs[p][1:3]
         dirs.setdefault('%d>%d' % (s, r), set()).add(p)
     res['directions'] = {}
     for name, ps in sorted(dirs.items()):
@@ -209,6 +295,16 @@ def analyse(d):
     res['lost_promised'] = sum(v for k, v in lost_by.items()
                                if 'delivered:true' in k
                                or 'queued:true' in k)
+    broken = broken_promises({p: sends.get(p, {}) for p in cross}, rx, acks,
+                             pairs)
+    res['lost_promised_sent_ms'] = [ms(x[2] - tf) for x in broken]
+    try:
+        kc = json.load(open(os.path.join(d, 'kept-check.json')))
+        res['kept_check'] = kc
+        res['lost_promised_in_redis'] = sum(
+            1 for x in kc['lost_promised'] if x['found_on'])
+    except (OSError, ValueError):
+        res['lost_promised_in_redis'] = None
     res['lost_sent_ms'] = ([ms(min(lost_sched) - tf), ms(max(lost_sched) - tf)]
                            if lost_sched else None)
     res['replies'] = ack_kinds
@@ -304,15 +400,14 @@ def summary_cmd(out):
     groups = {}
     for r in runs:
         groups.setdefault((r['variant'], r['history']), []).append(r)
-    order = [g for g in [('kill', 'off'), ('kill', 'on'),
-                         ('planned', 'off'), ('planned', 'on')]
-             if g in groups]
+    order = [(v, h) for v in ('kill', 'planned')
+             for h in ('off', 'on', 'unverified') if (v, h) in groups]
     with open(os.path.join(out, 'summary.json'), 'w') as f:
         json.dump({'%s, history %s' % g: groups[g] for g in order}, f,
                   indent=1, sort_keys=True)
 
     title = {'kill': 'SIGKILL', 'planned': 'SENTINEL FAILOVER'}
-    cols = ['%s, history %s (%d runs)' % (title[v], h, len(groups[(v, h)]))
+    cols = ['%s, %s (%d runs)' % (title[v], HISTORY[h], len(groups[(v, h)]))
             for v, h in order]
     rows = [
         ('sentinel +sdown / +odown of the master (log)',
@@ -336,6 +431,8 @@ def summary_cmd(out):
         ('**lost** (never arrived)', lambda r: r['lost'], 0, ''),
         ('  lost though answered delivered or queued',
          lambda r: r['lost_promised'], 0, ''),
+        ('    of which in the receiver\'s history at the end',
+         lambda r: r.get('lost_promised_in_redis'), 0, ''),
         ('  the first lost one sent at',
          lambda r: r['lost_sent_ms'] and r['lost_sent_ms'][0], 0, ' ms'),
         ('  the last lost one sent at',
@@ -371,9 +468,9 @@ def summary_cmd(out):
                              r['directions'].values())
             lost_by = '; '.join('%s %d' % (k, v) for k, v in
                                 sorted(r['lost_by_reply'].items()))
-            print('| %s, history %s, round %d | %s | %s | %s | %s | %s | %s '
+            print('| %s, %s, round %d | %s | %s | %s | %s | %s | %s '
                   '| %d | %d%s | %d | %d | %d | %s |'
-                  % (g[0], g[1], r['round'], fmt(r['promoted_ms']),
+                  % (g[0], HISTORY[g[1]], r['round'], fmt(r['promoted_ms']),
                      fmt(r['sentinel_ms'].get('+switch-master')),
                      fmt(r['last_before_ms']), fmt(r['first_after_ms']),
                      fmt(r['gap_ms']), dirs, r['delivered_false'], r['lost'],
@@ -383,6 +480,9 @@ def summary_cmd(out):
 
 
 def main():
+    if len(sys.argv) >= 4 and sys.argv[1] == 'check':
+        check_cmd(sys.argv[2], [int(p) for p in sys.argv[3:]])
+        return
     if len(sys.argv) != 3 or sys.argv[1] not in ('run', 'summary'):
         sys.stderr.write(__doc__)
         sys.exit(2)

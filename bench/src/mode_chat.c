@@ -33,8 +33,9 @@ static int64_t   g_wall_off;           /* CLOCK_REALTIME - CLOCK_MONOTONIC */
  *                                    new, new out of order, duplicate
  *   A <recv> <pair> <seq> <delivered> <queued> <id> <kind>
  *                                    its chat_delivered (0, 1, - absent)
- *   P <pair> <kind> <sender's worker> <receiver's worker>   before its
- *                                    first S line (welcome.processId)
+ *   P <pair> <kind> <sender's worker> <receiver's worker> <sender's user>
+ *     <receiver's user>              before its first S line (workers:
+ *                                    welcome.processId)
  *   D <time> <pair> <s|r>            the sender or receiver dropped
  *   B <time> <pair> <s|r>            ... and registered again
  * <pair> is <thread>.<index>, <kind> 0 unknown, 1 same, 2 cross worker,
@@ -63,8 +64,8 @@ chat_events_open(void)
 
     fprintf(g_events, "# wsload events 1: S sched pair seq kind | R recv "
             "pair seq sched kind flag id | A recv pair seq delivered queued "
-            "id kind | P pair kind sender_pid receiver_pid | D/B time pair "
-            "role\n");
+            "id kind | P pair kind sender_pid receiver_pid sender receiver | "
+            "D/B time pair role\n");
 }
 
 
@@ -151,8 +152,9 @@ chat_send(wl_thread_t *th, wl_pair_t *p, uint64_t ts)
 
     if (conn_queue_frame(p->snd, WS_OP_TEXT, buf, (size_t) n) == 0) {
         if (g_events && p->st.next_seq == 0) {
-            fprintf(g_events, "P %d.%d %d %d %d\n", th->index, p->index,
-                    p->kind, p->snd->pid, p->rcv->pid);
+            fprintf(g_events, "P %d.%d %d %d %d %s %s\n", th->index,
+                    p->index, p->kind, p->snd->pid, p->rcv->pid, p->snd->uid,
+                    p->rcv->uid);
         }
         if (g_events) {
             fprintf(g_events, "S %lld %d.%d %llu %d\n", wall(ts), th->index,
