@@ -225,6 +225,13 @@ def analyse(d):
     res['last_before_ms'] = ms(before - tf) if before else None
     res['first_after_ms'] = ms(after - tf) if after else None
     res['gap_ms'] = ms(after - before) if before else None
+    # the same measure without a fault: the 4 s before it
+    quiet = [r[0] for r in rx if tf - 4 * 10**9 <= r[0] < tf]
+    res['baseline_gap_ms'] = (ms(max(b - a for a, b in zip(quiet, quiet[1:])))
+                              if len(quiet) > 1 else None)
+    sw = res['sentinel_ms'].get('+switch-master')
+    res['first_after_switch_ms'] = (res['first_after_ms'] - sw
+                                    if after and sw is not None else None)
     if after:
         r = next(r for r in rx if r[0] == after)
         res['first_after_sent_ms'] = ms(r[3] - tf)      # its scheduled send
@@ -329,7 +336,7 @@ def analyse(d):
         'acks_unkept', 'id_not_above', 'server_closes', 'eof_after_ready',
         'drops', 'misrouted', 'bogus')}
     res['latency_us'] = wl.get('latency_us', {}).get('chat_cross')
-    res['cpu_pct'] = wl.get('cpu_pct')
+    res['cpu_pct'] = wl.get('machine', {}).get('cpu_pct')
 
     mp = os.path.join(d, 'metrics.txt')
     res['nginx'] = {
@@ -340,7 +347,7 @@ def analyse(d):
         'history_failed': metric_sum(mp, 'ws_relay_history_failed_total'),
         'replayed': metric_sum(mp, 'ws_relay_replayed_total')}
     errlog = os.path.join(d, 'nginx', 'logs', 'error.log')
-    crit = switched = 0
+    crit = switched = catch_ups = 0
     try:
         with open(errlog, errors='replace') as f:
             for line in f:
@@ -348,10 +355,13 @@ def analyse(d):
                     crit += 1
                 if 'redis master is' in line:
                     switched += 1
+                if 'catching up after' in line:
+                    catch_ups += 1
     except OSError:
         pass
     res['nginx']['log_alerts'] = crit
     res['nginx']['log_master_lines'] = switched
+    res['nginx']['catch_ups'] = catch_ups
     return res
 
 
@@ -422,6 +432,10 @@ def summary_cmd(out):
         ('first cross-worker arrival after the gap',
          lambda r: r['first_after_ms'], 0, ' ms'),
         ('**gap**', lambda r: r['gap_ms'], 0, ' ms'),
+        ('  without a fault: the longest pause in the 4 s before it',
+         lambda r: r.get('baseline_gap_ms'), 0, ' ms'),
+        ('the first arrival after the gap, from the first +switch-master',
+         lambda r: r.get('first_after_switch_ms'), 0, ' ms'),
         ('the first arrival after the gap: sent at',
          lambda r: r.get('first_after_sent_ms'), 0, ' ms'),
         ('sent (cross-worker, whole run)', lambda r: r['sent'], 0, ''),
@@ -444,6 +458,12 @@ def summary_cmd(out):
         ('longest delivery (scheduled send to arrival)',
          lambda r: r['max_latency_ms'], 0, ' ms'),
         ('WebSocket connections dropped', lambda r: r['ws_drops'], 0, ''),
+        ('connections that caught up from the history (nginx log)',
+         lambda r: r['nginx'].get('catch_ups'), 0, ''),
+        ('machine idle during the traffic (/proc/stat)',
+         lambda r: (r.get('cpu_pct') or {}).get('idle'), 0, '%'),
+        ('machine steal during the traffic',
+         lambda r: (r.get('cpu_pct') or {}).get('steal'), 1, '%'),
     ]
     print('| | ' + ' | '.join(cols) + ' |')
     print('|---|' + '---|' * len(cols))
@@ -460,8 +480,9 @@ def summary_cmd(out):
     print()
     print('| run | promoted (poll) | +switch-master | last before | '
           'first after | gap | per direction gap | delivered:false | lost '
-          '(by reply) | dup | out of order | late | load avg |')
-    print('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+          '(by reply) | dup | out of order | late | idle, steal | '
+          'load avg |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
     for g in order:
         for r in sorted(groups[g], key=lambda r: r['round']):
             dirs = ', '.join(fmt(v['gap_ms']) for v in
@@ -469,13 +490,16 @@ def summary_cmd(out):
             lost_by = '; '.join('%s %d' % (k, v) for k, v in
                                 sorted(r['lost_by_reply'].items()))
             print('| %s, %s, round %d | %s | %s | %s | %s | %s | %s '
-                  '| %d | %d%s | %d | %d | %d | %s |'
+                  '| %d | %d%s | %d | %d | %d | %s | %s |'
                   % (g[0], HISTORY[g[1]], r['round'], fmt(r['promoted_ms']),
                      fmt(r['sentinel_ms'].get('+switch-master')),
                      fmt(r['last_before_ms']), fmt(r['first_after_ms']),
                      fmt(r['gap_ms']), dirs, r['delivered_false'], r['lost'],
                      ' (%s)' % lost_by if lost_by else '',
                      r['duplicates'], r['out_of_order'], r['late'],
+                     '%s%%, %s%%' % (fmt((r.get('cpu_pct') or {}).get('idle')),
+                                     fmt((r.get('cpu_pct') or {}).get('steal'),
+                                         1)),
                      r['loadavg']))
 
 
