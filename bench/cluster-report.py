@@ -126,6 +126,7 @@ def run_figures(rid, s, load, hist, rnd, command):
          "pairs_cross": c["pairs_cross"], "pairs_failed": c["pairs_failed"],
          "p50_us": w["latency_us"]["chat"].get("p50"),
          "p99_us": w["latency_us"]["chat"].get("p99"),
+         "max_us": w["latency_us"]["chat"].get("max"),
          "wsload_cores": w["figures"]["generator_cores"],
          "steal_pct": w["machine"]["cpu_pct"]["steal"],
          "wall_s": (b["wall"] - a["wall"]) / 1e9}
@@ -579,6 +580,190 @@ for h in hists:
                               pct(med(n["cpu_share"]))))
 md.append("")
 
+# ------------------------------------------------------------ reading
+
+def slot_ranges(setup):
+    """[(first, last, port)] of a cluster set-up, from CLUSTER NODES as
+    the script saved it; without it, redis-cli --cluster create's split"""
+    out = []
+    path = os.path.join(args.work, "nodes-%s.txt" % setup)
+    if os.path.exists(path):
+        for line in open(path):
+            w = line.split()
+            if len(w) < 9 or "master" not in w[2]:
+                continue
+            port = w[1].split("@")[0].rsplit(":", 1)[1]
+            for rng in w[8:]:
+                if rng.startswith("["):
+                    continue
+                a, _, b = rng.partition("-")
+                out.append((int(a), int(b or a), port))
+    if not out:
+        n = len(nodes[setup])
+        per = 16384 // n
+        for k, port in enumerate(nodes[setup]):
+            out.append((k * per + min(k, 16384 % n) if k else 0,
+                        (k + 1) * per + min(k + 1, 16384 % n) - 1
+                        if k < n - 1 else 16383, port))
+    return sorted(out)
+
+
+def owner(ranges, slot):
+    for a, b, port in ranges:
+        if a <= slot <= b:
+            return port
+    return None
+
+
+def med(e, k):
+    return e[k][1] if e and e.get(k) else None
+
+
+def node_med(e, pt, k):
+    t = e["nodes"][pt].get(k)
+    return t[1] if t else None
+
+
+reading = []
+for h in hists:
+    l = "closed" if "closed" in loads else loads[0]
+    e1 = summary.get("c1/%s/history-%s" % (l, h))
+    e3 = summary.get("c3/%s/history-%s" % (l, h))
+    ep = summary.get("plain/%s/history-%s" % (l, h))
+    if not (e1 and e3):
+        continue
+    one, busy = med(e1, "busiest_us_per_msg"), med(e3, "busiest_us_per_msg")
+    per = [node_med(e3, pt, "cpu_us_per_msg") for pt in nodes["c3"]]
+    tot3 = med(e3, "redis_us_per_msg")
+    nc_port = max(nodes["c3"], key=lambda pt: node_med(e3, pt, "node_channels") or 0)
+    txt = ("**%s, %s.** On 3 masters each master spent %s µs of CPU per "
+           "message, where the 1 master of the 1-master cluster spent %.1f µs%s: "
+           "the busiest master %.1f µs, %.1f times less, so with a core each "
+           "the masters could carry %.1f times as many messages as one (the "
+           "ceiling column). In all, the 3 masters spent %.1f µs per message, "
+           "%+.0f%% against 1 master: sharding adds work, and spreads it. "
+           % ("History on" if h == "on" else "History off",
+              "closed loop" if l == "closed" else "fixed rate",
+              " / ".join("%.1f" % x for x in per), one,
+              (" (the single Redis %.1f µs)" % med(ep, "busiest_us_per_msg"))
+              if ep else "",
+              busy, one / busy, one / busy, tot3, (tot3 / one - 1) * 100))
+    if h == "on":
+        txt += ("The script calls (EVALSHA, one per message on the master of "
+                "the receiver's slot) split %s, as the receivers did (%s)."
+                % (" / ".join(pct(node_med(e3, pt, "evalsha_share"))
+                              for pt in nodes["c3"]),
+                   " / ".join(pct(node_med(e3, pt, "receiver_share"))
+                              for pt in nodes["c3"])))
+    else:
+        txt += ("The user messages split as the receivers did (%s), but "
+                "every ack goes to the sender's worker's node channel, and "
+                "both node channels were on %s: %.2f publishes per message "
+                "there against %s on the others, %s of the Redis CPU."
+                % (" / ".join(pct(node_med(e3, pt, "receiver_share"))
+                              for pt in nodes["c3"]),
+                   nc_port, node_med(e3, nc_port, "publishes_per_msg"),
+                   " and ".join("%.2f" % node_med(e3, pt, "publishes_per_msg")
+                                for pt in nodes["c3"] if pt != nc_port),
+                   pct(node_med(e3, nc_port, "cpu_share"))))
+        if node_med(e3, nc_port, "node_channels") != 2:
+            txt = txt.replace("both node channels were on", "the node "
+                              "channels were split; the most were on")
+    reading.append(txt)
+
+ra = summary.get("c1/rate/history-off")
+rb = summary.get("c3/rate/history-off")
+if ra and rb:
+    reading.append(
+        "**At a fixed rate** (%s msgs/s) each message costs more than in the "
+        "closed loop (a wake-up of each process per message or few, instead "
+        "of many messages per wake-up), and more so on 3 masters, each of "
+        "which wakes up for its share: history off, %.1f µs in all on 3 "
+        "masters against %.1f on 1, the busiest master %.1f; history on, "
+        "%s." % (rate_used, med(rb, "redis_us_per_msg"),
+                 med(ra, "redis_us_per_msg"), med(rb, "busiest_us_per_msg"),
+                 ("%.1f µs in all against %.1f, the busiest %.1f" % (
+                     med(summary["c3/rate/history-on"], "redis_us_per_msg"),
+                     med(summary["c1/rate/history-on"], "redis_us_per_msg"),
+                     med(summary["c3/rate/history-on"], "busiest_us_per_msg")))
+                 if "c3/rate/history-on" in summary
+                 and "c1/rate/history-on" in summary else "not run"))
+
+def overlap_note():
+    a = summary.get("c1/closed/history-off")
+    b = summary.get("plain/closed/history-off")
+    if not (a and b):
+        return "one of the two was not run"
+    out = []
+    for k, name in (("nginx_us_per_msg", "nginx"),
+                    ("redis_us_per_msg", "Redis")):
+        x, y = a[k], b[k]
+        apart = x[0] > y[2] or y[0] > x[2]
+        out.append("the %s ranges over the rounds %s" % (
+            name, "do not overlap" if apart else "overlap"))
+    return " and ".join(out)
+
+
+tp = [(s, summary.get("%s/closed/history-off" % s)) for s in setups]
+tp = [(s, e) for s, e in tp if e]
+if tp:
+    reading.append(
+        "**Throughput** (closed loop, history off: %s msgs/s) does not grow "
+        "with the masters here, as said: the 2 cores are the limit, not a "
+        "Redis. The cluster form on 1 master against the single Redis: "
+        "nginx %s µs per message, Redis %s µs (closed loop, history off; "
+        "%s)." % (
+            " / ".join("%s %s" % (NAMES[s], i0(med(e, "msgs_per_s")))
+                       for s, e in tp),
+            " against ".join(f1(med(summary.get("%s/closed/history-off" % s),
+                                    "nginx_us_per_msg"))
+                             for s in ("c1", "plain")
+                             if summary.get("%s/closed/history-off" % s)),
+            " against ".join(f1(med(summary.get("%s/closed/history-off" % s),
+                                    "redis_us_per_msg"))
+                             for s in ("c1", "plain")
+                             if summary.get("%s/closed/history-off" % s)),
+            overlap_note()))
+
+nc = node_channels.get("c3")
+if nc and nc["channels"]:
+    ranges = slot_ranges("c3")
+    m = re.match(r"ws_relay:n:(.*)-(\d+)-([^-]+)$", nc["channels"][0][0])
+    if m:
+        host, start = m.group(1), m.group(3)
+        same = tot = 0
+        for pid in range(1000, 60000):
+            a = key_slot("ws_relay:n:%s-%d-%s" % (host, pid, start))
+            b = key_slot("ws_relay:n:%s-%d-%s" % (host, pid + 1, start))
+            tot += 1
+            same += owner(ranges, a) == owner(ranges, b)
+        reading.append(
+            "**Where the acks go.** A worker's node channel is "
+            "`ws_relay:n:<host>-<pid>-<start>`, hashed whole (no hash tag). "
+            "The workers of one nginx have the same host and start and "
+            "nearly the same pid, and CRC16 is linear: two names that differ "
+            "in the same bytes have slots that differ by the same XOR "
+            "pattern, whatever the rest (here, pids that differ in the last "
+            "bit of their last digit: slots 0x563 apart by XOR, both in one "
+            "block of 2048). For consecutive "
+            "pids and these 3 masters' slots, both channels land on the "
+            "same master %.0f%% of the time (33%% for two random slots); "
+            "here: %s. So the acks of the workers of one host mostly go to "
+            "one master, and half of the publishes of a cross-worker "
+            "message (history off) do not spread with the masters. With "
+            "history on the script dominates, and it spreads with the "
+            "users."
+            % (100.0 * same / tot,
+               "; ".join("slot %d on %s" % (x[1], x[2])
+                         for x in nc["channels"])))
+
+if reading:
+    md.append("### Reading")
+    md.append("")
+    for t in reading:
+        md.append(t)
+        md.append("")
+
 # what went wrong, if anything
 probs = [r for r in runs if r["lost"] or r["duplicates"] or r["reordered"]
          or r["misrouted"] or r["delivered_false"] or r["server_errors"]
@@ -600,15 +785,26 @@ else:
             r["id"], r["lost"], r["duplicates"], r["reordered"],
             r["misrouted"], r["delivered_false"], r["server_errors"],
             r["crashes"], len(r["log_problems"]), r["rc"]))
+    for r in probs:
+        if r["delivered_false"] and not r["lost"]:
+            md.append("")
+            md.append("%s: %d chats answered `delivered:false` all arrived "
+                      "(lost 0): the Redis reply to the publication, or the "
+                      "receiving worker's ack, came after `ack_timeout` "
+                      "(500 ms by default), in a stall of the run (latency "
+                      "max %s, p99 %s), which the error log's warnings "
+                      "date." % (r["id"], r["delivered_false"],
+                                 us(r["max_us"]), us(r["p99_us"])))
     seen = {}
     for r in probs:
         for l in r["log_problems"]:
             k = re.sub(r"^\S+ \S+ ", "", l)
-            k = re.sub(r"\d+#\d+: \*?\d* ?", "", k)
+            k = re.sub(r"\d+", "N", k)
             seen.setdefault(k, [0, l])[0] += 1
     if seen:
         md.append("")
-        md.append("Error log lines (first of each kind, and how many):")
+        md.append("Error log lines (the first of each kind, numbers "
+                  "aside, and how many):")
         md.append("")
         for k, (n, l) in sorted(seen.items(), key=lambda x: -x[1][0])[:20]:
             md.append("    %dx %s" % (n, l[:300]))

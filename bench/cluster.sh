@@ -208,6 +208,7 @@ start_setup_redis() {   # $1 set-up
         said redis-cli -p "$p" CLUSTER ADDSLOTSRANGE 0 16383
         rcli "$p" CLUSTER ADDSLOTSRANGE 0 16383 > /dev/null
         wait_cluster "$p" 1 || die "the 1-master cluster on $p is not ok"
+        rcli "$p" CLUSTER NODES | tr -d '\r' > "$work/nodes-c1.txt"
         ;;
     c3)
         for p in ${nodes[c3]}; do
@@ -221,6 +222,7 @@ start_setup_redis() {   # $1 set-up
             --cluster-replicas 0 --cluster-yes > "$work/redis-c3-create.log" 2>&1 \
             || { cat "$work/redis-c3-create.log"; die "redis-cli --cluster create failed"; }
         wait_cluster "${nodes[c3]}" 3 || die "the 3-master cluster is not ok"
+        rcli "${nodes[c3]%% *}" CLUSTER NODES | tr -d '\r' > "$work/nodes-c3.txt"
         ;;
     esac
 }
