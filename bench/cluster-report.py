@@ -382,7 +382,18 @@ try:
 except (OSError, StopIteration):
     pass
 
-ex = runs[0]["command"]
+def first_run_wall():
+    """when the runs began (the first run's snapshot), in s"""
+    try:
+        with open(os.path.join(runs_dir, runs[0]["id"] + ".snap0")) as f:
+            for line in f:
+                if line.startswith("wall "):
+                    return int(line.split()[1]) / 1e9
+    except OSError:
+        pass
+    return time.time()
+
+
 md = []
 md.append("## Redis Cluster: 1 shard vs 3 shards")
 md.append("")
@@ -391,7 +402,8 @@ md.append("Issue 15: do publishes spread over the masters of a Redis "
           "Redis %s, the module at %s. Three set-ups side by side, each "
           "with its own nginx (nginx.conf.example's directives, 2 workers, "
           "test ports; `/` without history, `/h/` with `ws_relay_history "
-          "%s;`):" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+          "%s;`):" % (time.strftime("%Y-%m-%d %H:%M UTC",
+                                    time.gmtime(first_run_wall())),
                       machine, args.nginx, args.redis, args.module,
                       args.history))
 md.append("")
@@ -426,7 +438,7 @@ md.append("")
 md.append("    make && make -C bench")
 md.append("    %s" % args.command)
 md.append("")
-md.append("It starts the servers so (nginx.conf: nginx.conf.example with "
+md.append("It starts the servers like this (nginx.conf: nginx.conf.example with "
           "`worker_processes 2`, `listen 127.0.0.1:<port> reuseport`, the "
           "set-up's `ws_relay_redis`, the example's `ws_relay_history` "
           "off, and `location /h/ { ws_relay; ws_relay_history %s; }`):"
@@ -457,18 +469,23 @@ md.append("How each figure is taken: messages/s is wsload's received "
           "worker's node channel live. Cells: median (min–max) over the "
           "rounds.")
 md.append("")
-md.append("**The machine.** 2 cores for everything: wsload, the three "
-          "nginx instances (2 workers each), the 5 Redis processes, and "
+md.append("**The machine.** %d cores for everything: wsload, the %d "
+          "nginx instances (2 workers each), the %d Redis processes, and "
           "other work that ran on the machine meanwhile (\"others\": the "
           "machine's busy time from /proc/stat less that of our "
-          "processes, in % of the machine). Total throughput cannot scale "
-          "here: 3 masters share the same 2 cores with everything else, "
+          "processes, in %% of the machine). Total throughput cannot scale "
+          "here: 3 masters share the same %d cores with everything else, "
           "so messages/s says nothing about sharding. What shows the "
           "scaling is the Redis CPU per message on each master and how "
           "the messages spread over the masters: the busiest master's "
           "CPU per message is what bounds a cluster whose masters have "
           "cores of their own (1 s divided by it: the \"ceiling\" column, "
-          "derived, not measured).")
+          "derived, not measured). Over these runs others took %s of "
+          "the machine (median, min–max)." % (
+              os.cpu_count(), len(setups), sum(len(nodes[s]) for s in setups),
+              os.cpu_count(),
+              trio(mmm([r["others_pct"] for r in runs]),
+                   lambda v: "%.0f%%" % v)))
 md.append("")
 rates = [int(m.group(1)) for m in
          (re.search(r" -r (\d+)", r["command"]) for r in runs) if m]
@@ -624,6 +641,21 @@ def node_med(e, pt, k):
     return t[1] if t else None
 
 
+def xor_note(chans):
+    """how far apart by XOR the slots of two node channels are"""
+    if len(chans) != 2:
+        return ""
+    x = chans[0][1] ^ chans[1][1]
+    block = 1
+    while block <= x:
+        block <<= 1
+    return (" (here slots %d and %d, 0x%x apart by XOR: %s)"
+            % (chans[0][1], chans[1][1], x,
+               "both in one aligned block of %d slots" % block
+               if chans[0][1] // block == chans[1][1] // block
+               else "in two blocks"))
+
+
 reading = []
 for h in hists:
     l = "closed" if "closed" in loads else loads[0]
@@ -641,13 +673,17 @@ for h in hists:
            "the busiest master %.1f µs, %.1f times less, so with a core each "
            "the masters could carry %.1f times as many messages as one (the "
            "ceiling column). In all, the 3 masters spent %.1f µs per message, "
-           "%+.0f%% against 1 master: sharding adds work, and spreads it. "
+           "%+.0f%% against 1 master: %s. "
            % ("History on" if h == "on" else "History off",
               "closed loop" if l == "closed" else "fixed rate",
               " / ".join("%.1f" % x for x in per), one,
               (" (the single Redis %.1f µs)" % med(ep, "busiest_us_per_msg"))
               if ep else "",
-              busy, one / busy, one / busy, tot3, (tot3 / one - 1) * 100))
+              busy, one / busy, one / busy, tot3, (tot3 / one - 1) * 100,
+              "more work in all, spread over the masters"
+              if tot3 > one * 1.1 else
+              "about the same work in all, spread over the masters"
+              if tot3 > one * 0.9 else "less work in all"))
     if h == "on":
         txt += ("The script calls (EVALSHA, one per message on the master of "
                 "the receiver's slot) split %s, as the receivers did (%s)."
@@ -704,17 +740,34 @@ def overlap_note():
     return " and ".join(out)
 
 
+def nginx_note():
+    a = summary.get("c1/closed/history-off")
+    b = summary.get("c3/closed/history-off")
+    if not (a and b):
+        return ""
+    x, y = med(b, "nginx_us_per_msg"), med(a, "nginx_us_per_msg")
+    if x <= y * 1.1:
+        return (" nginx's CPU per message is about the same with 3 masters "
+                "as with 1 (%.1f against %.1f µs)." % (x, y))
+    return (" nginx spends more CPU per message with 3 masters than with 1 "
+            "(%.1f against %.1f µs), probably because each worker has a "
+            "command and a subscriber link to every master, so that the "
+            "same messages make more, smaller reads and writes (not "
+            "measured apart)." % (x, y))
+
+
 tp = [(s, summary.get("%s/closed/history-off" % s)) for s in setups]
 tp = [(s, e) for s, e in tp if e]
 if tp:
     reading.append(
         "**Throughput** (closed loop, history off: %s msgs/s) does not grow "
         "with the masters here, as said: the 2 cores are the limit, not a "
-        "Redis. The cluster form on 1 master against the single Redis: "
+        "Redis.%s The cluster form on 1 master against the single Redis: "
         "nginx %s µs per message, Redis %s µs (closed loop, history off; "
         "%s)." % (
             " / ".join("%s %s" % (NAMES[s], i0(med(e, "msgs_per_s")))
                        for s, e in tp),
+            nginx_note(),
             " against ".join(f1(med(summary.get("%s/closed/history-off" % s),
                                     "nginx_us_per_msg"))
                              for s in ("c1", "plain")
@@ -743,9 +796,7 @@ if nc and nc["channels"]:
             "The workers of one nginx have the same host and start and "
             "nearly the same pid, and CRC16 is linear: two names that differ "
             "in the same bytes have slots that differ by the same XOR "
-            "pattern, whatever the rest (here, pids that differ in the last "
-            "bit of their last digit: slots 0x563 apart by XOR, both in one "
-            "block of 2048). For consecutive "
+            "pattern, whatever the rest%s. For consecutive "
             "pids and these 3 masters' slots, both channels land on the "
             "same master %.0f%% of the time (33%% for two random slots); "
             "here: %s. So the acks of the workers of one host mostly go to "
@@ -753,7 +804,7 @@ if nc and nc["channels"]:
             "message (history off) do not spread with the masters. With "
             "history on the script dominates, and it spreads with the "
             "users."
-            % (100.0 * same / tot,
+            % (xor_note(nc["channels"]), 100.0 * same / tot,
                "; ".join("slot %d on %s" % (x[1], x[2])
                          for x in nc["channels"])))
 
@@ -814,7 +865,10 @@ section = "\n".join(md) + "\n"
 with open(os.path.join(args.work, "section.md"), "w") as f:
     f.write(section)
 
-out = {"idle": idle, "node_channels": node_channels, "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+out = {"idle": idle, "node_channels": node_channels,
+       "runs_began": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                   time.gmtime(first_run_wall())),
+       "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
        "machine": machine, "nginx": args.nginx, "redis": args.redis,
        "module": args.module, "history": args.history,
        "nodes": nodes, "summary": summary, "runs": runs}

@@ -398,7 +398,8 @@ rm -rf "$work"
 mkdir -p "$runs"
 : > "$index"
 
-module_desc="$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?')"
+# the module: the last commit of its sources, and the .so's hash
+module_desc="$(git -C "$top" log -1 --format=%h -- ngx_ws_relay_module config 2>/dev/null || echo '?')"
 if [ -n "$(git -C "$top" status --porcelain -- ngx_ws_relay_module config 2>/dev/null)" ]; then
     module_desc="$module_desc, module sources modified"
 fi
