@@ -54,6 +54,9 @@
 /* a command follows this many redirections at most */
 #define NGX_WS_RELAY_BUS_REDIRECTS  5
 
+/* "n:{<8 hex digits>}" */
+#define NGX_WS_RELAY_BUS_NODE_KIND_LEN  sizeof("n:{12345678}")
+
 
 typedef struct {
     ngx_ws_relay_redis_link_t       cmd;
@@ -192,6 +195,7 @@ static void ngx_ws_relay_bus_node_message(ngx_ws_relay_bus_shard_t *shard,
 static ngx_int_t ngx_ws_relay_bus_subscription(
     ngx_ws_relay_bus_shard_t *shard, const char *command, ngx_str_t *user_id);
 static u_char *ngx_ws_relay_bus_buffer(size_t size);
+static const char *ngx_ws_relay_bus_node_kind(ngx_str_t *node, u_char *buf);
 static void ngx_ws_relay_bus_measure_rtt(ngx_ws_relay_bus_shard_t *shard);
 
 
@@ -205,7 +209,7 @@ static ngx_ws_relay_bus_t  ngx_ws_relay_bus;
 ngx_int_t
 ngx_ws_relay_bus_init_worker(ngx_cycle_t *cycle)
 {
-    u_char                     *p;
+    u_char                     *p, kind[NGX_WS_RELAY_BUS_NODE_KIND_LEN];
     ngx_str_t                  *node;
     ngx_uint_t                  i;
     ngx_ws_relay_bus_t         *bus;
@@ -228,14 +232,15 @@ ngx_ws_relay_bus_init_worker(ngx_cycle_t *cycle)
     node = &ngx_ws_relay_worker.node_id;
 
     p = ngx_pnalloc(cycle->pool, 2 * rcf->prefix.len + node->len
-                                 + sizeof(NGX_WS_RELAY_WIRE_NODE) - 1
+                                 + NGX_WS_RELAY_BUS_NODE_KIND_LEN
                                  + sizeof(NGX_WS_RELAY_WIRE_USER) - 1);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
     bus->node_channel.data = p;
-    p = ngx_ws_relay_wire_channel(p, &rcf->prefix, NGX_WS_RELAY_WIRE_NODE,
+    p = ngx_ws_relay_wire_channel(p, &rcf->prefix,
+                                  ngx_ws_relay_bus_node_kind(node, kind),
                                   node);
     bus->node_channel.len = p - bus->node_channel.data;
 
@@ -268,7 +273,7 @@ ngx_ws_relay_bus_init_worker(ngx_cycle_t *cycle)
     for (i = 0; i < bus->nshards; i++) {
         bus->shards[i].probe.data = ngx_pnalloc(cycle->pool,
                                                 bus->node_channel.len
-                                                + sizeof("{}")
+                                                + sizeof("n:{}")
                                                 + NGX_INT_T_LEN);
         if (bus->shards[i].probe.data == NULL) {
             return NGX_ERROR;
@@ -539,25 +544,67 @@ static void
 ngx_ws_relay_bus_topology(ngx_ws_relay_cluster_map_t *m)
 {
     u_char                     index[NGX_WS_RELAY_CLUSTER_MASTERS];
+    u_char                     owns[NGX_WS_RELAY_CLUSTER_MASTERS];
     u_char                     moved[NGX_WS_RELAY_BUS_SHARDS];
     u_char                     fresh[NGX_WS_RELAY_BUS_SHARDS];
+    u_char                     kept[NGX_WS_RELAY_BUS_SHARDS];
     ngx_uint_t                 i, k, slot, failovers;
     ngx_ws_relay_bus_t        *bus;
     ngx_ws_relay_bus_shard_t  *shard;
 
     bus = &ngx_ws_relay_bus;
 
+    ngx_memzero(owns, sizeof(owns));
     ngx_memzero(moved, sizeof(moved));
     ngx_memzero(fresh, sizeof(fresh));
+    ngx_memzero(kept, sizeof(kept));
 
-    /* the shard of each master: the one it had, or a free one */
+    /* a master that owns no slot (a malformed answer) gets no shard */
+
+    for (slot = 0; slot < NGX_WS_RELAY_WIRE_SLOTS; slot++) {
+        if (m->map[slot] != NGX_WS_RELAY_CLUSTER_NONE) {
+            owns[m->map[slot]] = 1;
+        }
+    }
+
+    /* the masters that keep their shard */
 
     for (i = 0; i < m->nmasters; i++) {
+        index[i] = NGX_WS_RELAY_BUS_NONE;
+
         shard = ngx_ws_relay_bus_shard_at(&m->masters[i].host,
                                           m->masters[i].port);
 
-        if (shard) {
-            index[i] = (u_char) ngx_ws_relay_bus_shard_index(shard);
+        if (owns[i] && shard) {
+            k = ngx_ws_relay_bus_shard_index(shard);
+            index[i] = (u_char) k;
+            kept[k] = 1;
+        }
+    }
+
+    /* the shards of masters that are gone, forgotten under the old map */
+
+    for (k = 0; k < bus->nshards; k++) {
+        shard = &bus->shards[k];
+
+        if (!shard->used || kept[k]) {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, bus->log, 0,
+                      "ws relay: redis cluster: %s:%i is no master "
+                      "any more", shard->host, shard->endpoint.port);
+
+        ngx_ws_relay_bus_forget(shard);
+        ngx_ws_relay_redis_link_drop(&shard->cmd, NULL);
+        ngx_ws_relay_redis_link_drop(&shard->sub, NULL);
+        shard->used = 0;
+    }
+
+    /* new masters: free shards */
+
+    for (i = 0; i < m->nmasters; i++) {
+        if (!owns[i] || index[i] != NGX_WS_RELAY_BUS_NONE) {
             continue;
         }
 
@@ -567,18 +614,16 @@ ngx_ws_relay_bus_topology(ngx_ws_relay_cluster_map_t *m)
             }
         }
 
-        if (k == bus->nshards) {
-            /* the old masters still hold every shard: until the next map */
-            index[i] = NGX_WS_RELAY_BUS_NONE;
-            continue;
-        }
+        /* the cluster module keeps no more masters than there are shards */
 
         fresh[k] = 1;
         index[i] = (u_char) k;
     }
 
-    /* the shards whose slots change hands, and failovers: slots of a shard
-     * that is gone going to a new one */
+    /*
+     * The shards whose slots change hands; failovers: slots of a master
+     * that is gone going to a new one.
+     */
 
     failovers = 0;
 
@@ -587,16 +632,18 @@ ngx_ws_relay_bus_topology(ngx_ws_relay_cluster_map_t *m)
         k = (m->map[slot] == NGX_WS_RELAY_CLUSTER_NONE)
             ? NGX_WS_RELAY_BUS_NONE : index[m->map[slot]];
 
-        if (i == k) {
+        /* (a shard of a master that is gone may serve a new one now) */
+
+        if (i == k && (k == NGX_WS_RELAY_BUS_NONE || !fresh[k])) {
             continue;
         }
 
-        if (i != NGX_WS_RELAY_BUS_NONE) {
+        if (i != NGX_WS_RELAY_BUS_NONE && kept[i]) {
             moved[i] = 1;
         }
 
         if (k != NGX_WS_RELAY_BUS_NONE) {
-            if (fresh[k] == 1 && i != NGX_WS_RELAY_BUS_NONE
+            if (fresh[k] == 1 && i != NGX_WS_RELAY_BUS_NONE && !kept[i]
                 && bus->master_known)
             {
                 fresh[k] = 2;
@@ -607,34 +654,12 @@ ngx_ws_relay_bus_topology(ngx_ws_relay_cluster_map_t *m)
         }
     }
 
-    /* under the old map: who was heard where */
+    /* a kept shard whose slots changed subscribes anew */
 
     for (k = 0; k < bus->nshards; k++) {
         shard = &bus->shards[k];
 
-        if (!shard->used || fresh[k]) {
-            continue;
-        }
-
-        for (i = 0; i < m->nmasters; i++) {
-            if (index[i] == k) {
-                break;
-            }
-        }
-
-        if (i == m->nmasters) {
-            ngx_log_error(NGX_LOG_NOTICE, bus->log, 0,
-                          "ws relay: redis cluster: %s:%i is no master "
-                          "any more", shard->host, shard->endpoint.port);
-
-            ngx_ws_relay_bus_forget(shard);
-            ngx_ws_relay_redis_link_drop(&shard->cmd, NULL);
-            ngx_ws_relay_redis_link_drop(&shard->sub, NULL);
-            shard->used = 0;
-            continue;
-        }
-
-        if (moved[k] && shard->sub.ac) {
+        if (kept[k] && moved[k] && shard->sub.ac) {
             ngx_ws_relay_bus_forget(shard);
             ngx_ws_relay_redis_link_drop(&shard->sub, NULL);
         }
@@ -690,7 +715,7 @@ ngx_ws_relay_bus_topology(ngx_ws_relay_cluster_map_t *m)
 
 /*
  * The channel each shard's probe goes through: the node channel on its
- * own shard, on another the node channel tagged with a number whose slot
+ * own shard, on another "<prefix>n:{<n>}<node>", n a number whose slot
  * that shard owns.
  */
 
@@ -698,6 +723,7 @@ static void
 ngx_ws_relay_bus_probes(void)
 {
     u_char                     *p, tag[NGX_INT_T_LEN];
+    u_char                      kind[sizeof("n:{}") + NGX_INT_T_LEN];
     u_char                      owns[NGX_WS_RELAY_BUS_SHARDS];
     size_t                      len;
     ngx_uint_t                  k, n, slot, missing;
@@ -749,11 +775,10 @@ ngx_ws_relay_bus_probes(void)
 
         shard = &bus->shards[k];
 
-        p = ngx_cpymem(shard->probe.data, bus->node_channel.data,
-                       bus->node_channel.len);
-        *p++ = '{';
-        p = ngx_cpymem(p, tag, len);
-        *p++ = '}';
+        ngx_sprintf(kind, "n:{%*s}%Z", len, tag);
+        p = ngx_ws_relay_wire_channel(shard->probe.data, &bus->conf->prefix,
+                                      (const char *) kind,
+                                      &ngx_ws_relay_worker.node_id);
         shard->probe.len = p - shard->probe.data;
 
         owns[k] = 0;
@@ -1307,6 +1332,11 @@ ngx_ws_relay_bus_redirected(redisAsyncContext *ac, void *r, void *privdata)
         ngx_ws_relay_redis_link_replied(link);
     }
 
+    if (rd.host.len == 0) {
+        /* no host: the node that answered, at another port */
+        rd.host = link->endpoint->host;
+    }
+
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, bus->log, 0,
                    "ws relay: redis cluster: %s %ui to %V:%i",
                    rd.ask ? "ASK" : "MOVED", rd.slot, &rd.host, rd.port);
@@ -1798,7 +1828,12 @@ ngx_ws_relay_bus_push(ngx_ws_relay_bus_shard_t *shard, redisReply *reply)
                     ngx_ws_relay_bus_sub_ready(shard);
                 }
 
-            } else if (!push.unsubscribed) {
+            } else if (push.unsubscribed) {
+                /* ended by a cluster node: its slot moved, or came back */
+                ngx_ws_relay_cluster_ask();
+                ngx_ws_relay_bus_subscribe_probe(shard);
+
+            } else {
                 ngx_ws_relay_bus_node_message(shard, &push.payload);
             }
 
@@ -1839,6 +1874,7 @@ static void
 ngx_ws_relay_bus_user_message(ngx_str_t *user_id, ngx_str_t *payload)
 {
     u_char               buf[NGX_WS_RELAY_WIRE_HEAD_LEN], *p;
+    u_char               kind[NGX_WS_RELAY_BUS_NODE_KIND_LEN];
     uint64_t             id;
     ngx_str_t            origin, json, text, hid, ack, *node;
     ngx_uint_t           n, ours;
@@ -1898,9 +1934,10 @@ ngx_ws_relay_bus_user_message(ngx_str_t *user_id, ngx_str_t *payload)
     ack.data = buf;
     ack.len = ngx_ws_relay_wire_ack(buf, id, n) - buf;
 
-    (void) ngx_ws_relay_bus_publish_to(NGX_WS_RELAY_WIRE_NODE, &origin,
-                                       &ack, 1, ngx_ws_relay_redis_link_reply,
-                                       NULL);
+    (void) ngx_ws_relay_bus_publish_to(ngx_ws_relay_bus_node_kind(&origin,
+                                                                  kind),
+                                       &origin, &ack, 1,
+                                       ngx_ws_relay_redis_link_reply, NULL);
 }
 
 
@@ -2090,6 +2127,26 @@ ngx_ws_relay_bus_subscription(ngx_ws_relay_bus_shard_t *shard,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The kind of a worker's node channel: "n:", or in a cluster "n:{<hash
+ * of the node>}", a hash tag that spreads the workers' channels (and the
+ * acks they get) over the masters: node ids differ only in a few digits,
+ * and CRC16 would put most of them on one master.
+ */
+
+static const char *
+ngx_ws_relay_bus_node_kind(ngx_str_t *node, u_char *buf)
+{
+    if (!ngx_ws_relay_bus.cluster) {
+        return NGX_WS_RELAY_WIRE_NODE;
+    }
+
+    ngx_sprintf(buf, "n:{%08xD}%Z", ngx_crc32_short(node->data, node->len));
+
+    return (const char *) buf;
 }
 
 

@@ -948,6 +948,8 @@ my @bad = (
     ['cluster=127.0.0.1:99999', 'a port out of range'],
     ['cluster=127.0.0.1:abc', 'a port that is no number'],
     ["cluster=$c colour=red", 'an unknown parameter'],
+    ["cluster=$c \"prefix={app}:\"",
+     'a prefix with a hash tag (every key on one master)'],
 );
 
 for my $case (@bad) {
