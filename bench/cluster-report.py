@@ -18,6 +18,16 @@ import statistics
 import sys
 import time
 
+
+def is_node_channel(ch):
+    """a worker's own channel: "ws_relay:n:<node>", or in a cluster
+    "ws_relay:n:{<8 hex digits>}<node>"; the probes of the other masters
+    are "ws_relay:n:{<decimal number>}<node>" """
+    if not ch.startswith("ws_relay:n:"):
+        return False
+    rest = ch[len("ws_relay:n:"):]
+    return not rest.startswith("{") or bool(re.match(r"\{[0-9a-f]{8}\}", rest))
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--work", required=True)
 ap.add_argument("--results", default="")
@@ -104,7 +114,7 @@ def channels(path):
             if m:
                 c["receivers" if m.group(1) == "r" else "senders"] += 1
             elif ch.startswith("ws_relay:n:"):
-                c["probe" if "{" in ch else "node"] += 1
+                c["node" if is_node_channel(ch) else "probe"] += 1
     return out
 
 
@@ -265,8 +275,7 @@ for r in runs:
     with open(path) as f:
         for line in f:
             w = line.split()
-            if len(w) == 2 and w[1].startswith("ws_relay:n:") \
-                    and "{" not in w[1]:
+            if len(w) == 2 and is_node_channel(w[1]):
                 seen.append((w[1], key_slot(w[1]), w[0]))
     seen.sort()
     nc = node_channels.setdefault(r["setup"], {"channels": seen,
@@ -780,33 +789,18 @@ if tp:
 
 nc = node_channels.get("c3")
 if nc and nc["channels"]:
-    ranges = slot_ranges("c3")
-    m = re.match(r"ws_relay:n:(.*)-(\d+)-([^-]+)$", nc["channels"][0][0])
-    if m:
-        host, start = m.group(1), m.group(3)
-        same = tot = 0
-        for pid in range(1000, 60000):
-            a = key_slot("ws_relay:n:%s-%d-%s" % (host, pid, start))
-            b = key_slot("ws_relay:n:%s-%d-%s" % (host, pid + 1, start))
-            tot += 1
-            same += owner(ranges, a) == owner(ranges, b)
-        reading.append(
-            "**Where the acks go.** A worker's node channel is "
-            "`ws_relay:n:<host>-<pid>-<start>`, hashed whole (no hash tag). "
-            "The workers of one nginx have the same host and start and "
-            "nearly the same pid, and CRC16 is linear: two names that differ "
-            "in the same bytes have slots that differ by the same XOR "
-            "pattern, whatever the rest%s. For consecutive "
-            "pids and these 3 masters' slots, both channels land on the "
-            "same master %.0f%% of the time (33%% for two random slots); "
-            "here: %s. So the acks of the workers of one host mostly go to "
-            "one master, and half of the publishes of a cross-worker "
-            "message (history off) do not spread with the masters. With "
-            "history on the script dominates, and it spreads with the "
-            "users."
-            % (xor_note(nc["channels"]), 100.0 * same / tot,
-               "; ".join("slot %d on %s" % (x[1], x[2])
-                         for x in nc["channels"])))
+    reading.append(
+        "**Where the acks go.** In a cluster a worker's node channel is "
+        "`ws_relay:n:{<8 hex digits of a CRC32 of the node id>}<node>`: its "
+        "hash tag puts it on a master as a random slot would (a node id "
+        "without a tag, as before 053d0f6, put the workers of one host on one "
+        "master most of the time: their ids differ in a few digits, and "
+        "CRC16 is linear). Two workers and 3 masters: the two channels share "
+        "a master one time in 3, and a master holds no node channel at "
+        "least one time in 3, so the acks cannot spread evenly over 3 "
+        "masters with 2 workers; with many workers (several hosts) they do. "
+        "Here: %s."
+        % "; ".join("slot %d on %s" % (x[1], x[2]) for x in nc["channels"]))
 
 if reading:
     md.append("### Reading")
