@@ -2178,12 +2178,16 @@ ask:
 }
 
 
-/* as the bus answers: no reply (the link went) or an error fails */
+/*
+ * as the bus answers: no reply (the link went) or an error fails; the
+ * context is the stand-in's, none (the reply's link is the bus's to know)
+ */
 
 ngx_int_t
-ngx_ws_relay_bus_history_reply(redisReply *reply, const char *what)
+ngx_ws_relay_bus_history_reply(struct redisAsyncContext *ac,
+    redisReply *reply, const char *what)
 {
-    fuzz_assert(what != NULL);
+    fuzz_assert(ac == NULL && what != NULL);
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         return NGX_ERROR;
