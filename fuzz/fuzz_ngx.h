@@ -72,6 +72,11 @@ struct fuzz_conn_s {
  * them; the inputs in known/ reproduce them (known/README).
  */
 
+#define FUZZ_BUG_LATER_DATA       0x01  /* "later-data" */
+#define FUZZ_BUG_FULL_SHARDS      0x02  /* "full-shards" */
+#define FUZZ_BUG_TAG_PREFIX       0x04  /* "tag-prefix" */
+#define FUZZ_BUG_SLOTLESS_MASTER  0x08  /* "slotless-master" */
+
 extern ngx_uint_t                 fuzz_bugs;
 
 extern ngx_log_t                  fuzz_log;
