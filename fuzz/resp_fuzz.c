@@ -492,6 +492,8 @@ static ngx_uint_t      fuzz_cluster_mode;
  */
 static fuzz_master_t   fuzz_masters[FUZZ_MASTERS];
 static ngx_uint_t      fuzz_nmasters;
+/* the masters that own a slot of the map */
+static u_char          fuzz_owns[FUZZ_MASTERS];
 static u_char          fuzz_map[NGX_WS_RELAY_WIRE_SLOTS];
 static ngx_uint_t      fuzz_map_known;
 /* a map was answered: the bus's is compared with the model's, slot by slot */
@@ -3959,45 +3961,57 @@ fuzz_check_link(ngx_ws_relay_redis_link_t *link)
 static void
 fuzz_check_cluster(void)
 {
+    u_char                      want[FUZZ_MASTERS];
     ngx_str_t                   s, name;
-    ngx_uint_t                  slot, i, k, m, owns, tagged;
+    ngx_uint_t                  slot, i, k, m, tagged;
     fuzz_ac_t                  *fa;
     fuzz_master_t              *master;
     ngx_ws_relay_bus_shard_t   *shard;
 
-    /* the bus's map changes only with an answer (the shards it needs) */
+    /*
+     * the bus's map changes only with an answer: the shard of each master
+     * of the model's map (its address), then the slots
+     */
+
+    for (m = 0; fuzz_map_answered && m < fuzz_nmasters; m++) {
+        master = &fuzz_masters[m];
+        want[m] = FUZZ_NONE;
+
+        for (k = 0; k < fuzz_bus.nshards; k++) {
+            shard = &fuzz_bus.shards[k];
+
+            if (shard->used && shard->endpoint.port == master->port
+                && fuzz_host_eq(shard->endpoint.host.data,
+                                shard->endpoint.host.len,
+                                master->host, master->len))
+            {
+                want[m] = (u_char) k;
+                break;
+            }
+        }
+    }
 
     for (slot = 0; fuzz_map_answered && slot < NGX_WS_RELAY_WIRE_SLOTS;
          slot++)
     {
         k = fuzz_bus.map[slot];
 
-        if (!fuzz_map_known || fuzz_map[slot] == FUZZ_NONE) {
-            fuzz_assert(k == FUZZ_NONE);
-            continue;
-        }
-
         if (k == FUZZ_NONE) {
             /*
-             * full-shards: a master new to a map while old masters held
-             * every shard has none "until the next map", but the next
-             * one, the same, changes nothing (steered clear of: checked
-             * only when FUZZ_BUGS names it)
+             * none's, or a master's that is new to a map while old
+             * masters held every shard: "until the next map", but the
+             * next one, the same, changes nothing (full-shards: steered
+             * clear of, checked only when FUZZ_BUGS names it)
              */
-            fuzz_assert(!(fuzz_map_again
-                          && (fuzz_bugs & FUZZ_BUG_FULL_SHARDS)));
+            fuzz_assert(!fuzz_map_known || fuzz_map[slot] == FUZZ_NONE
+                        || !(fuzz_map_again
+                             && (fuzz_bugs & FUZZ_BUG_FULL_SHARDS)));
             continue;
         }
 
-        fuzz_assert(k < fuzz_bus.nshards && fuzz_bus.shards[k].used);
-
-        master = &fuzz_masters[fuzz_map[slot]];
-        shard = &fuzz_bus.shards[k];
-
-        fuzz_assert(shard->endpoint.port == master->port
-                    && fuzz_host_eq(shard->endpoint.host.data,
-                                    shard->endpoint.host.len,
-                                    master->host, master->len));
+        /* its master's shard */
+        fuzz_assert(fuzz_map_known && fuzz_map[slot] != FUZZ_NONE
+                    && k == want[fuzz_map[slot]]);
     }
 
     fuzz_map_answered = 0;
@@ -4033,14 +4047,8 @@ fuzz_check_cluster(void)
          * its master owns no slot (slotless-master: all its ranges were
          * another's too)
          */
-        owns = 0;
-
-        for (slot = 0; !owns && slot < NGX_WS_RELAY_WIRE_SLOTS; slot++) {
-            owns = (fuzz_map[slot] == m);
-        }
-
         if ((!tagged || (fuzz_bugs & FUZZ_BUG_TAG_PREFIX))
-            && (owns || (fuzz_bugs & FUZZ_BUG_SLOTLESS_MASTER)))
+            && (fuzz_owns[m] || (fuzz_bugs & FUZZ_BUG_SLOTLESS_MASTER)))
         {
             fuzz_assert(shard->probe.len > 0
                         && fuzz_shard_of(&shard->probe) == shard);
@@ -4180,6 +4188,14 @@ fuzz_expect_map(redisReply *reply)
     fuzz_nmasters = nm;
     ngx_memcpy(fuzz_map, map, NGX_WS_RELAY_WIRE_SLOTS);
     ngx_memcpy(fuzz_masters, masters, nm * sizeof(fuzz_master_t));
+
+    ngx_memzero(fuzz_owns, sizeof(fuzz_owns));
+
+    for (slot = 0; slot < NGX_WS_RELAY_WIRE_SLOTS; slot++) {
+        if (map[slot] != FUZZ_NONE) {
+            fuzz_owns[map[slot]] = 1;
+        }
+    }
 
     for (k = 0; k < nm; k++) {
         fuzz_named_add(masters[k].host, masters[k].len, masters[k].port);
