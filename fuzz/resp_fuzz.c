@@ -116,19 +116,20 @@
  *   most NGX_SOCKADDR_STRLEN bytes or the node asked's for none, at most
  *   64 masters, at least one slot owned) and the bus's map is then that
  *   map (a slot of no master is no shard's; of a master, that master's
- *   shard or none while old masters hold every shard), every shard used
+ *   shard or none while old masters hold every shard, but not once the
+ *   same map is taken again: as FUZZ_BUGS says, below), every shard used
  *   is a master of it and its links go there; every command about a key
  *   (the history script's stream, a PUBLISH's channel, presence's keys)
  *   and every subscription goes to the shard of the key's slot, and a
  *   raw subscriber's SSUBSCRIBE is of its probe or a user's channel;
- *   each shard's probe goes through its own channel; a MOVED or ASK
- *   reply to a command is followed to a master the bus has ready (after
- *   ASKING for ASK), five times at most, else it reaches the command's
- *   callback; a ready raw subscriber has its probe subscribed (unless
- *   Redis ended that) and no channel but those of the registry's users
- *   its master owns; an error on it other than a redirection, a read
- *   that fails or bytes it cannot parse drop it; its probe's
- *   confirmation makes it ready;
+ *   each shard's probe goes through its own channel, of a slot the shard
+ *   owns (as FUZZ_BUGS says, below); a MOVED or ASK reply to a command
+ *   is followed to a master the bus has ready (after ASKING for ASK),
+ *   five times at most, else it reaches the command's callback; a ready
+ *   raw subscriber has its probe subscribed (unless Redis ended that)
+ *   and no channel but those of the registry's users its master owns;
+ *   an error on it other than a redirection, a read that fails or bytes
+ *   it cannot parse drop it; its probe's confirmation makes it ready;
  * - with sentinels: they are the only servers asked, with their
  *   password, for the master by its name (SENTINEL
  *   get-master-addr-by-name) and subscribed to "+switch-master"; the
@@ -175,18 +176,15 @@
  *   order), or NULL only when a reply was missing or not an array, or a
  *   node's SMEMBERS could not be sent.
  * Once an allocation failed, only memory and hiredis's rules are checked.
- * - in a cluster, each shard's probe goes through a channel of a slot
- *   the shard owns, and a map taken again, the same, leaves no slot of a
- *   master without a shard ("until the next map", ngx_ws_relay_bus.c):
- *   both checked only as FUZZ_BUGS says, below.
  * Bugs the target found, not fixed yet, steered clear of unless FUZZ_BUGS
  * names them (fuzz_ngx.h, known/README): later-data, the cluster's event
  * that asks for the map after the gap gets the cluster as its data (as
  * the bus's watchdog has the bus), so that the debug lines of nginx's
  * timers do not read a connection at NULL; full-shards, the shards of a
- * map taken again are not checked; tag-prefix, the probes' channels are
- * not checked when the prefix has a "{"; slotless-master, nor those of
- * the shards of masters that own no slot.
+ * map taken again are not checked (a master new to a map while old ones
+ * held every shard keeps none); tag-prefix, the probes' channels are not
+ * checked when the prefix has a "{"; slotless-master, nor those of the
+ * shards of masters that own no slot.
  */
 
 
