@@ -29,7 +29,8 @@ MODULE_SO   := $(BUILD)/ngx_ws_relay_module.so
 SOURCES     := config $(wildcard ngx_ws_relay_module/*.[ch])
 
 # Debian packages each target needs; installed when missing.
-BUILD_PKGS  := nginx nginx-dev libhiredis-dev libjansson-dev zlib1g-dev gcc make
+BUILD_PKGS  := nginx nginx-dev libhiredis-dev libjansson-dev zlib1g-dev \
+               libdeflate-dev gcc make
 TEST_PKGS   := redis-server libtest-base-perl libtest-longstring-perl \
                libio-socket-ssl-perl openssl
 FUZZ_PKGS   := clang libclang-rt-14-dev

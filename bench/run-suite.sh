@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# The benchmark suite: builds the module and wsload, starts Redis and two
-# nginx instances (2 workers each, nginx.conf.example's directives) on test
-# ports under bench/build/suite, runs the scenarios with bench/wsload,
-# stops everything it started, and writes bench/RESULTS.md and
-# bench/results.json.
+# The benchmark suite: builds the module, wsload and wsfloor, starts Redis
+# and two nginx instances (2 workers each, nginx.conf.example's directives)
+# on test ports under bench/build/suite, runs the scenarios with
+# bench/wsload, runs the chat, latency and connect scenarios against
+# bench/wsfloor too (the floor: a bare relay with nginx's worker model,
+# src/floor.c), stops everything it started, and writes bench/RESULTS.md
+# and bench/results.json.
 #
 #   bench/run-suite.sh                   (or: make bench)
 #
 # Environment:
 #   BENCH_PORT, BENCH_PORT2, BENCH_REDIS_PORT   ports (18080 18081 16399)
+#   BENCH_FLOOR_PORT  wsfloor's port (18082)
+#   BENCH_FLOOR       the scenarios whose runs are repeated against wsfloor,
+#                     each right beside the module's ("2 3 4 7"; set and
+#                     empty: none)
 #   BENCH_SCENARIOS   which scenarios to run, e.g. "1 3" (default: all)
 #   BENCH_DURATION    measured seconds per throughput/latency run (10)
 #   BENCH_IDLE        idle-memory sizes as connections:processes
@@ -52,6 +58,8 @@ top=$(cd "$bench/.." && pwd)
 port=${BENCH_PORT:-18080}
 port2=${BENCH_PORT2:-18081}
 redis_port=${BENCH_REDIS_PORT:-16399}
+floor_port=${BENCH_FLOOR_PORT:-18082}
+floor_scenarios=${BENCH_FLOOR-2 3 4 7}
 scenarios=${BENCH_SCENARIOS:-1 2 3 4 5 6 7 8 9 10 11}
 dur=${BENCH_DURATION:-10}
 idle_sizes=${BENCH_IDLE:-1000:1 10000:1 30000:2}
@@ -71,6 +79,7 @@ example=$(realpath "${BENCH_EXAMPLE:-$top/nginx.conf.example}")
 nginx=${NGINX_BIN:-/usr/sbin/nginx}
 python=/usr/bin/python3
 wsload=$bench/wsload
+wsfloor=$bench/wsfloor
 work=$bench/build/suite
 runs=$work/runs            # one JSON per step, read by suite-report.py
 
@@ -92,6 +101,7 @@ NO_INSTALL=${BENCH_NO_INSTALL:-0}
 # ------------------------------------------------------ processes we own
 
 redis_pid=
+floor_pid=              # wsfloor's parent (its workers are its children)
 nginx_pids=()           # masters, in start order
 bg_pids=()              # wsload runs in the background
 sampler_pid=            # scenario 10's /api/health sampler
@@ -140,6 +150,7 @@ stop_all() {
         stop_nginx "$p"
     done
     nginx_pids=()
+    stop_floor
     if [ -n "$redis_pid" ]; then
         kill -TERM "$redis_pid" 2>/dev/null || true
         wait "$redis_pid" 2>/dev/null || true
@@ -223,6 +234,31 @@ stop_servers() {
     done
     nginx_pids=()
     stop_redis
+    stop_floor
+}
+
+# The floor: wsfloor with as many workers as nginx has (worker_processes
+# 2), started as nginx is (a child of this shell, its workers children of
+# it), on its own port.  No Redis, no configuration.
+floor_url="ws://127.0.0.1:$floor_port/"
+
+in_floor() {            # $1 scenario number: is it run against the floor?
+    case " $floor_scenarios " in *" $1 "*) return 0 ;; esac
+    return 1
+}
+
+start_floor() {
+    port_free "$floor_port" || die "port $floor_port is in use"
+    "$wsfloor" -a 127.0.0.1 -p "$floor_port" -w 2 2>> "$work/floor.log" &
+    floor_pid=$!
+    wait_port "$floor_port" || die "wsfloor on port $floor_port did not start"
+}
+
+stop_floor() {
+    [ -n "$floor_pid" ] || return 0
+    kill -TERM "$floor_pid" 2>/dev/null || true
+    wait "$floor_pid" 2>/dev/null || true
+    floor_pid=
 }
 
 start_servers() {       # one instance (and Redis), or two with "two"
@@ -279,22 +315,31 @@ for p in os.listdir("/proc"):
         print(p, f[1], int(f[11]) + int(f[12]), int(f[13]) + int(f[14]))' > "$1"
 }
 
-ours() { echo "$$ $redis_pid ${nginx_pids[*]} ${bg_pids[*]}"; }
+ours() { echo "$$ $redis_pid $floor_pid ${nginx_pids[*]} ${bg_pids[*]}"; }
 
-# Scheduler figures of the nginx workers of every instance and of Redis,
-# exact (/proc/PID/schedstat: ns on the CPU, ns waiting on the run queue,
-# time slices): "nginx_run nginx_wait nginx_slices redis_run redis_wait
-# redis_slices"
+# Scheduler figures of the nginx workers of every instance, of Redis and
+# of wsfloor's workers, exact (/proc/PID/schedstat: ns on the CPU, ns
+# waiting on the run queue, time slices): "nginx_run nginx_wait
+# nginx_slices redis_run redis_wait redis_slices floor_run floor_wait
+# floor_slices"
 server_ns() {
-    local m w a b c n1=0 n2=0 n3=0
+    local m w a b c n1=0 n2=0 n3=0 f1=0 f2=0 f3=0
     for m in "${nginx_pids[@]}"; do
         for w in $(workers_of "$m"); do
             read -r a b c < "/proc/$w/schedstat" || continue
             n1=$((n1 + a)); n2=$((n2 + b)); n3=$((n3 + c))
         done
     done
-    read -r a b c < "/proc/$redis_pid/schedstat" || { a=0; b=0; c=0; }
-    echo "$n1 $n2 $n3 $a $b $c"
+    if [ -n "$floor_pid" ]; then
+        for w in $(workers_of "$floor_pid"); do
+            read -r a b c < "/proc/$w/schedstat" || continue
+            f1=$((f1 + a)); f2=$((f2 + b)); f3=$((f3 + c))
+        done
+    fi
+    a=0; b=0; c=0
+    [ -z "$redis_pid" ] || read -r a b c < "/proc/$redis_pid/schedstat" \
+        || { a=0; b=0; c=0; }
+    echo "$n1 $n2 $n3 $a $b $c $f1 $f2 $f3"
 }
 
 # memory snapshot as a JSON object
@@ -354,6 +399,36 @@ run_wsload() {          # $1 id, $2 scenario title, $3 label, rest: args
     sed 's/^/    /' "$runs/$id.txt"
     record "$id" "$scen" "$label" "$rc" "$c0" "$c1" \
         "{\"procs\":[\"$id.ps0\",\"$id.ps1\"],\"ours\":\"$(ours)\",\"server_ns\":[[${s0// /,}],[${s1// /,}]],\"wall_ns\":$((t1 - t0)),\"idle_connections\":${idle_held:-0}}" "$*"
+}
+
+# run_wsload, then (when the scenario is in BENCH_FLOOR) the same against
+# wsfloor as "floor-<id>": the module's URL becomes the floor's.  The two
+# take turns at going first, so that a drift of the machine does not
+# always favour the same one.
+floor_turn=0
+run_both() {            # as run_wsload
+    local id=$1 scen=$2 label=$3 a args=()
+    shift 3
+    if ! in_floor "${scen%%.*}" || [ -z "$floor_pid" ]; then
+        run_wsload "$id" "$scen" "$label" "$@"
+        return 0
+    fi
+    for a in "$@"; do
+        [ "$a" = "$url" ] && a=$floor_url
+        args+=("$a")
+    done
+    floor_turn=$((1 - floor_turn))
+    if [ "$floor_turn" = 1 ]; then
+        run_wsload "$id" "$scen" "$label" "$@"
+        run_wsload "floor-$id" "$scen" "$label, wsfloor" "${args[@]}"
+    else
+        run_wsload "floor-$id" "$scen" "$label, wsfloor" "${args[@]}"
+        run_wsload "$id" "$scen" "$label" "$@"
+    fi
+}
+
+start_floor_for() {     # $1 scenario number
+    if in_floor "$1"; then start_floor; fi
 }
 
 record() {              # id scen label rc cpu0 cpu1 extra-json args
@@ -436,60 +511,72 @@ scenario_1() {
 
 # 7. Cost with many idle connections: the same fixed-rate chat while 0,
 # 10k or 28k registered connections sit idle; server CPU per message
-# should not grow with them.
+# should not grow with them.  With 7 in BENCH_FLOOR each size runs on the
+# floor too (its own idle connections), right after the module.
+linear_run() {          # $1 id, $2 url, $3 idle connections, $4 label suffix
+    local id=$1 u=$2 n=$3 procs ready i
+    idle_held=$n
+    if [ "$n" -gt 0 ]; then
+        procs=$(( n > 15000 ? 2 : 1 ))
+        ready="$work/ready-bg-$id"
+        rm -f "$ready"
+        log "holding $n idle connections on $u"
+        "$wsload" connect -u "$u" -n "$n" -p "$procs" --hold 600 \
+            --close-wait 15 --ready-file "$ready" -q \
+            > "$runs/bg-$id.txt" 2>&1 &
+        bg_pids+=($!)
+        for i in $(seq 600); do
+            [ -e "$ready" ] && break
+            kill -0 "${bg_pids[-1]}" 2>/dev/null || break
+            sleep 0.1
+        done
+        [ -e "$ready" ] || die "$n idle connections not set up"
+        sleep 2
+    fi
+    run_wsload "$id" "7. Cost with idle connections" \
+        "20000 msgs/s with $n idle connections$4" \
+        chat -u "$u" -P 50 -r 20000 -d "$dur"
+    if [ "$n" -gt 0 ]; then
+        stop_wsload "${bg_pids[-1]}"
+        unset 'bg_pids[-1]'
+    fi
+    idle_held=0
+}
+
 scenario_7() {
-    local n procs ready
+    local n
     for n in 0 10000 28000; do
         start_servers
-        idle_held=$n
-        if [ "$n" -gt 0 ]; then
-            procs=$(( n > 15000 ? 2 : 1 ))
-            ready="$work/ready-bg-$n"
-            rm -f "$ready"
-            log "holding $n idle connections"
-            "$wsload" connect -u "$url" -n "$n" -p "$procs" --hold 600 \
-                --close-wait 15 --ready-file "$ready" -q \
-                > "$runs/bg-$n.txt" 2>&1 &
-            bg_pids+=($!)
-            local i
-            for i in $(seq 600); do
-                [ -e "$ready" ] && break
-                kill -0 "${bg_pids[-1]}" 2>/dev/null || break
-                sleep 0.1
-            done
-            [ -e "$ready" ] || die "$n idle connections not set up"
-            sleep 2
-        fi
-        run_wsload "linear-$n" "7. Cost with idle connections" \
-            "20000 msgs/s with $n idle connections" \
-            chat -u "$url" -P 50 -r 20000 -d "$dur"
-        if [ "$n" -gt 0 ]; then
-            stop_wsload "${bg_pids[-1]}"
-            unset 'bg_pids[-1]'
-        fi
-        idle_held=0
+        linear_run "linear-$n" "$url" "$n" ""
         stop_servers
+        if in_floor 7; then
+            start_floor
+            linear_run "floor-linear-$n" "$floor_url" "$n" ", wsfloor"
+            stop_floor
+        fi
     done
 }
 
 scenario_2() {
     start_servers
-    run_wsload hs-10000 "2. Handshake+register rate" "10k connections, 256 in progress" \
+    start_floor_for 2
+    run_both hs-10000 "2. Handshake+register rate" "10k connections, 256 in progress" \
         connect -u "$url" -n 10000
-    run_wsload hs-20000-c64 "2. Handshake+register rate" "20k connections, 64 in progress" \
+    run_both hs-20000-c64 "2. Handshake+register rate" "20k connections, 64 in progress" \
         connect -u "$url" -n 20000 -c 64 -p 2
     stop_servers
 }
 
 scenario_3() {
     start_servers
-    run_wsload chat-same "3. Chat, closed loop" "50 pairs x window 16, same worker" \
+    start_floor_for 3
+    run_both chat-same "3. Chat, closed loop" "50 pairs x window 16, same worker" \
         chat -u "$url" -P 50 -w 16 -d "$dur" --placement same
-    run_wsload chat-cross "3. Chat, closed loop" "50 pairs x window 16, cross worker" \
+    run_both chat-cross "3. Chat, closed loop" "50 pairs x window 16, cross worker" \
         chat -u "$url" -P 50 -w 16 -d "$dur" --placement cross
-    run_wsload chat-1pair "3. Chat, closed loop" "1 pair x window 1, same worker" \
+    run_both chat-1pair "3. Chat, closed loop" "1 pair x window 1, same worker" \
         chat -u "$url" -P 1 -w 1 -d 5 --placement same
-    run_wsload chat-1pair-cross "3. Chat, closed loop" "1 pair x window 1, cross worker" \
+    run_both chat-1pair-cross "3. Chat, closed loop" "1 pair x window 1, cross worker" \
         chat -u "$url" -P 1 -w 1 -d 5 --placement cross
     stop_servers
 }
@@ -497,12 +584,13 @@ scenario_3() {
 scenario_4() {
     local r
     start_servers
+    start_floor_for 4
     # 5k twice: same and cross alternate, so a burst of steal or of
     # another load on the machine shows as a difference between rounds
     for r in 1000 5000 5000b 20000; do
-        run_wsload "rate-$r-same" "4. Chat at a fixed rate" "${r%b} msgs/s, same worker" \
+        run_both "rate-$r-same" "4. Chat at a fixed rate" "${r%b} msgs/s, same worker" \
             chat -u "$url" -P 50 -r "${r%b}" -d "$dur" --placement same
-        run_wsload "rate-$r-cross" "4. Chat at a fixed rate" "${r%b} msgs/s, cross worker" \
+        run_both "rate-$r-cross" "4. Chat at a fixed rate" "${r%b} msgs/s, cross worker" \
             chat -u "$url" -P 50 -r "${r%b}" -d "$dur" --placement cross
     done
     stop_servers
@@ -837,8 +925,8 @@ else
     fi
     build_mod="make -C $top --no-print-directory module"
 fi
-log "building ${build_mod:+the module and }wsload (log: $work/build.log)"
-{ ${build_mod:-true} && make -C "$bench" --no-print-directory wsload; } \
+log "building ${build_mod:+the module, }wsload and wsfloor (log: $work/build.log)"
+{ ${build_mod:-true} && make -C "$bench" --no-print-directory wsload wsfloor; } \
     > "$work/build.log" 2>&1 \
     || { tail -30 "$work/build.log"; die "build failed"; }
 log "module: $module_desc"

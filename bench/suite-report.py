@@ -243,8 +243,10 @@ with open("/proc/meminfo") as f:
 rows = []          # scenario, case, figure, notes, cpu, command
 summary = {}       # figures compared with the issue's targets
 
+row_of = {}        # step id: its index in rows
 for s in steps:
     w, x, sid = s["wsload"], s["extra"], s["id"]
+    floor = sid.startswith("floor-")      # a run against wsfloor
     fig, notes = "", []
     f = {}
     if w is None:
@@ -300,8 +302,9 @@ for s in steps:
             lat(w["latency_us"]["setup"], ("p50", "p99")))
         f = {"establish_per_s": w["figures"]["establish_per_s"],
              "setup_us": w["latency_us"]["setup"]}
-        summary.setdefault("handshakes_per_s", []).append(
-            f["establish_per_s"])
+        if not floor:
+            summary.setdefault("handshakes_per_s", []).append(
+                f["establish_per_s"])
     elif w["mode"] == "chat":
         c, L = w["counters"], w["latency_us"]
         plc = w["params"]["placement"]
@@ -331,8 +334,9 @@ for s in steps:
                                       v["compressed_out"]))
         notes.append("wsload used %.2f cores"
                      % w["figures"]["generator_cores"])
-        summary[sid] = {"msgs_per_s": tp, "p50_us": h.get("p50"),
-                        "p99_us": h.get("p99"), "wire": f["wire"]}
+        if not floor:
+            summary[sid] = {"msgs_per_s": tp, "p50_us": h.get("p50"),
+                            "p99_us": h.get("p99"), "wire": f["wire"]}
     elif w["mode"] == "busy":
         c, L, fg = w["counters"], w["latency_us"], w["figures"]
         k = busy_checks(args.runs, sid)
@@ -406,6 +410,8 @@ for s in steps:
         d = [q - p for p, q in zip(a, b)]
         if len(d) == 2:             # older runs: run times only
             d = [d[0], 0, 0, d[1], 0, 0]
+        if len(d) == 6:             # older runs: no wsfloor
+            d += [0, 0, 0]
         msgs = (w["counters"]["received"] if w["mode"] == "chat"
                 else w["counters"]["api_received"])
         wall = x["wall_ns"] or 1
@@ -424,6 +430,17 @@ for s in steps:
                                          f["server_cpu"]["nginx_ms_per_bomb"],
                                          d[1] / 1e6))
             summary[sid]["server_cpu"] = f["server_cpu"]
+            msgs = 0
+        if msgs and floor:
+            f["server_cpu"] = {
+                "floor_us_per_msg": round(d[6] / 1000.0 / msgs, 2),
+                "floor_cores": round(d[6] / wall, 2),
+                "floor_runqueue_wait_ms": round(d[7] / 1e6, 1),
+                "messages": msgs}
+            notes.append("server CPU per message: wsfloor %.1f µs (whole "
+                         "run: %.2f cores)"
+                         % (f["server_cpu"]["floor_us_per_msg"],
+                            f["server_cpu"]["floor_cores"]))
             msgs = 0
         if msgs:
             f["server_cpu"] = {
@@ -461,8 +478,61 @@ for s in steps:
             notes.append("no loss, errors or failures")
         f["wsload_cpu_pct"] = w["machine"]["cpu_pct"]
     s["figures"] = f
+    row_of[sid] = len(rows)
     rows.append((s["scenario"], s["label"], fig, "; ".join(notes),
                  s["cpu"], s["command"]))
+
+# ------------------------------------------------------ beside the floor
+
+def floor_comparison():
+    """Each module run that has a wsfloor run beside it ("floor-<id>"):
+    throughput (closed loop), p99, handshakes+registers per second and
+    server CPU per message, module ÷ floor.  The figure in the module's
+    row of the results gets the fractions too."""
+    by_id = {s["id"]: s for s in steps}
+    out = []
+    for s in steps:
+        fl = by_id.get("floor-" + s["id"])
+        if fl is None or not s.get("figures") or not fl.get("figures"):
+            continue
+        a, b, w = s["figures"], fl["figures"], s["wsload"]
+        cmp = []
+        if w["mode"] == "connect":
+            cmp.append(("handshakes+registers/s", a["establish_per_s"],
+                        b["establish_per_s"], "%.0f /s"))
+        elif w["mode"] == "chat":
+            if not w["params"]["rate"]:
+                cmp.append(("throughput", a["msgs_per_s"], b["msgs_per_s"],
+                            "%.0f msgs/s"))
+            cmp.append(("p99 latency", a["latency_us"].get("p99"),
+                        b["latency_us"].get("p99"), None))
+            ca, cb = a.get("server_cpu") or {}, b.get("server_cpu") or {}
+            if "nginx_us_per_msg" in ca and "floor_us_per_msg" in cb:
+                cmp.append(("server CPU per message (nginx + Redis; wsfloor)",
+                            ca["nginx_us_per_msg"] + ca["redis_us_per_msg"],
+                            cb["floor_us_per_msg"], "%.1f µs"))
+        ratios = {}
+        for measure, m, f, fmt in cmp:
+            r = round(m / f, 3) if m is not None and f else None
+            ratios[measure] = r
+            out.append({"id": s["id"], "floor_id": fl["id"],
+                        "scenario": s["scenario"], "case": s["label"],
+                        "measure": measure, "module": m, "floor": f,
+                        "module_over_floor": r,
+                        "others_pct": [s["cpu"].get("others"),
+                                       fl["cpu"].get("others")],
+                        "fmt": fmt})
+        a["floor_ratio"] = ratios
+        i = row_of[s["id"]]
+        scen, label, fig, notes, cpu, cmd = rows[i]
+        fig += "; module ÷ floor: " + ", ".join(
+            "%s **%s**" % (k.split(" (")[0], "-" if v is None else "%.2f" % v)
+            for k, v in ratios.items())
+        rows[i] = (scen, label, fig, notes, cpu, cmd)
+    return out
+
+
+floor_rows = floor_comparison()
 
 # ---------------------------------------------------------------- targets
 
@@ -603,6 +673,8 @@ result = {"generated": now, "command": args.command, "machine": machine,
           "deflate_comparison": [dict(zip(("measure", "without", "with",
                                             "difference"), r))
                                  for r in pmd_rows],
+          "floor_comparison": [{k: v for k, v in r.items() if k != "fmt"}
+                               for r in floor_rows],
           "steps": [{k: s[k] for k in ("id", "scenario", "label", "command",
                                         "rc", "cpu", "figures", "extra")}
                     for s in steps]}
@@ -682,6 +754,42 @@ for scen, label, fig, notes, cpu, cmd in rows:
             cpu["idle"], "%.0f" % cpu["others"] if "others" in cpu
             else "-"), cmd))
 md.append("")
+
+if floor_rows:
+    md.append("## Beside the floor (issue 17)\n")
+    md.append("wsfloor (bench/src/floor.c) is a bare relay with the "
+              "worker model of the nginx above (2 processes, a SO_REUSEPORT "
+              "listener each, epoll, writes coalesced per pass of the "
+              "loop) and just enough of the protocol for these runs: no "
+              "Redis, no history, no deflate; a chat for a user on the "
+              "other worker goes through a shared-memory map of users and "
+              "a socketpair between the workers, and chat_delivered is "
+              "answered without waiting for that worker. Each of its runs "
+              "is the module's wsload command with the floor's URL, right "
+              "beside the module's (they take turns at going first). "
+              "module ÷ floor: for throughput and handshakes, the fraction "
+              "of the floor that the module reaches; for p99 and CPU per "
+              "message, how many times the floor's the module's is. On a "
+              "shared machine the two runs of a pair may have had different "
+              "neighbours: read the ratio beside both \"others\" figures.\n")
+    md.append("| scenario | case | measure | module | floor | module ÷ "
+              "floor | others % module / floor |")
+    md.append("|---|---|---|---|---|---|---|")
+    # two runs with one label (scenario 4's rounds): their ids tell them apart
+    cases = {}
+    for r in floor_rows:
+        cases.setdefault((r["scenario"], r["case"]), set()).add(r["id"])
+    for r in floor_rows:
+        case = r["case"] if len(cases[(r["scenario"], r["case"])]) < 2 \
+            else "%s (`%s`)" % (r["case"], r["id"])
+        fm = (lambda v: fmt_us(v)) if r["fmt"] is None else \
+            (lambda v, f=r["fmt"]: "-" if v is None else f % v)
+        o = ["-" if v is None else "%.0f" % v for v in r["others_pct"]]
+        md.append("| %s | %s | %s | %s | %s | **%s** | %s / %s |" % (
+            r["scenario"], case, r["measure"], fm(r["module"]),
+            fm(r["floor"]), "-" if r["module_over_floor"] is None
+            else "%.2f" % r["module_over_floor"], o[0], o[1]))
+    md.append("")
 
 if pmd_rows:
     md.append("## permessage-deflate (issue 7)\n")

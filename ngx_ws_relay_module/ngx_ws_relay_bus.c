@@ -54,6 +54,9 @@
 /* a command follows this many redirections at most */
 #define NGX_WS_RELAY_BUS_REDIRECTS  5
 
+/* "n:{<8 hex digits>}" */
+#define NGX_WS_RELAY_BUS_NODE_KIND_LEN  sizeof("n:{12345678}")
+
 
 typedef struct {
     ngx_ws_relay_redis_link_t       cmd;
@@ -109,13 +112,23 @@ typedef struct {
 
     /* a cluster: slot -> shard, or NGX_WS_RELAY_BUS_NONE */
     u_char                         *map;
+
+    /* commands waiting for a master the map does not know yet */
+    ngx_queue_t                     waiting;
+    ngx_event_t                     retry;
 } ngx_ws_relay_bus_t;
 
 
-/* a command on its way in a cluster, kept to follow a redirection */
+/*
+ * A command on its way in a cluster, kept to follow a redirection; one
+ * sent to a master not known yet waits for the next map.
+ */
 typedef struct {
     redisCallbackFn                *fn;
     void                           *privdata;
+    ngx_queue_t                     queue;
+    ngx_msec_t                      since;
+    ngx_uint_t                      slot;
     ngx_uint_t                      redirects;
     size_t                          len;
     u_char                          cmd[1];
@@ -144,6 +157,9 @@ static ngx_int_t ngx_ws_relay_bus_send(ngx_ws_relay_bus_shard_t *shard,
     redisCallbackFn *fn, void *privdata, u_char *cmd, size_t len);
 static void ngx_ws_relay_bus_redirected(redisAsyncContext *ac, void *r,
     void *privdata);
+static void ngx_ws_relay_bus_resend(ngx_event_t *ev);
+static void ngx_ws_relay_bus_retry(ngx_uint_t give_up);
+static ngx_uint_t ngx_ws_relay_bus_usable(ngx_ws_relay_bus_shard_t *shard);
 static ngx_ws_relay_bus_shard_t *ngx_ws_relay_bus_shard_for(u_char *name,
     size_t len);
 static ngx_ws_relay_bus_shard_t *ngx_ws_relay_bus_channel_shard(
@@ -179,6 +195,7 @@ static void ngx_ws_relay_bus_node_message(ngx_ws_relay_bus_shard_t *shard,
 static ngx_int_t ngx_ws_relay_bus_subscription(
     ngx_ws_relay_bus_shard_t *shard, const char *command, ngx_str_t *user_id);
 static u_char *ngx_ws_relay_bus_buffer(size_t size);
+static const char *ngx_ws_relay_bus_node_kind(ngx_str_t *node, u_char *buf);
 static void ngx_ws_relay_bus_measure_rtt(ngx_ws_relay_bus_shard_t *shard);
 
 
@@ -192,7 +209,7 @@ static ngx_ws_relay_bus_t  ngx_ws_relay_bus;
 ngx_int_t
 ngx_ws_relay_bus_init_worker(ngx_cycle_t *cycle)
 {
-    u_char                     *p;
+    u_char                     *p, kind[NGX_WS_RELAY_BUS_NODE_KIND_LEN];
     ngx_str_t                  *node;
     ngx_uint_t                  i;
     ngx_ws_relay_bus_t         *bus;
@@ -215,14 +232,15 @@ ngx_ws_relay_bus_init_worker(ngx_cycle_t *cycle)
     node = &ngx_ws_relay_worker.node_id;
 
     p = ngx_pnalloc(cycle->pool, 2 * rcf->prefix.len + node->len
-                                 + sizeof(NGX_WS_RELAY_WIRE_NODE) - 1
+                                 + NGX_WS_RELAY_BUS_NODE_KIND_LEN
                                  + sizeof(NGX_WS_RELAY_WIRE_USER) - 1);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
     bus->node_channel.data = p;
-    p = ngx_ws_relay_wire_channel(p, &rcf->prefix, NGX_WS_RELAY_WIRE_NODE,
+    p = ngx_ws_relay_wire_channel(p, &rcf->prefix,
+                                  ngx_ws_relay_bus_node_kind(node, kind),
                                   node);
     bus->node_channel.len = p - bus->node_channel.data;
 
@@ -255,7 +273,7 @@ ngx_ws_relay_bus_init_worker(ngx_cycle_t *cycle)
     for (i = 0; i < bus->nshards; i++) {
         bus->shards[i].probe.data = ngx_pnalloc(cycle->pool,
                                                 bus->node_channel.len
-                                                + sizeof("{}")
+                                                + sizeof("n:{}")
                                                 + NGX_INT_T_LEN);
         if (bus->shards[i].probe.data == NULL) {
             return NGX_ERROR;
@@ -278,6 +296,13 @@ ngx_ws_relay_bus_init_worker(ngx_cycle_t *cycle)
         }
 
         ngx_memset(bus->map, NGX_WS_RELAY_BUS_NONE, NGX_WS_RELAY_WIRE_SLOTS);
+
+        ngx_queue_init(&bus->waiting);
+
+        bus->retry.handler = ngx_ws_relay_bus_resend;
+        bus->retry.data = bus;
+        bus->retry.log = cycle->log;
+        bus->retry.cancelable = 1;
 
         /* the shards come with the first slot map */
         if (ngx_ws_relay_cluster_init(cycle, rcf, ngx_ws_relay_bus_topology)
@@ -375,6 +400,14 @@ ngx_ws_relay_bus_exit_worker(void)
     ngx_ws_relay_presence_exit();
     ngx_ws_relay_sentinel_exit();
     ngx_ws_relay_cluster_exit();
+
+    if (bus->cluster) {
+        if (bus->retry.timer_set) {
+            ngx_del_timer(&bus->retry);
+        }
+
+        ngx_ws_relay_bus_retry(1);
+    }
 
     for (i = 0; i < bus->nshards; i++) {
         if (bus->shards[i].used) {
@@ -511,25 +544,67 @@ static void
 ngx_ws_relay_bus_topology(ngx_ws_relay_cluster_map_t *m)
 {
     u_char                     index[NGX_WS_RELAY_CLUSTER_MASTERS];
+    u_char                     owns[NGX_WS_RELAY_CLUSTER_MASTERS];
     u_char                     moved[NGX_WS_RELAY_BUS_SHARDS];
     u_char                     fresh[NGX_WS_RELAY_BUS_SHARDS];
+    u_char                     kept[NGX_WS_RELAY_BUS_SHARDS];
     ngx_uint_t                 i, k, slot, failovers;
     ngx_ws_relay_bus_t        *bus;
     ngx_ws_relay_bus_shard_t  *shard;
 
     bus = &ngx_ws_relay_bus;
 
+    ngx_memzero(owns, sizeof(owns));
     ngx_memzero(moved, sizeof(moved));
     ngx_memzero(fresh, sizeof(fresh));
+    ngx_memzero(kept, sizeof(kept));
 
-    /* the shard of each master: the one it had, or a free one */
+    /* a master that owns no slot (a malformed answer) gets no shard */
+
+    for (slot = 0; slot < NGX_WS_RELAY_WIRE_SLOTS; slot++) {
+        if (m->map[slot] != NGX_WS_RELAY_CLUSTER_NONE) {
+            owns[m->map[slot]] = 1;
+        }
+    }
+
+    /* the masters that keep their shard */
 
     for (i = 0; i < m->nmasters; i++) {
+        index[i] = NGX_WS_RELAY_BUS_NONE;
+
         shard = ngx_ws_relay_bus_shard_at(&m->masters[i].host,
                                           m->masters[i].port);
 
-        if (shard) {
-            index[i] = (u_char) ngx_ws_relay_bus_shard_index(shard);
+        if (owns[i] && shard) {
+            k = ngx_ws_relay_bus_shard_index(shard);
+            index[i] = (u_char) k;
+            kept[k] = 1;
+        }
+    }
+
+    /* the shards of masters that are gone, forgotten under the old map */
+
+    for (k = 0; k < bus->nshards; k++) {
+        shard = &bus->shards[k];
+
+        if (!shard->used || kept[k]) {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, bus->log, 0,
+                      "ws relay: redis cluster: %s:%i is no master "
+                      "any more", shard->host, shard->endpoint.port);
+
+        ngx_ws_relay_bus_forget(shard);
+        ngx_ws_relay_redis_link_drop(&shard->cmd, NULL);
+        ngx_ws_relay_redis_link_drop(&shard->sub, NULL);
+        shard->used = 0;
+    }
+
+    /* new masters: free shards */
+
+    for (i = 0; i < m->nmasters; i++) {
+        if (!owns[i] || index[i] != NGX_WS_RELAY_BUS_NONE) {
             continue;
         }
 
@@ -539,18 +614,16 @@ ngx_ws_relay_bus_topology(ngx_ws_relay_cluster_map_t *m)
             }
         }
 
-        if (k == bus->nshards) {
-            /* the old masters still hold every shard: until the next map */
-            index[i] = NGX_WS_RELAY_BUS_NONE;
-            continue;
-        }
+        /* the cluster module keeps no more masters than there are shards */
 
         fresh[k] = 1;
         index[i] = (u_char) k;
     }
 
-    /* the shards whose slots change hands, and failovers: slots of a shard
-     * that is gone going to a new one */
+    /*
+     * The shards whose slots change hands; failovers: slots of a master
+     * that is gone going to a new one.
+     */
 
     failovers = 0;
 
@@ -559,16 +632,18 @@ ngx_ws_relay_bus_topology(ngx_ws_relay_cluster_map_t *m)
         k = (m->map[slot] == NGX_WS_RELAY_CLUSTER_NONE)
             ? NGX_WS_RELAY_BUS_NONE : index[m->map[slot]];
 
-        if (i == k) {
+        /* (a shard of a master that is gone may serve a new one now) */
+
+        if (i == k && (k == NGX_WS_RELAY_BUS_NONE || !fresh[k])) {
             continue;
         }
 
-        if (i != NGX_WS_RELAY_BUS_NONE) {
+        if (i != NGX_WS_RELAY_BUS_NONE && kept[i]) {
             moved[i] = 1;
         }
 
         if (k != NGX_WS_RELAY_BUS_NONE) {
-            if (fresh[k] == 1 && i != NGX_WS_RELAY_BUS_NONE
+            if (fresh[k] == 1 && i != NGX_WS_RELAY_BUS_NONE && !kept[i]
                 && bus->master_known)
             {
                 fresh[k] = 2;
@@ -579,34 +654,12 @@ ngx_ws_relay_bus_topology(ngx_ws_relay_cluster_map_t *m)
         }
     }
 
-    /* under the old map: who was heard where */
+    /* a kept shard whose slots changed subscribes anew */
 
     for (k = 0; k < bus->nshards; k++) {
         shard = &bus->shards[k];
 
-        if (!shard->used || fresh[k]) {
-            continue;
-        }
-
-        for (i = 0; i < m->nmasters; i++) {
-            if (index[i] == k) {
-                break;
-            }
-        }
-
-        if (i == m->nmasters) {
-            ngx_log_error(NGX_LOG_NOTICE, bus->log, 0,
-                          "ws relay: redis cluster: %s:%i is no master "
-                          "any more", shard->host, shard->endpoint.port);
-
-            ngx_ws_relay_bus_forget(shard);
-            ngx_ws_relay_redis_link_drop(&shard->cmd, NULL);
-            ngx_ws_relay_redis_link_drop(&shard->sub, NULL);
-            shard->used = 0;
-            continue;
-        }
-
-        if (moved[k] && shard->sub.ac) {
+        if (kept[k] && moved[k] && shard->sub.ac) {
             ngx_ws_relay_bus_forget(shard);
             ngx_ws_relay_redis_link_drop(&shard->sub, NULL);
         }
@@ -649,6 +702,8 @@ ngx_ws_relay_bus_topology(ngx_ws_relay_cluster_map_t *m)
         }
     }
 
+    ngx_ws_relay_bus_retry(0);
+
     ngx_ws_relay_stat_add(redis_topology_refreshes, 1);
     ngx_ws_relay_stat_add(redis_failovers, failovers);
 
@@ -660,7 +715,7 @@ ngx_ws_relay_bus_topology(ngx_ws_relay_cluster_map_t *m)
 
 /*
  * The channel each shard's probe goes through: the node channel on its
- * own shard, on another the node channel tagged with a number whose slot
+ * own shard, on another "<prefix>n:{<n>}<node>", n a number whose slot
  * that shard owns.
  */
 
@@ -668,6 +723,7 @@ static void
 ngx_ws_relay_bus_probes(void)
 {
     u_char                     *p, tag[NGX_INT_T_LEN];
+    u_char                      kind[sizeof("n:{}") + NGX_INT_T_LEN];
     u_char                      owns[NGX_WS_RELAY_BUS_SHARDS];
     size_t                      len;
     ngx_uint_t                  k, n, slot, missing;
@@ -719,11 +775,10 @@ ngx_ws_relay_bus_probes(void)
 
         shard = &bus->shards[k];
 
-        p = ngx_cpymem(shard->probe.data, bus->node_channel.data,
-                       bus->node_channel.len);
-        *p++ = '{';
-        p = ngx_cpymem(p, tag, len);
-        *p++ = '}';
+        ngx_sprintf(kind, "n:{%*s}%Z", len, tag);
+        p = ngx_ws_relay_wire_channel(shard->probe.data, &bus->conf->prefix,
+                                      (const char *) kind,
+                                      &ngx_ws_relay_worker.node_id);
         shard->probe.len = p - shard->probe.data;
 
         owns[k] = 0;
@@ -1211,7 +1266,7 @@ ngx_ws_relay_bus_send(ngx_ws_relay_bus_shard_t *shard, redisCallbackFn *fn,
     ngx_int_t                    rc;
     ngx_ws_relay_bus_request_t  *req;
 
-    if (shard == NULL || !shard->cmd.ready) {
+    if (shard == NULL || !ngx_ws_relay_bus_usable(shard)) {
         return NGX_DECLINED;
     }
 
@@ -1254,47 +1309,149 @@ ngx_ws_relay_bus_redirected(redisAsyncContext *ac, void *r, void *privdata)
     redisReply                  *reply = r;
     ngx_ws_relay_bus_request_t  *req = privdata;
 
+    ngx_ws_relay_bus_t            *bus;
     ngx_ws_relay_bus_shard_t      *shard;
     ngx_ws_relay_redis_link_t     *link;
     ngx_ws_relay_wire_redirect_t   rd;
 
-    if (reply && reply->type == REDIS_REPLY_ERROR
-        && ngx_ws_relay_wire_redirect(reply, &rd) == NGX_OK)
-    {
-        link = ac->data;
+    bus = &ngx_ws_relay_bus;
 
+    if (reply == NULL
+        || reply->type != REDIS_REPLY_ERROR
+        || ngx_ws_relay_wire_redirect(reply, &rd) != NGX_OK
+        || req->redirects++ == NGX_WS_RELAY_BUS_REDIRECTS)
+    {
+        req->fn(ac, r, req->privdata);
+        ngx_free(req);
+        return;
+    }
+
+    link = ac->data;
+
+    if (link->ac == ac) {
+        ngx_ws_relay_redis_link_replied(link);
+    }
+
+    if (rd.host.len == 0) {
+        /* no host: the node that answered, at another port */
+        rd.host = link->endpoint->host;
+    }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, bus->log, 0,
+                   "ws relay: redis cluster: %s %ui to %V:%i",
+                   rd.ask ? "ASK" : "MOVED", rd.slot, &rd.host, rd.port);
+
+    shard = ngx_ws_relay_bus_shard_at(&rd.host, rd.port);
+
+    if (shard && ngx_ws_relay_bus_usable(shard)
+        && (!rd.ask
+            || ngx_ws_relay_redis_link_command(&shard->cmd,
+                                               ngx_ws_relay_redis_link_reply,
+                                               NULL, "ASKING")
+               == NGX_OK)
+        && ngx_ws_relay_redis_link_send(&shard->cmd,
+                                        ngx_ws_relay_bus_redirected, req,
+                                        req->cmd, req->len)
+           == NGX_OK)
+    {
         if (!rd.ask) {
             ngx_ws_relay_cluster_ask();
         }
 
-        shard = ngx_ws_relay_bus_shard_at(&rd.host, rd.port);
+        return;
+    }
 
-        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_ws_relay_bus.log, 0,
-                       "ws relay: redis cluster: %s %ui to %V:%i",
-                       rd.ask ? "ASK" : "MOVED", rd.slot, &rd.host, rd.port);
+    /* a master not known yet: the command waits for the next map */
 
-        if (shard && shard->cmd.ready && link->ac == ac
-            && req->redirects++ < NGX_WS_RELAY_BUS_REDIRECTS
-            && (!rd.ask
-                || ngx_ws_relay_redis_link_command(&shard->cmd,
-                                              ngx_ws_relay_redis_link_reply,
-                                              &shard->cmd, "ASKING")
-                   == NGX_OK)
+    req->slot = rd.slot;
+    req->since = ngx_current_msec;
+    ngx_queue_insert_tail(&bus->waiting, &req->queue);
+
+    ngx_ws_relay_cluster_ask();
+
+    if (!bus->retry.timer_set) {
+        ngx_add_timer(&bus->retry, 100);
+    }
+}
+
+
+static void
+ngx_ws_relay_bus_resend(ngx_event_t *ev)
+{
+    ngx_ws_relay_bus_retry(0);
+}
+
+
+/*
+ * The waiting commands go to the shard the map names for their slot now;
+ * those that waited longer than the timeout (all, when giving up) get no
+ * reply.
+ */
+
+static void
+ngx_ws_relay_bus_retry(ngx_uint_t give_up)
+{
+    ngx_uint_t                   k;
+    ngx_queue_t                 *q, waiting;
+    ngx_ws_relay_bus_t          *bus;
+    ngx_ws_relay_bus_shard_t    *shard;
+    ngx_ws_relay_bus_request_t  *req;
+
+    bus = &ngx_ws_relay_bus;
+
+    if (ngx_queue_empty(&bus->waiting)) {
+        return;
+    }
+
+    /* a command that fails here may send another: that one waits anew */
+
+    ngx_queue_init(&waiting);
+    ngx_queue_add(&waiting, &bus->waiting);
+    ngx_queue_init(&bus->waiting);
+
+    while (!ngx_queue_empty(&waiting)) {
+        q = ngx_queue_head(&waiting);
+        ngx_queue_remove(q);
+        req = ngx_queue_data(q, ngx_ws_relay_bus_request_t, queue);
+
+        k = bus->map[req->slot];
+        shard = (k == NGX_WS_RELAY_BUS_NONE) ? NULL : &bus->shards[k];
+
+        if (!give_up && shard && ngx_ws_relay_bus_usable(shard)
             && ngx_ws_relay_redis_link_send(&shard->cmd,
                                             ngx_ws_relay_bus_redirected, req,
                                             req->cmd, req->len)
                == NGX_OK)
         {
-            ngx_ws_relay_redis_link_replied(link);
-            return;
+            continue;
         }
 
-        /* a master not known yet: the caller hears the error */
-        ngx_ws_relay_cluster_ask();
+        if (!give_up && ngx_current_msec - req->since < bus->conf->timeout) {
+            ngx_queue_insert_tail(&bus->waiting, &req->queue);
+            continue;
+        }
+
+        /* no reply: as when a link is lost */
+        req->fn(NULL, NULL, req->privdata);
+        ngx_free(req);
     }
 
-    req->fn(ac, r, req->privdata);
-    ngx_free(req);
+    if (!ngx_queue_empty(&bus->waiting) && !bus->retry.timer_set) {
+        ngx_add_timer(&bus->retry, 100);
+    }
+}
+
+
+/*
+ * A shard takes commands when its link is ready; in a cluster also while
+ * it connects (hiredis keeps them until then), so that a new master's
+ * first moments lose nothing.
+ */
+
+static ngx_uint_t
+ngx_ws_relay_bus_usable(ngx_ws_relay_bus_shard_t *shard)
+{
+    return shard->cmd.ready || (shard->cmd.cluster && shard->cmd.ac);
 }
 
 
@@ -1494,9 +1651,9 @@ ngx_ws_relay_bus_history_reply(struct redisAsyncContext *ac,
 {
     ngx_ws_relay_redis_link_t  *link;
 
-    link = ac->data;
+    /* no reply: ac may be NULL (a command that found no master) */
 
-    if (reply == NULL || link->ac != ac) {
+    if (reply == NULL || (link = ac->data)->ac != ac) {
         return NGX_ERROR;
     }
 
@@ -1572,9 +1729,8 @@ ngx_ws_relay_bus_published(redisAsyncContext *ac, void *r, void *privdata)
     ngx_ws_relay_redis_link_t  *link;
 
     id = (uintptr_t) privdata;
-    link = ac->data;
 
-    if (reply == NULL || link->ac != ac) {
+    if (reply == NULL || (link = ac->data)->ac != ac) {
         ngx_ws_relay_delivery_published(id, -1);
         return;
     }
@@ -1672,7 +1828,12 @@ ngx_ws_relay_bus_push(ngx_ws_relay_bus_shard_t *shard, redisReply *reply)
                     ngx_ws_relay_bus_sub_ready(shard);
                 }
 
-            } else if (!push.unsubscribed) {
+            } else if (push.unsubscribed) {
+                /* ended by a cluster node: its slot moved, or came back */
+                ngx_ws_relay_cluster_ask();
+                ngx_ws_relay_bus_subscribe_probe(shard);
+
+            } else {
                 ngx_ws_relay_bus_node_message(shard, &push.payload);
             }
 
@@ -1713,6 +1874,7 @@ static void
 ngx_ws_relay_bus_user_message(ngx_str_t *user_id, ngx_str_t *payload)
 {
     u_char               buf[NGX_WS_RELAY_WIRE_HEAD_LEN], *p;
+    u_char               kind[NGX_WS_RELAY_BUS_NODE_KIND_LEN];
     uint64_t             id;
     ngx_str_t            origin, json, text, hid, ack, *node;
     ngx_uint_t           n, ours;
@@ -1772,9 +1934,10 @@ ngx_ws_relay_bus_user_message(ngx_str_t *user_id, ngx_str_t *payload)
     ack.data = buf;
     ack.len = ngx_ws_relay_wire_ack(buf, id, n) - buf;
 
-    (void) ngx_ws_relay_bus_publish_to(NGX_WS_RELAY_WIRE_NODE, &origin,
-                                       &ack, 1, ngx_ws_relay_redis_link_reply,
-                                       NULL);
+    (void) ngx_ws_relay_bus_publish_to(ngx_ws_relay_bus_node_kind(&origin,
+                                                                  kind),
+                                       &origin, &ack, 1,
+                                       ngx_ws_relay_redis_link_reply, NULL);
 }
 
 
@@ -1835,14 +1998,17 @@ ngx_ws_relay_bus_user_subscribed(ngx_str_t *user_id)
 /*
  * A subscription ended.  Asked for, the user has left (or came back and
  * waits for its new subscription).  A heard user's channel ended by a
- * cluster node: its slot moved; the new map subscribes it again, and its
- * connections catch up.
+ * cluster node: its slot moved, or was given to the same master again.
+ * The user is subscribed again where the map says (a node that does not
+ * own the slot answers MOVED, and the new map subscribes it where it
+ * belongs), and its connections catch up.
  */
 
 static void
 ngx_ws_relay_bus_user_unsubscribed(ngx_str_t *user_id)
 {
-    ngx_ws_relay_user_t  *user;
+    ngx_ws_relay_user_t       *user;
+    ngx_ws_relay_bus_shard_t  *shard;
 
     if (!ngx_ws_relay_bus.cluster) {
         return;
@@ -1862,6 +2028,12 @@ ngx_ws_relay_bus_user_unsubscribed(ngx_str_t *user_id)
     user->missed = 1;
 
     ngx_ws_relay_cluster_ask();
+
+    shard = ngx_ws_relay_bus_channel_shard(NGX_WS_RELAY_WIRE_USER, user_id);
+
+    if (shard) {
+        (void) ngx_ws_relay_bus_subscription(shard, "SUBSCRIBE", user_id);
+    }
 }
 
 
@@ -1958,6 +2130,26 @@ ngx_ws_relay_bus_subscription(ngx_ws_relay_bus_shard_t *shard,
 }
 
 
+/*
+ * The kind of a worker's node channel: "n:", or in a cluster "n:{<hash
+ * of the node>}", a hash tag that spreads the workers' channels (and the
+ * acks they get) over the masters: node ids differ only in a few digits,
+ * and CRC16 would put most of them on one master.
+ */
+
+static const char *
+ngx_ws_relay_bus_node_kind(ngx_str_t *node, u_char *buf)
+{
+    if (!ngx_ws_relay_bus.cluster) {
+        return NGX_WS_RELAY_WIRE_NODE;
+    }
+
+    ngx_sprintf(buf, "n:{%08xD}%Z", ngx_crc32_short(node->data, node->len));
+
+    return (const char *) buf;
+}
+
+
 static u_char *
 ngx_ws_relay_bus_buffer(size_t size)
 {
@@ -2042,6 +2234,23 @@ ngx_ws_relay_bus_state(void)
     }
 
     return NGX_WS_RELAY_BUS_DOWN;
+}
+
+
+/* both links of the shard of a user's channel are ready */
+
+ngx_uint_t
+ngx_ws_relay_bus_user_up(ngx_str_t *user_id)
+{
+    ngx_ws_relay_bus_shard_t  *shard;
+
+    if (ngx_ws_relay_bus.conf == NULL) {
+        return 0;
+    }
+
+    shard = ngx_ws_relay_bus_channel_shard(NGX_WS_RELAY_WIRE_USER, user_id);
+
+    return shard && shard->cmd.ready && shard->sub.ready;
 }
 
 

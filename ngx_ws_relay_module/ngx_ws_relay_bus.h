@@ -55,6 +55,7 @@ ngx_int_t ngx_ws_relay_bus_command(ngx_str_t *key,
     ngx_ws_relay_bus_reply_pt fn, void *privdata, const char *format, ...);
 
 ngx_ws_relay_bus_state_e ngx_ws_relay_bus_state(void);
+ngx_uint_t ngx_ws_relay_bus_user_up(ngx_str_t *user_id);
 const char *ngx_ws_relay_bus_state_name(ngx_ws_relay_bus_state_e state);
 ngx_ws_relay_redis_endpoint_t *ngx_ws_relay_bus_shard(ngx_uint_t n);
 

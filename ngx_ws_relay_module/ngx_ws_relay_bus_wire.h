@@ -20,7 +20,8 @@ struct redisReply;
  * socket, no state.
  *
  * Channels: "<prefix>u:{<user>}" carries the messages for a user,
- * "<prefix>n:<node>" what is for one worker.  A message for a user is
+ * "<prefix>n:<node>" what is for one worker (in a Redis Cluster
+ * "<prefix>n:{<hash>}<node>", spread over the masters by the hash tag).  A message for a user is
  * "<origin node> <delivery id> <JSON>", or, stored in the user's history,
  * "<origin node> <delivery id>:<id> <JSON>" where <id> is the message's
  * id; a receiving worker answers on the origin's node channel with

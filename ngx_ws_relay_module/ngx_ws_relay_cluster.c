@@ -85,6 +85,7 @@ ngx_ws_relay_cluster_init(ngx_cycle_t *cycle, ngx_ws_relay_redis_conf_t *rcf,
     cl->link.cluster = 1;
 
     cl->later.handler = ngx_ws_relay_cluster_later;
+    cl->later.data = cl;
     cl->later.log = cycle->log;
     cl->later.cancelable = 1;
 

@@ -7,6 +7,9 @@
 #include "ngx_ws_relay.h"
 #include "ngx_ws_relay_deflate.h"
 #include <zlib.h>
+#if (NGX_WS_RELAY_HAVE_LIBDEFLATE)
+#include <libdeflate.h>
+#endif
 
 
 /*
@@ -17,6 +20,17 @@
  * per window size, shared by all its connections: an idle connection
  * costs no zlib memory, and a message fanned out to many connections is
  * compressed once.
+ *
+ * A message is compressed as one whole buffer: libdeflate, when it is
+ * there, is built for that, where zlib must reset its stream (and clear
+ * its hash table) for every message (bench/RESULTS.md, scenario 9, has
+ * the figures of both).  libdeflate's window is always 32 KiB, but a
+ * message no longer than the window it may use never refers further
+ * back: zlib compresses only longer messages for a client that asked for
+ * a smaller window.  Inflating stays zlib's: a client's message is
+ * bounded as it grows (ngx_ws_relay_inflate()), which libdeflate's
+ * one-call API cannot do without a buffer of the largest size for every
+ * message.
  */
 
 
@@ -52,6 +66,14 @@ static ngx_int_t  ngx_ws_relay_deflater_levels[NGX_WS_RELAY_DEFLATE_MAX_BITS
                                                + 1];
 static ngx_str_t  ngx_ws_relay_inflated;
 static ngx_str_t  ngx_ws_relay_deflated;
+
+#if (NGX_WS_RELAY_HAVE_LIBDEFLATE)
+static ngx_int_t ngx_ws_relay_deflate_whole(ngx_int_t level, u_char *data,
+    size_t len, ngx_str_t *out, ngx_log_t *log);
+
+/* one compressor per level used: 0-9 */
+static struct libdeflate_compressor  *ngx_ws_relay_compressors[10];
+#endif
 
 
 /*
@@ -459,6 +481,14 @@ ngx_ws_relay_deflate(ngx_uint_t window_bits, ngx_int_t level, u_char *data,
     size_t     bound;
     z_stream  *zs;
 
+#if (NGX_WS_RELAY_HAVE_LIBDEFLATE)
+    if (window_bits == NGX_WS_RELAY_DEFLATE_MAX_BITS
+        || len <= ((size_t) 1 << window_bits))
+    {
+        return ngx_ws_relay_deflate_whole(level, data, len, out, log);
+    }
+#endif
+
     zs = &ngx_ws_relay_deflaters[window_bits];
 
     if (zs->state == NULL) {
@@ -516,6 +546,64 @@ ngx_ws_relay_deflate(ngx_uint_t window_bits, ngx_int_t level, u_char *data,
 
     return NGX_OK;
 }
+
+
+#if (NGX_WS_RELAY_HAVE_LIBDEFLATE)
+
+/*
+ * libdeflate ends the message with a block whose BFINAL bit is set
+ * (RFC 7692, 7.2.3.3): the receiver's 00 00 ff ff comes after the end of
+ * the stream, and the octet added here holds the header bits of the
+ * empty block that those four octets complete, as the RFC's example does.
+ */
+
+static ngx_int_t
+ngx_ws_relay_deflate_whole(ngx_int_t level, u_char *data, size_t len,
+    ngx_str_t *out, ngx_log_t *log)
+{
+    size_t                          bound, n;
+    struct libdeflate_compressor   *c;
+
+    c = ngx_ws_relay_compressors[level];
+
+    if (c == NULL) {
+        c = libdeflate_alloc_compressor((int) level);
+
+        if (c == NULL) {
+            ngx_log_error(NGX_LOG_ALERT, log, 0,
+                          "ws relay: libdeflate_alloc_compressor(%i) failed",
+                          level);
+            return NGX_ERROR;
+        }
+
+        ngx_ws_relay_compressors[level] = c;
+    }
+
+    bound = libdeflate_deflate_compress_bound(c, len) + 1;
+
+    if (bound > ngx_ws_relay_deflated.len
+        && ngx_ws_relay_deflate_grow(&ngx_ws_relay_deflated,
+                                     ngx_max(bound, 16384), log)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    n = libdeflate_deflate_compress(c, data, len, ngx_ws_relay_deflated.data,
+                                    ngx_ws_relay_deflated.len - 1);
+    if (n == 0) {
+        return NGX_ERROR;
+    }
+
+    ngx_ws_relay_deflated.data[n++] = 0x00;
+
+    out->data = ngx_ws_relay_deflated.data;
+    out->len = n;
+
+    return NGX_OK;
+}
+
+#endif
 
 
 static ngx_int_t

@@ -363,8 +363,14 @@ ngx_ws_relay_delivery_find(uint64_t id)
 static void
 ngx_ws_relay_delivery_check(ngx_ws_relay_delivery_t *d)
 {
+    /*
+     * A kept message's reply carries its id: an ack of another worker that
+     * comes before the script's reply (the two travel on different links)
+     * does not end it.
+     */
+
     if ((d->expected >= 0 && d->acks >= (ngx_uint_t) d->expected)
-        || (d->any && d->delivered))
+        || (d->any && d->delivered && (d->history == NULL || d->expected >= 0)))
     {
         ngx_ws_relay_delivery_complete(d);
     }

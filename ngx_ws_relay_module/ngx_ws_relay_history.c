@@ -172,7 +172,8 @@ ngx_ws_relay_history_init(void)
  * wc, a connection of its user now, goes live: at once when nothing is to
  * be replayed and this worker hears the user's channel already; otherwise
  * once the channel is heard and the replay after since is sent.  Without
- * Redis there is nothing to replay: recovered is false.
+ * Redis (the user's master, in a cluster) there is nothing to replay:
+ * recovered is false.
  */
 
 void
@@ -182,7 +183,7 @@ ngx_ws_relay_history_join(ngx_ws_relay_conn_t *wc,
 {
     ngx_ws_relay_resume_t  *r;
 
-    if (ngx_ws_relay_bus_state() != NGX_WS_RELAY_BUS_UP
+    if (!ngx_ws_relay_bus_user_up(&wc->user->sn.str)
         || (since == NULL && wc->user->subscribed))
     {
         if (handler) {
@@ -269,17 +270,31 @@ ngx_ws_relay_history_subscribed(ngx_ws_relay_user_t *user)
             continue;
         }
 
-        if (missed && r == NULL && user->last_id.len && !wc->closing
-            && wc->conf->history.size
-            && ngx_ws_relay_history_may_replay(wc))
-        {
-            ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0,
-                          "ws relay: catching up after \"%*s\"",
-                          user->last_id.len, user->last_id.data);
-
-            since = user->last_id;
-            ngx_ws_relay_history_join(wc, &since, NULL, 0);
+        if (!missed || r || wc->closing || wc->conf->history.size == 0) {
+            continue;
         }
+
+        /*
+         * After the newest message the connection was sent: only what it
+         * would have got live.  One that had none yet: after the newest
+         * the worker heard, when its user id may have its history.
+         */
+
+        if (wc->last_id.len) {
+            since = wc->last_id;
+
+        } else if (user->last_id.len && ngx_ws_relay_history_may_replay(wc)) {
+            since = user->last_id;
+
+        } else {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, wc->connection->log, 0,
+                      "ws relay: catching up after \"%*s\"",
+                      since.len, since.data);
+
+        ngx_ws_relay_history_join(wc, &since, NULL, 0);
     }
 }
 

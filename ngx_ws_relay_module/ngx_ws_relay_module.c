@@ -555,6 +555,14 @@ ngx_ws_relay_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "cannot select a database (db=) in a cluster";
     }
 
+    if (rcf->cluster && rcf->prefix.len
+        && ngx_strlchr(rcf->prefix.data, rcf->prefix.data + rcf->prefix.len,
+                       '{'))
+    {
+        /* its hash tag would put every key and channel on one master */
+        return "cannot have a \"{\" in prefix= in a cluster";
+    }
+
     rcf->enabled = 1;
 
     return NGX_CONF_OK;

@@ -366,7 +366,6 @@ ngx_ws_relay_presence_nodes_reply(redisAsyncContext *ac, void *r,
     ngx_ws_relay_presence_node_t  *node;
 
     pr = &ngx_ws_relay_presence;
-    link = ac->data;
 
     if (reply == NULL) {
         pq->failed = 1;
@@ -374,6 +373,7 @@ ngx_ws_relay_presence_nodes_reply(redisAsyncContext *ac, void *r,
         return;
     }
 
+    link = ac->data;
     ngx_ws_relay_redis_link_replied(link);
 
     if (reply->type != REDIS_REPLY_ARRAY) {
@@ -447,18 +447,19 @@ ngx_ws_relay_presence_users_reply(redisAsyncContext *ac, void *r,
     ngx_ws_relay_presence_query_t  *pq;
 
     pq = ask->pq;
-    link = ac->data;
     node = (ngx_ws_relay_presence_node_t *) pq->nodes->elts + ask->index;
 
     if (reply == NULL) {
         pq->failed = 1;
 
     } else if (reply->type != REDIS_REPLY_ARRAY) {
+        link = ac->data;
         ngx_ws_relay_redis_link_replied(link);
         (void) ngx_ws_relay_redis_link_is_error(link, reply, "SMEMBERS");
         pq->failed = 1;
 
     } else {
+        link = ac->data;
         ngx_ws_relay_redis_link_replied(link);
 
         for (i = 0; i < reply->elements; i++) {

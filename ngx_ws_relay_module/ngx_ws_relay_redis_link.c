@@ -474,9 +474,11 @@ void
 ngx_ws_relay_redis_link_reply(redisAsyncContext *ac, void *reply,
     void *privdata)
 {
-    ngx_ws_relay_redis_link_t  *link = ac->data;
+    ngx_ws_relay_redis_link_t  *link;
 
-    if (reply == NULL || link->ac != ac) {
+    /* no reply: ac may be NULL (a cluster's command that found no master) */
+
+    if (reply == NULL || (link = ac->data)->ac != ac) {
         return;
     }
 

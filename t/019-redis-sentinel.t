@@ -8,7 +8,7 @@
 #
 # Every block gets a new set (WsRelay::Sentinel): a master, its replica
 # and three sentinels; nginx runs two workers. Traffic is judged as in
-# t/012: outside a fault every message is delivered and received once on
+# t/012 (WsRelay::Traffic): outside a fault every message is delivered and received once on
 # each connection of its user; within it a message to another worker may
 # be lost but never reported delivered without arriving, one to a
 # connection on the sender's worker is never lost, nothing arrives twice
@@ -20,208 +20,7 @@ use WsRelay::Redis;
 use WsRelay::Api;
 use WsRelay::History;
 use WsRelay::Sentinel;
-
-
-# Traffic: every round each sender sends one chat to each of its targets
-# and reads the replies; every chat that arrives on any connection is
-# recorded. A user may hold several connections.
-package Traffic;
-
-use JSON::PP ();
-use Time::HiRes qw(sleep time);
-
-my $JSON = JSON::PP->new->utf8;
-
-# Traffic->new(clients => {name => client}, users => {name => user id},
-#              pairs => [[sender name, target user], ...])
-sub new {
-    my ($class, %o) = @_;
-
-    return bless { %o, seq => 0, sent => [], got => {}, closed => [] },
-                 $class;
-}
-
-sub client { $_[0]{clients}{$_[1]} }
-
-# the names of the connections of a user
-sub conns_of {
-    my ($self, $user) = @_;
-
-    return grep { $self->{users}{$_} eq $user } sort keys %{ $self->{clients} };
-}
-
-# one round; true when every chat of it was reported delivered
-sub round {
-    my $self = shift;
-
-    my $seq = ++$self->{seq};
-    my (%mine, @round);
-
-    for my $pair (@{ $self->{pairs} }) {
-        my ($from, $to) = @$pair;
-        my $c = $self->client($from);
-        next if $c->{gone};
-
-        my $m = { from => $from, to => $to, seq => $seq, sent => time };
-        $c->send_json({type => 'chat', targetUserId => $to,
-                       text => "$self->{users}{$from}>$to:$seq"});
-        push @{ $self->{sent} }, $m;
-        push @{ $mine{$from} }, $m;
-        push @round, $m;
-    }
-
-    for my $from (sort keys %mine) {
-        for my $m (@{ $mine{$from} }) {
-            my $r = $self->reply($from) or last;
-            $m->{delivered} = $r->{delivered} ? 1 : 0;
-        }
-    }
-
-    $self->pump($_, 0.002) for sort keys %{ $self->{clients} };
-
-    return @round && !grep { !$_->{delivered} } @round;
-}
-
-sub reply {
-    my ($self, $name) = @_;
-
-    while (1) {
-        my $m = $self->receive($name, 3) or return undef;
-        return $m if $m->{type} eq 'chat_delivered';
-    }
-}
-
-sub pump {
-    my ($self, $name, $secs) = @_;
-
-    1 while $self->receive($name, $secs);
-}
-
-# the next message of a connection, a chat recorded; a close or the end
-# of the connection is recorded too (none is expected)
-sub receive {
-    my ($self, $name, $secs) = @_;
-
-    my $c = $self->client($name);
-    return undef if $c->{gone};
-
-    my $m = $c->next_message($secs) or return undef;
-
-    if ($m->{type} eq 'close' || $m->{type} eq 'eof') {
-        push @{ $self->{closed} }, "$name: " . ($m->{code} // 'eof');
-        $c->{gone} = 1;
-        return undef;
-    }
-
-    my $msg = $JSON->decode($m->{data});
-
-    if ($msg->{type} eq 'chat') {
-        my ($from, $to, $seq) = $msg->{text} =~ /^(\w+)>(\w+):(\d+)$/
-            or die "unexpected chat \"$msg->{text}\"\n";
-        die "$name got a chat for $to\n" if $to ne $self->{users}{$name};
-        push @{ $self->{got}{$name}{"$from>$to"} }, $seq;
-    }
-
-    return $msg;
-}
-
-sub run_for {
-    my ($self, $secs) = @_;
-
-    my $end = time + $secs;
-    while (time < $end) {
-        $self->round;
-        sleep 0.01;
-    }
-}
-
-# rounds until one is fully delivered: the time it was sent, or undef
-sub run_until_delivered {
-    my ($self, $secs) = @_;
-
-    my $end = time + $secs;
-    while (time < $end) {
-        my $start = time;
-        return $start if $self->round;
-        sleep 0.02;
-    }
-    return undef;
-}
-
-# Judges every message by $phase->(send time), on each connection of its
-# target user: "up", received once on each; "fault", received once on
-# each connection on the sender's worker (and then reported delivered),
-# at most once on the others. Always: reported delivered means received
-# somewhere, nothing twice, each connection gets each sender's chats in
-# order, no client closed.
-sub check {
-    my ($self, $name, $phase) = @_;
-
-    $self->pump($_, 0.5) for sort keys %{ $self->{clients} };
-
-    my %count;
-    for my $conn (keys %{ $self->{got} }) {
-        for my $key (keys %{ $self->{got}{$conn} }) {
-            $count{"$conn $key:$_"}++ for @{ $self->{got}{$conn}{$key} };
-        }
-    }
-
-    my (%bad, %phases);
-    my $late = 0;
-
-    for my $m (@{ $self->{sent} }) {
-        my $p = $phase->($m->{sent});
-        my $from = $self->{users}{ $m->{from} };
-        my $pid = $self->client($m->{from})->{pid};
-        my (@n, $total, $has_local, $local_missing, $missing);
-
-        for my $conn ($self->conns_of($m->{to})) {
-            my $n = $count{"$conn $from>$m->{to}:$m->{seq}"} // 0;
-            my $local = $self->client($conn)->{pid} == $pid;
-            push @n, "$conn" . ($local ? '(local)' : '') . " $n";
-            $total += $n;
-            $missing++ if $n != 1;
-            $has_local++ if $local;
-            $local_missing++ if $local && $n != 1;
-            push @{ $bad{'received twice'} }, "$from>$m->{to}:$m->{seq}"
-                if $n > 1;
-        }
-
-        my $what = "$from>$m->{to}:$m->{seq} (delivered "
-                   . ($m->{delivered} // 'no reply') . ', received: '
-                   . join(', ', @n) . ')';
-
-        $phases{$p}++;
-        $late++ if defined $m->{delivered} && !$m->{delivered} && $total;
-
-        push @{ $bad{'reported delivered, never received'} }, $what
-            if $m->{delivered} && !$total;
-        push @{ $bad{"lost ($p)"} }, $what
-            if ($p eq 'up' && (!$m->{delivered} || $missing))
-               || ($has_local && (!$m->{delivered} || $local_missing));
-    }
-
-    for my $conn (sort keys %{ $self->{got} }) {
-        for my $key (sort keys %{ $self->{got}{$conn} }) {
-            my $seqs = $self->{got}{$conn}{$key};
-            push @{ $bad{'out of order'} }, "$conn $key:$seqs->[$_]"
-                for grep { $seqs->[$_] <= $seqs->[$_ - 1] } 1 .. $#$seqs;
-        }
-    }
-
-    $bad{'clients closed'} = $self->{closed} if @{ $self->{closed} };
-
-    Test::More::ok(!%bad, "$WsRelay::Test::BlockName - $name: "
-                   . join(', ', map { "$phases{$_} $_" } sort keys %phases)
-                   . " ($late arrived though reported not delivered)")
-        or Test::More::diag(join "\n", map {
-               my @l = @{ $bad{$_} };
-               "$_: " . @l . ': ' . join(' ', @l[0 .. ($#l > 9 ? 9 : $#l)])
-           } sort keys %bad);
-}
-
-
-package main;
+use WsRelay::Traffic;
 
 use IO::Select ();
 use IO::Socket::INET ();
@@ -254,7 +53,7 @@ sub traffic {
         for sort keys %clients;
     main::routes_on($port, %want);
 
-    return Traffic->new(clients => \%clients, users => \%users,
+    return WsRelay::Traffic->new(clients => \%clients, users => \%users,
                         pairs => [[qw(alice bob)], [qw(bob alice)],
                                   [qw(alice ann)], [qw(bob bea)]]);
 }

@@ -245,6 +245,8 @@ void engine_join(wl_result_t *total);
 
 /* mode_chat.c: chat pairs, also busy mode's */
 void pad_init(void);
+void chat_events_open(void);
+void chat_events_close(void);
 void chat_send(wl_thread_t *th, wl_pair_t *p, uint64_t sched);
 int chat_message(wl_thread_t *th, wl_conn_t *c, const char *m, size_t n,
     const char *type, size_t tlen, uint64_t now);

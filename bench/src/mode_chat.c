@@ -6,11 +6,14 @@
  * from the last message id it saw (engine.c), and the pair counts what
  * arrived twice, out of order or never, and which losses a dropped
  * sender had no reply to.
+ * --events writes a line per chat sent, received and answered, with
+ * wall-clock times, for a timeline (bench/failover.sh reads it).
  */
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine.h"
 #include "json.h"
@@ -18,6 +21,69 @@
 #define WL_PAD_SLIDE       4096                /* spread of padding offsets */
 
 static char  *g_pad;                   /* chat padding, see pad_init() */
+
+static FILE     *g_events;             /* --events */
+static int64_t   g_wall_off;           /* CLOCK_REALTIME - CLOCK_MONOTONIC */
+
+
+/*
+ * The event log, one line per event, times in wall-clock ns:
+ *   S <sched> <pair> <seq> <kind>                    a chat sent
+ *   R <recv> <pair> <seq> <sched> <kind> <n|o|d> <id>  a chat received:
+ *                                    new, new out of order, duplicate
+ *   A <recv> <pair> <seq> <delivered> <queued> <id> <kind>
+ *                                    its chat_delivered (0, 1, - absent)
+ *   P <pair> <kind> <sender's worker> <receiver's worker> <sender's user>
+ *     <receiver's user>              before its first S line (workers:
+ *                                    welcome.processId)
+ *   D <time> <pair> <s|r>            the sender or receiver dropped
+ *   B <time> <pair> <s|r>            ... and registered again
+ * <pair> is <thread>.<index>, <kind> 0 unknown, 1 same, 2 cross worker,
+ * <id> the message id, or - without one.  Lines of several threads
+ * interleave; each is written whole.
+ */
+void
+chat_events_open(void)
+{
+    struct timespec  mono, wall;
+
+    if (cfg.events == NULL) {
+        return;
+    }
+
+    g_events = fopen(cfg.events, "w");
+    if (g_events == NULL) {
+        die("%s: cannot write", cfg.events);
+    }
+    setvbuf(g_events, NULL, _IOFBF, 1 << 20);
+
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    clock_gettime(CLOCK_REALTIME, &wall);
+    g_wall_off = ((int64_t) wall.tv_sec - (int64_t) mono.tv_sec)
+                 * 1000000000 + (wall.tv_nsec - mono.tv_nsec);
+
+    fprintf(g_events, "# wsload events 1: S sched pair seq kind | R recv "
+            "pair seq sched kind flag id | A recv pair seq delivered queued "
+            "id kind | P pair kind sender_pid receiver_pid sender receiver | "
+            "D/B time pair role\n");
+}
+
+
+void
+chat_events_close(void)
+{
+    if (g_events != NULL) {
+        fclose(g_events);
+        g_events = NULL;
+    }
+}
+
+
+static long long
+wall(uint64_t mono)
+{
+    return (long long) ((int64_t) mono + g_wall_off);
+}
 
 
 /*
@@ -85,6 +151,15 @@ chat_send(wl_thread_t *th, wl_pair_t *p, uint64_t ts)
     buf[n++] = '}';
 
     if (conn_queue_frame(p->snd, WS_OP_TEXT, buf, (size_t) n) == 0) {
+        if (g_events && p->st.next_seq == 0) {
+            fprintf(g_events, "P %d.%d %d %d %d %s %s\n", th->index,
+                    p->index, p->kind, p->snd->pid, p->rcv->pid, p->snd->uid,
+                    p->rcv->uid);
+        }
+        if (g_events) {
+            fprintf(g_events, "S %lld %d.%d %llu %d\n", wall(ts), th->index,
+                    p->index, (unsigned long long) p->st.next_seq, p->kind);
+        }
         p->st.next_seq++;
         th->res.c[WC_sent]++;
     }
@@ -104,6 +179,7 @@ on_chat(wl_thread_t *th, wl_conn_t *c, const char *m, size_t n,
     size_t       vlen;
     uint64_t     seq, ts;
     int          fresh;
+    char         flag;
 
     if (json_get(m, n, "text", &v, &vlen) != JSON_STRING
         || parse_u64_pair(v, vlen, &seq, &ts) != 0)
@@ -116,6 +192,8 @@ on_chat(wl_thread_t *th, wl_conn_t *c, const char *m, size_t n,
         th->res.c[WC_misrouted]++;
     }
 
+    flag = 'n';
+
     switch (stream_receive(&p->st, seq)) {
 
     case ST_BOGUS:
@@ -126,16 +204,30 @@ on_chat(wl_thread_t *th, wl_conn_t *c, const char *m, size_t n,
         th->res.c[WC_duplicates]++;
         p->dups++;
         fresh = 0;
+        flag = 'd';
         break;
 
     case ST_REORDERED:
         th->res.c[WC_reordered]++;
         p->reordered++;
+        flag = 'o';
         /* fall through */
 
     default:
         fresh = 1;
         break;
+    }
+
+    if (g_events) {
+        if (json_get(m, n, "id", &v, &vlen) != JSON_STRING || vlen == 0
+            || vlen > 64 || memchr(v, ' ', vlen) != NULL)
+        {
+            v = "-";
+            vlen = 1;
+        }
+        fprintf(g_events, "R %lld %d.%d %llu %lld %d %c %.*s\n", wall(now),
+                th->index, p->index, (unsigned long long) seq, wall(ts),
+                p->kind, flag, (int) vlen, v);
     }
 
     /* ids (history on): the same on every copy, rising with each new one */
@@ -196,6 +288,36 @@ on_chat(wl_thread_t *th, wl_conn_t *c, const char *m, size_t n,
 }
 
 
+/* The A line of a chat_delivered (its chat: the next one unanswered). */
+static void
+chat_event_ack(wl_thread_t *th, wl_pair_t *p, const char *m, size_t n,
+    const char *id, size_t idlen, uint64_t now)
+{
+    const char  *v;
+    size_t       vlen;
+    char         delivered, queued;
+
+    delivered = (json_get(m, n, "delivered", &v, &vlen) == JSON_LITERAL)
+                ? (vlen == 4 && memcmp(v, "true", 4) == 0) ? '1' : '0'
+                : '-';
+    queued = (json_get(m, n, "queued", &v, &vlen) == JSON_LITERAL)
+             ? (vlen == 4 && memcmp(v, "true", 4) == 0) ? '1' : '0'
+             : '-';
+
+    if (id == NULL || idlen == 0 || idlen > 64
+        || memchr(id, ' ', idlen) != NULL)
+    {
+        id = "-";
+        idlen = 1;
+    }
+
+    fprintf(g_events, "A %lld %d.%d %llu %c %c %.*s %d\n", wall(now),
+            th->index, p->index,
+            (unsigned long long) (p->conn_first_seq + p->conn_acks),
+            delivered, queued, (int) idlen, id, p->kind);
+}
+
+
 /* Chat messages to receivers, delivery reports to senders. */
 int
 chat_message(wl_thread_t *th, wl_conn_t *c, const char *m, size_t n,
@@ -237,6 +359,13 @@ chat_message(wl_thread_t *th, wl_conn_t *c, const char *m, size_t n,
 
         if (json_get(m, n, "id", &v, &vlen) == JSON_STRING) {
             th->res.c[WC_acks_with_id]++;
+
+        } else {
+            v = NULL;
+        }
+
+        if (g_events) {
+            chat_event_ack(th, p, m, n, v, vlen, now);
         }
 
         /* replies come in the order of the chats on this connection */
@@ -331,8 +460,10 @@ chat_dropped(wl_thread_t *th, wl_conn_t *c, uint64_t now)
     wl_pair_t  *p = c->pair;
     uint64_t  (*r)[2], from;
 
-    (void) th;
-    (void) now;
+    if (g_events) {
+        fprintf(g_events, "D %lld %d.%d %c\n", wall(now), th->index,
+                p->index, c->role == ROLE_SENDER ? 's' : 'r');
+    }
 
     if (c->role != ROLE_SENDER) {
         return;
@@ -360,7 +491,10 @@ chat_resumed(wl_thread_t *th, wl_conn_t *c, uint64_t now)
 {
     wl_pair_t  *p = c->pair;
 
-    (void) now;
+    if (g_events) {
+        fprintf(g_events, "B %lld %d.%d %c\n", wall(now), th->index,
+                p->index, c->role == ROLE_SENDER ? 's' : 'r');
+    }
 
     if (c->role == ROLE_SENDER) {
         p->conn_first_seq = p->st.next_seq;

@@ -134,6 +134,9 @@ static const wl_option_t  options[] = {
       &cfg.placement_tries, 0, "reconnects allowed per pair (50)" },
     { "peer-url", 0, "URL", M_CHAT, OPT_TEXT, &peer_arg, 0,
       "receivers connect here (another instance)" },
+    { "events", 0, "FILE", M_CHAT, OPT_TEXT, &cfg.events, 0,
+      "write a line per chat sent, received and\n"
+      "answered, with wall-clock times (one process)" },
 
     { "reconnect", 0, NULL, M_CONNECT | M_CHAT, OPT_FLAG, &cfg.reconnect, 0,
       "when the server drops a registered connection\n"
@@ -568,6 +571,14 @@ parse_args(int argc, char **argv)
         cfg.rate = 0;
         cfg.warmup = 0;
     }
+
+    if (cfg.events != NULL && cfg.mode != MODE_CHAT) {
+        die("--events is for chat mode");
+    }
+
+    if (cfg.events != NULL && cfg.procs != 1) {
+        die("--events needs one process (-p 1)");
+    }
 }
 
 
@@ -808,7 +819,9 @@ main(int argc, char **argv)
     signal(SIGTERM, on_signal);
 
     if (cfg.procs == 1) {
+        chat_events_open();
         run_engine(&total, -1, -1, &cpu0, &cpu1);
+        chat_events_close();
         return wl_report(&cfg, &total, &cpu0, &cpu1);
     }
 

@@ -71,6 +71,7 @@ typedef struct {
     int             src_ips;
     const char     *json;
     const char     *ready_file;
+    const char     *events;         /* chat mode: the event log */
     char            prefix[64];
     int             quiet;
     int             proc_index;     /* which of procs this process is */
