@@ -2088,6 +2088,15 @@ ngx_ws_relay_bus_state(void)
 }
 
 
+/* one Redis here: a user's master is the bus's, up as the bus is */
+
+ngx_uint_t
+ngx_ws_relay_bus_user_up(ngx_str_t *user_id)
+{
+    return fuzz_redis_up && fuzz_sub_up;
+}
+
+
 /*
  * The history script (the store is the bus's, stubbed above), asked for a
  * page of replay: the connection's user, ttl, since, count and bytes; or
