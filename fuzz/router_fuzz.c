@@ -121,8 +121,9 @@
  * newest id it heard (a kept message's publication, a page's newest id,
  * or the script's "t" answer, asked for when a join without a since
  * finds none): when the subscriber link comes back after a loss, the
- * live connections that may be replayed to catch up from there, with no
- * reply.  A kept delivery's copies have "id" too.
+ * live connections catch up, with no reply, after the newest kept message
+ * each was sent (for any user id), or, one that had none yet and may be
+ * replayed, after the newest id the worker heard.  A kept delivery's copies have "id" too.
  *
  * After the input every connection closes: nothing may be left in the
  * registry, in the timers, or in jansson's heap.  Once an allocation
@@ -2302,8 +2303,9 @@ fuzz_time(ngx_msec_t ms)
  * waited for it go on, to their replay, or live (once the worker knows
  * the newest id of the user's history: if it has none, the script is
  * asked for it first).  If the worker heard the channel before the
- * subscriber link went, the live connections it may replay to catch up
- * after the newest id it heard, and nobody is answered.
+ * subscriber link went, the live connections catch up after the newest
+ * kept message each was sent, or, one that had none and may be replayed,
+ * after the newest id the worker heard; nobody is answered.
  */
 
 static void
@@ -2362,16 +2364,34 @@ fuzz_subscribed(ngx_uint_t i)
             continue;
         }
 
-        if (missed && um->last_len && !wc->closing && wc->conf->history.size
-            && (wc->user_fixed || wc->conf->history.unverified))
+        if (!missed || wc->closing || wc->conf->history.size == 0) {
+            continue;
+        }
+
+        /*
+         * a catch-up, unanswered: a replay after the newest kept message
+         * the connection was sent (what it would have got live), for any
+         * user id; one that had none yet, after the newest id heard, when
+         * its user id may have its history
+         */
+
+        if (h->last_len) {
+            ngx_memcpy(h->since, h->last, h->last_len);
+            h->since_len = h->last_len;
+
+        } else if (um->last_len
+                   && (wc->user_fixed || wc->conf->history.unverified))
         {
-            /* a catch-up: a replay after the newest id heard, unanswered */
-            h->resuming = 1;
-            h->replay = 1;
-            h->reading = 1;
             ngx_memcpy(h->since, um->last, um->last_len);
             h->since_len = um->last_len;
+
+        } else {
+            continue;
         }
+
+        h->resuming = 1;
+        h->replay = 1;
+        h->reading = 1;
     }
 
     ngx_ws_relay_history_subscribed(user);
