@@ -1518,13 +1518,16 @@ fuzz_pub_get(u_char k, ngx_uint_t which)
 
 /*
  * a chat is settled by the first connection it reaches, acks or not (its
- * sender still there or not)
+ * sender still there or not); a kept one's (its sender has history) only
+ * once the script answered, its reply carrying the message's id
+ * (ngx_ws_relay_delivery.c, check())
  */
 
 static ngx_uint_t
 fuzz_pub_settled(fuzz_pub_t *pub)
 {
-    return pub->chat && pub->delivered > 0;
+    return pub->chat && pub->delivered > 0
+           && (!pub->history || pub->expected >= 0);
 }
 
 
