@@ -79,22 +79,6 @@ fuzz_ngx_init(void)
         if (strcmp(bugs, "all") == 0) {
             fuzz_bugs = (ngx_uint_t) -1;
         }
-
-        if (strstr(bugs, "later-data")) {
-            fuzz_bugs |= FUZZ_BUG_LATER_DATA;
-        }
-
-        if (strstr(bugs, "full-shards")) {
-            fuzz_bugs |= FUZZ_BUG_FULL_SHARDS;
-        }
-
-        if (strstr(bugs, "tag-prefix")) {
-            fuzz_bugs |= FUZZ_BUG_TAG_PREFIX;
-        }
-
-        if (strstr(bugs, "slotless-master")) {
-            fuzz_bugs |= FUZZ_BUG_SLOTLESS_MASTER;
-        }
     }
 
     /* every level and every debug mask: each line is formatted */

@@ -69,13 +69,9 @@ struct fuzz_conn_s {
  * Bugs of the module that the targets found and that are not fixed yet:
  * the targets steer clear of them unless FUZZ_BUGS names them ("all", or
  * a comma-separated list of the names below), so that a run goes on past
- * them; the inputs in known/ reproduce them (known/README).
+ * them; the inputs in known/ reproduce them (known/README).  None at
+ * present: a bug's switch is FUZZ_BUG_<NAME>, a bit of fuzz_bugs.
  */
-
-#define FUZZ_BUG_LATER_DATA       0x01  /* "later-data" */
-#define FUZZ_BUG_FULL_SHARDS      0x02  /* "full-shards" */
-#define FUZZ_BUG_TAG_PREFIX       0x04  /* "tag-prefix" */
-#define FUZZ_BUG_SLOTLESS_MASTER  0x08  /* "slotless-master" */
 
 extern ngx_uint_t                 fuzz_bugs;
 

@@ -36,8 +36,7 @@
  *                      allocation's (if any) says: bit 0 clear, a unix
  *                      socket, or with bit 4 a Redis Cluster
  *                      (cluster=127.0.0.1:7000, with bit 5 and
- *                      127.0.0.2:7001; no db=; with bit 6 the prefix is
- *                      "{ws}:", a hash tag of its own); bit 0 set, the
+ *                      127.0.0.2:7001; no db=); bit 0 set, the
  *                      master that sentinels name (sentinel=...
  *                      master=mymaster), with bit 1 a
  *                      sentinel_password, with bits 2-3 % 3 + 1 sentinels
@@ -163,7 +162,8 @@
  *   worker's own acks itself, with no PUBLISH;
  * - a replay (EVALSHA "r") names the connection's user, the ttl, the
  *   page's size and bytes, and a since: the client's (or for a catch-up,
- *   the newest id the worker heard), then the last id of the page before
+ *   the newest kept message the connection was sent, or with none the
+ *   newest id the worker heard), then the last id of the page before
  *   (ngx_ws_relay_history_page(), which asks for the next only after a
  *   page {recovered, more, newest id, id, JSON, ...} of stream ids that
  *   says there is more); the script's "t" is asked for the newest id only
@@ -218,7 +218,6 @@
 #define FUZZ_EP_PASSWORD     0x02
 #define FUZZ_EP_CLUSTER      0x10
 #define FUZZ_EP_TWO_NODES    0x20
-#define FUZZ_EP_TAG_PREFIX   0x40
 
 /* a cluster's nodes listed (cluster=...), and its masters followed */
 #define FUZZ_CLUSTER_NODES   2
@@ -366,6 +365,7 @@ static ngx_ws_relay_bus_shard_t *fuzz_link_shard(
     ngx_ws_relay_redis_link_t *link);
 static ngx_ws_relay_bus_shard_t *fuzz_shard_cur(void);
 static ngx_ws_relay_bus_shard_t *fuzz_shard_of(ngx_str_t *channel);
+static const char *fuzz_node_kind(ngx_str_t *node, u_char *buf);
 static ngx_ws_relay_redis_link_t *fuzz_cluster_link(void);
 static ngx_uint_t fuzz_follows(fuzz_ac_t *fa, ngx_ws_relay_bus_request_t *req,
     redisReply *reply, fuzz_ac_t **target, ngx_uint_t *ask);
@@ -679,12 +679,9 @@ fuzz_setup(u_char settings, u_char endpoint)
     rcf->endpoints = fuzz_cluster_mode ? &fuzz_nodes : &fuzz_endpoints;
     /* a cluster has no databases to select */
     rcf->db = ((settings & FUZZ_DB) && !fuzz_cluster_mode) ? 3 : 0;
+    /* (none has a "{": refused with cluster=, its hash tag would put
+     * every key and channel on one master) */
     rcf->prefix = fuzz_prefixes[(settings >> 3) & 3];
-
-    if (fuzz_cluster_mode && (endpoint & FUZZ_EP_TAG_PREFIX)) {
-        /* a hash tag of its own: every key and channel in one slot */
-        ngx_str_set(&rcf->prefix, "{ws}:");
-    }
     rcf->enabled = 1;
 
     fuzz_next_connect = FUZZ_CONNECT_OK;
@@ -702,15 +699,6 @@ fuzz_setup(u_char settings, u_char endpoint)
     ngx_ws_relay_next_delivery = 0;
 
     fuzz_assert(ngx_ws_relay_bus_init_worker(&fuzz_cycle) == NGX_OK);
-
-    if (fuzz_cluster && !(fuzz_bugs & FUZZ_BUG_LATER_DATA)) {
-        /*
-         * later-data: the event that asks for the map again after the gap
-         * has no data, which the debug lines of nginx's timers take for a
-         * connection (ngx_event_ident()); the bus's watchdog has its bus
-         */
-        fuzz_cluster->later.data = fuzz_cluster;
-    }
 
     /* alice, bob, bob, nobody */
     for (i = 0; i < FUZZ_CONNS; i++) {
@@ -846,6 +834,7 @@ fuzz_step(u_char s, const u_char **pos, const u_char *last,
     ngx_uint_t *stop)
 {
     u_char                      buf[128], *p;
+    u_char                      kind[sizeof("n:{12345678}")];
     ngx_str_t                   channel, field;
     ngx_uint_t                  i, k;
     fuzz_ac_t                  *fa;
@@ -934,7 +923,9 @@ fuzz_step(u_char s, const u_char **pos, const u_char *last,
             channel.data = buf;
             channel.len = ngx_snprintf(buf, sizeof(buf), "%V%s%V%s",
                                        &fuzz_main_conf.redis.prefix,
-                                       k == 5 ? "n:" : "u:{",
+                                       k == 5 ? fuzz_node_kind(
+                                                    &fuzz_other_node, kind)
+                                              : "u:{",
                                        k == 5 ? &fuzz_other_node
                                               : &fuzz_users[k - 1],
                                        k == 5 ? "" : "}")
@@ -2055,12 +2046,8 @@ fuzz_ac_sent(fuzz_ac_t *fa, redisReply *cmd, redisCallbackFn *fn,
         arg = fuzz_arg(cmd, 1);
         fuzz_assert(fuzz_str_eq(&arg, &shard->probe));
 
-        /* of a slot of the shard's (but as fuzz_check_cluster() says) */
-        if (fuzz_cluster_mode
-            && (!memchr(fuzz_main_conf.redis.prefix.data, '{',
-                        fuzz_main_conf.redis.prefix.len)
-                || (fuzz_bugs & FUZZ_BUG_TAG_PREFIX)))
-        {
+        /* of a slot of the shard's */
+        if (fuzz_cluster_mode) {
             fuzz_assert(fuzz_shard_of(&arg) == shard);
         }
 
@@ -2135,6 +2122,7 @@ fuzz_evalsha(redisReply *cmd, redisCallbackFn *fn, void *privdata)
     u_char                  buf[NGX_WS_RELAY_WIRE_HEAD_LEN + 64], *p;
     ngx_str_t               s, sha, *user;
     ngx_uint_t              n;
+    ngx_ws_relay_id_t      *last;
     ngx_ws_relay_resume_t  *r;
     ngx_ws_relay_history_conf_t  *h;
 
@@ -2231,10 +2219,15 @@ fuzz_evalsha(redisReply *cmd, redisCallbackFn *fn, void *privdata)
         fuzz_assert(fuzz_str_eq(&s, &fuzz_next_since));
 
     } else if (r->handler == NULL) {
-        /* a catch-up: after the newest id the worker heard */
-        fuzz_assert(s.len == r->wc->user->last_id.len
-                    && ngx_memcmp(s.data, r->wc->user->last_id.data, s.len)
-                       == 0);
+        /*
+         * a catch-up: after the newest kept message the connection was
+         * sent (wc->last_id, which a catch-up leaves as it is), or with
+         * none yet after the newest id the worker heard (the connections
+         * here may be replayed: resume_unverified=on)
+         */
+        last = r->wc->last_id.len ? &r->wc->last_id : &r->wc->user->last_id;
+        fuzz_assert(last->len > 0 && s.len == last->len
+                    && ngx_memcmp(s.data, last->data, s.len) == 0);
 
     } else {
         /* the client's, as ngx_ws_relay_wire_id_parse() wrote it */
@@ -2844,6 +2837,24 @@ fuzz_shard_of(ngx_str_t *channel)
 }
 
 
+/*
+ * The kind of a node's channel: "n:", or in a cluster "n:{<8 hex digits
+ * of ngx_crc32_short(node id)>}" (ngx_ws_relay_bus_wire.h)
+ */
+
+static const char *
+fuzz_node_kind(ngx_str_t *node, u_char *buf)
+{
+    if (!fuzz_cluster_mode) {
+        return NGX_WS_RELAY_WIRE_NODE;
+    }
+
+    ngx_sprintf(buf, "n:{%08xD}%Z", ngx_crc32_short(node->data, node->len));
+
+    return (const char *) buf;
+}
+
+
 static ngx_ws_relay_redis_link_t *
 fuzz_cluster_link(void)
 {
@@ -3431,6 +3442,7 @@ fuzz_expect_push(ngx_ws_relay_bus_shard_t *shard, redisReply *reply,
     fuzz_expect_t *e)
 {
     u_char                     buf[NGX_WS_RELAY_WIRE_HEAD_LEN], *p;
+    u_char                     kind[sizeof("n:{12345678}")];
     uint64_t                   id;
     fuzz_ac_t                 *fa;
     fuzz_dl_t                 *dl;
@@ -3521,12 +3533,13 @@ fuzz_expect_push(ngx_ws_relay_bus_shard_t *shard, redisReply *reply,
 
     /* the ack goes to the origin's channel, on a commands link ready */
 
-    s.len = ngx_ws_relay_wire_channel_len(prefix, NGX_WS_RELAY_WIRE_NODE,
+    s.len = ngx_ws_relay_wire_channel_len(prefix,
+                                          fuzz_node_kind(&origin, kind),
                                           &origin);
     s.data = malloc(s.len);
     fuzz_assert(s.data != NULL);
 
-    ngx_ws_relay_wire_channel(s.data, prefix, NGX_WS_RELAY_WIRE_NODE,
+    ngx_ws_relay_wire_channel(s.data, prefix, fuzz_node_kind(&origin, kind),
                               &origin);
 
     to = fuzz_shard_of(&s);
@@ -3961,7 +3974,7 @@ fuzz_check_cluster(void)
 {
     u_char                      want[FUZZ_MASTERS];
     ngx_str_t                   s, name;
-    ngx_uint_t                  slot, i, k, m, tagged;
+    ngx_uint_t                  slot, i, k, m;
     fuzz_ac_t                  *fa;
     fuzz_master_t              *master;
     ngx_ws_relay_bus_shard_t   *shard;
@@ -3996,14 +4009,11 @@ fuzz_check_cluster(void)
 
         if (k == FUZZ_NONE) {
             /*
-             * none's, or a master's that is new to a map while old
-             * masters held every shard: "until the next map", but the
-             * next one, the same, changes nothing (full-shards: steered
-             * clear of, checked only when FUZZ_BUGS names it)
+             * none's: a master's has a shard, the masters that left the
+             * map having freed theirs first (there are no more masters
+             * than shards)
              */
-            fuzz_assert(!fuzz_map_known || fuzz_map[slot] == FUZZ_NONE
-                        || !(fuzz_map_again
-                             && (fuzz_bugs & FUZZ_BUG_FULL_SHARDS)));
+            fuzz_assert(!fuzz_map_known || fuzz_map[slot] == FUZZ_NONE);
             continue;
         }
 
@@ -4013,10 +4023,6 @@ fuzz_check_cluster(void)
     }
 
     fuzz_map_answered = 0;
-
-    tagged = (memchr(fuzz_main_conf.redis.prefix.data, '{',
-                     fuzz_main_conf.redis.prefix.len)
-              != NULL);
 
     for (k = 0; k < fuzz_bus.nshards; k++) {
         shard = &fuzz_bus.shards[k];
@@ -4038,19 +4044,13 @@ fuzz_check_cluster(void)
         fuzz_assert(fuzz_map_known && m < fuzz_nmasters);
 
         /*
-         * its probe goes through a channel of its own slots (the node
-         * channel, or it with a tag), unless (steered clear of, checked
-         * only when FUZZ_BUGS names them) the prefix has a hash tag of
-         * its own (tag-prefix: every channel is of the prefix's slot), or
-         * its master owns no slot (slotless-master: all its ranges were
-         * another's too)
+         * its master owns a slot (one whose ranges were all another's
+         * gets none), and its probe goes through a channel of its own
+         * slots (the node channel, or "<prefix>n:{<n>}<node>")
          */
-        if ((!tagged || (fuzz_bugs & FUZZ_BUG_TAG_PREFIX))
-            && (fuzz_owns[m] || (fuzz_bugs & FUZZ_BUG_SLOTLESS_MASTER)))
-        {
-            fuzz_assert(shard->probe.len > 0
-                        && fuzz_shard_of(&shard->probe) == shard);
-        }
+        fuzz_assert(fuzz_owns[m]);
+        fuzz_assert(shard->probe.len > 0
+                    && fuzz_shard_of(&shard->probe) == shard);
 
         for (i = 0; i < 2; i++) {
             fa = fuzz_link_ac(i ? &shard->sub : &shard->cmd);
@@ -4067,12 +4067,8 @@ fuzz_check_cluster(void)
             continue;
         }
 
-        /*
-         * the probe, unless Redis ended that subscription (the bus leaves
-         * it to the probe's timeout and the next map)
-         */
-        fuzz_assert(fuzz_set_find(&fa->subscribed, &shard->probe)
-                    || fuzz_set_find(&fa->ended, &shard->probe));
+        /* the probe (a subscription of it that Redis ended is made again) */
+        fuzz_assert(fuzz_set_find(&fa->subscribed, &shard->probe));
 
         for (i = 0; i < fa->subscribed.n; i++) {
             s = fa->subscribed.items[i];
