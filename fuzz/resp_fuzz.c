@@ -2903,6 +2903,14 @@ fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
             cb->fn(&fa->ac, reply, cb->privdata);
             fa->ac.c.flags &= ~REDIS_IN_CALLBACK;
 
+            if (to == NULL) {
+                /*
+                 * for a master not known yet (or whose link cannot take
+                 * it): the command waits for the next map
+                 */
+                return;
+            }
+
             prev = NULL;
 
             for (last = fuzz_ac_live(&to->ac)->replies; last && last->next;
@@ -3080,12 +3088,18 @@ fuzz_follows(fuzz_ac_t *fa, ngx_ws_relay_bus_request_t *req,
 
     link = fa->ac.data;
 
+    *to = NULL;
+
     if (reply == NULL || reply->type != REDIS_REPLY_ERROR
         || ngx_ws_relay_wire_redirect(reply, &rd) != NGX_OK
-        || link->ac != &fa->ac
         || req->redirects >= NGX_WS_RELAY_BUS_REDIRECTS)
     {
         return 0;
+    }
+
+    if (rd.host.len == 0) {
+        /* no host: the node that answered */
+        rd.host = link->endpoint->host;
     }
 
     for (i = 0; i < fuzz_bus.nshards; i++) {
@@ -3100,14 +3114,22 @@ fuzz_follows(fuzz_ac_t *fa, ngx_ws_relay_bus_request_t *req,
         }
     }
 
-    if (i == fuzz_bus.nshards || !shard->cmd.ready) {
-        return 0;
+    /* a master not known yet, or not usable: the command waits */
+    if (i < fuzz_bus.nshards
+        && (shard->cmd.ready || (shard->cmd.cluster && shard->cmd.ac)))
+    {
+        *to = fuzz_link_ac(&shard->cmd);
+
+        if (*to
+            && ((*to)->ac.c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)))
+        {
+            *to = NULL;
+        }
     }
 
-    *to = fuzz_link_ac(&shard->cmd);
     *ask = rd.ask;
 
-    return *to && !((*to)->ac.c.flags & (REDIS_DISCONNECTING|REDIS_FREEING));
+    return 1;
 }
 
 
