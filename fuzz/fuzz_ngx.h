@@ -69,7 +69,8 @@ struct fuzz_conn_s {
  * Bugs of the module that the targets found and that are not fixed yet:
  * the targets steer clear of them unless FUZZ_BUGS names them ("all", or
  * a comma-separated list of the names below), so that a run goes on past
- * them; the inputs in known/ reproduce them (known/README).
+ * them; the inputs in known/ reproduce them (known/README).  None at
+ * present: a bug's switch is FUZZ_BUG_<NAME>, a bit of fuzz_bugs.
  */
 
 extern ngx_uint_t                 fuzz_bugs;

@@ -527,8 +527,10 @@ seed('history-top', [(map { (reopen_at(0, 1, 'alice'), heard(0),
                      page(1, 0, ['next', 'msg'])],
      settings => ['redis']);
 
-# the subscriber link lost and back: the live connections that may be
-# replayed to catch up after the newest id the worker heard, unanswered
+# the subscriber link lost and back: the live connections catch up,
+# unanswered, after the newest kept message each was sent (any user id),
+# or, with none yet, after the newest id the worker heard when they may
+# be replayed
 seed('history-catch-up', [reopen_at(1, 1, 'bob'), live(1),
                           reopen_at(0, 1, 'alice'), live(0),
                           reopen_at(2, 1, 'alice-register'),

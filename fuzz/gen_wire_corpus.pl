@@ -101,6 +101,71 @@ seed('push-odd', arr(bulk('message'), bulk('c')) . arr(int_(1), bulk('c'),
                  bulk('q')) . arr(bulk('pmessage'), bulk('*'), bulk('c'),
                  bulk('p')) . "*-1\r\n" . arr());
 
+# sharded pub/sub of a Redis Cluster, and what is not quite it
+seed('push-smessage', arr(bulk('smessage'), bulk('ws_relay:u:{bob}'),
+                          bulk("$node 1 {}")));
+seed('push-ssubscribe', arr(bulk('ssubscribe'), bulk("ws_relay:n:$node"),
+                            int_(1)));
+seed('push-sunsubscribe', arr(bulk('sunsubscribe'), bulk('ws_relay:u:{bob}'),
+                              int_(0)));
+seed('push-sharded-odd', arr(bulk('smessage'), bulk('c'), int_(1))
+                         . arr(bulk('smessag_'), bulk('c'), bulk('p'))
+                         . arr(bulk('s'), bulk('c'), bulk('p'))
+                         . arr(bulk(''), bulk('c'), bulk('p'))
+                         . arr(bulk('sssubscribe'), bulk('c'), int_(1))
+                         . arr(bulk('Ssubscribe'), bulk('c'), int_(1))
+                         . arr(bulk('sunsubscribe'), bulk('c'))
+                         . arr(bulk('punsubscribe'), bulk('c'), int_(0)));
+
+# redirections of a Redis Cluster, good and malformed
+seed('redirect-moved', "-MOVED 3999 127.0.0.1:6381\r\n");
+seed('redirect-ask', "-ASK 16383 ::1:7000\r\n");
+seed('redirect-odd', "-MOVED 0 :7000\r\n" . "-MOVED 16384 h:1\r\n"
+                     . "-MOVED -1 h:1\r\n" . "-MOVED 1 h:0\r\n"
+                     . "-MOVED 1 h:65536\r\n" . "-MOVED 1 h\r\n"
+                     . "-MOVED 1\r\n" . "-MOVED \r\n" . "-ASK \r\n"
+                     . "-ERR MOVED 1 h:1\r\n" . "+MOVED 1 h:1\r\n"
+                     . "-MOVED  1 h:1\r\n" . "-MOVED 01 a b:+1\r\n"
+                     . "-ASK 1 h:99999999999999999999\r\n"
+                     . "-MOVED 1 h:007\r\n" . "-MOVED 1 h:\r\n");
+seed('redirect-nested', arr(bulk('x'), "-MOVED 12 [::1]:6379\r\n",
+                            arr("-ASK 1 h:1\r\n")));
+
+# CLUSTER SLOTS: two masters, one with a replica, an empty host, a "?"
+sub range_ { my ($first, $last, @nodes) = @_;
+             return arr(int_($first), int_($last), @nodes) }
+sub node_ { my ($host, $port, @rest) = @_;
+            return arr(bulk($host), int_($port), map { bulk($_) } @rest) }
+seed('slots', arr(range_(0, 5460, node_('127.0.0.1', 7000, 'id0'),
+                         node_('127.0.0.1', 7003, 'id3')),
+                  range_(5461, 16383, node_('', 7001, 'id1')),
+                  range_(100, 100, node_('?', 7002))));
+seed('slots-empty', arr());
+seed('slots-many', arr(map { range_($_ * 1000, $_ * 1000 + 999,
+                                    node_("10.0.0.$_", 7000 + $_)) } 0 .. 16));
+# each malformed: not an array, a short range, a string slot, slots out
+# of order or of range, a master that is no array; and masters without
+# an address, skipped
+seed('slots-odd', "+OK\r\n" . arr(bulk('x')) . arr(arr(int_(0), int_(1)))
+                  . arr(arr(bulk('0'), int_(1), node_('h', 1)))
+                  . arr(range_(2, 1, node_('h', 1)))
+                  . arr(range_(0, 16384, node_('h', 1)))
+                  . arr(range_(-1, 1, node_('h', 1)))
+                  . arr(arr(int_(0), int_(1), bulk('h')))
+                  . arr(range_(0, 1, arr(bulk('h'))),
+                        range_(0, 1, arr(bulk('h'), bulk('1'))),
+                        range_(0, 1, arr(int_(1), int_(1))),
+                        range_(0, 1, node_('h', 0)),
+                        range_(0, 1, node_('h', 65536)),
+                        range_(16383, 16383, node_('h', 65535))));
+
+# keys and their hash tags, whole inputs
+seed('slot-tag', 'foo{bar}{zap}');
+seed('slot-tag-empty', '{}foo');
+seed('slot-tag-open', '{bar');
+seed('slot-tag-nested', 'foo{{bar}}zap');
+seed('slot-catalogue', '123456789');
+
 # the round trips' fields: id, count, origin, text, prefix, name, parts
 seed('fields', ("\x00" x 7) . "\x01" . ("\xff" x 8) . field($node)
                . field('{"type":"chat"}') . field('ws_relay:')
@@ -148,3 +213,15 @@ seed('fields-command-empty', ("\x00" x 16) . field('o') . field('')
 seed('fields-spaces', "\x01\x02\x03\x04\x05\x06\x07\x08" . ("\x00" x 8)
                       . field('a b') . field('') . field("p\x00")
                       . field('') . "\x00" . "\x04" . field('') x 4);
+# sharded PUBLISH (bit 7 of each kind's count of parts), a name with a
+# "}" in it, one that begins with "}", and a prefix with a "{"
+seed('fields-sharded', ("\x00" x 7) . "\x01" . ("\x00" x 7) . "\x02"
+                       . field($node) . field('{"type":"chat"}')
+                       . field('ws_relay:') . field('bob}x')
+                       . "\x83" . field('a') . field(' 1 ') . field('{}')
+                       . "\x80" . "\x81" . field('ack:1:1') . "\x84"
+                       . field('') x 4);
+seed('fields-tag-close', ("\x00" x 16) . field('o') . field('')
+                         . field('p') . field('}bob') . "\x80" x 4);
+seed('fields-tag-prefix', ("\x00" x 16) . field('o') . field('')
+                          . field('{p}') . field('bob') . "\x80" x 4);

@@ -8,16 +8,21 @@
  * libFuzzer target: the state machines on top of Redis, the links
  * (ngx_ws_relay_redis_link.c), the bus (ngx_ws_relay_bus.c), the history
  * (ngx_ws_relay_history.c: its script's calls and replies), presence
- * (ngx_ws_relay_presence.c) and Sentinel (ngx_ws_relay_sentinel.c), with
- * the real router, registry and delivery code and four connections.  The
- * wire format is wire_fuzz's.
+ * (ngx_ws_relay_presence.c), Sentinel (ngx_ws_relay_sentinel.c) and Redis
+ * Cluster (ngx_ws_relay_cluster.c, and the bus's shards), with the real
+ * router, registry and delivery code and four connections.  The wire
+ * format is wire_fuzz's.
  *
  * hiredis's async API is a model here (hiredis 0.14's async.c: reply
  * callbacks in order, subscription callbacks by channel with pending
  * counts, frees deferred while a callback runs, pending callbacks run
- * with no reply when a context goes); replies are hiredis's own, made by
- * its reader from the input.  The bus, history, presence, Sentinel and
- * delivery files are included, for their state and static callbacks.
+ * with no reply when a context goes), and so are the calls of its
+ * synchronous API on an async context that a raw link (a cluster's
+ * subscriber) makes: redisAppendFormattedCommand(), redisBufferRead(),
+ * redisGetReply(), and redisAsyncHandleRead() while it connects; replies
+ * are hiredis's own, made by its reader from the input.  The bus,
+ * history, presence, Sentinel, cluster and delivery files are included,
+ * for their state and static callbacks.
  * What a client sends while its connection joins its user waits, as in
  * ngx_ws_relay_conn.c, until ngx_ws_relay_conn_read_on(), after the
  * step.
@@ -29,8 +34,11 @@
  *   settings bit 1     db=3 (SELECT on the commands link)
  *   settings bit 2     not host:port but what the byte after the
  *                      allocation's (if any) says: bit 0 clear, a unix
- *                      socket; set, the master that sentinels name
- *                      (sentinel=... master=mymaster), with bit 1 a
+ *                      socket, or with bit 4 a Redis Cluster
+ *                      (cluster=127.0.0.1:7000, with bit 5 and
+ *                      127.0.0.2:7001; no db=); bit 0 set, the
+ *                      master that sentinels name (sentinel=...
+ *                      master=mymaster), with bit 1 a
  *                      sentinel_password, with bits 2-3 % 3 + 1 sentinels
  *   settings bits 3-4  the prefix: "ws_relay:", "", "p", "a:b:"
  *   settings bit 5     the n-th allocation fails, n = the next byte + 1
@@ -40,19 +48,29 @@
  *                      action 7 stores its delivery
  *
  *   selector & 7  0, 1 a RESP reply on the commands, subscriber link
- *                      (the sentinels' with selector bit 3)
+ *                      (the sentinels' with selector bit 3; in a
+ *                      cluster, the cluster's link; else of the shard
+ *                      the steps mean)
  *                 2    a push on the subscriber link: type s >> 6
  *                      ("message", "subscribe", "unsubscribe",
- *                      "message"), channel (s >> 3) & 7 (the node's;
- *                      alice's, bob's, carol's, zed's; another node's;
- *                      a field; "+switch-master" on the sentinels'
- *                      subscriber link), then the payload, a field
+ *                      "message"; in a cluster "smessage",
+ *                      "ssubscribe", "sunsubscribe", "message"), channel
+ *                      (s >> 3) & 7 (the node's; alice's, bob's,
+ *                      carol's, zed's; another node's; a field;
+ *                      "+switch-master" on the sentinels' subscriber
+ *                      link, or in a cluster the probe's of the shard
+ *                      the steps mean), then the payload, a field; in a
+ *                      cluster on the subscriber of the master that owns
+ *                      the channel, if one does; a confirmation of a
+ *                      channel the raw link has not subscribed is not
+ *                      heard (hiredis drops such on the other links), an
+ *                      end of one is Redis's own
  *                 3    an action (s >> 3) & 7 with b = s >> 6:
  *                      0 a delivery to user b (alice, bob, carol, zed)
  *                      1 a presence query (/api/redis-info)
  *                      2 time passes: 100 ms, 600 ms, 5 s, 30 s
- *                      3 link b & 1 (of the sentinels' with b & 2)
- *                        connects
+ *                      3 link b & 1 (of the sentinels' with b & 2, or in
+ *                        a cluster its link) connects
  *                      4 the same link fails to connect, or is closed
  *                      5 b 0-2: the next connect fails (at once, no
  *                        memory, nginx refuses the socket); 3: the next
@@ -67,19 +85,50 @@
  *                      "since" when it is not empty
  *                 5-7  Redis answers every command waiting, as Redis,
  *                      the history script and the sentinels would (the
- *                      master is 127.0.0.1:6379)
+ *                      master is 127.0.0.1:6379), and a cluster's node
+ *                      (three masters, 127.0.0.1:7000 to 7002: CLUSTER
+ *                      SLOTS is answered first; a raw subscriber's
+ *                      commands are answered in order, an SSUBSCRIBE
+ *                      of a channel whose slot another master of the
+ *                      model's map owns with MOVED, of none's with
+ *                      CLUSTERDOWN)
+ *                 7    in a cluster: the links of the steps are the
+ *                      shard's of the (s >> 3)-th master used (modulo
+ *                      their number; none before the first map)
  *
  * Checked: memory (ASan, UBSan, LeakSanitizer, jansson's heap), hiredis's
  * rules (no command on a context that is going, only (UN)SUBSCRIBE once
- * subscribed, no context used after it went), and
+ * subscribed, no context used after it went, a raw link's context used
+ * only by the link, which reads every reply itself), and
  * - a lost link reconnects after its backoff (100 ms doubling to 5 s,
- *   jittered); a ready link has a context; the statistics say "up" when
- *   both links are ready and only then;
+ *   jittered); a ready link has a context; a shard no master has, no
+ *   link; the statistics say "up" when the links of every shard used are
+ *   ready, and only then;
  * - a ready subscriber is subscribed to the node channel and the channel
  *   of every user of the registry, and no other; a ready commands link
  *   has put exactly the registry's users in the presence set; a user's
  *   channel is heard (user->subscribed) only while the ready subscriber
- *   has it subscribed;
+ *   (in a cluster, of the master of its slot) has it subscribed;
+ * - in a cluster: only the nodes listed, and the masters of a slot map
+ *   taken, are connected to; a CLUSTER SLOTS answer is taken as the
+ *   model reads it (the ranges of masters with an address, a host of at
+ *   most NGX_SOCKADDR_STRLEN bytes or the node asked's for none, at most
+ *   64 masters, at least one slot owned) and the bus's map is then that
+ *   map (a slot of no master is no shard's; of a master, that master's
+ *   shard or none while old masters hold every shard, but not once the
+ *   same map is taken again: as FUZZ_BUGS says, below), every shard used
+ *   is a master of it and its links go there; every command about a key
+ *   (the history script's stream, a PUBLISH's channel, presence's keys)
+ *   and every subscription goes to the shard of the key's slot, and a
+ *   raw subscriber's SSUBSCRIBE is of its probe or a user's channel;
+ *   each shard's probe goes through its own channel, of a slot the shard
+ *   owns (as FUZZ_BUGS says, below); a MOVED or ASK reply to a command
+ *   is followed to a master the bus has ready (after ASKING for ASK),
+ *   five times at most, else it reaches the command's callback; a ready
+ *   raw subscriber has its probe subscribed (unless Redis ended that)
+ *   and no channel but those of the registry's users its master owns;
+ *   an error on it other than a redirection, a read that fails or bytes
+ *   it cannot parse drop it; its probe's confirmation makes it ready;
  * - with sentinels: they are the only servers asked, with their
  *   password, for the master by its name (SENTINEL
  *   get-master-addr-by-name) and subscribed to "+switch-master"; the
@@ -113,7 +162,8 @@
  *   worker's own acks itself, with no PUBLISH;
  * - a replay (EVALSHA "r") names the connection's user, the ttl, the
  *   page's size and bytes, and a since: the client's (or for a catch-up,
- *   the newest id the worker heard), then the last id of the page before
+ *   the newest kept message the connection was sent, or with none the
+ *   newest id the worker heard), then the last id of the page before
  *   (ngx_ws_relay_history_page(), which asks for the next only after a
  *   page {recovered, more, newest id, id, JSON, ...} of stream ids that
  *   says there is more); the script's "t" is asked for the newest id only
@@ -122,9 +172,19 @@
  *   delivery keeps it only with a stream id;
  * - a presence query taken is answered exactly once: with the nodes of
  *   the ZRANGEBYSCORE reply in order, each with the users of its
- *   SMEMBERS reply, or NULL only when a reply was missing or not an
- *   array, or a command could not be sent.
+ *   SMEMBERS reply (in a cluster from the master of its set, in any
+ *   order), or NULL only when a reply was missing or not an array, or a
+ *   node's SMEMBERS could not be sent.
  * Once an allocation failed, only memory and hiredis's rules are checked.
+ * Bugs the target found, not fixed yet, steered clear of unless FUZZ_BUGS
+ * names them (fuzz_ngx.h, known/README): later-data, the cluster's event
+ * that asks for the map after the gap gets the cluster as its data (as
+ * the bus's watchdog has the bus), so that the debug lines of nginx's
+ * timers do not read a connection at NULL; full-shards, the shards of a
+ * map taken again are not checked (a master new to a map while old ones
+ * held every shard keeps none); tag-prefix, the probes' channels are not
+ * checked when the prefix has a "{"; slotless-master, nor those of the
+ * shards of masters that own no slot.
  */
 
 
@@ -140,6 +200,7 @@
 #include "ngx_ws_relay_history.c"
 #include "ngx_ws_relay_presence.c"
 #include "ngx_ws_relay_sentinel.c"
+#include "ngx_ws_relay_cluster.c"
 
 
 #define FUZZ_CONNS           4
@@ -155,6 +216,13 @@
 /* the endpoint byte */
 #define FUZZ_EP_SENTINELS    0x01
 #define FUZZ_EP_PASSWORD     0x02
+#define FUZZ_EP_CLUSTER      0x10
+#define FUZZ_EP_TWO_NODES    0x20
+
+/* a cluster's nodes listed (cluster=...), and its masters followed */
+#define FUZZ_CLUSTER_NODES   2
+#define FUZZ_MASTERS         NGX_WS_RELAY_CLUSTER_MASTERS
+#define FUZZ_NONE            0xff
 
 #define FUZZ_SENTINELS       3
 
@@ -163,6 +231,10 @@
 #define fuzz_bus             ngx_ws_relay_bus
 #define fuzz_presence        ngx_ws_relay_presence
 #define fuzz_sentinel        ngx_ws_relay_sentinel
+#define fuzz_cluster         ngx_ws_relay_cluster
+
+/* the one shard of the plain and Sentinel forms */
+#define fuzz_shard0          (&fuzz_bus.shards[0])
 
 
 /* a callback hiredis holds: for a reply, or for a channel */
@@ -198,7 +270,26 @@ struct fuzz_ac_s {
     /* where it connects to: the address as given */
     ngx_str_t                 host;
     int                       port;
+    /*
+     * a raw link's (it reads by itself): the reply it reads next, a read
+     * or a parse that fails, and its commands that Redis is still to
+     * answer, in order
+     */
+    redisReply               *raw_reply;
+    ngx_uint_t                raw_eof;
+    ngx_uint_t                raw_error;
+    fuzz_cb_t                *raw_pending;
+    /* the channels whose subscription Redis ended by itself */
+    fuzz_set_t                ended;
 };
+
+
+/* a master of a cluster, as CLUSTER SLOTS names it */
+typedef struct {
+    u_char                    host[NGX_SOCKADDR_STRLEN + 1];
+    size_t                    len;
+    ngx_int_t                 port;
+} fuzz_master_t;
 
 
 /* a delivery, and what the model says of it */
@@ -232,6 +323,8 @@ struct fuzz_pr_s {
     ngx_uint_t                asked;
     fuzz_set_t                nodes;
     fuzz_set_t                users[FUZZ_NODES];
+    /* each node's SMEMBERS went */
+    u_char                    sent[FUZZ_NODES];
 };
 
 
@@ -263,7 +356,30 @@ static void fuzz_action(ngx_uint_t a, ngx_uint_t b, ngx_uint_t *stop);
 static void fuzz_push(ngx_ws_relay_redis_link_t *link, ngx_uint_t type,
     ngx_str_t *channel, ngx_str_t *payload);
 static void fuzz_answer_all(void);
+static void fuzz_answer_cmd(ngx_ws_relay_redis_link_t *link);
 static void fuzz_confirm(ngx_ws_relay_redis_link_t *link);
+static void fuzz_confirm_raw(ngx_ws_relay_redis_link_t *link);
+static void fuzz_raw_dispatch(fuzz_ac_t *fa, redisReply *reply);
+static void fuzz_raw_heard(fuzz_ac_t *fa, redisReply *reply);
+static ngx_ws_relay_bus_shard_t *fuzz_link_shard(
+    ngx_ws_relay_redis_link_t *link);
+static ngx_ws_relay_bus_shard_t *fuzz_shard_cur(void);
+static ngx_ws_relay_bus_shard_t *fuzz_shard_of(ngx_str_t *channel);
+static const char *fuzz_node_kind(ngx_str_t *node, u_char *buf);
+static ngx_ws_relay_redis_link_t *fuzz_cluster_link(void);
+static ngx_uint_t fuzz_follows(fuzz_ac_t *fa, ngx_ws_relay_bus_request_t *req,
+    redisReply *reply, fuzz_ac_t **target, ngx_uint_t *ask);
+static void fuzz_expect_map(redisReply *reply);
+static ngx_uint_t fuzz_may_connect(const char *host, int port);
+static void fuzz_named_add(u_char *host, size_t len, ngx_int_t port);
+static ngx_uint_t fuzz_host_eq(u_char *a, size_t alen, u_char *b,
+    size_t blen);
+static void fuzz_check_cluster(void);
+static void fuzz_check_link(ngx_ws_relay_redis_link_t *link);
+static fuzz_master_t *fuzz_owner(ngx_str_t *key);
+static fuzz_master_t *fuzz_link_master(ngx_ws_relay_redis_link_t *link);
+static void fuzz_check_routed(ngx_ws_relay_redis_link_t *link,
+    redisReply *cmd);
 static void fuzz_field(const u_char **pos, const u_char *last, ngx_str_t *s);
 static redisReply *fuzz_reply(u_char *p, size_t len);
 
@@ -280,7 +396,8 @@ static void fuzz_ac_dispatch(fuzz_ac_t *fa, redisReply *reply);
 static void fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply);
 static void fuzz_cb_free(fuzz_cb_t *cb);
 
-static void fuzz_expect_push(redisReply *reply, fuzz_expect_t *e);
+static void fuzz_expect_push(ngx_ws_relay_bus_shard_t *shard,
+    redisReply *reply, fuzz_expect_t *e);
 static void fuzz_expect_stored(fuzz_ac_t *fa, fuzz_cb_t *cb,
     redisReply *reply, fuzz_expect_t *e);
 static void fuzz_expect_page(fuzz_cb_t *cb, redisReply *reply);
@@ -311,6 +428,7 @@ static ngx_uint_t fuzz_is(redisReply *r, ngx_str_t *s);
 static ngx_uint_t fuzz_arg_is(redisReply *cmd, const char *s);
 static ngx_uint_t fuzz_arg_is_at(redisReply *cmd, size_t i, const char *s);
 static ngx_uint_t fuzz_str_eq(ngx_str_t *a, ngx_str_t *b);
+static ngx_uint_t fuzz_str_is(ngx_str_t *a, const char *s);
 static void fuzz_str_dup(ngx_str_t *dst, ngx_str_t *src);
 static ngx_str_t fuzz_arg(redisReply *cmd, size_t i);
 static ngx_str_t *fuzz_set_find(fuzz_set_t *s, ngx_str_t *str);
@@ -333,6 +451,11 @@ static const char  *fuzz_types[4] = {
     "message", "subscribe", "unsubscribe", "message"
 };
 
+/* in a cluster, sharded pub/sub's, but the last */
+static const char  *fuzz_stypes[4] = {
+    "smessage", "ssubscribe", "sunsubscribe", "message"
+};
+
 static ngx_str_t    fuzz_other_node = ngx_string("host-9-ffff");
 static ngx_msec_t   fuzz_periods[4] = { 100, 600, 5000, 30000 };
 
@@ -352,6 +475,34 @@ static ngx_array_t                     fuzz_sentinels = {
 };
 static u_char          fuzz_master_host[NGX_SOCKADDR_STRLEN + 1];
 static ngx_uint_t      fuzz_sentinel_mode;
+
+/* with cluster=...: the nodes listed, to ask for the slot map */
+static ngx_ws_relay_redis_endpoint_t   fuzz_node_eps[FUZZ_CLUSTER_NODES];
+static ngx_array_t                     fuzz_nodes = {
+    fuzz_node_eps, 0, sizeof(ngx_ws_relay_redis_endpoint_t),
+    FUZZ_CLUSTER_NODES, NULL
+};
+static ngx_uint_t      fuzz_cluster_mode;
+
+/*
+ * the slot map of the last CLUSTER SLOTS answer the worker took, as the
+ * model reads it: the masters, and each slot's (FUZZ_NONE: no one's)
+ */
+static fuzz_master_t   fuzz_masters[FUZZ_MASTERS];
+static ngx_uint_t      fuzz_nmasters;
+/* the masters that own a slot of the map */
+static u_char          fuzz_owns[FUZZ_MASTERS];
+static u_char          fuzz_map[NGX_WS_RELAY_WIRE_SLOTS];
+static ngx_uint_t      fuzz_map_known;
+/* a map was answered: the bus's is compared with the model's, slot by slot */
+static ngx_uint_t      fuzz_map_answered;
+/* the map taken last is the same as the one before it */
+static ngx_uint_t      fuzz_map_again;
+/* the masters of every map taken: where the worker may connect */
+static fuzz_master_t  *fuzz_named;
+static ngx_uint_t      fuzz_nnamed;
+/* the shard whose links the steps mean: the n-th one used */
+static ngx_uint_t      fuzz_shard_n;
 
 /* the master the sentinels named last, as the model has it; none: len 0 */
 static u_char          fuzz_master[NGX_SOCKADDR_STRLEN + 1];
@@ -403,6 +554,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     fuzz_sentinel_eps[1].port = 26380;
     ngx_str_set(&fuzz_sentinel_eps[2].host, "127.0.0.3");
     fuzz_sentinel_eps[2].port = 26381;
+
+    ngx_str_set(&fuzz_node_eps[0].host, "127.0.0.1");
+    fuzz_node_eps[0].port = 7000;
+    ngx_str_set(&fuzz_node_eps[1].host, "127.0.0.2");
+    fuzz_node_eps[1].port = 7001;
 
     return 0;
 }
@@ -468,10 +624,18 @@ fuzz_setup(u_char settings, u_char endpoint)
     ngx_memzero(&fuzz_endpoint, sizeof(fuzz_endpoint));
 
     rcf->sentinels = NULL;
+    rcf->cluster = 0;
     ngx_str_null(&rcf->master);
     ngx_str_null(&rcf->sentinel_password);
 
     fuzz_sentinel_mode = 0;
+    fuzz_cluster_mode = 0;
+    fuzz_map_known = 0;
+    fuzz_map_answered = 1;
+    fuzz_map_again = 0;
+    fuzz_nmasters = 0;
+    fuzz_nnamed = 0;
+    fuzz_shard_n = 0;
     fuzz_master_len = 0;
     fuzz_master_port = 0;
     fuzz_failovers = 0;
@@ -492,6 +656,12 @@ fuzz_setup(u_char settings, u_char endpoint)
             ngx_str_set(&rcf->sentinel_password, "sentinel-secret");
         }
 
+    } else if ((settings & FUZZ_ENDPOINT) && (endpoint & FUZZ_EP_CLUSTER)) {
+        /* cluster=...: the masters come with the slot map */
+        fuzz_cluster_mode = 1;
+        rcf->cluster = 1;
+        fuzz_nodes.nelts = (endpoint & FUZZ_EP_TWO_NODES) ? 2 : 1;
+
     } else if (settings & FUZZ_ENDPOINT) {
         ngx_str_set(&fuzz_endpoint.unix_path, "/run/redis/redis.sock");
 
@@ -506,8 +676,11 @@ fuzz_setup(u_char settings, u_char endpoint)
         ngx_str_set(&rcf->password, "secret");
     }
 
-    rcf->endpoints = &fuzz_endpoints;
-    rcf->db = (settings & FUZZ_DB) ? 3 : 0;
+    rcf->endpoints = fuzz_cluster_mode ? &fuzz_nodes : &fuzz_endpoints;
+    /* a cluster has no databases to select */
+    rcf->db = ((settings & FUZZ_DB) && !fuzz_cluster_mode) ? 3 : 0;
+    /* (none has a "{": refused with cluster=, its hash tag would put
+     * every key and channel on one master) */
     rcf->prefix = fuzz_prefixes[(settings >> 3) & 3];
     rcf->enabled = 1;
 
@@ -565,22 +738,37 @@ fuzz_read_on(void)
 static void
 fuzz_teardown(void)
 {
-    ngx_uint_t   i;
-    fuzz_dl_t   *dl;
-    fuzz_pr_t   *pr;
+    ngx_uint_t                  i;
+    fuzz_dl_t                  *dl;
+    fuzz_pr_t                  *pr;
+    ngx_ws_relay_bus_shard_t   *shard;
+    ngx_ws_relay_redis_link_t  *cl;
 
     if (!fuzz_exited) {
         ngx_ws_relay_bus_exit_worker();
     }
 
     /* every context went, and with it every callback waiting in it */
-    fuzz_assert(fuzz_bus.cmd.ac == NULL && fuzz_bus.sub.ac == NULL);
+    for (i = 0; i < fuzz_bus.nshards; i++) {
+        shard = &fuzz_bus.shards[i];
+
+        fuzz_assert(shard->cmd.ac == NULL && shard->sub.ac == NULL);
+        fuzz_assert(!shard->cmd.reconnect.timer_set
+                    && !shard->sub.reconnect.timer_set);
+    }
+
     fuzz_assert(fuzz_sentinel.cmd.ac == NULL && fuzz_sentinel.sub.ac == NULL);
-    fuzz_assert(fuzz_acs == NULL);
-    fuzz_assert(!fuzz_bus.cmd.reconnect.timer_set
-                && !fuzz_bus.sub.reconnect.timer_set);
     fuzz_assert(!fuzz_sentinel.cmd.reconnect.timer_set
                 && !fuzz_sentinel.sub.reconnect.timer_set);
+
+    cl = fuzz_cluster_link();
+
+    if (cl) {
+        fuzz_assert(cl->ac == NULL && !cl->reconnect.timer_set
+                    && !fuzz_cluster->later.timer_set);
+    }
+
+    fuzz_assert(fuzz_acs == NULL);
 
     /* the event loop stops; deliveries still waiting reach their deadline */
     fuzz_del_timer(&fuzz_bus.watchdog);
@@ -619,10 +807,18 @@ fuzz_teardown(void)
     }
 
     ngx_free(fuzz_bus.buf);
+    ngx_free(fuzz_bus.chan);
     ngx_memzero(&fuzz_bus, sizeof(ngx_ws_relay_bus_t));
     ngx_memzero(&fuzz_presence, sizeof(ngx_ws_relay_presence_t));
     ngx_memzero(&fuzz_sentinel, sizeof(ngx_ws_relay_sentinel_t));
+    /* in the cycle's pool, which goes */
+    fuzz_cluster = NULL;
     fuzz_main_conf.redis.sentinels = NULL;
+    fuzz_main_conf.redis.cluster = 0;
+
+    free(fuzz_named);
+    fuzz_named = NULL;
+    fuzz_nnamed = 0;
 
     fuzz_main_conf.history = 0;
     fuzz_conn_conf = NULL;
@@ -638,39 +834,56 @@ fuzz_step(u_char s, const u_char **pos, const u_char *last,
     ngx_uint_t *stop)
 {
     u_char                      buf[128], *p;
+    u_char                      kind[sizeof("n:{12345678}")];
     ngx_str_t                   channel, field;
     ngx_uint_t                  i, k;
     fuzz_ac_t                  *fa;
     fuzz_conn_t                *fc;
     redisReply                 *reply;
     redisReader                *reader;
+    ngx_ws_relay_bus_shard_t   *shard, *owner;
     ngx_ws_relay_redis_link_t  *link;
+
+    if (fuzz_cluster_mode && (s & 7) == 7) {
+        /* the shard whose links the steps mean from now */
+        fuzz_shard_n = s >> 3;
+        return;
+    }
 
     switch (s & 7) {
 
     case 0:
     case 1:
         if (s & 8) {
-            link = (s & 7) ? &fuzz_sentinel.sub : &fuzz_sentinel.cmd;
+            link = fuzz_cluster_mode ? fuzz_cluster_link()
+                   : (s & 7) ? &fuzz_sentinel.sub : &fuzz_sentinel.cmd;
 
         } else {
-            link = (s & 7) ? &fuzz_bus.sub : &fuzz_bus.cmd;
+            shard = fuzz_shard_cur();
+            link = shard ? ((s & 7) ? &shard->sub : &shard->cmd) : NULL;
         }
 
-        fa = fuzz_link_ac(link);
+        fa = link ? fuzz_link_ac(link) : NULL;
         reader = fuzz_reader_new(*pos, last - *pos);
         reply = NULL;
 
         if (redisReaderGetReply(reader, (void **) &reply) != REDIS_OK) {
             /* hiredis drops a link whose bytes it cannot parse */
-            if (fa) {
+            if (fa && link->raw) {
+                fa->raw_error = 1;
+                fuzz_raw_dispatch(fa, NULL);
+
+            } else if (fa) {
                 fuzz_ac_lost(fa, REDIS_ERR_PROTOCOL, "Protocol error");
             }
 
         } else if (reply) {
             *pos = last - (reader->len - reader->pos);
 
-            if (fa) {
+            if (fa && link->raw) {
+                fuzz_raw_heard(fa, reply);
+
+            } else if (fa) {
                 fuzz_ac_dispatch(fa, reply);
 
             } else {
@@ -687,9 +900,18 @@ fuzz_step(u_char s, const u_char **pos, const u_char *last,
     case 2:
         k = (s >> 3) & 7;
         fuzz_field(pos, last, &field);
-        link = &fuzz_bus.sub;
+        shard = fuzz_shard_cur();
+        link = shard ? &shard->sub : NULL;
 
-        if (k == 7) {
+        if (k == 7 && fuzz_cluster_mode) {
+            /* the probe of the shard the steps mean */
+            ngx_str_null(&channel);
+
+            if (shard) {
+                channel = shard->probe;
+            }
+
+        } else if (k == 7) {
             /* a sentinel says the master switched */
             ngx_str_set(&channel, "+switch-master");
             link = &fuzz_sentinel.sub;
@@ -701,7 +923,9 @@ fuzz_step(u_char s, const u_char **pos, const u_char *last,
             channel.data = buf;
             channel.len = ngx_snprintf(buf, sizeof(buf), "%V%s%V%s",
                                        &fuzz_main_conf.redis.prefix,
-                                       k == 5 ? "n:" : "u:{",
+                                       k == 5 ? fuzz_node_kind(
+                                                    &fuzz_other_node, kind)
+                                              : "u:{",
                                        k == 5 ? &fuzz_other_node
                                               : &fuzz_users[k - 1],
                                        k == 5 ? "" : "}")
@@ -712,7 +936,19 @@ fuzz_step(u_char s, const u_char **pos, const u_char *last,
             fuzz_field(pos, last, &field);
         }
 
-        fuzz_push(link, s >> 6, &channel, &field);
+        if (fuzz_cluster_mode && k != 7) {
+            /* on the shard that owns the channel, as Redis sends it */
+            owner = fuzz_shard_of(&channel);
+
+            if (owner) {
+                link = &owner->sub;
+            }
+        }
+
+        if (link) {
+            fuzz_push(link, s >> 6, &channel, &field);
+        }
+
         break;
 
     case 3:
@@ -771,16 +1007,20 @@ fuzz_action(ngx_uint_t a, ngx_uint_t b, ngx_uint_t *stop)
     fuzz_dl_t                  *dl;
     fuzz_pr_t                  *pr;
     ngx_ws_relay_delivery_t    *d;
+    ngx_ws_relay_bus_shard_t   *shard;
     ngx_ws_relay_redis_link_t  *link;
 
     if (b & 2) {
-        link = (b & 1) ? &fuzz_sentinel.sub : &fuzz_sentinel.cmd;
+        /* the sentinels' links, or the cluster's one */
+        link = fuzz_cluster_mode ? fuzz_cluster_link()
+               : (b & 1) ? &fuzz_sentinel.sub : &fuzz_sentinel.cmd;
 
     } else {
-        link = (b & 1) ? &fuzz_bus.sub : &fuzz_bus.cmd;
+        shard = fuzz_shard_cur();
+        link = shard ? ((b & 1) ? &shard->sub : &shard->cmd) : NULL;
     }
 
-    fa = fuzz_link_ac(link);
+    fa = link ? fuzz_link_ac(link) : NULL;
 
     switch (a) {
 
@@ -839,7 +1079,12 @@ fuzz_action(ngx_uint_t a, ngx_uint_t b, ngx_uint_t *stop)
         break;
 
     case 4:
-        if (fa) {
+        if (fa && link->raw && (fa->ac.c.flags & REDIS_CONNECTED)) {
+            /* a raw link reads the end itself */
+            fa->raw_eof = 1;
+            fuzz_raw_dispatch(fa, NULL);
+
+        } else if (fa) {
             fuzz_ac_lost(fa, REDIS_ERR_EOF, "Server closed the connection");
         }
 
@@ -933,8 +1178,10 @@ static void
 fuzz_push(ngx_ws_relay_redis_link_t *link, ngx_uint_t type,
     ngx_str_t *channel, ngx_str_t *payload)
 {
-    u_char     *buf, *p;
-    fuzz_ac_t  *fa;
+    u_char       *buf, *p;
+    fuzz_ac_t    *fa;
+    const char   *name;
+    redisReply   *reply;
 
     fa = fuzz_link_ac(link);
 
@@ -942,12 +1189,14 @@ fuzz_push(ngx_ws_relay_redis_link_t *link, ngx_uint_t type,
         return;
     }
 
+    /* a raw link's are of sharded pub/sub (a cluster's) */
+    name = link->raw ? fuzz_stypes[type] : fuzz_types[type];
+
     buf = malloc(channel->len + payload->len + 3 * NGX_SIZE_T_LEN + 48);
     fuzz_assert(buf != NULL);
 
     p = ngx_sprintf(buf, "*3\r\n$%uz\r\n%s\r\n$%uz\r\n%V\r\n",
-                    ngx_strlen(fuzz_types[type]), fuzz_types[type],
-                    channel->len, channel);
+                    ngx_strlen(name), name, channel->len, channel);
 
     if (type % 3 == 0) {
         p = ngx_sprintf(p, "$%uz\r\n%V\r\n", payload->len, payload);
@@ -957,8 +1206,55 @@ fuzz_push(ngx_ws_relay_redis_link_t *link, ngx_uint_t type,
         p = ngx_sprintf(p, ":%uz\r\n", payload->len);
     }
 
-    fuzz_ac_dispatch(fa, fuzz_reply(buf, p - buf));
+    reply = fuzz_reply(buf, p - buf);
     free(buf);
+
+    if (link->raw) {
+        fuzz_raw_heard(fa, reply);
+
+    } else {
+        fuzz_ac_dispatch(fa, reply);
+    }
+}
+
+
+/*
+ * What the input says a raw link hears, as Redis could send it: no
+ * confirmation of a channel the link has not subscribed (hiredis drops
+ * them on the other links, which have no callback for the channel); an
+ * end of a subscription is Redis's own (a cluster moved the slot).
+ */
+
+static void
+fuzz_raw_heard(fuzz_ac_t *fa, redisReply *reply)
+{
+    ngx_str_t  type, channel;
+
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 3
+        && reply->element[0]->type == REDIS_REPLY_STRING
+        && reply->element[1]->type == REDIS_REPLY_STRING)
+    {
+        type = fuzz_arg(reply, 0);
+        channel = fuzz_arg(reply, 1);
+
+        if ((fuzz_str_is(&type, "subscribe")
+             || fuzz_str_is(&type, "ssubscribe"))
+            && fuzz_set_find(&fa->subscribed, &channel) == NULL)
+        {
+            freeReplyObject(reply);
+            return;
+        }
+
+        if ((fuzz_str_is(&type, "unsubscribe")
+             || fuzz_str_is(&type, "sunsubscribe"))
+            && fuzz_set_find(&fa->subscribed, &channel))
+        {
+            fuzz_set_remove(&fa->subscribed, &channel);
+            fuzz_set_add(&fa->ended, &channel, 0);
+        }
+    }
+
+    fuzz_raw_dispatch(fa, reply);
 }
 
 
@@ -970,11 +1266,11 @@ fuzz_push(ngx_ws_relay_redis_link_t *link, ngx_uint_t type,
 static void
 fuzz_answer_all(void)
 {
-    u_char       buf[128], *p, hid[NGX_INT64_LEN + 3];
-    size_t       n;
-    ngx_str_t    channel, head, json, payload;
-    fuzz_ac_t   *fa, *sub;
-    redisReply  *cmd;
+    u_char                      buf[512], *p;
+    ngx_uint_t                  i, pass;
+    fuzz_ac_t                  *fa;
+    redisReply                 *cmd;
+    ngx_ws_relay_redis_link_t  *cl;
 
     while ((fa = fuzz_link_ac(&fuzz_sentinel.cmd)) && fa->replies) {
         cmd = fa->replies->command;
@@ -991,21 +1287,86 @@ fuzz_answer_all(void)
 
     fuzz_confirm(&fuzz_sentinel.sub);
 
-    /* the newest id of every user's history: the script's last */
+    /* a cluster's node: three masters, on 127.0.0.1:7000 to 7002 */
 
-    if (fuzz_script_ids) {
-        n = ngx_sprintf(hid, "%uL-0", (uint64_t) 1733600000000
-                                      + fuzz_script_ids)
-            - hid;
+    cl = fuzz_cluster_link();
 
-    } else {
-        n = ngx_sprintf(hid, "0-0") - hid;
-    }
-
-    while ((fa = fuzz_link_ac(&fuzz_bus.cmd)) && fa->replies) {
+    while (cl && (fa = fuzz_link_ac(cl)) && fa->replies) {
         cmd = fa->replies->command;
 
-        if (fuzz_arg_is(cmd, "EVALSHA") && fuzz_arg(cmd, 5).data[0] == 'p') {
+        if (fuzz_arg_is(cmd, "CLUSTER")) {
+            p = ngx_sprintf(buf, "*3\r\n"
+                            "*3\r\n:0\r\n:5460\r\n"
+                            "*3\r\n$9\r\n127.0.0.1\r\n:7000\r\n$2\r\nm0\r\n"
+                            "*4\r\n:5461\r\n:10922\r\n"
+                            "*3\r\n$9\r\n127.0.0.1\r\n:7001\r\n$2\r\nm1\r\n"
+                            "*3\r\n$9\r\n127.0.0.1\r\n:7004\r\n$2\r\nr1\r\n"
+                            "*3\r\n:10923\r\n:16383\r\n"
+                            "*3\r\n$9\r\n127.0.0.1\r\n:7002\r\n$2\r\nm2\r\n");
+
+        } else {
+            p = ngx_sprintf(buf, "+OK\r\n");
+        }
+
+        fuzz_ac_dispatch(fa, fuzz_reply(buf, p - buf));
+    }
+
+    /* each master's commands: an answer may have another one ask more */
+
+    for (pass = 0; pass < 4; pass++) {
+        for (i = 0; i < fuzz_bus.nshards; i++) {
+            if (fuzz_bus.shards[i].used) {
+                fuzz_answer_cmd(&fuzz_bus.shards[i].cmd);
+            }
+        }
+    }
+
+    for (i = 0; i < fuzz_bus.nshards; i++) {
+        if (!fuzz_bus.shards[i].used) {
+            continue;
+        }
+
+        if (fuzz_bus.shards[i].sub.raw) {
+            fuzz_confirm_raw(&fuzz_bus.shards[i].sub);
+
+        } else {
+            fuzz_confirm(&fuzz_bus.shards[i].sub);
+        }
+    }
+}
+
+
+/* Redis answers every command waiting on a commands link, as it would */
+
+static void
+fuzz_answer_cmd(ngx_ws_relay_redis_link_t *link)
+{
+    u_char                      buf[128], *p, hid[NGX_INT64_LEN + 3];
+    size_t                      n;
+    ngx_str_t                   channel, head, json, payload;
+    ngx_uint_t                  i;
+    fuzz_ac_t                  *fa, *sfa;
+    redisReply                 *cmd;
+    ngx_ws_relay_redis_link_t  *sub;
+
+    while ((fa = fuzz_link_ac(link)) && fa->replies) {
+        cmd = fa->replies->command;
+
+        /* the newest id of every user's history: the script's last */
+
+        if (fuzz_script_ids) {
+            n = ngx_sprintf(hid, "%uL-0", (uint64_t) 1733600000000
+                                          + fuzz_script_ids)
+                - hid;
+
+        } else {
+            n = ngx_sprintf(hid, "0-0") - hid;
+        }
+
+        if (fuzz_arg_is(cmd, "EVALSHA")
+            && (fuzz_arg(cmd, 5).data[0] == 'p'
+                || fuzz_arg(cmd, 5).data[0] == 's'))
+        {
             /*
              * The script keeps the message, publishes it with its id and
              * answers { id, receivers }: this worker hears the channel or
@@ -1020,9 +1381,18 @@ fuzz_answer_all(void)
                                           + ++fuzz_script_ids)
                 - hid;
 
-            sub = fuzz_link_ac(&fuzz_bus.sub);
-            sub = (sub && fuzz_set_find(&sub->subscribed, &channel)) ? sub
-                                                                    : NULL;
+            /* the subscriber that has the channel, if one has */
+
+            sub = NULL;
+
+            for (i = 0; i < fuzz_bus.nshards; i++) {
+                sfa = fuzz_link_ac(&fuzz_bus.shards[i].sub);
+
+                if (sfa && fuzz_set_find(&sfa->subscribed, &channel)) {
+                    sub = &fuzz_bus.shards[i].sub;
+                    break;
+                }
+            }
 
             p = ngx_sprintf(buf, "*2\r\n$%uz\r\n%*s\r\n:%d\r\n", n, n, hid,
                             sub ? 1 : 0);
@@ -1037,13 +1407,13 @@ fuzz_answer_all(void)
             ngx_memcpy(payload.data + head.len + n + 1, json.data, json.len);
 
             if (sub) {
-                fuzz_push(&fuzz_bus.sub, 0, &channel, &payload);
+                fuzz_push(sub, 0, &channel, &payload);
             }
 
             free(payload.data);
 
             /* the context may have gone with the push */
-            if (fuzz_link_ac(&fuzz_bus.cmd) != fa || fa->replies == NULL
+            if (fuzz_link_ac(link) != fa || fa->replies == NULL
                 || fa->replies->command != cmd)
             {
                 continue;
@@ -1076,14 +1446,13 @@ fuzz_answer_all(void)
             p = ngx_sprintf(buf, "*2\r\n$3\r\nbob\r\n$5\r\ncarol\r\n");
 
         } else {
-            p = ngx_sprintf(buf, fuzz_arg_is(cmd, "PUBLISH") ? ":1\r\n"
-                                                             : "+OK\r\n");
+            p = ngx_sprintf(buf, (fuzz_arg_is(cmd, "PUBLISH")
+                                  || fuzz_arg_is(cmd, "SPUBLISH"))
+                                 ? ":1\r\n" : "+OK\r\n");
         }
 
         fuzz_ac_dispatch(fa, fuzz_reply(buf, p - buf));
     }
-
-    fuzz_confirm(&fuzz_bus.sub);
 }
 
 
@@ -1120,6 +1489,65 @@ fuzz_confirm(ngx_ws_relay_redis_link_t *link)
         }
 
         fuzz_push(link, 1, &ch->channel, &ch->channel);
+    }
+}
+
+
+/* a raw link: what it wrote answered, in order, as a cluster's node would */
+
+static void
+fuzz_confirm_raw(ngx_ws_relay_redis_link_t *link)
+{
+    u_char         *buf, *p;
+    const char     *type;
+    fuzz_master_t  *owner;
+    ngx_str_t    channel;
+    fuzz_ac_t   *fa;
+    fuzz_cb_t   *cb;
+    redisReply  *cmd, *reply;
+
+    while ((fa = fuzz_link_ac(link)) && fa->raw_pending) {
+        cb = fa->raw_pending;
+        fa->raw_pending = cb->next;
+        cmd = cb->command;
+
+        if (fuzz_arg_is(cmd, "SSUBSCRIBE")
+            || fuzz_arg_is(cmd, "SUNSUBSCRIBE"))
+        {
+            channel = fuzz_arg(cmd, 1);
+            type = fuzz_arg_is(cmd, "SSUBSCRIBE") ? "ssubscribe"
+                                                  : "sunsubscribe";
+
+            buf = malloc(channel.len + NGX_SOCKADDR_STRLEN + 64);
+            fuzz_assert(buf != NULL);
+
+            /* a node of the model's map takes only channels of its slots */
+            owner = fuzz_owner(&channel);
+
+            if (owner == NULL || owner == fuzz_link_master(link)) {
+                p = ngx_sprintf(buf, "*3\r\n$%uz\r\n%s\r\n$%uz\r\n%V\r\n"
+                                ":1\r\n", ngx_strlen(type), type, channel.len,
+                                &channel);
+
+            } else if (owner == (fuzz_master_t *) -1) {
+                p = ngx_sprintf(buf, "-CLUSTERDOWN Hash slot not served\r\n");
+
+            } else {
+                p = ngx_sprintf(buf, "-MOVED %ui %*s:%i\r\n",
+                                ngx_ws_relay_wire_slot(channel.data,
+                                                       channel.len),
+                                owner->len, owner->host, owner->port);
+            }
+
+            reply = fuzz_reply(buf, p - buf);
+            free(buf);
+
+        } else {
+            reply = fuzz_reply((u_char *) "+OK\r\n", 5);
+        }
+
+        fuzz_cb_free(cb);
+        fuzz_raw_dispatch(fa, reply);
     }
 }
 
@@ -1226,6 +1654,12 @@ redisAsyncContext *
 redisAsyncConnect(const char *ip, int port)
 {
     ngx_uint_t  i, ok;
+
+    if (fuzz_cluster_mode) {
+        /* a node listed, or a master of a slot map the worker took */
+        fuzz_assert(fuzz_may_connect(ip, port));
+        return fuzz_connect(ip, port);
+    }
 
     ok = (ip == (char *) fuzz_endpoint.host.data
           && port == fuzz_endpoint.port);
@@ -1355,17 +1789,13 @@ fuzz_ac_command(const redisAsyncContext *ac, redisCallbackFn *fn,
     fuzz_ac_t                      *fa;
     fuzz_cb_t                      *cb, **q;
     redisReply                     *command;
-    ngx_ws_relay_presence_query_t  *pq;
 
     fa = fuzz_ac_live(ac);
 
+    /* a raw link's replies go to its push(): none to a callback */
+    fuzz_assert(!((ngx_ws_relay_redis_link_t *) fa->ac.data)->raw);
+
     if (fa->ac.c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)) {
-
-        if (fn == ngx_ws_relay_presence_users_reply) {
-            pq = privdata;
-            ((fuzz_pr_t *) pq->data)->spoiled = 1;
-        }
-
         return REDIS_ERR;
     }
 
@@ -1441,11 +1871,15 @@ static void
 fuzz_ac_sent(fuzz_ac_t *fa, redisReply *cmd, redisCallbackFn *fn,
     void *privdata)
 {
-    uint64_t                    id;
-    ngx_str_t                   arg, name, origin, text, hid;
-    ngx_uint_t                  i, n;
-    fuzz_set_t                 *set;
-    ngx_ws_relay_redis_link_t  *link;
+    uint64_t                        id;
+    ngx_str_t                       arg, name, origin, text, hid;
+    ngx_uint_t                      i, n;
+    fuzz_pr_t                      *pr;
+    fuzz_set_t                     *set;
+    ngx_ws_relay_bus_shard_t       *shard;
+    ngx_ws_relay_redis_link_t      *link;
+    ngx_ws_relay_bus_request_t     *req;
+    ngx_ws_relay_presence_ask_t    *ask;
 
     n = cmd->elements;
     link = fa->ac.data;
@@ -1481,16 +1915,46 @@ fuzz_ac_sent(fuzz_ac_t *fa, redisReply *cmd, redisCallbackFn *fn,
         return;
     }
 
-    fuzz_assert(link == &fuzz_bus.cmd || link == &fuzz_bus.sub);
+    if (link == fuzz_cluster_link()) {
+        /* a cluster's node: its slot map */
+        fuzz_assert(fuzz_cluster_mode);
+        fuzz_assert(n == 2 && fuzz_arg_is(cmd, "CLUSTER")
+                    && fuzz_arg_is_at(cmd, 1, "SLOTS"));
+        return;
+    }
 
-    if (&fa->ac == fuzz_bus.sub.ac && fuzz_arg_is(cmd, "ROLE")) {
+    shard = fuzz_link_shard(link);
+    fuzz_assert(shard != NULL && shard->used && !link->raw);
+
+    if (fn == ngx_ws_relay_bus_redirected) {
+        /* a cluster's command about a key, kept to follow a redirection */
+        fuzz_assert(fuzz_cluster_mode && link == &shard->cmd);
+
+        req = privdata;
+
+        if (req->redirects) {
+            /* the command sent before, again, to the master named */
+            return;
+        }
+
+        fn = req->fn;
+        privdata = req->privdata;
+    }
+
+    if (fuzz_cluster_mode && link == &shard->cmd
+        && fn != ngx_ws_relay_bus_probe_sent)
+    {
+        fuzz_check_routed(link, cmd);
+    }
+
+    if (link == &shard->sub && fuzz_arg_is(cmd, "ROLE")) {
         /* with sentinels: is it a master, before it subscribes? */
         fuzz_assert(fuzz_sentinel_mode && n == 1
                     && !(fa->ac.c.flags & REDIS_SUBSCRIBED));
         return;
     }
 
-    if (&fa->ac == fuzz_bus.sub.ac) {
+    if (link == &shard->sub) {
         fuzz_assert(fuzz_arg_is(cmd, "SUBSCRIBE")
                     || (fuzz_arg_is(cmd, "UNSUBSCRIBE") && n == 2));
         set = &fa->subscribed;
@@ -1520,17 +1984,35 @@ fuzz_ac_sent(fuzz_ac_t *fa, redisReply *cmd, redisCallbackFn *fn,
         fuzz_evalsha(cmd, fn, privdata);
         return;
 
-    } else if (!fuzz_arg_is(cmd, "PUBLISH")) {
+    } else if (!fuzz_arg_is(cmd, "PUBLISH") && !fuzz_arg_is(cmd, "SPUBLISH"))
+    {
         fuzz_assert(fuzz_arg_is(cmd, "SELECT") || fuzz_arg_is(cmd, "PING")
                     || (fuzz_arg_is(cmd, "ROLE") && fuzz_sentinel_mode)
+                    || (fuzz_arg_is(cmd, "ASKING") && fuzz_cluster_mode)
                     || fuzz_arg_is(cmd, "ZADD") || fuzz_arg_is(cmd, "ZREM")
                     || fuzz_arg_is(cmd, "PEXPIRE")
                     || fuzz_arg_is(cmd, "ZREMRANGEBYSCORE")
                     || fuzz_arg_is(cmd, "ZRANGEBYSCORE")
                     || fuzz_arg_is(cmd, "SMEMBERS"));
+
+        if (fn == ngx_ws_relay_presence_users_reply) {
+            /* a node's users asked for */
+            ask = privdata;
+            pr = ask->pq->data;
+
+            if (ask->index < FUZZ_NODES) {
+                fuzz_assert(!pr->sent[ask->index]);
+                pr->sent[ask->index] = 1;
+            }
+        }
+
         return;
 
     } else if (fn == ngx_ws_relay_bus_published) {
+        /* sharded in a cluster */
+        fuzz_assert(fuzz_arg_is(cmd, fuzz_cluster_mode ? "SPUBLISH"
+                                                       : "PUBLISH"));
+
         /* a delivery's, as it starts: "<node> <id> <text>", a fresh id */
         arg = fuzz_arg(cmd, 1);
         fuzz_assert(ngx_ws_relay_wire_channel_name(&arg,
@@ -1555,17 +2037,31 @@ fuzz_ac_sent(fuzz_ac_t *fa, redisReply *cmd, redisCallbackFn *fn,
         fuzz_starting->id = id;
         return;
 
-    } else {
-        arg = fuzz_arg(cmd, 1);
+    } else if (fn == ngx_ws_relay_bus_probe_sent) {
+        /* the probe, through the shard's channel */
+        fuzz_assert(fuzz_arg_is(cmd, fuzz_cluster_mode ? "SPUBLISH"
+                                                       : "PUBLISH"));
+        fuzz_assert(n == 3 && privdata == &shard->cmd);
 
-        if (fuzz_str_eq(&arg, &fuzz_bus.node_channel)) {
-            /* the probe */
-            arg = fuzz_arg(cmd, 2);
-            fuzz_assert(arg.len > 5 && ngx_memcmp(arg.data, "ping:", 5) == 0);
-            return;
+        arg = fuzz_arg(cmd, 1);
+        fuzz_assert(fuzz_str_eq(&arg, &shard->probe));
+
+        /* of a slot of the shard's */
+        if (fuzz_cluster_mode) {
+            fuzz_assert(fuzz_shard_of(&arg) == shard);
         }
 
+        arg = fuzz_arg(cmd, 2);
+        fuzz_assert(arg.len > 5 && ngx_memcmp(arg.data, "ping:", 5) == 0);
+        return;
+
+    } else {
+        fuzz_assert(fuzz_arg_is(cmd, fuzz_cluster_mode ? "SPUBLISH"
+                                                       : "PUBLISH"));
+
         /* the ack that the push being handled owes */
+        arg = fuzz_arg(cmd, 1);
+
         fuzz_assert(fuzz_expect.on && fuzz_expect.ack.len);
         fuzz_assert(fuzz_str_eq(&arg, &fuzz_expect.ack_channel));
         arg = fuzz_arg(cmd, 2);
@@ -1589,10 +2085,35 @@ fuzz_ac_sent(fuzz_ac_t *fa, redisReply *cmd, redisCallbackFn *fn,
 
 
 /*
+ * A cluster's command about a key (a channel for SPUBLISH, the stream for
+ * the script) goes to the master of the key's slot, as the bus's map has
+ * it (and the map is the model's)
+ */
+
+static void
+fuzz_check_routed(ngx_ws_relay_redis_link_t *link, redisReply *cmd)
+{
+    ngx_str_t  key;
+
+    if (fuzz_arg_is(cmd, "PING") || fuzz_arg_is(cmd, "SCRIPT")
+        || fuzz_arg_is(cmd, "ASKING"))
+    {
+        return;
+    }
+
+    fuzz_assert(cmd->elements >= 2);
+
+    key = fuzz_arg(cmd, fuzz_arg_is(cmd, "EVALSHA") ? 3 : 1);
+
+    fuzz_assert(fuzz_shard_of(&key) == fuzz_link_shard(link));
+}
+
+
+/*
  * EVALSHA <sha> 2 <prefix>h:{<user>} <prefix>m:{<user>} and either
  * p <ttl> <size> <meta ttl> <prefix>u:{<user>} "<node> <id>:" <text>, a
- * delivery that starts, r <ttl> <since> 64 <bytes>, a replay, or t, the
- * newest id
+ * delivery that starts ("s" instead of "p" in a cluster), r <ttl> <since>
+ * 64 <bytes>, a replay, or t, the newest id
  */
 
 static void
@@ -1601,6 +2122,7 @@ fuzz_evalsha(redisReply *cmd, redisCallbackFn *fn, void *privdata)
     u_char                  buf[NGX_WS_RELAY_WIRE_HEAD_LEN + 64], *p;
     ngx_str_t               s, sha, *user;
     ngx_uint_t              n;
+    ngx_ws_relay_id_t      *last;
     ngx_ws_relay_resume_t  *r;
     ngx_ws_relay_history_conf_t  *h;
 
@@ -1638,8 +2160,11 @@ fuzz_evalsha(redisReply *cmd, redisCallbackFn *fn, void *privdata)
     fuzz_assert(s.len == (size_t) (p - buf)
                 && ngx_memcmp(s.data, buf, s.len) == 0);
 
-    if (fuzz_arg_is_at(cmd, 5, "p")) {
-        /* a delivery's, as it starts: its user, its id, its text */
+    if (fuzz_arg_is_at(cmd, 5, fuzz_cluster_mode ? "s" : "p")) {
+        /*
+         * a delivery's, as it starts: its user, its id, its text; "s": the
+         * script publishes with SPUBLISH (a cluster's)
+         */
         fuzz_assert(n == 12 && fn == ngx_ws_relay_bus_stored);
         fuzz_assert(fuzz_starting && fuzz_starting->id == 0
                     && fuzz_starting->d->history);
@@ -1694,10 +2219,15 @@ fuzz_evalsha(redisReply *cmd, redisCallbackFn *fn, void *privdata)
         fuzz_assert(fuzz_str_eq(&s, &fuzz_next_since));
 
     } else if (r->handler == NULL) {
-        /* a catch-up: after the newest id the worker heard */
-        fuzz_assert(s.len == r->wc->user->last_id.len
-                    && ngx_memcmp(s.data, r->wc->user->last_id.data, s.len)
-                       == 0);
+        /*
+         * a catch-up: after the newest kept message the connection was
+         * sent (wc->last_id, which a catch-up leaves as it is), or with
+         * none yet after the newest id the worker heard (the connections
+         * here may be replayed: resume_unverified=on)
+         */
+        last = r->wc->last_id.len ? &r->wc->last_id : &r->wc->user->last_id;
+        fuzz_assert(last->len > 0 && s.len == last->len
+                    && ngx_memcmp(s.data, last->data, s.len) == 0);
 
     } else {
         /* the client's, as ngx_ws_relay_wire_id_parse() wrote it */
@@ -1886,8 +2416,20 @@ fuzz_ac_free(fuzz_ac_t *fa)
     for (q = &fuzz_acs; *q != fa; q = &(*q)->next) { /* void */ }
     *q = fa->next;
 
+    /* a raw link's: what it did not read, what Redis did not answer */
+
+    if (fa->raw_reply) {
+        freeReplyObject(fa->raw_reply);
+    }
+
+    while ((cb = fa->raw_pending)) {
+        fa->raw_pending = cb->next;
+        fuzz_cb_free(cb);
+    }
+
     fuzz_set_clear(&fa->subscribed);
     fuzz_set_clear(&fa->members);
+    fuzz_set_clear(&fa->ended);
     free(fa->host.data);
 
     /* gone for ASan too */
@@ -1989,32 +2531,421 @@ done:
 }
 
 
+/*
+ * A raw link's read event (ngx_ws_relay_redis_adapter.c): the link reads
+ * the reply itself (ngx_ws_relay_redis_link_read()), or a read that fails
+ * (raw_eof) or bytes it cannot parse (raw_error) with none; and what the
+ * module must do with it: a push as on the other links; AUTH's status
+ * ignored; an error other than a redirection (a refused subscription)
+ * drops the link.
+ */
+
+static void
+fuzz_raw_dispatch(fuzz_ac_t *fa, redisReply *reply)
+{
+    ngx_str_t                      type;
+    ngx_uint_t                     check, was_ready, ping, gone, drop, probe;
+    fuzz_expect_t                  outer;
+    ngx_ws_relay_bus_shard_t      *shard;
+    ngx_ws_relay_redis_link_t     *link;
+    ngx_ws_relay_wire_redirect_t   rd;
+
+    link = fa->ac.data;
+    shard = link->data;
+
+    fuzz_assert(link->raw && link->ac == &fa->ac
+                && shard == fuzz_link_shard(link));
+
+    if (!(fa->ac.c.flags & REDIS_CONNECTED)) {
+        /* the socket's first event: hiredis finds out how it connected */
+        ngx_ws_relay_redis_link_read(link);
+        fuzz_assert(link->ac == &fa->ac && (fa->ac.c.flags & REDIS_CONNECTED));
+    }
+
+    fuzz_assert(fa->raw_reply == NULL);
+    fa->raw_reply = reply;
+
+    check = !fuzz_alloc_failed();
+    was_ready = link->ready;
+    ping = shard->ping_in_flight;
+    gone = fa->raw_eof || fa->raw_error;
+
+    drop = reply && reply->type == REDIS_REPLY_ERROR
+           && ngx_ws_relay_wire_redirect(reply, &rd) != NGX_OK;
+
+    /* the probe's channel confirmed */
+    probe = 0;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 3
+        && reply->element[0]->type == REDIS_REPLY_STRING
+        && fuzz_is(reply->element[1], &shard->probe))
+    {
+        type = fuzz_arg(reply, 0);
+        probe = fuzz_str_is(&type, "subscribe")
+                || fuzz_str_is(&type, "ssubscribe");
+    }
+
+    outer = fuzz_expect;
+    ngx_memzero(&fuzz_expect, sizeof(fuzz_expect_t));
+
+    if (reply && reply->type != REDIS_REPLY_ERROR
+        && reply->type != REDIS_REPLY_STATUS)
+    {
+        fuzz_expect_push(shard, reply, &fuzz_expect);
+    }
+
+    ngx_ws_relay_redis_link_read(link);
+
+    if (link->ac == &fa->ac) {
+        /* it read everything there was */
+        fuzz_assert(fa->raw_reply == NULL);
+    }
+
+    if (gone || drop) {
+        fuzz_assert(link->ac != &fa->ac);
+    }
+
+    if (check && !fuzz_alloc_failed()) {
+
+        if (fuzz_expect.on) {
+            /* every connection of the user took it, and the ack went */
+            fuzz_assert(fuzz_expect.local == 0 && fuzz_expect.ack.len == 0);
+        }
+
+        /* the probe's confirmation makes the subscriber ready */
+        if (!was_ready && !gone) {
+            fuzz_assert(link->ready == probe);
+        }
+
+        /* the probe came back: the round trip works */
+        if (ping && !shard->ping_in_flight && link->ac == &fa->ac) {
+            fuzz_assert(shard->cmd.backoff == 0 && shard->sub.backoff == 0);
+        }
+    }
+
+    free(fuzz_expect.ack.data);
+    free(fuzz_expect.ack_channel.data);
+    free(fuzz_expect.with_id);
+    fuzz_expect = outer;
+}
+
+
+/* hiredis's own, on the context of a raw link: only such a link uses them */
+
+int
+redisAppendFormattedCommand(redisContext *c, const char *cmd, size_t len)
+{
+    size_t                      i, n;
+    ngx_str_t                   arg, name;
+    fuzz_ac_t                  *fa;
+    fuzz_cb_t                  *cb, **q;
+    redisReply                 *command;
+    ngx_ws_relay_bus_shard_t   *shard;
+    ngx_ws_relay_redis_link_t  *link;
+
+    fa = fuzz_ac_live((redisAsyncContext *) c);
+    link = fa->ac.data;
+    shard = link->data;
+
+    fuzz_assert(link->raw && link->ac == &fa->ac
+                && !(fa->ac.c.flags & REDIS_FREEING));
+
+    command = fuzz_reply((u_char *) cmd, len);
+    n = command->elements;
+
+    fuzz_assert(command->type == REDIS_REPLY_ARRAY && n > 0);
+
+    for (i = 0; i < n; i++) {
+        fuzz_assert(command->element[i]->type == REDIS_REPLY_STRING);
+    }
+
+    if (fuzz_arg_is(command, "AUTH")) {
+        fuzz_assert(n == 2 && fuzz_is(command->element[1],
+                                      &fuzz_main_conf.redis.password));
+
+    } else {
+        /* its probe, or a user's channel that its master owns */
+        fuzz_assert(n == 2 && (fuzz_arg_is(command, "SSUBSCRIBE")
+                               || fuzz_arg_is(command, "SUNSUBSCRIBE")));
+
+        arg = fuzz_arg(command, 1);
+
+        fuzz_assert(fuzz_str_eq(&arg, &shard->probe)
+                    || (ngx_ws_relay_wire_channel_name(&arg,
+                                               &fuzz_main_conf.redis.prefix,
+                                               NGX_WS_RELAY_WIRE_USER, &name)
+                        == NGX_OK
+                        && fuzz_shard_of(&arg) == shard));
+
+        if (fuzz_arg_is(command, "SSUBSCRIBE")) {
+            fuzz_assert(fuzz_str_eq(&arg, &shard->probe)
+                        || ngx_ws_relay_registry_find_user(&name));
+
+            fuzz_set_add(&fa->subscribed, &arg, 0);
+            fuzz_set_remove(&fa->ended, &arg);
+
+        } else {
+            fuzz_set_remove(&fa->subscribed, &arg);
+        }
+    }
+
+    cb = calloc(1, sizeof(fuzz_cb_t));
+    fuzz_assert(cb != NULL);
+
+    cb->command = command;
+
+    for (q = &fa->raw_pending; *q; q = &(*q)->next) { /* void */ }
+    *q = cb;
+
+    return REDIS_OK;
+}
+
+
+int
+redisBufferRead(redisContext *c)
+{
+    fuzz_ac_t  *fa;
+
+    fa = fuzz_ac_live((redisAsyncContext *) c);
+    fuzz_assert(((ngx_ws_relay_redis_link_t *) fa->ac.data)->raw);
+
+    if (fa->raw_eof) {
+        c->err = REDIS_ERR_EOF;
+        ngx_cpystrn((u_char *) c->errstr,
+                    (u_char *) "Server closed the connection",
+                    sizeof(c->errstr));
+        return REDIS_ERR;
+    }
+
+    return REDIS_OK;
+}
+
+
+int
+redisGetReply(redisContext *c, void **reply)
+{
+    fuzz_ac_t  *fa;
+
+    fa = fuzz_ac_live((redisAsyncContext *) c);
+    fuzz_assert(((ngx_ws_relay_redis_link_t *) fa->ac.data)->raw);
+
+    if (fa->raw_error) {
+        c->err = REDIS_ERR_PROTOCOL;
+        ngx_cpystrn((u_char *) c->errstr, (u_char *) "Protocol error",
+                    sizeof(c->errstr));
+        return REDIS_ERR;
+    }
+
+    *reply = fa->raw_reply;
+    fa->raw_reply = NULL;
+
+    return REDIS_OK;
+}
+
+
+/* ngx_ws_relay_redis_link_read() on a raw link still connecting */
+
+void
+redisAsyncHandleRead(redisAsyncContext *ac)
+{
+    fuzz_ac_t  *fa;
+
+    fa = fuzz_ac_live(ac);
+
+    fuzz_assert(((ngx_ws_relay_redis_link_t *) fa->ac.data)->raw
+                && !(fa->ac.c.flags & REDIS_CONNECTED));
+
+    fa->ac.c.flags |= REDIS_CONNECTED;
+    fa->ac.onConnect(&fa->ac, REDIS_OK);
+}
+
+
+/* the shard whose link it is, or NULL */
+
+static ngx_ws_relay_bus_shard_t *
+fuzz_link_shard(ngx_ws_relay_redis_link_t *link)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < fuzz_bus.nshards; i++) {
+        if (link == &fuzz_bus.shards[i].cmd
+            || link == &fuzz_bus.shards[i].sub)
+        {
+            return &fuzz_bus.shards[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the shard the steps mean: the one, or in a cluster the n-th used one */
+
+static ngx_ws_relay_bus_shard_t *
+fuzz_shard_cur(void)
+{
+    ngx_uint_t  i, n, used;
+
+    if (fuzz_bus.shards == NULL) {
+        return NULL;
+    }
+
+    if (!fuzz_cluster_mode) {
+        return fuzz_shard0;
+    }
+
+    used = 0;
+
+    for (i = 0; i < fuzz_bus.nshards; i++) {
+        used += fuzz_bus.shards[i].used;
+    }
+
+    if (used == 0) {
+        return NULL;
+    }
+
+    n = fuzz_shard_n % used;
+
+    for (i = 0; i < fuzz_bus.nshards; i++) {
+        if (fuzz_bus.shards[i].used && n-- == 0) {
+            return &fuzz_bus.shards[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The shard a key or channel goes to: the one, or in a cluster the one of
+ * its slot in the bus's map (which is checked against the model's), or
+ * NULL: none owns the slot
+ */
+
+static ngx_ws_relay_bus_shard_t *
+fuzz_shard_of(ngx_str_t *channel)
+{
+    ngx_uint_t  k;
+
+    if (!fuzz_cluster_mode) {
+        return fuzz_shard0;
+    }
+
+    k = fuzz_bus.map[ngx_ws_relay_wire_slot(channel->data, channel->len)];
+
+    return (k == FUZZ_NONE) ? NULL : &fuzz_bus.shards[k];
+}
+
+
+/*
+ * The kind of a node's channel: "n:", or in a cluster "n:{<8 hex digits
+ * of ngx_crc32_short(node id)>}" (ngx_ws_relay_bus_wire.h)
+ */
+
+static const char *
+fuzz_node_kind(ngx_str_t *node, u_char *buf)
+{
+    if (!fuzz_cluster_mode) {
+        return NGX_WS_RELAY_WIRE_NODE;
+    }
+
+    ngx_sprintf(buf, "n:{%08xD}%Z", ngx_crc32_short(node->data, node->len));
+
+    return (const char *) buf;
+}
+
+
+static ngx_ws_relay_redis_link_t *
+fuzz_cluster_link(void)
+{
+    return fuzz_cluster ? &fuzz_cluster->link : NULL;
+}
+
+
 /* __redisRunCallback(), and what the module must do with the reply */
 
 static void
 fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
 {
-    ngx_uint_t                  check, was_ready, ping, demoted, sub_demoted;
-    fuzz_dl_t                  *dl;
-    fuzz_expect_t               outer;
-    redisAsyncContext          *sub;
-    ngx_ws_relay_redis_link_t  *readonly;
+    ngx_uint_t                   check, was_ready, ping, demoted;
+    ngx_uint_t                   sub_demoted, ask;
+    fuzz_ac_t                   *to;
+    fuzz_cb_t                    view, *last, *prev;
+    fuzz_dl_t                   *dl;
+    fuzz_expect_t                outer;
+    redisCallbackFn             *fn;
+    redisAsyncContext           *sub;
+    ngx_ws_relay_bus_shard_t    *one;
+    ngx_ws_relay_redis_link_t   *readonly, *link;
+    ngx_ws_relay_bus_request_t  *req;
 
     if (cb->fn == NULL) {
         return;
     }
 
+    link = fa->ac.data;
+
+    /*
+     * In a cluster a command's reply goes through the bus's redirection,
+     * which follows MOVED and ASK to a master it has ready (the command
+     * sent again, after ASKING for ASK, the map asked for again for
+     * MOVED), up to five times; what it does not follow goes to the
+     * command's own callback.
+     */
+
+    view = *cb;
+
+    if (cb->fn == ngx_ws_relay_bus_redirected) {
+        req = cb->privdata;
+
+        if (fuzz_follows(fa, req, reply, &to, &ask)) {
+            fa->ac.c.flags |= REDIS_IN_CALLBACK;
+            cb->fn(&fa->ac, reply, cb->privdata);
+            fa->ac.c.flags &= ~REDIS_IN_CALLBACK;
+
+            if (to == NULL) {
+                /*
+                 * for a master not known yet (or whose link cannot take
+                 * it): the command waits for the next map
+                 */
+                return;
+            }
+
+            prev = NULL;
+
+            for (last = fuzz_ac_live(&to->ac)->replies; last && last->next;
+                 last = last->next)
+            {
+                prev = last;
+            }
+
+            fuzz_assert(last && last->fn == ngx_ws_relay_bus_redirected
+                        && last->privdata == req);
+            fuzz_assert(!ask
+                        || (prev && fuzz_arg_is(prev->command, "ASKING")));
+            return;
+        }
+
+        view.fn = req->fn;
+        view.privdata = req->privdata;
+    }
+
+    fn = view.fn;
+
+    /* the plain and Sentinel forms' one shard */
+    one = fuzz_shard0;
+
     check = !fuzz_alloc_failed();
-    was_ready = fuzz_bus.sub.ready;
-    ping = fuzz_bus.ping_in_flight;
-    sub = fuzz_bus.sub.ac;
+    was_ready = one->sub.ready;
+    ping = one->ping_in_flight;
+    sub = one->sub.ac;
 
     /* a READONLY error: the link that got it is dropped */
-    readonly = fuzz_readonly(fa, cb, reply);
+    readonly = fuzz_readonly(fa, &view, reply);
 
     /* what the sentinels named is not a master: neither link stays */
-    demoted = cb->fn == ngx_ws_relay_bus_role && reply
-              && fuzz_bus.cmd.ac == &fa->ac
+    demoted = fn == ngx_ws_relay_bus_role && reply
+              && one->cmd.ac == &fa->ac
               && reply->type != REDIS_REPLY_ERROR
               && !(reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
                    && reply->element[0]->type == REDIS_REPLY_STRING
@@ -2022,8 +2953,8 @@ fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
                    && ngx_memcmp(reply->element[0]->str, "master", 6) == 0);
 
     /* and the subscriber link checks too, before it subscribes */
-    sub_demoted = cb->fn == ngx_ws_relay_bus_sub_role && reply
-                  && fuzz_bus.sub.ac == &fa->ac
+    sub_demoted = fn == ngx_ws_relay_bus_sub_role && reply
+                  && one->sub.ac == &fa->ac
                   && reply->type != REDIS_REPLY_ERROR
                   && !(reply->type == REDIS_REPLY_ARRAY
                        && reply->elements > 0
@@ -2036,41 +2967,45 @@ fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
     outer = fuzz_expect;
     ngx_memzero(&fuzz_expect, sizeof(fuzz_expect_t));
 
-    if (cb->fn == ngx_ws_relay_bus_message && reply
-        && &fa->ac == fuzz_bus.sub.ac)
-    {
-        fuzz_expect_push(reply, &fuzz_expect);
+    if (fn == ngx_ws_relay_bus_message && reply && &fa->ac == one->sub.ac) {
+        fuzz_expect_push(one, reply, &fuzz_expect);
 
-    } else if (cb->fn == ngx_ws_relay_bus_published) {
+    } else if (fn == ngx_ws_relay_bus_published) {
         /* the delivery of the id learns how many workers listen */
-        dl = fuzz_dl_find((uintptr_t) cb->privdata, 1);
+        dl = fuzz_dl_find((uintptr_t) view.privdata, 1);
         fuzz_assert(dl != NULL);
 
         if (!dl->ended) {
-            dl->expected = (reply && &fa->ac == fuzz_bus.cmd.ac
+            dl->expected = (reply && link->ac == &fa->ac
                             && reply->type == REDIS_REPLY_INTEGER)
                            ? ngx_max((ngx_int_t) reply->integer, 0) : 0;
         }
 
-    } else if (cb->fn == ngx_ws_relay_bus_stored) {
-        fuzz_expect_stored(fa, cb, reply, &fuzz_expect);
+    } else if (fn == ngx_ws_relay_bus_stored) {
+        fuzz_expect_stored(fa, &view, reply, &fuzz_expect);
 
-    } else if (cb->fn == ngx_ws_relay_history_page) {
-        fuzz_expect_page(cb, reply);
+    } else if (fn == ngx_ws_relay_history_page) {
+        fuzz_expect_page(&view, reply);
 
-    } else if (cb->fn == ngx_ws_relay_presence_nodes_reply
-               || cb->fn == ngx_ws_relay_presence_users_reply)
+    } else if (fn == ngx_ws_relay_presence_nodes_reply
+               || fn == ngx_ws_relay_presence_users_reply)
     {
-        fuzz_presence_reply(cb, reply);
+        fuzz_presence_reply(&view, reply);
 
-    } else if (cb->fn == ngx_ws_relay_sentinel_answer) {
+    } else if (fn == ngx_ws_relay_sentinel_answer) {
         if (reply && fuzz_sentinel.cmd.ac == &fa->ac) {
             fuzz_expect_sentinel(reply);
         }
 
-    } else if (cb->fn == ngx_ws_relay_sentinel_message) {
+    } else if (fn == ngx_ws_relay_sentinel_message) {
         if (reply && fuzz_sentinel.sub.ac == &fa->ac) {
             fuzz_expect_switch(reply);
+        }
+
+    } else if (fn == ngx_ws_relay_cluster_answer) {
+        if (reply && link->ac == &fa->ac) {
+            fuzz_expect_map(reply);
+            fuzz_map_answered = 1;
         }
     }
 
@@ -2078,7 +3013,7 @@ fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
     cb->fn(&fa->ac, reply, cb->privdata);
     fa->ac.c.flags &= ~REDIS_IN_CALLBACK;
 
-    if (cb->fn == ngx_ws_relay_history_page) {
+    if (fn == ngx_ws_relay_history_page) {
         fuzz_in_page = 0;
         fuzz_page_next = 0;
         free(fuzz_next_since.data);
@@ -2090,12 +3025,12 @@ fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
     }
 
     if (demoted) {
-        fuzz_assert(fuzz_bus.cmd.ac != &fa->ac
-                    && (sub == NULL || fuzz_bus.sub.ac != sub));
+        fuzz_assert(one->cmd.ac != &fa->ac
+                    && (sub == NULL || one->sub.ac != sub));
     }
 
     if (sub_demoted) {
-        fuzz_assert(fuzz_bus.sub.ac != &fa->ac);
+        fuzz_assert(one->sub.ac != &fa->ac);
     }
 
     if (check && !fuzz_alloc_failed()) {
@@ -2106,8 +3041,8 @@ fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
         }
 
         /* the node channel's confirmation makes the subscriber ready */
-        if (cb->fn == ngx_ws_relay_bus_message && reply && !was_ready) {
-            fuzz_assert(fuzz_bus.sub.ready
+        if (fn == ngx_ws_relay_bus_message && reply && !was_ready) {
+            fuzz_assert(one->sub.ready
                         == (reply->type == REDIS_REPLY_ARRAY
                             && reply->elements >= 3
                             && fuzz_is(reply->element[1],
@@ -2121,12 +3056,10 @@ fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
          * the probe came back: the round trip works (a lost subscriber,
          * or another master, forgets the probe too)
          */
-        if (ping && !fuzz_bus.ping_in_flight
-            && cb->fn == ngx_ws_relay_bus_message
-            && fuzz_bus.sub.ac == &fa->ac)
+        if (ping && !one->ping_in_flight
+            && fn == ngx_ws_relay_bus_message && one->sub.ac == &fa->ac)
         {
-            fuzz_assert(fuzz_bus.cmd.backoff == 0
-                        && fuzz_bus.sub.backoff == 0);
+            fuzz_assert(one->cmd.backoff == 0 && one->sub.backoff == 0);
         }
     }
 
@@ -2134,6 +3067,69 @@ fuzz_ac_run(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
     free(fuzz_expect.ack_channel.data);
     free(fuzz_expect.with_id);
     fuzz_expect = outer;
+}
+
+
+/*
+ * Whether the bus follows a redirection of req
+ * (ngx_ws_relay_bus_redirected()): a MOVED or ASK error on the context of
+ * the link, to a master it has a ready commands link to, before the
+ * fifth redirection; to: that link's context
+ */
+
+static ngx_uint_t
+fuzz_follows(fuzz_ac_t *fa, ngx_ws_relay_bus_request_t *req,
+    redisReply *reply, fuzz_ac_t **to, ngx_uint_t *ask)
+{
+    ngx_uint_t                      i;
+    ngx_ws_relay_bus_shard_t       *shard;
+    ngx_ws_relay_redis_link_t      *link;
+    ngx_ws_relay_wire_redirect_t    rd;
+
+    link = fa->ac.data;
+
+    *to = NULL;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ERROR
+        || ngx_ws_relay_wire_redirect(reply, &rd) != NGX_OK
+        || req->redirects >= NGX_WS_RELAY_BUS_REDIRECTS)
+    {
+        return 0;
+    }
+
+    if (rd.host.len == 0) {
+        /* no host: the node that answered */
+        rd.host = link->endpoint->host;
+    }
+
+    for (i = 0; i < fuzz_bus.nshards; i++) {
+        shard = &fuzz_bus.shards[i];
+
+        if (shard->used && shard->endpoint.port == rd.port
+            && fuzz_host_eq(shard->endpoint.host.data,
+                            shard->endpoint.host.len, rd.host.data,
+                            rd.host.len))
+        {
+            break;
+        }
+    }
+
+    /* a master not known yet, or not usable: the command waits */
+    if (i < fuzz_bus.nshards
+        && (shard->cmd.ready || (shard->cmd.cluster && shard->cmd.ac)))
+    {
+        *to = fuzz_link_ac(&shard->cmd);
+
+        if (*to
+            && ((*to)->ac.c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)))
+        {
+            *to = NULL;
+        }
+    }
+
+    *ask = rd.ask;
+
+    return 1;
 }
 
 
@@ -2157,7 +3153,8 @@ fuzz_expect_stored(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply,
     dl = fuzz_dl_find((uintptr_t) cb->privdata, 1);
     fuzz_assert(dl != NULL && dl->script);
 
-    good = reply && fuzz_bus.cmd.ac == &fa->ac
+    good = reply
+           && ((ngx_ws_relay_redis_link_t *) fa->ac.data)->ac == &fa->ac
            && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
            && reply->element[0]->type == REDIS_REPLY_STRING
            && reply->element[1]->type == REDIS_REPLY_INTEGER;
@@ -2255,6 +3252,7 @@ static ngx_ws_relay_redis_link_t *
 fuzz_readonly(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
 {
     ngx_ws_relay_resume_t      *r;
+    ngx_ws_relay_bus_shard_t   *shard;
     ngx_ws_relay_redis_link_t  *link;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ERROR || reply->len < 8
@@ -2274,11 +3272,18 @@ fuzz_readonly(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
                 || cb->fn == ngx_ws_relay_redis_link_reply) ? link : NULL;
     }
 
-    if (link == &fuzz_bus.sub) {
+    if (link == fuzz_cluster_link()) {
+        return (cb->fn == ngx_ws_relay_cluster_answer
+                || cb->fn == ngx_ws_relay_redis_link_reply) ? link : NULL;
+    }
+
+    shard = fuzz_link_shard(link);
+
+    if (shard && link == &shard->sub) {
         return (cb->fn == ngx_ws_relay_bus_sub_role) ? link : NULL;
     }
 
-    if (link != &fuzz_bus.cmd) {
+    if (shard == NULL) {
         return NULL;
     }
 
@@ -2294,6 +3299,7 @@ fuzz_readonly(fuzz_ac_t *fa, fuzz_cb_t *cb, redisReply *reply)
             || cb->fn == ngx_ws_relay_bus_script_loaded
             || cb->fn == ngx_ws_relay_bus_cmd_ready
             || cb->fn == ngx_ws_relay_bus_role
+            || cb->fn == ngx_ws_relay_bus_probe_sent
             || cb->fn == ngx_ws_relay_bus_published
             || cb->fn == ngx_ws_relay_bus_stored
             || cb->fn == ngx_ws_relay_presence_nodes_reply
@@ -2454,26 +3460,30 @@ fuzz_cb_free(fuzz_cb_t *cb)
  */
 
 static void
-fuzz_expect_push(redisReply *reply, fuzz_expect_t *e)
+fuzz_expect_push(ngx_ws_relay_bus_shard_t *shard, redisReply *reply,
+    fuzz_expect_t *e)
 {
     u_char                     buf[NGX_WS_RELAY_WIRE_HEAD_LEN], *p;
+    u_char                     kind[sizeof("n:{12345678}")];
     uint64_t                   id;
     fuzz_ac_t                 *fa;
     fuzz_dl_t                 *dl;
     ngx_str_t                  origin, hid, json, s, *prefix;
     ngx_uint_t                 n, ours;
+    ngx_ws_relay_bus_shard_t  *to;
     ngx_ws_relay_wire_node_t   m;
     ngx_ws_relay_wire_push_t   push;
 
     prefix = &fuzz_main_conf.redis.prefix;
 
     if (ngx_ws_relay_wire_parse_push(reply, &push) != NGX_OK
-        || push.subscribed)
+        || push.subscribed || push.unsubscribed)
     {
         return;
     }
 
-    if (fuzz_str_eq(&push.channel, &fuzz_bus.node_channel)) {
+    /* the node channel, or in a cluster the shard's probe's */
+    if (fuzz_str_eq(&push.channel, &shard->probe)) {
 
         if (ngx_ws_relay_wire_parse_node(&push.payload, &m) == NGX_OK
             && m.type == NGX_WS_RELAY_WIRE_ACK
@@ -2543,22 +3553,31 @@ fuzz_expect_push(redisReply *reply, fuzz_expect_t *e)
         return;
     }
 
-    fa = fuzz_link_ac(&fuzz_bus.cmd);
+    /* the ack goes to the origin's channel, on a commands link ready */
 
-    if (fa && !(fa->ac.c.flags & (REDIS_DISCONNECTING|REDIS_FREEING))) {
-        s.len = ngx_ws_relay_wire_channel_len(prefix, NGX_WS_RELAY_WIRE_NODE,
-                                              &origin);
-        s.data = malloc(s.len);
-        fuzz_assert(s.data != NULL);
+    s.len = ngx_ws_relay_wire_channel_len(prefix,
+                                          fuzz_node_kind(&origin, kind),
+                                          &origin);
+    s.data = malloc(s.len);
+    fuzz_assert(s.data != NULL);
 
-        ngx_ws_relay_wire_channel(s.data, prefix, NGX_WS_RELAY_WIRE_NODE,
-                                  &origin);
-        e->ack_channel = s;
+    ngx_ws_relay_wire_channel(s.data, prefix, fuzz_node_kind(&origin, kind),
+                              &origin);
 
-        s.data = buf;
-        s.len = ngx_ws_relay_wire_ack(buf, id, n) - buf;
-        fuzz_str_dup(&e->ack, &s);
+    to = fuzz_shard_of(&s);
+    fa = (to && to->cmd.ready) ? fuzz_link_ac(&to->cmd) : NULL;
+
+    if (fa == NULL || (fa->ac.c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)))
+    {
+        free(s.data);
+        return;
     }
+
+    e->ack_channel = s;
+
+    s.data = buf;
+    s.len = ngx_ws_relay_wire_ack(buf, id, n) - buf;
+    fuzz_str_dup(&e->ack, &s);
 }
 
 
@@ -2653,17 +3672,30 @@ fuzz_presence_reply(fuzz_cb_t *cb, redisReply *reply)
     ngx_str_t                       key, s;
     fuzz_pr_t                      *pr;
     fuzz_set_t                     *set;
+    ngx_ws_relay_presence_ask_t    *ask;
     ngx_ws_relay_presence_query_t  *pq;
 
-    pq = cb->privdata;
+    ask = NULL;
+
+    if (cb->fn == ngx_ws_relay_presence_users_reply) {
+        ask = cb->privdata;
+        pq = ask->pq;
+
+    } else {
+        pq = cb->privdata;
+    }
+
     pr = pq->data;
     set = &pr->nodes;
 
-    if (cb->fn == ngx_ws_relay_presence_users_reply) {
-        /* SMEMBERS <prefix>node:<node>:users, the nodes in order */
-        fuzz_assert(pr->asked < pr->nodes.n);
+    if (ask) {
+        /*
+         * SMEMBERS <prefix>node:<node>:users: the node it asked of, the
+         * replies in any order (in a cluster each from the set's master)
+         */
+        fuzz_assert(ask->index < pr->nodes.n);
 
-        s = pr->nodes.items[pr->asked];
+        s = pr->nodes.items[ask->index];
         key = fuzz_arg(cb->command, 1);
         p = key.data + fuzz_main_conf.redis.prefix.len;
 
@@ -2672,8 +3704,8 @@ fuzz_presence_reply(fuzz_cb_t *cb, redisReply *reply)
                     && ngx_memcmp(p + 5, s.data, s.len) == 0
                     && ngx_memcmp(p + 5 + s.len, ":users", 6) == 0);
 
-        pr->unchecked |= (pr->asked >= FUZZ_NODES);
-        set = &pr->users[ngx_min(pr->asked, FUZZ_NODES - 1)];
+        pr->unchecked |= (ask->index >= FUZZ_NODES);
+        set = &pr->users[ngx_min(ask->index, FUZZ_NODES - 1)];
         pr->asked++;
     }
 
@@ -2707,7 +3739,14 @@ fuzz_presence_done(ngx_array_t *nodes, void *data)
         return;
     }
 
-    /* NULL only when something went wrong on the way */
+    /*
+     * NULL only when something went wrong on the way: a reply missing or
+     * not an array, or a node's SMEMBERS that could not be sent
+     */
+    for (i = 0; i < ngx_min(pr->nodes.n, FUZZ_NODES); i++) {
+        pr->spoiled |= !pr->sent[i];
+    }
+
     fuzz_assert((nodes == NULL) == pr->spoiled);
 
     if (nodes == NULL) {
@@ -2742,43 +3781,54 @@ fuzz_check_state(void)
     u_char                      buf[NGX_WS_RELAY_MAX_USER_ID + 64], *p;
     size_t                      i;
     ngx_str_t                   s;
-    ngx_uint_t                  k;
+    ngx_uint_t                  k, used, ready;
     fuzz_ac_t                  *fa;
     fuzz_dl_t                  *dl;
-    ngx_msec_t                  b;
     ngx_queue_t                *q, *users;
     ngx_ws_relay_user_t        *user;
-    ngx_ws_relay_redis_link_t  *link, *links[4];
+    ngx_ws_relay_bus_shard_t   *shard, *one;
+    ngx_ws_relay_redis_link_t  *links[4];
 
-    links[0] = &fuzz_bus.cmd;
-    links[1] = &fuzz_bus.sub;
-    links[2] = &fuzz_sentinel.cmd;
-    links[3] = &fuzz_sentinel.sub;
+    /* the links of the shards used, the sentinels', the cluster's */
 
-    for (k = 0; k < (fuzz_sentinel_mode ? 4 : 2); k++) {
-        link = links[k];
-        fa = fuzz_link_ac(link);
+    used = 0;
+    ready = 0;
 
-        fuzz_assert(fa == NULL || (fa->ac.data == link
-                                   && !(fa->ac.c.flags & REDIS_FREEING)));
-        fuzz_assert(!link->ready || fa);
+    for (k = 0; k < fuzz_bus.nshards; k++) {
+        shard = &fuzz_bus.shards[k];
 
-        /* lost: it comes back after its backoff, with jitter */
-        fuzz_assert(fa || link->reconnect.timer_set || fuzz_exited);
+        if (!shard->used) {
+            /* a shard no master has: nothing going */
+            fuzz_assert(shard->cmd.ac == NULL && shard->sub.ac == NULL
+                        && !shard->cmd.ready && !shard->sub.ready
+                        && !shard->cmd.reconnect.timer_set
+                        && !shard->sub.reconnect.timer_set);
+            continue;
+        }
 
-        b = link->backoff / 100;
-        fuzz_assert(link->backoff == 5000
-                    || (link->backoff % 100 == 0 && (b & (b - 1)) == 0));
-        fuzz_assert(!link->reconnect.timer_set
-                    || link->reconnect.timer.key - ngx_current_msec <= 5000);
+        fuzz_check_link(&shard->cmd);
+        fuzz_check_link(&shard->sub);
+
+        used++;
+        ready += (shard->cmd.ready && shard->sub.ready);
+    }
+
+    if (fuzz_sentinel_mode) {
+        fuzz_check_link(&fuzz_sentinel.cmd);
+        fuzz_check_link(&fuzz_sentinel.sub);
+    }
+
+    if (fuzz_cluster_mode) {
+        fuzz_check_link(fuzz_cluster_link());
     }
 
     if (fuzz_alloc_failed() || fuzz_exited) {
         return;
     }
 
+    /* "up" when every master's two links are ready, and only then */
     fuzz_assert((fuzz_slot.redis_state == NGX_WS_RELAY_BUS_UP)
-                == (fuzz_bus.cmd.ready && fuzz_bus.sub.ready));
+                == (used && ready == used));
 
     /* a delivery whose acks are in is over */
     for (dl = fuzz_dls; dl; dl = dl->next) {
@@ -2786,26 +3836,32 @@ fuzz_check_state(void)
                     || dl->acks < (ngx_uint_t) dl->expected);
     }
 
-    fa = fuzz_link_ac(&fuzz_bus.sub);
+    if (fuzz_cluster_mode) {
+        fuzz_check_cluster();
 
-    if (fuzz_bus.sub.ready && fa) {
-        fuzz_assert(fuzz_set_find(&fa->subscribed, &fuzz_bus.node_channel));
-        fuzz_check_set(&fa->subscribed, &fuzz_bus.user_prefix, "}");
-    }
+    } else {
+        one = fuzz_shard0;
+        fa = fuzz_link_ac(&one->sub);
 
-    fa = fuzz_link_ac(&fuzz_bus.cmd);
+        if (one->sub.ready && fa) {
+            fuzz_assert(fuzz_set_find(&fa->subscribed,
+                                      &fuzz_bus.node_channel));
+            fuzz_check_set(&fa->subscribed, &fuzz_bus.user_prefix, "}");
+        }
 
-    if (fuzz_bus.cmd.ready && fa) {
-        fuzz_check_set(&fa->members, NULL, "");
+        fa = fuzz_link_ac(&one->cmd);
+
+        if (one->cmd.ready && fa) {
+            fuzz_check_set(&fa->members, NULL, "");
+        }
     }
 
     /*
-     * a user's channel is heard only while the ready subscriber has it
-     * subscribed; the newest id heard of its history is one a message on
-     * the channel, a page or the script could give
+     * a user's channel is heard only while the ready subscriber of its
+     * master has it subscribed; the newest id heard of its history is
+     * one a message on the channel, a page or the script could give
      */
 
-    fa = fuzz_link_ac(&fuzz_bus.sub);
     users = ngx_ws_relay_registry_users();
 
     for (q = ngx_queue_head(users);
@@ -2825,13 +3881,6 @@ fuzz_check_state(void)
             continue;
         }
 
-        if (!(fuzz_bus.sub.ready && fa)) {
-            fprintf(stderr, "user \"%.*s\" heard without a subscriber\n",
-                    (int) user->sn.str.len, user->sn.str.data);
-        }
-
-        fuzz_assert(fuzz_bus.sub.ready && fa);
-
         p = ngx_cpymem(buf, fuzz_bus.user_prefix.data,
                        fuzz_bus.user_prefix.len);
         p = ngx_cpymem(p, user->sn.str.data, user->sn.str.len);
@@ -2840,6 +3889,15 @@ fuzz_check_state(void)
         s.data = buf;
         s.len = p - buf;
 
+        shard = fuzz_shard_of(&s);
+        fa = shard ? fuzz_link_ac(&shard->sub) : NULL;
+
+        if (!(shard && shard->sub.ready && fa)) {
+            fprintf(stderr, "user \"%.*s\" heard without a subscriber\n",
+                    (int) user->sn.str.len, user->sn.str.data);
+        }
+
+        fuzz_assert(shard && shard->sub.ready && fa);
         fuzz_assert(fuzz_set_find(&fa->subscribed, &s));
     }
 
@@ -2860,6 +3918,12 @@ fuzz_check_state(void)
                                       fuzz_master_len) == 0)));
 
     fuzz_assert(fuzz_slot.redis_failovers == fuzz_failovers);
+
+    one = fuzz_shard0;
+    links[0] = &one->cmd;
+    links[1] = &one->sub;
+    links[2] = &fuzz_sentinel.cmd;
+    links[3] = &fuzz_sentinel.sub;
 
     for (k = 0; k < 2; k++) {
         fa = fuzz_link_ac(links[k]);
@@ -2888,6 +3952,383 @@ fuzz_check_state(void)
 
         fuzz_assert(i < fuzz_sentinels.nelts);
     }
+}
+
+
+/*
+ * a link: its context is its own and not going; a ready link has one; a
+ * lost one comes back after its backoff (100 ms doubling to 5 s), with
+ * jitter
+ */
+
+static void
+fuzz_check_link(ngx_ws_relay_redis_link_t *link)
+{
+    fuzz_ac_t   *fa;
+    ngx_msec_t   b;
+
+    fa = fuzz_link_ac(link);
+
+    fuzz_assert(fa == NULL || (fa->ac.data == link
+                               && !(fa->ac.c.flags & REDIS_FREEING)));
+    fuzz_assert(!link->ready || fa);
+
+    fuzz_assert(fa || link->reconnect.timer_set || fuzz_exited);
+
+    b = link->backoff / 100;
+    fuzz_assert(link->backoff == 5000
+                || (link->backoff % 100 == 0 && (b & (b - 1)) == 0));
+    fuzz_assert(!link->reconnect.timer_set
+                || link->reconnect.timer.key - ngx_current_msec <= 5000);
+}
+
+
+/*
+ * A cluster: the bus's slot map is the model's of the last map taken (a
+ * slot of no master is no shard's; one of a master maybe none, while the
+ * old masters hold every shard), every shard used is a master of that
+ * map, its links go to it; a ready subscriber has subscribed its probe
+ * and no channel but those of the registry's users its master owns.
+ */
+
+static void
+fuzz_check_cluster(void)
+{
+    u_char                      want[FUZZ_MASTERS];
+    ngx_str_t                   s, name;
+    ngx_uint_t                  slot, i, k, m;
+    fuzz_ac_t                  *fa;
+    fuzz_master_t              *master;
+    ngx_ws_relay_bus_shard_t   *shard;
+
+    /*
+     * the bus's map changes only with an answer: the shard of each master
+     * of the model's map (its address), then the slots
+     */
+
+    for (m = 0; fuzz_map_answered && m < fuzz_nmasters; m++) {
+        master = &fuzz_masters[m];
+        want[m] = FUZZ_NONE;
+
+        for (k = 0; k < fuzz_bus.nshards; k++) {
+            shard = &fuzz_bus.shards[k];
+
+            if (shard->used && shard->endpoint.port == master->port
+                && fuzz_host_eq(shard->endpoint.host.data,
+                                shard->endpoint.host.len,
+                                master->host, master->len))
+            {
+                want[m] = (u_char) k;
+                break;
+            }
+        }
+    }
+
+    for (slot = 0; fuzz_map_answered && slot < NGX_WS_RELAY_WIRE_SLOTS;
+         slot++)
+    {
+        k = fuzz_bus.map[slot];
+
+        if (k == FUZZ_NONE) {
+            /*
+             * none's: a master's has a shard, the masters that left the
+             * map having freed theirs first (there are no more masters
+             * than shards)
+             */
+            fuzz_assert(!fuzz_map_known || fuzz_map[slot] == FUZZ_NONE);
+            continue;
+        }
+
+        /* its master's shard */
+        fuzz_assert(fuzz_map_known && fuzz_map[slot] != FUZZ_NONE
+                    && k == want[fuzz_map[slot]]);
+    }
+
+    fuzz_map_answered = 0;
+
+    for (k = 0; k < fuzz_bus.nshards; k++) {
+        shard = &fuzz_bus.shards[k];
+
+        if (!shard->used) {
+            continue;
+        }
+
+        for (m = 0; m < fuzz_nmasters; m++) {
+            if (shard->endpoint.port == fuzz_masters[m].port
+                && fuzz_host_eq(shard->endpoint.host.data,
+                                shard->endpoint.host.len,
+                                fuzz_masters[m].host, fuzz_masters[m].len))
+            {
+                break;
+            }
+        }
+
+        fuzz_assert(fuzz_map_known && m < fuzz_nmasters);
+
+        /*
+         * its master owns a slot (one whose ranges were all another's
+         * gets none), and its probe goes through a channel of its own
+         * slots (the node channel, or "<prefix>n:{<n>}<node>")
+         */
+        fuzz_assert(fuzz_owns[m]);
+        fuzz_assert(shard->probe.len > 0
+                    && fuzz_shard_of(&shard->probe) == shard);
+
+        for (i = 0; i < 2; i++) {
+            fa = fuzz_link_ac(i ? &shard->sub : &shard->cmd);
+
+            fuzz_assert(fa == NULL
+                        || fuzz_ac_to(fa, shard->endpoint.host.data,
+                                      shard->endpoint.host.len,
+                                      shard->endpoint.port));
+        }
+
+        fa = fuzz_link_ac(&shard->sub);
+
+        if (!(shard->sub.ready && fa)) {
+            continue;
+        }
+
+        /* the probe (a subscription of it that Redis ended is made again) */
+        fuzz_assert(fuzz_set_find(&fa->subscribed, &shard->probe));
+
+        for (i = 0; i < fa->subscribed.n; i++) {
+            s = fa->subscribed.items[i];
+
+            if (fuzz_str_eq(&s, &shard->probe)) {
+                continue;
+            }
+
+            fuzz_assert(ngx_ws_relay_wire_channel_name(&s,
+                                               &fuzz_main_conf.redis.prefix,
+                                               NGX_WS_RELAY_WIRE_USER, &name)
+                        == NGX_OK);
+            fuzz_assert(fuzz_shard_of(&s) == shard);
+
+            /* of a user of the registry */
+            fuzz_assert(name.len <= NGX_WS_RELAY_MAX_USER_ID
+                        && ngx_ws_relay_registry_find_user(&name) != NULL);
+        }
+    }
+}
+
+
+/*
+ * The model's ngx_ws_relay_cluster_read(): a CLUSTER SLOTS answer the
+ * worker takes (the ranges of CLUSTER SLOTS, as wire_fuzz checks them, of
+ * masters named by a host of at most NGX_SOCKADDR_STRLEN bytes, the node
+ * asked for an empty one, the first 64 masters; a slot of two ranges the
+ * last one's; at least one slot owned) is the map from now.
+ */
+
+static void
+fuzz_expect_map(redisReply *reply)
+{
+    ngx_str_t                   host;
+    ngx_uint_t                  i, k, n, slot, owned, nm;
+    fuzz_master_t              *masters;
+    ngx_ws_relay_wire_range_t  *ranges;
+    u_char                     *map;
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        return;
+    }
+
+    n = NGX_WS_RELAY_CLUSTER_RANGES;
+
+    ranges = malloc(n * sizeof(ngx_ws_relay_wire_range_t));
+    masters = malloc(FUZZ_MASTERS * sizeof(fuzz_master_t));
+    map = malloc(NGX_WS_RELAY_WIRE_SLOTS);
+    fuzz_assert(ranges != NULL && masters != NULL && map != NULL);
+
+    if (ngx_ws_relay_wire_cluster_slots(reply, ranges, &n) != NGX_OK) {
+        goto done;
+    }
+
+    ngx_memset(map, FUZZ_NONE, NGX_WS_RELAY_WIRE_SLOTS);
+    nm = 0;
+    owned = 0;
+
+    for (i = 0; i < n; i++) {
+        host = ranges[i].host.len ? ranges[i].host : fuzz_cluster->node.host;
+
+        if (host.len > NGX_SOCKADDR_STRLEN) {
+            continue;
+        }
+
+        for (k = 0; k < nm; k++) {
+            if (masters[k].port == ranges[i].port
+                && fuzz_host_eq(masters[k].host, masters[k].len, host.data,
+                                host.len))
+            {
+                break;
+            }
+        }
+
+        if (k == nm) {
+            if (nm == FUZZ_MASTERS) {
+                continue;
+            }
+
+            ngx_memzero(masters[k].host, sizeof(masters[k].host));
+            ngx_memcpy(masters[k].host, host.data, host.len);
+            masters[k].len = host.len;
+            masters[k].port = ranges[i].port;
+            nm++;
+        }
+
+        for (slot = ranges[i].first; slot <= ranges[i].last; slot++) {
+            owned += (map[slot] == FUZZ_NONE);
+            map[slot] = (u_char) k;
+        }
+    }
+
+    if (owned == 0) {
+        goto done;
+    }
+
+    /* as ngx_ws_relay_cluster_same() compares them */
+
+    fuzz_map_again = fuzz_map_known && nm == fuzz_nmasters
+                     && ngx_memcmp(map, fuzz_map, NGX_WS_RELAY_WIRE_SLOTS)
+                        == 0;
+
+    for (k = 0; fuzz_map_again && k < nm; k++) {
+        fuzz_map_again = masters[k].port == fuzz_masters[k].port
+                         && ngx_memcmp(masters[k].host, fuzz_masters[k].host,
+                                       sizeof(masters[k].host))
+                            == 0;
+    }
+
+    fuzz_map_known = 1;
+    fuzz_nmasters = nm;
+    ngx_memcpy(fuzz_map, map, NGX_WS_RELAY_WIRE_SLOTS);
+    ngx_memcpy(fuzz_masters, masters, nm * sizeof(fuzz_master_t));
+
+    ngx_memzero(fuzz_owns, sizeof(fuzz_owns));
+
+    for (slot = 0; slot < NGX_WS_RELAY_WIRE_SLOTS; slot++) {
+        if (map[slot] != FUZZ_NONE) {
+            fuzz_owns[map[slot]] = 1;
+        }
+    }
+
+    for (k = 0; k < nm; k++) {
+        fuzz_named_add(masters[k].host, masters[k].len, masters[k].port);
+    }
+
+done:
+
+    free(ranges);
+    free(masters);
+    free(map);
+}
+
+
+/* a master of a map taken: the worker may connect to it from now */
+
+static void
+fuzz_named_add(u_char *host, size_t len, ngx_int_t port)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < fuzz_nnamed; i++) {
+        if (fuzz_named[i].port == port
+            && fuzz_host_eq(fuzz_named[i].host, fuzz_named[i].len, host, len))
+        {
+            return;
+        }
+    }
+
+    fuzz_named = realloc(fuzz_named,
+                         (fuzz_nnamed + 1) * sizeof(fuzz_master_t));
+    fuzz_assert(fuzz_named != NULL);
+
+    ngx_memzero(&fuzz_named[fuzz_nnamed], sizeof(fuzz_master_t));
+    ngx_memcpy(fuzz_named[fuzz_nnamed].host, host, len);
+    fuzz_named[fuzz_nnamed].len = len;
+    fuzz_named[fuzz_nnamed].port = port;
+    fuzz_nnamed++;
+}
+
+
+/* a connect of a cluster's worker: to a node listed, or a master named */
+
+static ngx_uint_t
+fuzz_may_connect(const char *host, int port)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < fuzz_nodes.nelts; i++) {
+        if (port == fuzz_node_eps[i].port
+            && strcmp(host, (char *) fuzz_node_eps[i].host.data) == 0)
+        {
+            return 1;
+        }
+    }
+
+    for (i = 0; i < fuzz_nnamed; i++) {
+        if (port == fuzz_named[i].port
+            && strcmp(host, (char *) fuzz_named[i].host) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The master of a key's slot in the model's map: NULL, no map known (any
+ * node takes it); -1, none
+ */
+
+static fuzz_master_t *
+fuzz_owner(ngx_str_t *key)
+{
+    ngx_uint_t  m;
+
+    if (!fuzz_map_known) {
+        return NULL;
+    }
+
+    m = fuzz_map[ngx_ws_relay_wire_slot(key->data, key->len)];
+
+    return (m == FUZZ_NONE) ? (fuzz_master_t *) -1 : &fuzz_masters[m];
+}
+
+
+/* the master of the model's map a shard's link goes to; NULL: none */
+
+static fuzz_master_t *
+fuzz_link_master(ngx_ws_relay_redis_link_t *link)
+{
+    ngx_uint_t                 m;
+    ngx_ws_relay_bus_shard_t  *shard;
+
+    shard = fuzz_link_shard(link);
+
+    for (m = 0; shard && m < fuzz_nmasters; m++) {
+        if (shard->endpoint.port == fuzz_masters[m].port
+            && fuzz_host_eq(shard->endpoint.host.data,
+                            shard->endpoint.host.len,
+                            fuzz_masters[m].host, fuzz_masters[m].len))
+        {
+            return &fuzz_masters[m];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* two hosts, as the module compares them: lengths, then C strings */
+
+static ngx_uint_t
+fuzz_host_eq(u_char *a, size_t alen, u_char *b, size_t blen)
+{
+    return alen == blen && ngx_strncmp(a, b, alen) == 0;
 }
 
 
@@ -2967,6 +4408,13 @@ fuzz_str_eq(ngx_str_t *a, ngx_str_t *b)
 {
     return a->len == b->len
            && (a->len == 0 || ngx_memcmp(a->data, b->data, a->len) == 0);
+}
+
+
+static ngx_uint_t
+fuzz_str_is(ngx_str_t *a, const char *s)
+{
+    return a->len == strlen(s) && ngx_memcmp(a->data, s, a->len) == 0;
 }
 
 

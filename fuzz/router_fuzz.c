@@ -121,8 +121,9 @@
  * newest id it heard (a kept message's publication, a page's newest id,
  * or the script's "t" answer, asked for when a join without a since
  * finds none): when the subscriber link comes back after a loss, the
- * live connections that may be replayed to catch up from there, with no
- * reply.  A kept delivery's copies have "id" too.
+ * live connections catch up, with no reply, after the newest kept message
+ * each was sent (for any user id), or, one that had none yet and may be
+ * replayed, after the newest id the worker heard.  A kept delivery's copies have "id" too.
  *
  * After the input every connection closes: nothing may be left in the
  * registry, in the timers, or in jansson's heap.  Once an allocation
@@ -1517,13 +1518,16 @@ fuzz_pub_get(u_char k, ngx_uint_t which)
 
 /*
  * a chat is settled by the first connection it reaches, acks or not (its
- * sender still there or not)
+ * sender still there or not); a kept one's (its sender has history) only
+ * once the script answered, its reply carrying the message's id
+ * (ngx_ws_relay_delivery.c, check())
  */
 
 static ngx_uint_t
 fuzz_pub_settled(fuzz_pub_t *pub)
 {
-    return pub->chat && pub->delivered > 0;
+    return pub->chat && pub->delivered > 0
+           && (!pub->history || pub->expected >= 0);
 }
 
 
@@ -2088,6 +2092,15 @@ ngx_ws_relay_bus_state(void)
 }
 
 
+/* one Redis here: a user's master is the bus's, up as the bus is */
+
+ngx_uint_t
+ngx_ws_relay_bus_user_up(ngx_str_t *user_id)
+{
+    return fuzz_redis_up && fuzz_sub_up;
+}
+
+
 /*
  * The history script (the store is the bus's, stubbed above), asked for a
  * page of replay: the connection's user, ttl, since, count and bytes; or
@@ -2178,12 +2191,16 @@ ask:
 }
 
 
-/* as the bus answers: no reply (the link went) or an error fails */
+/*
+ * as the bus answers: no reply (the link went) or an error fails; the
+ * context is the stand-in's, none (the reply's link is the bus's to know)
+ */
 
 ngx_int_t
-ngx_ws_relay_bus_history_reply(redisReply *reply, const char *what)
+ngx_ws_relay_bus_history_reply(struct redisAsyncContext *ac,
+    redisReply *reply, const char *what)
 {
-    fuzz_assert(what != NULL);
+    fuzz_assert(ac == NULL && what != NULL);
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         return NGX_ERROR;
@@ -2289,8 +2306,9 @@ fuzz_time(ngx_msec_t ms)
  * waited for it go on, to their replay, or live (once the worker knows
  * the newest id of the user's history: if it has none, the script is
  * asked for it first).  If the worker heard the channel before the
- * subscriber link went, the live connections it may replay to catch up
- * after the newest id it heard, and nobody is answered.
+ * subscriber link went, the live connections catch up after the newest
+ * kept message each was sent, or, one that had none and may be replayed,
+ * after the newest id the worker heard; nobody is answered.
  */
 
 static void
@@ -2349,16 +2367,34 @@ fuzz_subscribed(ngx_uint_t i)
             continue;
         }
 
-        if (missed && um->last_len && !wc->closing && wc->conf->history.size
-            && (wc->user_fixed || wc->conf->history.unverified))
+        if (!missed || wc->closing || wc->conf->history.size == 0) {
+            continue;
+        }
+
+        /*
+         * a catch-up, unanswered: a replay after the newest kept message
+         * the connection was sent (what it would have got live), for any
+         * user id; one that had none yet, after the newest id heard, when
+         * its user id may have its history
+         */
+
+        if (h->last_len) {
+            ngx_memcpy(h->since, h->last, h->last_len);
+            h->since_len = h->last_len;
+
+        } else if (um->last_len
+                   && (wc->user_fixed || wc->conf->history.unverified))
         {
-            /* a catch-up: a replay after the newest id heard, unanswered */
-            h->resuming = 1;
-            h->replay = 1;
-            h->reading = 1;
             ngx_memcpy(h->since, um->last, um->last_len);
             h->since_len = um->last_len;
+
+        } else {
+            continue;
         }
+
+        h->resuming = 1;
+        h->replay = 1;
+        h->reading = 1;
     }
 
     ngx_ws_relay_history_subscribed(user);

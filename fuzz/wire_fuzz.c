@@ -23,7 +23,31 @@
  *   the id's buffer beyond the id, nor past NGX_WS_RELAY_ID_LEN;
  * - what Redis sends a subscriber: hiredis's reader makes replies of it,
  *   and ngx_ws_relay_wire_parse_push() must classify each one as the
- *   oracle does, its channel and payload those of the reply.
+ *   oracle does ("message", "subscribe", "unsubscribe" and their sharded
+ *   forms of a Redis Cluster, "smessage", "ssubscribe", "sunsubscribe":
+ *   NGX_OK, a confirmation "subscribed", an end "unsubscribed"; another
+ *   array of two strings and anything, NGX_DECLINED; the rest, and a
+ *   message whose payload is no string, NGX_ERROR), its channel and
+ *   payload those of the reply;
+ * - of every reply the reader makes, and every element in it: for
+ *   ngx_ws_relay_wire_redirect(), only an error "MOVED <slot>
+ *   <host>:<port>" or "ASK ..." (a decimal slot below 16384 up to the
+ *   first space, the host up to the last colon, maybe empty, a decimal
+ *   port of 1 to 65535) is NGX_OK, with what it says and a host inside
+ *   the reply; an error that begins so and says no more than the
+ *   prefix, and any other reply, NGX_DECLINED; the rest of those errors
+ *   NGX_ERROR; of every array, for ngx_ws_relay_wire_cluster_slots()
+ *   with room for none, one or two ranges and for as many as the array
+ *   has elements, in an array of exactly that size: [[first, last,
+ *   [host, port, ...], ...], ...] with integers 0 <= first <= last <
+ *   16384 is NGX_OK with the ranges of the masters with an address (a
+ *   string host other than "?", an integer port of 1 to 65535), in
+ *   order, their hosts the reply's strings, unless there are more than
+ *   the room; any other shape is NGX_ERROR;
+ * - the whole input as a key, for ngx_ws_relay_wire_slot(): it agrees
+ *   with an oracle of its own (CRC16-XMODEM, table-driven, of the key or
+ *   of its hash tag, the bytes between the first "{" and the next "}"
+ *   when there is at least one), and is below 16384.
  *
  * Then the input is read as fields (a length byte and that many bytes,
  * or 8 bytes for a number) for round trips: a user message written with
@@ -32,9 +56,13 @@
  * script adds "<history id> "), with its history id; _ack() and _ping()
  * of any numbers parse back to them, within NGX_WS_RELAY_WIRE_HEAD_LEN;
  * _channel() of any prefix and name, for each kind, gives the name back
- * by _channel_name(), and nothing for the other kinds; _publish() of any
- * prefix, name and parts, in a buffer of exactly _publish_len() bytes, is
- * read by hiredis's reader as one command, ["PUBLISH",
+ * by _channel_name(), and nothing for the other kinds, and has the slot
+ * the oracle gives; a user's channel and the history's two keys, of a
+ * prefix without "{" and a name that does not begin with "}", share the
+ * slot of the name (up to a "}" in it), as a Redis Cluster needs of the
+ * history script; _publish() of any prefix, name and parts, sharded or
+ * not, in a buffer of exactly _publish_len() bytes, is read by hiredis's
+ * reader as one command, ["PUBLISH" or "SPUBLISH",
  * <prefix><kind><name>[}], <the parts, concatenated>], and nothing more;
  * _command() of any arguments, in a buffer of exactly _command_len()
  * bytes, is read back by hiredis's reader as exactly those arguments;
@@ -64,6 +92,8 @@
 #define FUZZ_KINDS    4
 /* ids compared at once */
 #define FUZZ_IDS      3
+/* Redis Cluster's hash slots */
+#define FUZZ_SLOTS    16384
 
 
 typedef struct {
@@ -73,12 +103,23 @@ typedef struct {
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 static void fuzz_parse_user(ngx_str_t *payload);
 static void fuzz_parse_node(ngx_str_t *payload);
 static void fuzz_channel_name(ngx_str_t *channel, ngx_str_t *prefix);
 static void fuzz_id_parse(ngx_str_t *text);
 static void fuzz_pushes(const u_char *data, size_t size);
+static void fuzz_push(redisReply *reply);
+static void fuzz_reply_tree(redisReply *reply);
+static void fuzz_redirect(redisReply *reply);
+static void fuzz_cluster_slots(redisReply *reply, ngx_uint_t room);
+static void fuzz_slot(ngx_str_t *key);
+static void fuzz_slots_shared(ngx_str_t *prefix, ngx_str_t *name);
+static ngx_uint_t fuzz_slot_of(const u_char *key, size_t len);
+static uint16_t fuzz_crc16(const u_char *p, size_t len);
+static ngx_int_t fuzz_decimal(const u_char *p, const u_char *last,
+    ngx_int_t max);
 static void fuzz_round_trips(fuzz_in_t *in);
 static void fuzz_user_round_trip(ngx_str_t *origin, uint64_t id,
     ngx_str_t *hid, ngx_str_t *text);
@@ -103,6 +144,48 @@ static uint64_t fuzz_u64(fuzz_in_t *in);
 static const char  *fuzz_kinds[FUZZ_KINDS] = {
     NGX_WS_RELAY_WIRE_USER, NGX_WS_RELAY_WIRE_NODE, "h:{", "m:{"
 };
+
+/* the pushes of a subscriber: 0 a message, 1 subscribed, 2 unsubscribed */
+static const struct {
+    const char   *type;
+    ngx_uint_t    kind;
+} fuzz_push_types[] = {
+    { "message", 0 }, { "subscribe", 1 }, { "unsubscribe", 2 },
+    { "smessage", 0 }, { "ssubscribe", 1 }, { "sunsubscribe", 2 }
+};
+
+/* CRC16-XMODEM (polynomial 0x1021, no reflection), a byte at a time */
+static uint16_t     fuzz_crc_table[256];
+
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    uint16_t    crc;
+    ngx_uint_t  i, k;
+
+    (void) argc;
+    (void) argv;
+
+    for (i = 0; i < 256; i++) {
+        crc = (uint16_t) (i << 8);
+
+        for (k = 0; k < 8; k++) {
+            crc = (uint16_t) ((crc & 0x8000) ? (crc << 1) ^ 0x1021
+                                             : crc << 1);
+        }
+
+        fuzz_crc_table[i] = crc;
+    }
+
+    /* the oracle's own check: the CRC's catalogue value, and Redis's */
+    fuzz_assert(fuzz_crc16((u_char *) "123456789", 9) == 0x31c3);
+    fuzz_assert(fuzz_slot_of((u_char *) "foo", 3) == 12182);
+    fuzz_assert(fuzz_slot_of((u_char *) "foo{bar}{zap}", 13) == 5061);
+    fuzz_assert(fuzz_slot_of((u_char *) "{}foo", 5) == 9500);
+
+    return 0;
+}
 
 
 int
@@ -132,6 +215,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_channel_name(&s, &prefix);
 
     fuzz_id_parse(&s);
+    fuzz_slot(&s);
 
     fuzz_pushes(copy, size);
 
@@ -380,18 +464,18 @@ fuzz_id_parse(ngx_str_t *text)
 }
 
 
-/* every reply hiredis reads off the bytes, as a subscriber would get it */
+/*
+ * every reply hiredis reads off the bytes: as a subscriber would get it,
+ * and as a command's reply, a redirection or a slot map maybe
+ */
 
 static void
 fuzz_pushes(const u_char *data, size_t size)
 {
-    int                        rc;
-    void                      *r;
-    ngx_int_t                  got, want;
-    ngx_uint_t                 i;
-    redisReply                *reply, **e;
-    redisReader               *reader;
-    ngx_ws_relay_wire_push_t   push;
+    int           rc;
+    void         *r;
+    ngx_uint_t    i;
+    redisReader  *reader;
 
     reader = fuzz_reader_new(data, size);
 
@@ -403,48 +487,399 @@ fuzz_pushes(const u_char *data, size_t size)
             break;
         }
 
-        reply = r;
-        e = reply->element;
+        fuzz_push(r);
+        fuzz_reply_tree(r);
 
-        ngx_memset(&push, 0xa5, sizeof(push));
-        got = ngx_ws_relay_wire_parse_push(reply, &push);
-
-        if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3
-            || e[0]->type != REDIS_REPLY_STRING
-            || e[1]->type != REDIS_REPLY_STRING)
-        {
-            want = NGX_ERROR;
-
-        } else if (fuzz_is(e[0], "subscribe", 9)) {
-            want = NGX_OK;
-
-        } else if (!fuzz_is(e[0], "message", 7)) {
-            want = NGX_DECLINED;
-
-        } else {
-            want = (e[2]->type == REDIS_REPLY_STRING) ? NGX_OK : NGX_ERROR;
-        }
-
-        fuzz_assert(got == want);
-
-        if (got == NGX_OK) {
-            fuzz_assert(push.channel.data == (u_char *) e[1]->str
-                        && push.channel.len == e[1]->len);
-
-            if (fuzz_is(e[0], "subscribe", 9)) {
-                fuzz_assert(push.subscribed && push.payload.len == 0);
-
-            } else {
-                fuzz_assert(!push.subscribed
-                            && push.payload.data == (u_char *) e[2]->str
-                            && push.payload.len == e[2]->len);
-            }
-        }
-
-        freeReplyObject(reply);
+        freeReplyObject(r);
     }
 
     redisReaderFree(reader);
+}
+
+
+static void
+fuzz_push(redisReply *reply)
+{
+    ngx_int_t                  got, want;
+    ngx_uint_t                 i, kind;
+    redisReply               **e;
+    ngx_ws_relay_wire_push_t   push;
+
+    e = reply->element;
+    kind = 0;
+
+    ngx_memset(&push, 0xa5, sizeof(push));
+    got = ngx_ws_relay_wire_parse_push(reply, &push);
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3
+        || e[0]->type != REDIS_REPLY_STRING
+        || e[1]->type != REDIS_REPLY_STRING)
+    {
+        want = NGX_ERROR;
+
+    } else {
+        want = NGX_DECLINED;
+
+        for (i = 0; i < sizeof(fuzz_push_types) / sizeof(fuzz_push_types[0]);
+             i++)
+        {
+            if (fuzz_is(e[0], fuzz_push_types[i].type,
+                        strlen(fuzz_push_types[i].type)))
+            {
+                kind = fuzz_push_types[i].kind;
+                want = (kind != 0 || e[2]->type == REDIS_REPLY_STRING)
+                       ? NGX_OK : NGX_ERROR;
+                break;
+            }
+        }
+    }
+
+    fuzz_assert(got == want);
+
+    if (got != NGX_OK) {
+        return;
+    }
+
+    fuzz_assert(push.channel.data == (u_char *) e[1]->str
+                && push.channel.len == e[1]->len);
+
+    fuzz_assert(push.subscribed == (kind == 1)
+                && push.unsubscribed == (kind == 2));
+
+    if (kind) {
+        fuzz_assert(push.payload.len == 0);
+
+    } else {
+        fuzz_assert(push.payload.data == (u_char *) e[2]->str
+                    && push.payload.len == e[2]->len);
+    }
+}
+
+
+/* a reply and every reply in it (hiredis's reader nests them 9 deep) */
+
+static void
+fuzz_reply_tree(redisReply *reply)
+{
+    size_t  i;
+
+    fuzz_redirect(reply);
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return;
+    }
+
+    fuzz_cluster_slots(reply, 0);
+    fuzz_cluster_slots(reply, 1);
+    fuzz_cluster_slots(reply, 2);
+    fuzz_cluster_slots(reply, reply->elements);
+
+    for (i = 0; i < reply->elements; i++) {
+        fuzz_reply_tree(reply->element[i]);
+    }
+}
+
+
+/*
+ * -MOVED <slot> <host>:<port>, -ASK <slot> <host>:<port>: the slot up to
+ * the first space after the word, the host up to the last colon (an IPv6
+ * address has colons; Redis 7 may leave it empty: the node's own), each
+ * number of decimal digits only
+ */
+
+static void
+fuzz_redirect(redisReply *reply)
+{
+    u_char                        *p, *last, *space, *colon;
+    ngx_int_t                      rc, want, slot, port;
+    ngx_uint_t                     ask;
+    ngx_str_t                      whole;
+    ngx_ws_relay_wire_redirect_t   rd;
+
+    ngx_memset(&rd, 0xa5, sizeof(rd));
+    rc = ngx_ws_relay_wire_redirect(reply, &rd);
+
+    want = NGX_DECLINED;
+    p = NULL;
+    ask = 0;
+    slot = -1;
+    port = -1;
+    space = NULL;
+    colon = NULL;
+    last = NULL;
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        p = (u_char *) reply->str;
+        last = p + reply->len;
+
+        if (reply->len > 6 && memcmp(p, "MOVED ", 6) == 0) {
+            p += 6;
+
+        } else if (reply->len > 4 && memcmp(p, "ASK ", 4) == 0) {
+            ask = 1;
+            p += 4;
+
+        } else {
+            p = NULL;
+        }
+    }
+
+    if (p) {
+        want = NGX_ERROR;
+        space = memchr(p, ' ', last - p);
+
+        if (space) {
+            slot = fuzz_decimal(p, space, FUZZ_SLOTS - 1);
+            colon = memrchr(space + 1, ':', last - space - 1);
+        }
+
+        if (slot >= 0 && colon) {
+            port = fuzz_decimal(colon + 1, last, 65535);
+        }
+
+        if (port > 0) {
+            want = NGX_OK;
+        }
+    }
+
+    fuzz_assert(rc == want);
+
+    if (rc != NGX_OK) {
+        return;
+    }
+
+    whole.data = (u_char *) reply->str;
+    whole.len = reply->len;
+
+    fuzz_assert(rd.ask == ask && rd.slot == (ngx_uint_t) slot
+                && rd.slot < FUZZ_SLOTS);
+    fuzz_assert(rd.port == port && rd.port > 0 && rd.port < 65536);
+    fuzz_assert(fuzz_inside(&rd.host, &whole));
+    fuzz_assert(rd.host.data == space + 1
+                && rd.host.data + rd.host.len == colon);
+}
+
+
+/*
+ * CLUSTER SLOTS, into room ranges (a heap block of exactly that many):
+ * [[first, last, [host, port, ...], replicas...], ...]
+ */
+
+static void
+fuzz_cluster_slots(redisReply *reply, ngx_uint_t room)
+{
+    size_t                      i;
+    ngx_int_t                   rc, want;
+    ngx_str_t                   host;
+    ngx_uint_t                  n, found;
+    redisReply                 *e, *m;
+    ngx_ws_relay_wire_range_t  *ranges;
+
+    ranges = malloc(room ? room * sizeof(ngx_ws_relay_wire_range_t) : 1);
+    fuzz_assert(ranges != NULL);
+
+    if (room) {
+        ngx_memset(ranges, 0xa5, room * sizeof(ngx_ws_relay_wire_range_t));
+    }
+
+    n = room;
+    rc = ngx_ws_relay_wire_cluster_slots(reply, ranges, &n);
+
+    want = (reply->type == REDIS_REPLY_ARRAY) ? NGX_OK : NGX_ERROR;
+    found = 0;
+
+    for (i = 0; want == NGX_OK && i < reply->elements; i++) {
+        e = reply->element[i];
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3
+            || e->element[0]->type != REDIS_REPLY_INTEGER
+            || e->element[1]->type != REDIS_REPLY_INTEGER
+            || e->element[2]->type != REDIS_REPLY_ARRAY
+            || e->element[0]->integer < 0
+            || e->element[1]->integer < e->element[0]->integer
+            || e->element[1]->integer >= FUZZ_SLOTS)
+        {
+            want = NGX_ERROR;
+            break;
+        }
+
+        m = e->element[2];
+
+        if (m->elements >= 2 && m->element[0]->type == REDIS_REPLY_STRING
+            && m->element[1]->type == REDIS_REPLY_INTEGER
+            && m->element[1]->integer >= 1 && m->element[1]->integer <= 65535
+            && !fuzz_is(m->element[0], "?", 1))
+        {
+            found++;
+        }
+    }
+
+    if (found > room) {
+        want = NGX_ERROR;
+    }
+
+    fuzz_assert(rc == want);
+
+    if (rc != NGX_OK) {
+        free(ranges);
+        return;
+    }
+
+    fuzz_assert(n == found && n <= room);
+
+    /* the masters with an address, in order */
+
+    for (i = 0, n = 0; i < reply->elements; i++) {
+        e = reply->element[i];
+        m = e->element[2];
+
+        if (m->elements < 2 || m->element[0]->type != REDIS_REPLY_STRING
+            || m->element[1]->type != REDIS_REPLY_INTEGER
+            || m->element[1]->integer < 1 || m->element[1]->integer > 65535
+            || fuzz_is(m->element[0], "?", 1))
+        {
+            continue;
+        }
+
+        host.data = (u_char *) m->element[0]->str;
+        host.len = m->element[0]->len;
+
+        fuzz_assert(ranges[n].first <= ranges[n].last
+                    && ranges[n].last < FUZZ_SLOTS);
+        fuzz_assert(ranges[n].first == (ngx_uint_t) e->element[0]->integer
+                    && ranges[n].last == (ngx_uint_t) e->element[1]->integer);
+        fuzz_assert(ranges[n].host.data == host.data
+                    && ranges[n].host.len == host.len);
+        fuzz_assert(ranges[n].port == (ngx_int_t) m->element[1]->integer
+                    && ranges[n].port > 0 && ranges[n].port < 65536);
+        n++;
+    }
+
+    fuzz_assert(n == found);
+
+    free(ranges);
+}
+
+
+/* any bytes as a key: the oracle's slot */
+
+static void
+fuzz_slot(ngx_str_t *key)
+{
+    ngx_uint_t  slot;
+
+    slot = ngx_ws_relay_wire_slot(key->data, key->len);
+
+    fuzz_assert(slot < FUZZ_SLOTS);
+    fuzz_assert(slot == fuzz_slot_of(key->data, key->len));
+}
+
+
+/*
+ * A user's channel and its history's keys: one slot, the name's (up to
+ * its first "}"), when the prefix opens no tag before theirs and the
+ * name does not close it at once
+ */
+
+static void
+fuzz_slots_shared(ngx_str_t *prefix, ngx_str_t *name)
+{
+    u_char      *buf, *p, *close;
+    size_t       len;
+    ngx_uint_t   k, slot, want;
+
+    if (name->len == 0 || name->data[0] == '}'
+        || memchr(prefix->data, '{', prefix->len))
+    {
+        return;
+    }
+
+    close = memchr(name->data, '}', name->len);
+    len = close ? (size_t) (close - name->data) : name->len;
+    want = fuzz_crc16(name->data, len) & (FUZZ_SLOTS - 1);
+
+    for (k = 0; k < FUZZ_KINDS; k++) {
+        if (fuzz_kinds[k][strlen(fuzz_kinds[k]) - 1] != '{') {
+            continue;
+        }
+
+        len = ngx_ws_relay_wire_channel_len(prefix, fuzz_kinds[k], name);
+
+        buf = malloc(len);
+        fuzz_assert(buf != NULL);
+
+        p = ngx_ws_relay_wire_channel(buf, prefix, fuzz_kinds[k], name);
+        slot = ngx_ws_relay_wire_slot(buf, p - buf);
+
+        fuzz_assert(slot == want);
+
+        free(buf);
+    }
+}
+
+
+/* the hash tag: after the first "{", up to the next "}", not empty */
+
+static ngx_uint_t
+fuzz_slot_of(const u_char *key, size_t len)
+{
+    const u_char  *open, *close;
+
+    open = memchr(key, '{', len);
+
+    if (open) {
+        close = memchr(open + 1, '}', key + len - open - 1);
+
+        if (close && close - open > 1) {
+            key = open + 1;
+            len = close - open - 1;
+        }
+    }
+
+    return fuzz_crc16(key, len) % FUZZ_SLOTS;
+}
+
+
+static uint16_t
+fuzz_crc16(const u_char *p, size_t len)
+{
+    size_t    i;
+    uint16_t  crc;
+
+    crc = 0;
+
+    for (i = 0; i < len; i++) {
+        crc = (uint16_t) ((crc << 8) ^ fuzz_crc_table[(crc >> 8) ^ p[i]]);
+    }
+
+    return crc;
+}
+
+
+/* decimal digits only, at least one, at most max; -1 otherwise */
+
+static ngx_int_t
+fuzz_decimal(const u_char *p, const u_char *last, ngx_int_t max)
+{
+    ngx_int_t  v;
+
+    if (p == last) {
+        return -1;
+    }
+
+    for (v = 0; p < last; p++) {
+        if (*p < '0' || *p > '9') {
+            return -1;
+        }
+
+        v = v * 10 + (*p - '0');
+
+        if (v > max) {
+            return -1;
+        }
+    }
+
+    return v;
 }
 
 
@@ -532,6 +967,8 @@ fuzz_round_trips(fuzz_in_t *in)
         fuzz_publish(in, &prefix, &name, fuzz_kinds[k]);
     }
 
+    fuzz_slots_shared(&prefix, &name);
+
     free(buf);
 
     fuzz_command(in);
@@ -599,11 +1036,11 @@ fuzz_publish(fuzz_in_t *in, ngx_str_t *prefix, ngx_str_t *name,
 {
     int           rc;
     void         *r;
-    u_char       *buf, *p, *q;
+    u_char       *buf, *p, *q, s;
     size_t        len, total, n_kind, tag;
     ngx_int_t     ret;
     ngx_str_t     channel, back, parts[FUZZ_PARTS];
-    ngx_uint_t    i, k, n;
+    ngx_uint_t    i, k, n, sharded;
     redisReply   *reply;
     redisReader  *reader;
 
@@ -625,6 +1062,8 @@ fuzz_publish(fuzz_in_t *in, ngx_str_t *prefix, ngx_str_t *name,
     channel.data = buf;
     channel.len = len;
 
+    fuzz_slot(&channel);
+
     ret = ngx_ws_relay_wire_channel_name(&channel, prefix, kind, &back);
 
     if (name->len == 0) {
@@ -645,9 +1084,11 @@ fuzz_publish(fuzz_in_t *in, ngx_str_t *prefix, ngx_str_t *name,
         }
     }
 
-    /* PUBLISH */
+    /* PUBLISH, or with the byte's bit 7 SPUBLISH */
 
-    n = in->pos < in->last ? *in->pos++ % (FUZZ_PARTS + 1) : 0;
+    s = in->pos < in->last ? *in->pos++ : 0;
+    n = (s & 0x7f) % (FUZZ_PARTS + 1);
+    sharded = s >> 7;
     total = 0;
 
     for (i = 0; i < n; i++) {
@@ -660,7 +1101,7 @@ fuzz_publish(fuzz_in_t *in, ngx_str_t *prefix, ngx_str_t *name,
     q = malloc(len);
     fuzz_assert(q != NULL);
 
-    p = ngx_ws_relay_wire_publish(q, prefix, kind, name, parts, n);
+    p = ngx_ws_relay_wire_publish(q, prefix, kind, name, parts, n, sharded);
     fuzz_assert(p > q && (size_t) (p - q) <= len);
 
     reader = redisReaderCreate();
@@ -677,7 +1118,8 @@ fuzz_publish(fuzz_in_t *in, ngx_str_t *prefix, ngx_str_t *name,
     reply = r;
 
     fuzz_assert(reply->type == REDIS_REPLY_ARRAY && reply->elements == 3);
-    fuzz_assert(fuzz_is(reply->element[0], "PUBLISH", 7));
+    fuzz_assert(sharded ? fuzz_is(reply->element[0], "SPUBLISH", 8)
+                        : fuzz_is(reply->element[0], "PUBLISH", 7));
     fuzz_assert(fuzz_is(reply->element[1], channel.data, channel.len));
     fuzz_assert(reply->element[2]->type == REDIS_REPLY_STRING
                 && reply->element[2]->len == total);
