@@ -633,7 +633,11 @@ ok(defined $promoted, "CLUSTER FAILOVER: $new is a master"
    . sprintf(' (%.1f s after asking)', ($promoted // time) - $asked));
 $promoted //= time;
 
-my $back = $t->run_until_delivered(10);
+# back: 5 rounds in a row delivered (a worker whose map is still the old
+# one holds its acks for the new master until it has the new map, and a
+# loaded machine may take a moment for that: the first round through may
+# not be the last one late)
+my $back = $t->run_until_delivered(10, 5);
 ok(defined $back && $back - $promoted < 5 + 2,
    'delivery across workers resumes by itself within 5 s of the switch'
    . ' (+2 s slack): '
@@ -682,7 +686,8 @@ is($new, $replica, 'the replica takes over'
    . sprintf(' (a master %.1f s after the kill)', ($promoted // time) - $killed));
 $promoted //= time;
 
-my $back = $t->run_until_delivered(15);
+# back: 5 rounds in a row delivered, as in TEST 5
+my $back = $t->run_until_delivered(15, 5);
 ok(defined $back && $back - $promoted < 5 + 2,
    'delivery across workers resumes by itself within 5 s of the promotion'
    . ' (+2 s slack): '

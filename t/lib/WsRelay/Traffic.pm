@@ -146,14 +146,24 @@ sub run_for {
     }
 }
 
-# rounds until one is fully delivered: the time it was sent, or undef
+# rounds until one is fully delivered (or $rounds in a row): the time the
+# first of them was sent, or undef
 sub run_until_delivered {
-    my ($self, $secs) = @_;
+    my ($self, $secs, $rounds) = @_;
 
-    my $end = time + $secs;
+    # $rounds (1): delivered so many rounds in a row, the time of the first
+    my ($end, $first, $n) = (time + $secs, undef, 0);
     while (time < $end) {
         my $start = time;
-        return $start if $self->round;
+
+        if ($self->round) {
+            $first //= $start;
+            return $first if ++$n >= ($rounds // 1);
+
+        } else {
+            ($first, $n) = (undef, 0);
+        }
+
         sleep 0.02;
     }
     return undef;
