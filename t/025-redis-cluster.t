@@ -776,7 +776,7 @@ ok($moved >= 2, "slot $slot moved from $from to $to with its keys"
    . " ($moved, history and meta) in " . sprintf('%.1f s', time - $started));
 is(master_of_slot($slot), $to, 'every node says so');
 $t->run_for(1);
-my $back = $t->run_until_delivered(5);
+my $back = $t->run_until_delivered(5, 5);
 ok(defined $back, 'the rounds are delivered again');
 $t->run_for(0.5);
 
@@ -840,7 +840,7 @@ is($admin->cmd('CONFIG', 'SET', 'maxclients', 10000), 'OK',
 $admin->close;
 my $restored = time;
 
-my $back = $t->run_until_delivered(10);
+my $back = $t->run_until_delivered(10, 5);
 ok(defined $back && $back - $restored < 5 + 2,
    'delivery through it resumes within 5 s (+2 s slack): '
    . (defined $back ? sprintf('%.1f s', $back - $restored) : 'never'));
