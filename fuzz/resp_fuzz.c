@@ -414,6 +414,7 @@ static ngx_uint_t fuzz_local(ngx_str_t *user_id, size_t len,
     ngx_str_t *hid, ngx_uint_t *live);
 static void fuzz_key_is(redisReply *cmd, size_t i, const char *kind,
     ngx_str_t *user);
+static ngx_uint_t fuzz_id_digits(ngx_str_t *s, size_t max);
 static ngx_uint_t fuzz_id_is(ngx_str_t *s);
 static ngx_uint_t fuzz_id_ok(ngx_str_t *s);
 static void fuzz_delivered(ngx_ws_relay_delivery_t *d);
@@ -2266,10 +2267,10 @@ fuzz_key_is(redisReply *cmd, size_t i, const char *kind, ngx_str_t *user)
 }
 
 
-/* a stream id of Redis: "<ms>-<seq>", 1 to 20 digits each */
+/* "<digits>-<digits>"; a stream id of Redis has 1 to 20 digits each */
 
 static ngx_uint_t
-fuzz_id_ok(ngx_str_t *s)
+fuzz_id_digits(ngx_str_t *s, size_t max)
 {
     size_t      i, d[2];
     ngx_uint_t  part;
@@ -2290,35 +2291,21 @@ fuzz_id_ok(ngx_str_t *s)
         }
     }
 
-    return part == 1 && d[0] >= 1 && d[0] <= 20 && d[1] >= 1 && d[1] <= 20;
+    return part == 1 && d[0] >= 1 && d[0] <= max && d[1] >= 1 && d[1] <= max;
 }
 
 
-/* "<digits>-<digits>" */
+static ngx_uint_t
+fuzz_id_ok(ngx_str_t *s)
+{
+    return fuzz_id_digits(s, 20);
+}
+
 
 static ngx_uint_t
 fuzz_id_is(ngx_str_t *s)
 {
-    size_t      i, d[2];
-    ngx_uint_t  part;
-
-    part = 0;
-    d[0] = 0;
-    d[1] = 0;
-
-    for (i = 0; i < s->len; i++) {
-        if (isdigit(s->data[i])) {
-            d[part]++;
-
-        } else if (s->data[i] == '-' && part == 0) {
-            part = 1;
-
-        } else {
-            return 0;
-        }
-    }
-
-    return part == 1 && d[0] && d[1];
+    return fuzz_id_digits(s, (size_t) -1);
 }
 
 
